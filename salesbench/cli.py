@@ -1,0 +1,42 @@
+"""``salesbench`` command line: ``demo``, ``validate``, ``run``, ``list``.
+
+Each sub-command lives in the module that does the work; that module exposes
+``add_arguments(parser)`` and ``main(args) -> int``. Exit status: 0 success,
+1 a report failed, 2 bad input (parameters, data schema).
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+COMMANDS = {
+    "demo": ("salesbench.demo", "generate the demo company (with its ground truth)"),
+    "validate": ("salesbench.validate", "check a data source against the canonical schema"),
+    "run": ("salesbench.runner", "execute notebooks with Papermill and render HTML reports"),
+    "list": ("salesbench.runner", "list the available notebooks and their parameters"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="salesbench", description="Sales analytics workbench.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name, (module, help_text) in COMMANDS.items():
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        mod = importlib.import_module(module)
+        adder = getattr(mod, f"add_{name}_arguments", None) or getattr(mod, "add_arguments")
+        adder(p)
+        p.set_defaults(_module=module, _command=name)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    mod = importlib.import_module(args._module)
+    runner = getattr(mod, f"main_{args._command}", None) or getattr(mod, "main")
+    return int(runner(args) or 0)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

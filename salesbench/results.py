@@ -1,0 +1,156 @@
+"""The one helper every notebook uses to publish its figures and tables.
+
+A notebook collects its headline figures and exported tables in a
+:class:`Results` object and calls :meth:`Results.save` at the end. That writes
+
+* ``<out_dir>/<name>.results.json`` — every value set with :meth:`Results.set`,
+  plus ``headline`` (a list of ``{label, value, text}`` the index shows) and
+  ``status`` (``ok`` or ``skipped``);
+* ``<out_dir>/<name>.<table>.csv`` — one file per :meth:`Results.table` call.
+
+Values are converted to plain JSON (numpy scalars, dates, NaN → null) so
+scheduled runs can feed alerts and other systems without pandas.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import math
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+
+def to_jsonable(value: Any) -> Any:
+    """Convert numpy/pandas/datetime values (recursively) to plain JSON types.
+
+    NaN and infinities become ``None``; dates become ISO strings.
+    """
+    if isinstance(value, dict):
+        return {str(k): to_jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set)):
+        return [to_jsonable(v) for v in value]
+    if isinstance(value, pd.DataFrame):
+        return [to_jsonable(r) for r in value.to_dict(orient="records")]
+    if isinstance(value, pd.Series):
+        return {str(k): to_jsonable(v) for k, v in value.items()}
+    if isinstance(value, np.ndarray):
+        return [to_jsonable(v) for v in value.tolist()]
+    if isinstance(value, (np.bool_, bool)):
+        return bool(value)
+    if isinstance(value, (np.integer,)):
+        return int(value)
+    if isinstance(value, (np.floating, float)):
+        f = float(value)
+        return None if (math.isnan(f) or math.isinf(f)) else f
+    if isinstance(value, pd.Timestamp):
+        if pd.isna(value):
+            return None
+        if value == value.normalize():
+            return value.date().isoformat()
+        return value.isoformat()
+    if isinstance(value, (_dt.datetime, _dt.date)):
+        return value.isoformat()
+    if isinstance(value, pd.Period):
+        return str(value)
+    if value is None or value is pd.NaT:
+        return None
+    try:
+        if pd.isna(value):
+            return None
+    except (TypeError, ValueError):
+        pass
+    return value
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file and an atomic rename."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+class Results:
+    """Headline figures and exported tables of one notebook run.
+
+    >>> res = Results("funnel", out_dir)
+    >>> res.set(win_rate=0.23, n_opportunities=10_000)
+    >>> res.headline("Win rate", 0.23, "23%")
+    >>> res.table("stuck_deals", stuck_df)     # -> funnel.stuck_deals.csv
+    >>> res.save()                              # -> funnel.results.json
+    """
+
+    def __init__(self, name: str, out_dir: str | os.PathLike = "."):
+        self.name = name
+        self.out_dir = Path(out_dir)
+        self.values: dict[str, Any] = {}
+        self.headlines: list[dict[str, Any]] = []
+        self.tables: dict[str, str] = {}
+        self.status = "ok"
+        self.reason: str | None = None
+
+    # -- values -----------------------------------------------------------------
+    def set(self, **values: Any) -> "Results":
+        """Record named values for ``<name>.results.json`` (later calls overwrite)."""
+        for key, value in values.items():
+            if key in {"headline", "status", "reason", "tables", "name"}:
+                raise ValueError(f"{key!r} is reserved in results.json; choose another name")
+            self.values[key] = to_jsonable(value)
+        return self
+
+    def __getitem__(self, key: str) -> Any:
+        return self.values[key]
+
+    def headline(self, label: str, value: Any, text: str | None = None) -> "Results":
+        """Add a headline figure shown on the index page (``text`` is the formatted value)."""
+        self.headlines.append(
+            {"label": str(label), "value": to_jsonable(value), "text": text if text is not None else str(value)}
+        )
+        return self
+
+    def table(self, table_name: str, frame: pd.DataFrame, index: bool = False) -> Path:
+        """Write ``frame`` to ``<out_dir>/<name>.<table_name>.csv`` and return the path."""
+        if not table_name.replace("_", "").isalnum():
+            raise ValueError(f"table name {table_name!r} must be letters, digits and underscores")
+        path = self.out_dir / f"{self.name}.{table_name}.csv"
+        atomic_write_text(path, frame.to_csv(index=index))
+        self.tables[table_name] = path.name
+        return path
+
+    def skip(self, reason: str) -> "Results":
+        """Mark the run as skipped (e.g. ``"no opportunities table"``) and save."""
+        self.status = "skipped"
+        self.reason = reason
+        return self.save()
+
+    # -- output -----------------------------------------------------------------
+    def as_dict(self) -> dict[str, Any]:
+        out = {"name": self.name, "status": self.status}
+        if self.reason:
+            out["reason"] = self.reason
+        out.update(self.values)
+        out["headline"] = self.headlines
+        out["tables"] = self.tables
+        return out
+
+    def save(self) -> "Results":
+        """Write ``<out_dir>/<name>.results.json`` atomically."""
+        path = self.out_dir / f"{self.name}.results.json"
+        atomic_write_text(path, json.dumps(self.as_dict(), indent=2, allow_nan=False))
+        return self
+
+    @staticmethod
+    def load(path: str | os.PathLike) -> dict[str, Any]:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
