@@ -43,9 +43,12 @@ Reps
     rate, discount (margin), invoice payment speed, CSAT/NPS, visits, new
     customer acquisition and customer purchase rates.
 Targets
-    Monthly revenue targets per rep, team, region and company, set at 105% of
+    Monthly targets per rep, team, region and company for ``revenue`` (105% of
     the skill-neutral expected revenue of each rep's live book, so attainment
-    reflects skill.
+    reflects skill) and ``new_business`` (105% of the skill-neutral expected
+    won amount of the rep's opportunities). Targets run 12 months past the
+    data (2026: the 2025 targets × 1.08), so forecasts and pipeline coverage
+    have a target for the coming periods.
 """
 from __future__ import annotations
 
@@ -67,7 +70,7 @@ import pyarrow.parquet as pq
 from .datasets import cache_dir
 from .schema import STAGES
 
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2
 START = pd.Timestamp("2023-01-01")
 END = pd.Timestamp("2025-12-31")
 N_DAYS = (END - START).days + 1
@@ -86,6 +89,7 @@ PROMO = {"months": [3, 6, 9, 11], "first_days": 14, "uplift": 1.35, "extra_disco
 SKILL_RATE = 0.12  # purchase-rate multiplier exp(SKILL_RATE * skill)
 SKILL_LOGIT = 0.25  # stage-conversion logit shift per unit skill
 TARGET_STRETCH = 1.05
+PLAN_GROWTH = 0.08  # targets for the 12 months after the data: last year's × 1.08
 
 TYPES = ["key_account", "regular", "occasional", "one_off"]
 TYPE_PARAMS = {
@@ -294,6 +298,7 @@ def generate(out_dir, seed: int = 0, customers: int = 5000, dirty: bool = False,
     opp_count = {c: 0 for c in CHANNELS + ["all"]}
     sla_num = sla_den = 0
     potential = np.zeros((len(TYPES), len(rep_ids), 36))  # skill-neutral expected orders per type × rep × month
+    nb_potential = np.zeros((len(rep_ids), 36))  # skill-neutral expected won deal amount per rep × month
     type_value_sum = {t: 0.0 for t in TYPES}
     type_orders = {t: 0 for t in TYPES}
     next_order = next_invoice = next_opp = 0
@@ -545,9 +550,13 @@ def generate(out_dir, seed: int = 0, customers: int = 5000, dirty: bool = False,
         sla_m = entered[:, 2] & ~skip
         sla_den += int(sla_m.sum())
         sla_num += int((sla_m & (dur[:, 1] * 24 > SLA_HOURS)).sum())
+        opp_amount = np.round(_lognormal(crng, par["deal_size"][oc], 0.6, n_opp), -1)
+        neutral_win = np.prod(q_base, axis=1)
+        created_month = np.minimum((created_day // 1).astype(int), N_DAYS - 1)
+        np.add.at(nb_potential, (owner[oc], month_index[created_month]), opp_amount * neutral_win)
         opps = pd.DataFrame({
             "opportunity_id": opp_ids, "customer_id": ids[oc], "rep_id": rep_ids[owner[oc]],
-            "created_at": created_ns, "amount": np.round(_lognormal(crng, par["deal_size"][oc], 0.6, n_opp), -1),
+            "created_at": created_ns, "amount": opp_amount,
             "stage": cur_stage, "status": status, "closed_at": closed.astype("datetime64[ns]"),
             "lost_reason": lost_reason, "channel": np.array(CHANNELS)[och],
         })
@@ -590,19 +599,23 @@ def generate(out_dir, seed: int = 0, customers: int = 5000, dirty: bool = False,
     truth_customers = pd.concat(truth_parts, ignore_index=True)
     # -- targets ---------------------------------------------------------------------------
     aov = np.array([type_value_sum[t] / max(type_orders[t], 1) for t in TYPES])
-    rep_pot = np.einsum("t,trm->rm", aov, potential) * TARGET_STRETCH
-    periods = [(START + pd.DateOffset(months=m)).date() for m in range(36)]
+    # revenue: skill-neutral expected revenue of the live book; new_business: skill-neutral expected
+    # won deal amount. The plan for the year after the data (the "coming periods") is the last year's
+    # targets × (1 + PLAN_GROWTH).
     tg = []
-    rep_tg = pd.DataFrame(rep_pot, index=rep_ids, columns=periods)
-    rep_tg = rep_tg.round(-2)
-    for level, keys in (("rep", reps["rep_id"]), ("team", reps["team"]), ("region", reps["region"]),
-                        ("company", pd.Series("company", index=reps.index))):
-        agg = rep_tg.groupby(keys.to_numpy()).sum()
-        long = agg.stack().rename("value").reset_index()
-        long.columns = ["key", "period", "value"]
-        long["level"] = level
-        long["metric"] = "revenue"
-        tg.append(long)
+    for metric, pot in (("revenue", np.einsum("t,trm->rm", aov, potential)), ("new_business", nb_potential)):
+        pot = pot * TARGET_STRETCH
+        pot = np.concatenate([pot, pot[:, 24:36] * (1 + PLAN_GROWTH)], axis=1)
+        periods = [(START + pd.DateOffset(months=m)).date() for m in range(pot.shape[1])]
+        rep_tg = pd.DataFrame(pot, index=rep_ids, columns=periods).round(-2)
+        for level, keys in (("rep", reps["rep_id"]), ("team", reps["team"]), ("region", reps["region"]),
+                            ("company", pd.Series("company", index=reps.index))):
+            agg = rep_tg.groupby(keys.to_numpy()).sum()
+            long = agg.stack().rename("value").reset_index()
+            long.columns = ["key", "period", "value"]
+            long["level"] = level
+            long["metric"] = metric
+            tg.append(long)
     targets = pd.concat(tg, ignore_index=True)[["period", "level", "key", "metric", "value"]]
     w.write("targets", targets)
     w.close()
@@ -652,8 +665,10 @@ def generate(out_dir, seed: int = 0, customers: int = 5000, dirty: bool = False,
             for line in PRODUCT_LINES
         },
         "early_warning": dict(EARLY_WARNING),
-        "targets": {"metric": "revenue", "stretch": TARGET_STRETCH,
-                    "basis": "skill-neutral expected revenue of each rep's live book"},
+        "targets": {"metrics": ["revenue", "new_business"], "stretch": TARGET_STRETCH,
+                    "revenue_basis": "skill-neutral expected revenue of each rep's live book",
+                    "new_business_basis": "skill-neutral expected won amount of the rep's opportunities, by creation month",
+                    "plan_growth_after_data": PLAN_GROWTH, "last_period": "2026-12-01"},
         "rows": dict(w.rows),
     }
     if dirty:
