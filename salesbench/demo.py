@@ -70,7 +70,7 @@ import pyarrow.parquet as pq
 from .datasets import cache_dir
 from .schema import STAGES
 
-GENERATOR_VERSION = 2
+GENERATOR_VERSION = 3
 START = pd.Timestamp("2023-01-01")
 END = pd.Timestamp("2025-12-31")
 N_DAYS = (END - START).days + 1
@@ -97,19 +97,19 @@ TYPE_PARAMS = {
     "key_account": dict(share=0.08, rate_shape=8.0, rate_scale=3.0, dropout_a=0.6, dropout_b=60.0,
                         lines=4.0, qty=12.0, discount=0.12, opp_weight=5.0, deal_size=50_000.0,
                         channels=[0.75, 0.20, 0.05, 0.00], contacts=[3.0, 6.0, 12.0], complaints=0.4,
-                        pay_delay=8.0),
+                        pay_delay=2.0),
     "regular": dict(share=0.30, rate_shape=6.0, rate_scale=1.5, dropout_a=1.0, dropout_b=25.0,
                     lines=2.2, qty=4.0, discount=0.08, opp_weight=2.0, deal_size=12_000.0,
                     channels=[0.30, 0.50, 0.15, 0.05], contacts=[1.0, 3.0, 6.0], complaints=0.3,
-                    pay_delay=4.0),
+                    pay_delay=-3.0),
     "occasional": dict(share=0.40, rate_shape=3.0, rate_scale=0.8, dropout_a=2.0, dropout_b=10.0,
                        lines=0.4, qty=1.0, discount=0.03, opp_weight=0.5, deal_size=3_000.0,
                        channels=[0.00, 0.10, 0.50, 0.40], contacts=[0.1, 0.5, 1.5], complaints=0.2,
-                       pay_delay=2.0),
+                       pay_delay=-4.0),
     "one_off": dict(share=0.22, rate_shape=2.0, rate_scale=0.5, dropout_a=8.0, dropout_b=2.0,
                     lines=0.0, qty=0.5, discount=0.01, opp_weight=0.2, deal_size=2_000.0,
                     channels=[0.00, 0.00, 0.60, 0.40], contacts=[0.0, 0.2, 0.5], complaints=0.2,
-                    pay_delay=1.0),
+                    pay_delay=-5.0),
 }
 PRE_EXISTING_SHARE = 0.35  # customers already buying on START
 TIER_GIVEN_TYPE = {  # declared account tier A/B/C: a noisy CRM field, not the latent type
@@ -298,7 +298,8 @@ def generate(out_dir, seed: int = 0, customers: int = 5000, dirty: bool = False,
     opp_count = {c: 0 for c in CHANNELS + ["all"]}
     sla_num = sla_den = 0
     potential = np.zeros((len(TYPES), len(rep_ids), 36))  # skill-neutral expected orders per type × rep × month
-    nb_potential = np.zeros((len(rep_ids), 36))  # skill-neutral expected won deal amount per rep × month
+    nb_potential = np.zeros((len(rep_ids), 36))
+    rep_visits = np.zeros((len(rep_ids), 36))  # visits per rep × month (drive travel expenses)  # skill-neutral expected won deal amount per rep × month
     type_value_sum = {t: 0.0 for t in TYPES}
     type_orders = {t: 0 for t in TYPES}
     next_order = next_invoice = next_opp = 0
@@ -468,6 +469,7 @@ def generate(out_dir, seed: int = 0, customers: int = 5000, dirty: bool = False,
             mult = np.exp(0.3 * oskill) if kind == "visit" else 1.0
             cc, dd = events(contacts[:, ki] * mult)
             inter.append((cc, dd, kind))
+        np.add.at(rep_visits, (owner[inter[0][0]], month_index[inter[0][1]]), 1)
         # complaints: base rate, 6x inside the early-warning window
         cc, dd = events(par["complaints"])
         inter.append((cc, dd, "complaint"))
@@ -618,6 +620,20 @@ def generate(out_dir, seed: int = 0, customers: int = 5000, dirty: bool = False,
             tg.append(long)
     targets = pd.concat(tg, ignore_index=True)[["period", "level", "key", "metric", "value"]]
     w.write("targets", targets)
+    # sales expenses per rep and month: a fixed allowance, travel per visit, entertainment
+    erng = np.random.default_rng([seed, 77])
+    exp_rows = []
+    for mi in range(36):
+        period = (START + pd.DateOffset(months=mi)).date()
+        travel = rep_visits[:, mi] * erng.uniform(300, 700, len(rep_ids))
+        allowance = np.full(len(rep_ids), 8000.0)
+        entertainment = erng.gamma(2.0, 3000.0 * np.exp(-0.2 * rep_skill))
+        for cat, amt in (("allowance", allowance), ("travel", travel), ("entertainment", entertainment)):
+            exp_rows.append(pd.DataFrame({"rep_id": rep_ids, "expense_date": period, "category": cat,
+                                          "amount": np.round(amt, 2)}))
+    expenses = pd.concat(exp_rows, ignore_index=True)
+    expenses.insert(0, "expense_id", [f"E{i + 1:07d}" for i in range(len(expenses))])
+    w.write("expenses", expenses)
     w.close()
 
     # -- truth -------------------------------------------------------------------------------

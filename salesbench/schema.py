@@ -221,6 +221,19 @@ TABLES: dict[str, Table] = {
             enables=("performance", "churn", "segmentation"),
         ),
         Table(
+            "expenses",
+            (
+                _c("expense_id", "id"),
+                _c("rep_id", "id", required=True),
+                _c("expense_date", "date", required=True),
+                _c("amount", "float", required=True),
+                _c("category", "str"),
+            ),
+            key=("expense_id",),
+            description="sales expenses per rep (travel, entertainment, allowances)",
+            enables=("performance",),
+        ),
+        Table(
             "targets",
             (
                 _c("period", "date", required=True, description="first day of the month"),

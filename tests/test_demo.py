@@ -110,15 +110,19 @@ def test_targets_reflect_skill_neutral_potential(default_demo):
     targets = _read(default_demo, "targets")
     q = pd.to_datetime(orders["order_date"]) >= "2025-10-01"
     actual = orders[q].groupby("rep_id")["revenue"].sum()
-    tq = targets[(targets["level"] == "rep") & (pd.to_datetime(targets["period"]) >= "2025-10-01")]
+    period = pd.to_datetime(targets["period"])
+    tq = targets[(targets["level"] == "rep") & (targets["metric"] == "revenue")
+                 & (period >= "2025-10-01") & (period <= "2025-12-01")]
     target = tq.groupby("key")["value"].sum()
     att = actual / target
     assert 0.85 < att.median() < 1.15
     rho = spearmanr(att, pd.Series(truth["rep_skill"]).reindex(att.index)).statistic
     assert rho > 0.4
-    company = targets[targets["level"] == "company"].groupby("period")["value"].sum()
-    reps = targets[targets["level"] == "rep"].groupby("period")["value"].sum()
+    company = targets[targets["level"] == "company"].groupby(["metric", "period"])["value"].sum()
+    reps = targets[targets["level"] == "rep"].groupby(["metric", "period"])["value"].sum()
     np.testing.assert_allclose(company.values, reps.values)
+    assert set(targets["metric"]) == {"revenue", "new_business"}
+    assert period.max() == pd.Timestamp("2026-12-01")  # a plan for the year after the data
 
 
 def test_dirty_injects_exactly_the_listed_defects(tmp_path):

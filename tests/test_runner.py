@@ -1,0 +1,416 @@
+"""The report runner end to end on tiny fixture notebooks (tests/notebooks, tests/notebooks/params).
+
+Every run executes real kernels through Papermill, as scheduled runs do. The
+fixture notebooks: ``hello`` (ok: parameters, a figure, a table, results),
+``boom`` (raises), ``needs_opps`` (requires opportunities + stage_history),
+``slow`` (sleeps ``seconds``).
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from salesbench import cli, runner
+from salesbench.data import Dataset
+
+ROOT = Path(__file__).resolve().parents[1]
+FIXTURES = Path(__file__).parent / "notebooks"
+PASSWORD = "S3cr3t-Pa55word"
+
+
+@pytest.fixture(scope="module")
+def fixture_env(tmp_path_factory):
+    """Environment pointing salesbench at the fixture notebooks, plus a tiny orders-only data folder."""
+    base = tmp_path_factory.mktemp("runner")
+    data = base / "data"
+    data.mkdir()
+    pd.DataFrame({
+        "customer_id": ["c1", "c2", "c1"],
+        "order_date": ["2024-01-05", "2024-02-01", "2024-03-09"],
+        "revenue": [10.5, 20.0, 7.25],
+    }).to_csv(data / "orders.csv", index=False)
+    env = {
+        "SALESBENCH_NOTEBOOKS": str(FIXTURES),
+        "SALESBENCH_PARAMS": str(FIXTURES / "params"),
+        "SALESBENCH_REPORTS": str(base / "reports"),
+    }
+    return {"base": base, "data": data, "env": env}
+
+
+@pytest.fixture()
+def env(fixture_env, monkeypatch):
+    for k, v in fixture_env["env"].items():
+        monkeypatch.setenv(k, v)
+    return fixture_env
+
+
+def cli_run(fx, *args, timeout=120):
+    full = dict(os.environ, **fx["env"])
+    return subprocess.run([sys.executable, "-m", "salesbench", "run", *map(str, args)], capture_output=True,
+                          text=True, env=full, cwd=ROOT, timeout=timeout)
+
+
+class Tags(HTMLParser):
+    """Collects (tag, attrs) of every start tag and the text of the page."""
+
+    def __init__(self):
+        super().__init__()
+        self.tags, self.text = [], []
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.append((tag, dict(attrs)))
+
+    def handle_data(self, data):
+        self.text.append(data)
+
+
+def parse(path: Path) -> Tags:
+    t = Tags()
+    t.feed(path.read_text(encoding="utf-8"))
+    return t
+
+
+# ----------------------------------------------------------------------------- one mixed run
+@pytest.fixture(scope="module")
+def mixed_run(fixture_env):
+    """One CLI run, two jobs, into an --out folder holding old content.
+
+    hello swept over two parameter sets (ok), boom (fails), needs_opps (skipped: no opportunities table).
+    """
+    out = fixture_env["base"] / "mixed"
+    out.mkdir()
+    (out / "stale.txt").write_text("from an earlier run")
+    sweep = fixture_env["base"] / "sweep.yaml"
+    sweep.write_text("greeting: bonjour\nsweep:\n  - {greeting: hola}\n  - {greeting: salut, _label: team b/west}\n")
+    t0 = time.monotonic()
+    data = os.path.relpath(fixture_env["data"], ROOT)  # relative to the runner's cwd; kernels run elsewhere
+    proc = cli_run(fixture_env, "hello", "boom", "needs_opps", "--data", data, "--out", out,
+                   "--jobs", "2", "-f", sweep, "-p", "n=5", "-p", "as_of=2025-01-31", "-p", "regions=[North, West]")
+    return {"proc": proc, "out": out, "elapsed": time.monotonic() - t0, "sweep": sweep, "data": fixture_env["data"],
+            "hola": out / "hello" / "greeting=hola", "salut": out / "hello" / "team_b_west"}
+
+
+def test_failure_isolation_and_exit_status(mixed_run):
+    proc, out = mixed_run["proc"], mixed_run["out"]
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert not (out / "stale.txt").exists()  # old content replaced at the end
+    hola = mixed_run["hola"]
+    res = json.loads((hola / "hello.results.json").read_text())
+    assert res["status"] == "ok" and res["n"] == 5 and res["as_of"] == "2025-01-31"
+    assert res["regions"] == ["North", "West"] and res["out_dir_seen"] == "."
+    assert res["kernel_transport"] == "ipc"  # parallel kernels cannot collide on TCP ports
+    assert res["data_seen"] == str(mixed_run["data"])  # the relative --data was made absolute
+    assert res["headline"] == [{"label": "Answer", "value": 10, "text": "10 widgets"}]
+    assert (hola / "hello.numbers.csv").read_text().splitlines() == ["k,v", "1,5", "2,10"]
+    assert (hola / "hello.html").exists() and (hola / "hello.ipynb").exists()
+    assert (out / "boom.ipynb").exists() and not (out / "boom.html").exists()
+    assert not list(out.parent.glob(f".{out.name}.sb*"))  # no temporary folder left behind
+    # terminal progress: one line per report with its elapsed time, and the index path at the end
+    lines = proc.stdout.splitlines()
+    assert any(re.search(r"hello · greeting=hola\s+\d+\.\d s\s+ok", l) for l in lines), proc.stdout
+    assert any(re.search(r"boom\s+\d+\.\d s\s+FAILED\s+ValueError: deliberate failure", l) for l in lines)
+    assert any("needs_opps" in l and "skipped: no opportunities table" in l for l in lines)
+    assert lines[-1] == f"index: {out / 'index.html'}"
+
+
+def test_index_lists_every_report(mixed_run):
+    out = mixed_run["out"]
+    page = (out / "index.html").read_text()
+    rows = re.findall(r'<tr class="(ok|failed|skipped)">(.*?)</tr>', page, re.S)
+    assert [r[0] for r in rows] == ["ok", "ok", "failed", "skipped"]
+    hello, hello_b, boom, opps = (r[1] for r in rows)
+    assert 'href="hello/greeting=hola/hello.html"' in hello and "10 widgets" in hello and "Hello report" in hello
+    assert 'href="hello/team_b_west/hello.html"' in hello_b and "· team b/west" in hello_b
+    assert "deliberate failure for the runner tests" in boom and 'href="boom.ipynb"' in boom
+    assert "skipped: no opportunities table and no stage_history table" in opps
+    assert re.search(r"\d+\.\d s", hello)
+    assert not any(tag == "script" for tag, _ in parse(out / "index.html").tags)
+
+
+def test_skip_by_requires_starts_no_kernel(mixed_run):
+    out = mixed_run["out"]
+    assert not (out / "needs_opps.ipynb").exists() and not (out / "needs_opps.results.json").exists()
+    rep = {r["name"]: r for r in json.loads((out / "manifest.json").read_text())["reports"]}
+    assert rep["needs_opps"]["status"] == "skipped" and rep["needs_opps"]["duration_s"] == 0.0
+    assert rep["needs_opps"]["reason"] == "no opportunities table and no stage_history table"
+
+
+def test_manifest_fields(mixed_run, fixture_env):
+    import papermill
+
+    out = mixed_run["out"]
+    m = json.loads((out / "manifest.json").read_text())
+    assert m["salesbench_version"] == "0.1.0" and m["summary"] == {"ok": 2, "failed": 1, "skipped": 1}
+    assert m["packages"]["papermill"] == papermill.__version__ and m["packages"]["python"]
+    ds = Dataset.from_folder(fixture_env["data"])
+    assert m["data"] == [{"source": ds.label, "fingerprint": ds.fingerprint(), "tables": ["orders"]}]
+    assert "run hello boom needs_opps" in m["command"] and "-p n=5" in m["command"]
+    assert m["options"]["jobs"] == 2
+    assert m["options"]["files"] == [str(mixed_run["sweep"])]
+    rep = {(r["name"], r["sweep_label"]): r for r in m["reports"]}
+    assert list(rep) == [("hello", "greeting=hola"), ("hello", "team b/west"), ("boom", None), ("needs_opps", None)]
+    hello = rep["hello", "greeting=hola"]
+    assert hello["status"] == "ok" and hello["dir"] == "hello/greeting=hola"
+    assert hello["html"] == "hello/greeting=hola/hello.html"
+    assert hello["results"] == "hello/greeting=hola/hello.results.json"
+    assert hello["parameters"] == {"data": str(fixture_env["data"]), "out_dir": ".", "greeting": "hola", "n": 5,
+                                   "rate": 0.5, "as_of": "2025-01-31", "regions": ["North", "West"], "flag": False}
+    assert hello["parameter_sources"]["n"] == "-p" and hello["parameter_sources"]["data"] == "--data"
+    assert hello["parameter_sources"]["greeting"] == f"{mixed_run['sweep']} (sweep)"
+    rep = {r["name"]: r for r in m["reports"]}
+    assert hello["data_fingerprint"] == ds.fingerprint() and 0 < hello["duration_s"] < mixed_run["elapsed"]
+    assert rep["boom"]["status"] == "failed" and "deliberate failure" in rep["boom"]["error"]
+    assert rep["boom"]["ipynb"] == "boom.ipynb" and rep["boom"]["html"] is None
+
+
+def test_html_is_offline_without_code_or_parameters(mixed_run, fixture_env):
+    path = mixed_run["hola"] / "hello.html"
+    page = path.read_text()
+    doc = parse(path)
+    urls = [a.get(attr, "") for tag, a in doc.tags for attr in ("src", "href")
+            if (tag, attr) in {("script", "src"), ("link", "href"), ("img", "src")}]
+    assert not [u for u in urls if re.match(r"^\s*(https?:)?//", u)], urls
+    imgs = [a["src"] for tag, a in doc.tags if tag == "img"]
+    assert imgs and all(s.startswith("data:image/png;base64,") for s in imgs)
+    # no code, no parameters cell, no injected parameters; outputs and markdown stay
+    assert "CODE_MARKER_7F3A" not in page and "sb.params.load" not in page
+    assert 'greeting = "hi"' not in page and "# Parameters" not in page and "injected-parameters" not in page
+    assert 'greeting = "hola"' not in page
+    assert "doubled 10" in page and "A tiny report the runner tests execute" in page
+    # header: title, run date, data source, changed parameters; table of contents from the ## headings
+    assert "<title>Hello report · greeting=hola</title>" in page
+    text = " ".join(doc.text)
+    assert "Hello report" in text and re.search(r"\d{4}-\d\d-\d\d \d\d:\d\d UTC", text)
+    assert f"folder {fixture_env['data']}" in text and "n = 5" in text and "as_of = 2025-01-31" in text
+    assert "greeting = hola" in text and "Hello report · greeting=hola" in text
+    assert 'href="../../index.html"' in page  # back link from a sub-report to the run's index
+    toc = re.search(r'<nav class="sb-toc".*?</nav>', page, re.S).group(0)
+    links = re.findall(r'href="#([^"]+)">([^<]+)<', toc)
+    assert [t for _, t in links] == ["Figures", "Numbers &amp; totals"]
+    h2_ids = {a.get("id") for tag, a in doc.tags if tag == "h2"}
+    assert {i.replace("&amp;", "&") for i, _ in links} <= h2_ids
+
+
+# ----------------------------------------------------------------------------- sweeps
+def test_sweep_gives_one_sub_report_per_set(mixed_run):
+    out = mixed_run["out"]
+    for folder, greeting in ((mixed_run["hola"], "hola"), (mixed_run["salut"], "salut")):
+        res = json.loads((folder / "hello.results.json").read_text())
+        assert res["greeting"] == greeting and res["n"] == 5
+        assert (folder / "hello.html").exists() and (folder / "hello.numbers.csv").exists()
+        assert f"Hello report · {'greeting=hola' if greeting == 'hola' else 'team b/west'}" in (
+            folder / "hello.html").read_text()
+    assert sorted(p.name for p in (out / "hello").iterdir()) == ["greeting=hola", "team_b_west"]
+    assert not (out / "hello.html").exists()  # the swept notebook has no top-level report
+    assert (out / "boom.ipynb").exists()  # boom declares no 'greeting': it ran once, at the top
+
+
+# ----------------------------------------------------------------------------- parameter errors
+@pytest.mark.parametrize(
+    "args, file_text, fragments",
+    [
+        (["-p", "greting=hey"], None, ["-p: unknown parameter 'greting'", "did you mean 'greeting'"]),
+        (["-p", "n=many"], None, ["-p: parameter 'n' of notebook 'hello': expected a whole number"]),
+        ([], "as_of: 2025-02-30\n", ["{file}: parameter 'as_of'", "expected a date (YYYY-MM-DD)"]),
+        ([], "greeting: yes\n", ["{file}: parameter 'greeting'", "got the boolean true", "quote the value"]),
+        ([], "n: 1e-3\n", ["{file}: parameter 'n'", "expected a whole number, got the text '1e-3'"]),
+        ([], "notebooks:\n  hello: {colour: red}\n", ["{file} (notebooks.hello): unknown parameter 'colour'"]),
+        (["nope"], None, ["unknown notebook 'nope'"]),
+    ],
+)
+def test_parameter_errors_exit_2_before_anything_runs(env, tmp_path, monkeypatch, capsys, args, file_text, fragments):
+    def no_data(*_a, **_k):
+        raise AssertionError("the data source must not be opened before parameters are valid")
+
+    monkeypatch.setattr("salesbench.data.open_data", no_data)
+    monkeypatch.setenv("SALESBENCH_REPORTS", str(tmp_path / "reports"))
+    argv = ["run", "hello", *args, "--out", str(tmp_path / "out")]
+    f = tmp_path / "run.yaml"
+    if file_text is not None:
+        f.write_text(file_text)
+        argv += ["-f", str(f)]
+    assert cli.main(argv) == 2
+    err = capsys.readouterr().err
+    for frag in fragments:
+        assert frag.format(file=f) in err, err
+    assert not (tmp_path / "out").exists() and not list(tmp_path.glob(".out.*"))
+    assert not (tmp_path / "reports").exists()
+    # the same without --out: no timestamped folder either
+    assert cli.main(argv[:-2]) == 2 and not (tmp_path / "reports").exists()
+
+
+def test_parameter_error_through_the_cli_process(env, tmp_path):
+    proc = cli_run(env, "hello", "-p", "rate=fast", "--out", tmp_path / "out")
+    assert proc.returncode == 2
+    assert "-p: parameter 'rate' of notebook 'hello': expected a number, got the text 'fast'" in proc.stderr
+    assert proc.stdout == "" and not (tmp_path / "out").exists()
+
+
+# ----------------------------------------------------------------------------- secrets
+def test_database_password_never_reaches_outputs(env, tmp_path, monkeypatch, capfd):
+    url = f"postgres://ann:{PASSWORD}@db.example.com:5432/sales"
+    opened = []
+
+    def fake_open(source):  # no server in tests: same tables as the fixture folder, label from the URL
+        opened.append(source)
+        return Dataset.from_frames({"orders": pd.read_csv(env["data"] / "orders.csv")}, label=source)
+
+    monkeypatch.setattr("salesbench.data.open_data", fake_open)
+    out = tmp_path / "secret"
+    result = runner.run_reports(["hello", "needs_opps"], data=url, out=out, command=["salesbench", "run", "--data", url])
+    assert result.exit_code == 0 and opened == [url]
+    res = json.loads((out / "hello.results.json").read_text())
+    assert res["data_seen"] == "postgres://ann@db.example.com:5432/sales"  # injected without the password
+    assert res["have_pgpassword"] is True  # handed to the kernel through the environment
+    captured = capfd.readouterr()
+    assert PASSWORD not in captured.out + captured.err and "ann:***@db.example.com" in captured.out
+    files = [p for p in out.rglob("*") if p.is_file()]
+    assert {p.name for p in files} >= {"hello.html", "hello.ipynb", "hello.results.json", "index.html", "manifest.json"}
+    for p in files:
+        assert PASSWORD.encode() not in p.read_bytes(), p
+    m = json.loads((out / "manifest.json").read_text())
+    assert m["command"] == "salesbench run --data postgres://ann:***@db.example.com:5432/sales"
+
+
+def test_split_secret():
+    assert runner.split_secret("postgres://ann:p%40ss@h:5432/db?sslmode=require") == (
+        "postgres://ann@h:5432/db?sslmode=require", "p@ss")
+    assert runner.split_secret("postgresql://h/db?password=xyz&sslmode=require") == (
+        "postgresql://h/db?sslmode=require", "xyz")
+    assert runner.split_secret("/data/folder") == ("/data/folder", None)
+    assert runner.split_secret("postgres://ann@h/db") == ("postgres://ann@h/db", None)
+
+
+# ----------------------------------------------------------------------------- timeouts
+def test_cell_timeout_fails_only_that_report(env, tmp_path):
+    out = tmp_path / "timeout"
+    result = runner.run_reports(["slow", "needs_opps"], data=str(env["data"]), overrides=["slow.seconds=30"],
+                                out=out, timeout=2, echo=lambda _l: None)
+    assert result.exit_code == 1
+    rep = {r["name"]: r for r in json.loads((out / "manifest.json").read_text())["reports"]}
+    assert rep["slow"]["status"] == "failed" and "Timeout" in rep["slow"]["error"]
+    assert rep["slow"]["duration_s"] < 25 and rep["needs_opps"]["status"] == "skipped"
+
+
+def _processes_in(folder: Path) -> list:
+    import psutil
+
+    found = []
+    for p in psutil.process_iter(["pid"]):
+        try:
+            if str(folder) in p.cwd():
+                found.append(p)
+        except (psutil.Error, OSError):
+            pass
+    return found
+
+
+def test_wall_clock_limit_kills_worker_and_kernel(env, tmp_path):
+    out = tmp_path / "wall"
+    t0 = time.monotonic()
+    result = runner.run_reports(["slow"], data=str(env["data"]), overrides=["seconds=60"], out=out,
+                                timeout=120, wall_timeout=4, echo=lambda _l: None)
+    assert time.monotonic() - t0 < 30
+    assert result.exit_code == 1
+    [job] = result.jobs
+    assert job.status == "failed" and "wall-clock limit of 4 s" in job.error
+    _assert_no_processes_in(tmp_path, timeout=5)  # no orphaned kernel left running in the report folder
+
+
+# ----------------------------------------------------------------------------- atomic latest
+def _wait_for(proc, text, timeout=60):
+    deadline = time.monotonic() + timeout
+    seen = []
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        seen.append(line)
+        if text in line:
+            return
+    raise AssertionError("never saw " + text + " in " + "".join(seen))
+
+
+def test_killed_or_interrupted_run_never_replaces_latest(env, tmp_path):
+    root = Path(env["env"]["SALESBENCH_REPORTS"])
+    lines = []
+    first = runner.run_reports(["needs_opps"], data=str(env["data"]), echo=lines.append)  # skipped: no kernel
+    assert first.exit_code == 0
+    latest = root / "latest"
+    assert latest.is_symlink() and os.readlink(latest) == first.out_dir.name  # relative link
+    good = latest.resolve()
+    assert good == first.out_dir and (good / "index.html").exists()
+    assert lines[-1] == f"index: {good / 'index.html'}"
+
+    # killed: the runner process dies with SIGKILL while a report runs
+    full = dict(os.environ, **env["env"])
+    cmd = [sys.executable, "-m", "salesbench", "run", "slow", "-p", "seconds=60", "--data", str(env["data"])]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=full, cwd=ROOT)
+    try:
+        _wait_for(proc, "started")
+        time.sleep(1.0)
+        proc.kill()
+        assert proc.wait(timeout=30) == -signal.SIGKILL
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert latest.resolve() == good and (good / "index.html").exists()
+    assert {p.name for p in root.iterdir() if not p.name.startswith(".")} == {good.name, "latest"}
+    _assert_no_processes_in(root)  # workers and kernels die with the runner
+
+    # interrupted: SIGTERM while a report runs (sent from the progress callback, so it lands mid-run)
+    def terminate_when_started(line):
+        if "started" in line:
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    interrupted = runner.run_reports(["slow"], data=str(env["data"]), overrides=["seconds=60"],
+                                     echo=terminate_when_started)
+    assert interrupted.exit_code == 128 + signal.SIGTERM and interrupted.out_dir is None
+    assert latest.resolve() == good and (good / "index.html").exists()
+    assert {p.name for p in root.iterdir() if not p.name.startswith(".")} == {good.name, "latest"}
+    assert not [p for p in root.iterdir() if p.name.startswith(".") and str(os.getpid()) in p.name]  # cleaned up
+    _assert_no_processes_in(root)
+
+    # interrupted with --out on an existing folder: the old content stays
+    out = tmp_path / "kept"
+    out.mkdir()
+    (out / "index.html").write_text("previous run")
+    interrupted = runner.run_reports(["slow"], data=str(env["data"]), overrides=["seconds=60"], out=out,
+                                     echo=terminate_when_started)
+    assert interrupted.exit_code == 128 + signal.SIGTERM
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".kept")] == []
+    assert [p.name for p in out.iterdir()] == ["index.html"] and (out / "index.html").read_text() == "previous run"
+
+    third = runner.run_reports(["needs_opps"], data=str(env["data"]), echo=lambda _l: None)
+    assert third.exit_code == 0
+    assert latest.resolve() != good and (latest / "index.html").exists()
+    assert not [p for p in root.iterdir() if p.name.startswith(".")]  # the killed run's leftovers are gone
+
+
+def _assert_no_processes_in(folder: Path, timeout: float = 15) -> None:
+    deadline = time.monotonic() + timeout
+    while _processes_in(folder) and time.monotonic() < deadline:
+        time.sleep(0.3)
+    assert not _processes_in(folder)
+
+
+# ----------------------------------------------------------------------------- list
+def test_list_shows_notebooks_in_order(env, capsys):
+    assert cli.main(["list"]) == 0
+    out = capsys.readouterr().out
+    assert out.index("hello — Hello report") < out.index("boom — Boom report") < out.index("slow — Slow report")
+    assert "needs_opps — Pipeline report  needs: opportunities, stage_history" in out
+    assert "as_of: date? = null" in out and 'regions: list[str] = ["North"]' in out
+    assert cli.main(["list", "--json"]) == 0
+    listed = json.loads(capsys.readouterr().out)
+    assert [d["name"] for d in listed] == ["hello", "boom", "needs_opps", "slow"]
+    assert listed[0]["parameters"]["n"] == {"type": "int", "default": 3}
+    assert listed[2]["requires"] == ["opportunities", "stage_history"]
