@@ -18,11 +18,14 @@ COMMANDS = {
 }
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The argument parser; with ``only``, import just that sub-command's module (fast start)."""
     parser = argparse.ArgumentParser(prog="salesbench", description="Sales analytics workbench.")
     sub = parser.add_subparsers(dest="command", required=True)
     for name, (module, help_text) in COMMANDS.items():
         p = sub.add_parser(name, help=help_text, description=help_text)
+        if only is not None and name != only:
+            continue
         mod = importlib.import_module(module)
         adder = getattr(mod, f"add_{name}_arguments", None) or getattr(mod, "add_arguments")
         adder(p)
@@ -31,7 +34,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    command = next((a for a in argv if not a.startswith("-")), None)
+    parser = build_parser(command if command in COMMANDS else None)
     args = parser.parse_args(argv)
     mod = importlib.import_module(args._module)
     runner = getattr(mod, f"main_{args._command}", None) or getattr(mod, "main")

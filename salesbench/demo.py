@@ -70,7 +70,7 @@ import pyarrow.parquet as pq
 from .datasets import cache_dir
 from .schema import STAGES
 
-GENERATOR_VERSION = 3
+GENERATOR_VERSION = 4
 START = pd.Timestamp("2023-01-01")
 END = pd.Timestamp("2025-12-31")
 N_DAYS = (END - START).days + 1
@@ -421,7 +421,7 @@ def generate(out_dir, seed: int = 0, customers: int = 5000, dirty: bool = False,
         ew_inv = churned[ev_c] & (ev_d > churn_day[ev_c] - win)
         delay = (par["pay_delay"][ev_c] - 4.0 * oskill[ev_c] + crng.normal(0, 8, n_ev)
                  + np.where(ew_inv, EARLY_WARNING["extra_pay_delay_days"], 0))
-        paid_date = due + pd.to_timedelta(np.round(delay).astype(int), unit="D")
+        paid_date = due + pd.to_timedelta(np.maximum(np.round(delay).astype(int), -terms), unit="D")  # never before issue
         unpaid = crng.random(n_ev) < (0.02 + 0.015 * np.clip(-oskill[ev_c], 0, None) + 0.05 * ew_inv)
         partial = (~unpaid) & (crng.random(n_ev) < 0.02)
         paid_share = np.where(unpaid, 0.0, np.where(partial, crng.uniform(0.5, 0.9, n_ev), 1.0))
