@@ -1036,9 +1036,10 @@ def publish(report: FunnelReport, res, pooled: Mapping[str, Any] | None = None) 
     res.headline("Win rate", values["win_rate"], viz.fmt_pct(values["win_rate"], 1))
     leak = values["biggest_leak"]
     if leak:
-        res.headline("Biggest leak", leak["conversion"], f"{leak['transition']} ({viz.fmt_pct(leak['conversion'])})")
+        step = leak["transition"].replace("->", " → ").replace("_", " ")
+        res.headline("Biggest leak", 1 - leak["conversion"], f"{step}: {viz.fmt_pct(1 - leak['conversion'])} lost")
     for stage, rate in values["sla_breach_rate"].items():
-        res.headline(f"SLA breach rate ({stage})", rate, viz.fmt_pct(rate, 1))
+        res.headline(f"SLA breaches ({stage.replace('_', ' ')})", rate, viz.fmt_pct(rate, 1))
     res.headline("Stuck deals", values["stuck_deals"], f"{values['stuck_deals']:,}")
     if values["coverage_ratio"] is not None:
         res.headline("Pipeline coverage", values["coverage_ratio"], f"{values['coverage_ratio']:.2f}×")

@@ -175,7 +175,8 @@ class DataQuality:
         req_missing = int(self.missing.loc[self.missing.required, "missing"].sum()) if not self.missing.empty else 0
         return [
             {"label": "Verdict", "value": v.verdict(), "status": v.status(),
-             "sub": f"{self.rows_with_problems:,} rows affected" if v.findings else "data fit to use"},
+             "sub": (f"{self.rows_with_problems:,} row{'s' if self.rows_with_problems != 1 else ''} affected"
+                     if v.findings else "data fit to use")},
             {"label": "Tables", "value": f"{len(self.overview)} of {len(schema.TABLE_NAMES)}",
              "sub": ", ".join(self.overview.table)},
             {"label": "Order lines", "value": viz.fmt_num(n_orders)},

@@ -383,11 +383,25 @@ def toc_html(body: str) -> str:
     collector.feed(body)
     if not collector.headings:
         return ""
-    items = "".join(
-        f'<li><a href="#{html.escape(ident, quote=True)}">{html.escape(text)}</a></li>'
+    items = " · ".join(
+        f'<a href="#{html.escape(ident, quote=True)}">{html.escape(text)}</a>'
         for ident, text in collector.headings
     )
-    return f'<nav class="sb-toc" aria-label="Contents"><strong>Contents</strong><ol>{items}</ol></nav>'
+    # One compact line (wrapping if needed): the answer, not the contents, owns the first screen.
+    return f'<nav class="sb-toc" aria-label="Contents"><strong>Contents</strong> {items}</nav>'
+
+
+def _drop_leading_title(nb) -> None:
+    """Remove the ``# Title`` line of the first markdown cell: the report header already shows the title."""
+    for cell in nb.cells:
+        if cell.get("cell_type") != "markdown":
+            if cell.get("cell_type") == "code" and not set(cell.get("metadata", {}).get("tags", [])) & set(REMOVED_TAGS):
+                return
+            continue
+        lines = cell.get("source", "").splitlines()
+        if lines and lines[0].startswith("# "):
+            cell["source"] = "\n".join(lines[1:]).lstrip("\n")
+        return
 
 
 def render_html(ipynb: str | os.PathLike, out: str | os.PathLike, header: dict[str, Any]) -> Path:
@@ -408,6 +422,7 @@ def render_html(ipynb: str | os.PathLike, out: str | os.PathLike, header: dict[s
         if cell.get("cell_type") == "code":
             cell["outputs"] = [o for o in cell.get("outputs", [])
                                if not (o.get("output_type") == "stream" and o.get("name") == "stderr")]
+    _drop_leading_title(nb)
     nb.metadata["title"] = str(header.get("title") or Path(ipynb).stem)
     cfg = Config()
     cfg.TagRemovePreprocessor.enabled = True

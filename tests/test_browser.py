@@ -1,0 +1,201 @@
+"""A real browser opens a rendered report set: offline, no errors, the answer on the first screen, no code, no XSS.
+
+Builds ``salesbench run data_quality funnel`` on a copy of the small demo company
+in which one customer's name carries script markup, then opens ``index.html``
+and every report through ``file://`` in headless Chromium (1280×800), as an
+executive would, and checks what the unit tests cannot: that the page fetches
+nothing from the network, logs no error, shows the headline cards and a loaded
+figure on the first screen, hides all code, and never runs markup from the data.
+
+Needs Debian's ``chromium`` (``/usr/bin/chromium``; another binary via
+``SALESBENCH_CHROMIUM``) and the ``playwright`` package; the browser that
+``playwright install`` would download is not used. Skipped when either is
+missing. A screenshot of each first screen is written to the test's temporary
+folder and, when ``SALESBENCH_BROWSER_SHOTS=DIR`` is set, copied into DIR.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+from urllib.parse import unquote, urldefrag, urlparse
+
+import pandas as pd
+import pytest
+
+CHROMIUM = Path(os.environ.get("SALESBENCH_CHROMIUM", "/usr/bin/chromium"))
+CHROMIUM_ARGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]
+VIEWPORT = {"width": 1280, "height": 800}
+REPORTS = ("data_quality", "funnel")
+# Text from the data that would run if any report inserted it unescaped: an inline
+# script and an event handler (the latter also fires when injected via innerHTML).
+EVIL_NAME = 'Evil <script>window.__pwned=1</script><img src=x onerror="window.__pwned=2"> Corp'
+
+if not CHROMIUM.is_file():
+    pytest.skip(f"browser test needs Chromium at {CHROMIUM} (Debian: apt-get install chromium)",
+                allow_module_level=True)
+sync_api = pytest.importorskip(
+    "playwright.sync_api", reason="browser test needs the playwright package (pip install playwright)")
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
+
+
+@pytest.fixture(scope="module")
+def evil_demo(small_demo, tmp_path_factory) -> Path:
+    """A private copy of the small demo company with script markup in one customer's name."""
+    out = tmp_path_factory.mktemp("browser_demo") / "data"
+    shutil.copytree(small_demo, out)
+    customers = pd.read_parquet(out / "customers.parquet")
+    customers.loc[0, "name"] = EVIL_NAME
+    customers.to_parquet(out / "customers.parquet", index=False)
+    return out
+
+
+@pytest.fixture(scope="module")
+def report_set(evil_demo, run_cli, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("browser_run") / "reports"
+    run_cli("run", *REPORTS, "--data", evil_demo, "--out", out, "--jobs", "2",
+            "-p", "funnel.mcmc_draws=100", "-p", "funnel.mcmc_tune=100", "-p", "funnel.mcmc_chains=1",
+            check=True)
+    return out
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_api.sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
+        yield b
+        b.close()
+
+
+@pytest.fixture(scope="module")
+def shots(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("browser_shots")
+
+
+class Visit:
+    """One page opened in a fresh context; records requests, failures and errors."""
+
+    def __init__(self, browser, url: str):
+        self.requests: list[str] = []
+        self.failed: list[str] = []
+        self.errors: list[str] = []
+        self.context = browser.new_context(viewport=VIEWPORT)
+        # Record every request; never let one leave the machine even if a report regresses.
+        self.context.on("request", lambda r: self.requests.append(r.url))
+        self.context.route(lambda u: not u.startswith(("file:", "data:")), lambda route: route.abort())
+        self.page = self.context.new_page()
+        self.page.on("requestfailed", lambda r: self.failed.append(f"{r.url}: {r.failure}"))
+        self.page.on("console", lambda m: m.type == "error" and self.errors.append(f"console: {m.text}"))
+        self.page.on("pageerror", lambda e: self.errors.append(f"pageerror: {e}"))
+        self.page.goto(url, wait_until="load")
+
+    def check_clean(self, root: Path):
+        external = [u for u in self.requests if not u.startswith(("file:", "data:"))]
+        assert not external, f"requests leaving the file system: {external}"
+        assert not self.failed, f"failed requests: {self.failed}"
+        assert not self.errors, f"browser errors: {self.errors}"
+        for u in self.requests:
+            if u.startswith("file:"):
+                p = _file_path(u)
+                assert p.is_file() and root in p.parents, f"request for {u} is not a file of the report set"
+        assert self.page.evaluate("typeof window.__pwned") == "undefined", "markup from the data was executed"
+        injected = self.page.evaluate(
+            "[...document.querySelectorAll('script,img')].filter("
+            "e => (e.textContent || '').includes('__pwned') || (e.getAttribute('onerror') || '').includes('__pwned')).length")
+        assert injected == 0, "markup from the data became elements of the page"
+
+    def links(self) -> list[str]:
+        """Absolute URLs of every <a href> (as the browser resolves them)."""
+        return self.page.eval_on_selector_all("a[href]", "els => els.map(a => a.href)")
+
+    def close(self):
+        self.context.close()
+
+
+def _file_path(url: str) -> Path:
+    return Path(unquote(urlparse(urldefrag(url)[0]).path))
+
+
+def _save_shot(page, shots: Path, name: str) -> Path:
+    path = shots / f"{name}.png"
+    page.screenshot(path=str(path))  # the first screen only: what an executive sees before scrolling
+    extra = os.environ.get("SALESBENCH_BROWSER_SHOTS")
+    if extra:
+        Path(extra).mkdir(parents=True, exist_ok=True)
+        shutil.copy2(path, Path(extra) / path.name)
+    return path
+
+
+@pytest.fixture(scope="module")
+def index_links(report_set, browser, shots) -> dict[str, str]:
+    """Open index.html; return {report name: URL of its link}."""
+    v = Visit(browser, (report_set / "index.html").as_uri())
+    try:
+        _save_shot(v.page, shots, "index")  # first, so that a failure has its picture
+        v.check_clean(report_set)
+        links = v.links()
+        for url in links:  # every link of the index points at a file of the run
+            assert url.startswith("file:"), url
+            assert _file_path(url).is_file(), f"index links to a missing file: {url}"
+        found = {}
+        for name in REPORTS:
+            matches = [u for u in links if _file_path(u) == report_set / f"{name}.html"]
+            assert matches, f"index.html does not link {name}.html"
+            found[name] = matches[0]
+        return found
+    finally:
+        v.close()
+
+
+def test_index_opens_offline_and_links_every_report(index_links):
+    assert set(index_links) == set(REPORTS)
+
+
+@pytest.mark.parametrize("name", REPORTS)
+def test_report_in_browser(name, index_links, report_set, browser, shots):
+    v = Visit(browser, index_links[name])  # opened through the index's own link
+    try:
+        page = v.page
+        _save_shot(page, shots, name)
+        v.check_clean(report_set)
+        # The answer on the first screen: headline cards, then a figure that actually loaded.
+        cards = page.locator(".sb-cards .sb-card")
+        assert cards.count() >= 1, "no headline cards"
+        first = cards.first
+        assert first.is_visible()
+        box = first.bounding_box()
+        assert box and box["y"] >= 0 and box["y"] + box["height"] <= VIEWPORT["height"], \
+            f"first headline card not on the first screen: {box}"
+        imgs = page.evaluate(
+            "[...document.images].map(i => ({src: i.src.slice(0, 22), w: i.naturalWidth, ok: i.complete,"
+            " y: i.getBoundingClientRect().top}))")
+        figures = [i for i in imgs if i["src"].startswith("data:image/")]
+        assert figures, f"no embedded figure: {imgs}"
+        assert all(i["ok"] and i["w"] > 0 for i in figures), f"figure failed to load: {figures}"
+        assert all(i["src"].startswith("data:") for i in imgs), f"image not embedded: {imgs}"
+        assert figures[0]["y"] < VIEWPORT["height"], f"first figure starts below the first screen: {figures[0]}"
+        # No code: no visible input area except rendered markdown (JupyterLab's markup puts
+        # markdown cells in .jp-InputArea too), no editor or prompt, no code text in the page.
+        code_inputs = (".jp-InputArea:not(.jp-MarkdownCell .jp-InputArea)", ".jp-CodeCell .jp-InputArea",
+                       ".jp-InputArea-editor", ".jp-InputPrompt", ".jp-OutputPrompt", ".CodeMirror", ".cm-editor")
+        for sel in code_inputs:
+            loc = page.locator(sel)
+            assert all(not loc.nth(i).is_visible() for i in range(loc.count())), f"visible {sel}"
+        text = page.inner_text("body")
+        for leak in ("import salesbench", "sb.params.load", "sb.viz.", "res.save()", "Traceback"):
+            assert leak not in text, f"{leak!r} visible in {name}.html"
+        # Every link works: the back link and files resolve, the table of contents hits its headings.
+        for url in v.links():
+            base, frag = urldefrag(url)
+            if base == page.url.split("#")[0] and frag:
+                assert page.locator(f"[id='{frag}']").count() == 1, f"contents link #{frag} has no target"
+            elif url.startswith("file:"):
+                assert _file_path(url).is_file(), f"{name}.html links to a missing file: {url}"
+        if name == "data_quality":  # the suspicious name is listed, as text
+            assert EVIL_NAME in text, "the data-quality report does not list the customer name with markup"
+    finally:
+        v.close()
