@@ -153,7 +153,9 @@ def esc(text: Any) -> str:
 _CARD_CSS = (
     "<style>.sb-cards{display:flex;flex-wrap:wrap;gap:12px;margin:8px 0 16px 0}"
     ".sb-card{border:1px solid #ddd;border-left:6px solid var(--c);border-radius:6px;"
-    "padding:10px 14px;min-width:150px;background:#fff}"
+    "padding:10px 14px;flex:1 1 170px;max-width:340px;background:#fff}"
+    ".sb-card .b{display:inline-block;margin-left:6px;padding:0 6px;border-radius:8px;font-size:.75em;"
+    "font-weight:600;color:#fff;background:var(--c);vertical-align:1px}"
     ".sb-card .v{font-size:1.7em;font-weight:700;line-height:1.2}"
     ".sb-card .l{color:#555;font-size:.9em}.sb-card .s{color:#333;font-size:.8em}"
     ".sb-note{background:#f6f8fa;border-left:4px solid #0072B2;padding:8px 12px;margin:8px 0}"
@@ -172,9 +174,8 @@ def headline(cards: Sequence[Mapping[str, Any]]) -> HTML:
     for card in cards:
         color = status_color(card.get("status", "")) if card.get("status") else ACCENT
         sub = f'<div class="s">{esc(card["sub"])}</div>' if card.get("sub") else ""
-        status_word = (
-            f' <span class="s">({esc(card["status"])})</span>' if card.get("status") in STATUS else ""
-        )
+        # the status is written as a word too (RAG badge), so colour is never the only signal
+        status_word = f'<span class="b">{esc(card["status"])}</span>' if card.get("status") in STATUS else ""
         parts.append(
             f'<div class="sb-card" style="--c:{color}"><div class="l">{esc(card.get("label", ""))}{status_word}</div>'
             f'<div class="v">{esc(card.get("value", ""))}</div>{sub}</div>'
