@@ -190,6 +190,16 @@ def canonicalize(name: str, t, converters: Mapping[str, Converter] | None = None
 
 
 # --------------------------------------------------------------------------- Dataset
+def duckdb_connect(path: str | None = None, **kwargs):
+    """An ibis DuckDB connection for reports: no progress bar (it would print into notebook outputs)."""
+    con = ibis.duckdb.connect(path, **kwargs) if path else ibis.duckdb.connect(**kwargs)
+    try:
+        con.raw_sql("SET enable_progress_bar = false")
+    except Exception:  # pragma: no cover - older DuckDB
+        pass
+    return con
+
+
 class Dataset:
     """A set of canonical tables living in one ibis backend.
 
@@ -240,7 +250,7 @@ class Dataset:
         Frames are copied into an in-memory DuckDB database, one table per
         canonical table name (unknown names raise ``KeyError``).
         """
-        con = ibis.duckdb.connect()
+        con = duckdb_connect()
         tables = {}
         for name, df in frames.items():
             schema.table(name)  # raises on unknown table names
@@ -265,7 +275,7 @@ class Dataset:
         folder = Path(path).expanduser()
         if not folder.is_dir():
             raise DataError(f"data folder {folder} does not exist")
-        con = ibis.duckdb.connect()
+        con = duckdb_connect()
         tables, files, sources = {}, [], {}
         for name in schema.TABLE_NAMES:
             for ext in (".parquet", ".csv", ".csv.gz"):
@@ -446,7 +456,7 @@ def _open_duckdb(path: Path) -> Dataset:
     if not path.exists():
         raise DataError(f"DuckDB file {path} does not exist")
     try:
-        con = ibis.duckdb.connect(str(path), read_only=True)
+        con = duckdb_connect(str(path), read_only=True)
     except Exception as exc:
         raise DataError(f"DuckDB file {path} cannot be opened: {exc}") from None
     names = set(con.list_tables())

@@ -302,7 +302,9 @@ def open_spec(path: str | os.PathLike) -> Dataset:
     tables_def = doc.get("tables")
     if not isinstance(tables_def, dict) or not tables_def:
         raise spec.fail("tables", "expected a mapping of canonical table name -> file description")
-    con = ibis.duckdb.connect()
+    from .data import duckdb_connect
+
+    con = duckdb_connect()
     tables, converters, files_all, sources = {}, {}, [], {}
     for name, tdef in tables_def.items():
         key = f"tables.{name}"
