@@ -1,0 +1,81 @@
+"""Benchmark: rolling-origin backtest of ~1,000 monthly sales series.
+
+Series: the default demo company's revenue per rep × product line × channel
+(40 reps × 6 lines × 4 channels, every combination with sales; 36 months),
+aggregated in DuckDB and zero-filled like the report's series. The backtest
+is salesbench.forecasting.backtest with the chosen model set, origins and
+horizon. Prints one JSON line: series, model set, origins, horizon, seconds
+per model and in total.
+
+    .venv/bin/python benchmarks/bench_forecasting.py                    # defaults below
+    .venv/bin/python benchmarks/bench_forecasting.py --models seasonal_naive holt_winters ets --n-jobs 2
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+import salesbench as sb  # noqa: E402
+from salesbench import forecasting as F  # noqa: E402
+
+
+def rep_line_channel_series(ds) -> F.SeriesSet:
+    """Monthly revenue per rep × product line × channel (engine group-by, explicit zero-fill)."""
+    o = ds.table("orders")
+    p = ds.table("products").select(pid_="product_id", product_line="product_line")
+    j = o.inner_join(p, o.product_id == p.pid_)
+    df = j.group_by([j.rep_id, j.product_line, j.channel, j.order_date.truncate("M").name("ds")]).aggregate(
+        y=j.revenue.sum()).to_pandas()
+    periods = pd.date_range(pd.Timestamp(df["ds"].min()), pd.Timestamp(df["ds"].max()), freq="MS")
+    keys = ["rep_id", "product_line", "channel"]
+    filled = F.zero_fill(df, keys, periods, ["y"])
+    filled["unique_id"] = filled[keys].astype(str).agg("/".join, axis=1)
+    ids = sorted(filled["unique_id"].unique())
+    meta = pd.DataFrame({"unique_id": ids, "level": "rep/product_line/channel", "depth": 0})
+    S = pd.DataFrame(np.eye(len(ids)), index=ids, columns=ids)
+    return F.SeriesSet(Y=filled[["unique_id", "ds", "y"]], holdout=filled.iloc[:0][["unique_id", "ds", "y"]], S=S,
+                       tags={"bottom": np.array(ids, dtype=object)}, meta=meta, frequency="M", freq="MS",
+                       season_length=12, metric="revenue", dimensions=keys, drivers=[], as_of=periods[-1].date())
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data", default="demo")
+    ap.add_argument("--models", nargs="+", default=["seasonal_naive", "holt_winters"])
+    ap.add_argument("--n-origins", type=int, default=3)
+    ap.add_argument("--horizon", type=int, default=3)
+    ap.add_argument("--n-jobs", type=int, default=2)
+    ap.add_argument("--no-refit", action="store_true", help="fit once at the first origin, then update")
+    ap.add_argument("--limit", type=int, default=None, help="use only the first N series")
+    args = ap.parse_args()
+    t0 = time.perf_counter()
+    series = rep_line_channel_series(sb.open_data(args.data))
+    if args.limit:
+        keep = set(series.ids[: args.limit])
+        series.Y = series.Y[series.Y["unique_id"].isin(keep)]
+    t_series = time.perf_counter() - t0
+    bt = F.backtest(series, models=args.models, horizon=args.horizon, n_origins=args.n_origins,
+                    n_jobs=args.n_jobs, refit=not args.no_refit, deep_depth=None)
+    chosen = pd.Series(bt.chosen).value_counts().to_dict()
+    mase = bt.scores.groupby("model")["mase"].median().round(3).to_dict()
+    print(json.dumps({
+        "series": int(series.Y["unique_id"].nunique()), "periods": int(series.Y["ds"].nunique()),
+        "models": bt.models, "n_origins": args.n_origins, "horizon": args.horizon, "n_jobs": args.n_jobs,
+        "refit": not args.no_refit, "fits": int(series.Y["unique_id"].nunique() * len(bt.models)
+                                                 * (args.n_origins if not args.no_refit else 1)),
+        "series_seconds": round(t_series, 2), "backtest_seconds": round(bt.seconds, 2),
+        "model_seconds": {k: round(v, 2) for k, v in bt.model_seconds.items()},
+        "median_mase": mase, "chosen": chosen,
+    }))
+
+
+if __name__ == "__main__":
+    main()

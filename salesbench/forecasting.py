@@ -1,0 +1,1272 @@
+"""Sales forecasting: hierarchical series, rolling-origin backtest, coherent forecasts, gap to target.
+
+The question: what will we sell in the coming months, per region, product line
+and channel, how sure are we, and will we reach target?
+
+Pipeline (each step is a function; :class:`SalesForecast` runs them in order)
+
+1. :func:`build_series` — revenue (or order counts) per period for the total
+   and every level of the hierarchy, aggregated in the engine (ibis/DuckDB);
+   missing periods are zero-filled explicitly (:func:`zero_fill`) before the
+   hierarchy is summed with Nixtla's ``hierarchicalforecast.utils.aggregate``.
+2. :func:`backtest` — rolling-origin evaluation (Tashman 2000) of seasonal
+   naive, ETS, ARIMA and ARIMA with drivers (statsforecast) with MASE, WAPE,
+   bias and 80%/95% interval coverage (:mod:`salesbench.forecasting_metrics`).
+3. :func:`select_models` — per series, the model with the lowest backtest
+   MASE (seasonal naive unless another model beats it).
+4. :func:`forecast_base` — the chosen model of each series refitted on the
+   whole history, forecasting ``horizon`` periods with 80%/95% intervals.
+5. :func:`reconcile` — coherent forecasts (children sum to parents) with
+   ``hierarchicalforecast`` (bottom-up, or MinTrace of Wickramasuriya,
+   Athanasopoulos & Hyndman 2019), intervals by the Normality method of
+   Panagiotelis et al. (2022).
+6. :func:`target_gap` — forecast against the ``targets`` table and the
+   probability of reaching each target from the predictive distribution.
+7. :func:`product_lifecycle` (module :mod:`salesbench.forecasting_lifecycle`)
+   — introduction / growth / maturity / decline per product line.
+
+Figures live in :mod:`salesbench.forecasting_plots`. Heavy libraries
+(statsforecast, hierarchicalforecast) are imported inside the functions.
+"""
+from __future__ import annotations
+
+import contextlib
+import datetime as _dt
+import itertools
+import time
+import warnings
+from dataclasses import dataclass, field
+from typing import Iterable, Sequence
+
+import numpy as np
+import pandas as pd
+
+from . import forecasting_metrics as fm
+
+#: Supported frequencies: parameter value → (ibis truncate unit, pandas freq alias, default season length).
+FREQUENCIES: dict[str, tuple[str, str, int]] = {
+    "M": ("M", "MS", 12),
+    "W": ("W", "W-MON", 52),
+}
+#: Hierarchy dimensions this module knows how to attach to orders.
+DIMENSIONS = ("region", "product_line", "channel")
+#: Metrics: revenue (sum of net revenue), orders (distinct orders), repeat_orders
+#: (distinct customer purchase days after the customer's first purchase day).
+METRICS = ("revenue", "orders", "repeat_orders")
+#: Model keys in preference order (ties in backtest error go to the earlier, simpler one).
+MODELS = ("seasonal_naive", "ets", "holt_winters", "ces", "arima", "arimax")
+MODEL_LABELS = {
+    "seasonal_naive": "Seasonal naive",
+    "ets": "ETS (auto)",
+    "holt_winters": "Holt-Winters ETS(M,A,M)",
+    "ces": "Complex exp. smoothing",
+    "arima": "ARIMA",
+    "arimax": "ARIMA + drivers",
+}
+#: Default model set for the total and single-dimension series, and for the deeper combinations.
+DEFAULT_MODELS = ("seasonal_naive", "ets", "holt_winters", "arima", "arimax")
+DEFAULT_DEEP_MODELS = ("seasonal_naive", "holt_winters")
+#: Exogenous drivers built from the orders table when its columns exist.
+DRIVERS = ("promo_share", "discount")
+RECONCILIATION = {
+    "bottom_up": "bottom-up (BottomUp)",
+    "mint_shrink": "MinTrace with shrunk residual covariance (mint_shrink)",
+    "wls_struct": "MinTrace with structural weights (wls_struct)",
+    "ols": "MinTrace OLS (ols)",
+}
+TOTAL = "Total"
+Z80 = 1.2815515655446004  # standard normal 90% quantile: an 80% central interval is mean ± Z80·σ
+
+
+@contextlib.contextmanager
+def _quiet_single_thread():
+    """One BLAS thread per process (many small fits) and no library warnings in reports."""
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        yield
+
+
+# =========================================================================== series
+@dataclass
+class SeriesSet:
+    """The hierarchy of series to forecast.
+
+    Attributes
+    ----------
+    Y : long frame ``unique_id, ds, y`` (+ driver columns) — history up to ``as_of``
+    holdout : same columns for complete periods after ``as_of`` (empty when ``as_of`` is the data's end)
+    S : summing matrix, index = every ``unique_id``, columns = bottom ids (1 where the bottom series adds in)
+    tags : level name (``"total"``, ``"region"``, ``"region/product_line"``, ...) → array of ids
+    meta : ``unique_id, level, depth`` and one column per dimension (None where aggregated)
+    frequency : ``"M"`` or ``"W"``; ``freq`` the pandas alias; ``season_length`` m
+    metric, dimensions (the hierarchy dimensions found), drivers (exogenous columns available)
+    dropped_periods : partial periods at the edges left out (start dates)
+    notes : plain-language remarks (dimensions not available, partial periods dropped)
+    """
+
+    Y: pd.DataFrame
+    holdout: pd.DataFrame
+    S: pd.DataFrame
+    tags: dict[str, np.ndarray]
+    meta: pd.DataFrame
+    frequency: str
+    freq: str
+    season_length: int
+    metric: str
+    dimensions: list[str]
+    drivers: list[str]
+    as_of: _dt.date
+    dropped_periods: list[_dt.date] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def ids(self) -> list[str]:
+        return list(self.S.index)
+
+    @property
+    def bottom_ids(self) -> list[str]:
+        return list(self.S.columns)
+
+    @property
+    def n_series(self) -> int:
+        return len(self.S.index)
+
+    def level_of(self, uid: str) -> str:
+        return str(self.meta.set_index("unique_id").at[uid, "level"])
+
+    def subset(self, ids: Iterable[str]) -> pd.DataFrame:
+        keep = set(ids)
+        return self.Y[self.Y["unique_id"].isin(keep)]
+
+
+def zero_fill(frame: pd.DataFrame, keys: Sequence[str], periods: Sequence, value_cols: Sequence[str],
+              period_col: str = "ds") -> pd.DataFrame:
+    """Complete ``frame`` to every (key combination × period), filling value columns with 0.
+
+    ``keys`` are the columns identifying a series (may be empty: one series);
+    the key combinations are those present in ``frame``; ``periods`` is the
+    full list of period start dates. Rows whose period is not in ``periods``
+    are dropped. A period with no sales is a real zero for sales series, and
+    leaving it out would shift seasonal lags and inflate averages, so the
+    zeros are made explicit. Returns a frame sorted by keys and period.
+    """
+    keys = list(keys)
+    periods = pd.DatetimeIndex(pd.to_datetime(list(periods)))
+    df = frame.copy()
+    df[period_col] = pd.to_datetime(df[period_col])
+    df = df[df[period_col].isin(periods)]
+    if keys:
+        combos = frame[keys].drop_duplicates().reset_index(drop=True)
+        grid = combos.merge(pd.DataFrame({period_col: periods}), how="cross")
+    else:
+        grid = pd.DataFrame({period_col: periods})
+    out = grid.merge(df[keys + [period_col] + list(value_cols)], on=keys + [period_col], how="left")
+    for c in value_cols:
+        out[c] = out[c].fillna(0.0).astype(float)
+    return out.sort_values(keys + [period_col]).reset_index(drop=True)
+
+
+def complete_periods(first: _dt.date, last: _dt.date, frequency: str = "M",
+                     min_coverage: float = 0.9) -> tuple[pd.DatetimeIndex, list[_dt.date]]:
+    """Period start dates between ``first`` and ``last`` (inclusive dates covered by the data).
+
+    A period is kept when the data covers at least ``min_coverage`` of its
+    days (only the first and the last period can be partial); partial edge
+    periods would look like a collapse in sales. Returns (kept period
+    starts, dropped period starts).
+    """
+    unit, alias, _ = FREQUENCIES[frequency]
+    first, last = pd.Timestamp(first), pd.Timestamp(last)
+    start = first.to_period("M").start_time if frequency == "M" else first - pd.Timedelta(days=first.weekday())
+    starts = pd.date_range(start, last, freq=alias)
+    kept, dropped = [], []
+    for s in starts:
+        e = s + pd.offsets.MonthEnd(0) if frequency == "M" else s + pd.Timedelta(days=6)
+        days = (e - s).days + 1
+        covered = (min(e, last) - max(s, first)).days + 1
+        (kept if covered / days >= min_coverage else dropped).append(s)
+    return pd.DatetimeIndex(kept), [d.date() for d in dropped]
+
+
+def _attach_dimensions(ds, dimensions: Sequence[str], notes: list[str]):
+    """Orders with the requested hierarchy dimensions joined in (ibis); returns (table, dims found)."""
+    o = ds.table("orders")
+    found: list[str] = []
+    for dim in dimensions:
+        if dim not in DIMENSIONS:
+            raise ValueError(f"unknown hierarchy level {dim!r}; choose from {', '.join(DIMENSIONS)}")
+        if dim == "region":
+            if ds.has_columns("customers", ["customer_id", "region"]):
+                c = ds.table("customers").select("customer_id", region_="region")
+                o = o.left_join(c, o.customer_id == c.customer_id).drop("customer_id_right")
+                o = o.mutate(region=o.region_.fill_null("unknown")).drop("region_")
+                found.append(dim)
+            else:
+                notes.append("No customers table with a region column: no region level.")
+        elif dim == "product_line":
+            if "product_id" in o.columns and ds.has_columns("products", ["product_id", "product_line"]):
+                p = ds.table("products").select(pid_="product_id", product_line_="product_line")
+                o = o.left_join(p, o.product_id == p.pid_).drop("pid_")
+                o = o.mutate(product_line=o.product_line_.fill_null("unknown")).drop("product_line_")
+                found.append(dim)
+            else:
+                notes.append("No products table (or orders.product_id): no product-line level.")
+        elif dim == "channel":
+            if "channel" in o.columns:
+                o = o.mutate(channel=o.channel.fill_null("unknown"))
+                found.append(dim)
+            else:
+                notes.append("Orders have no channel column: no channel level.")
+    return o, found
+
+
+def build_series(ds, frequency: str = "M", metric: str = "revenue",
+                 dimensions: Sequence[str] = ("region", "product_line", "channel"),
+                 as_of: _dt.date | str | None = None, start: _dt.date | str | None = None,
+                 min_coverage: float = 0.9, season_length: int | None = None) -> SeriesSet:
+    """Build the hierarchy of sales series from ``ds`` (a :class:`salesbench.Dataset`).
+
+    In the engine (ibis): orders get their region (customers), product line
+    (products) and channel, are truncated to the period (``M`` month starts,
+    ``W`` ISO weeks starting Monday) and grouped by period × dimensions into
+    the value ``y`` and three sums for the drivers (revenue, promo revenue,
+    list-price revenue ``revenue / (1 − discount)``). In pandas (small): the
+    bottom series (every dimension combination present) are zero-filled
+    over all complete periods, then summed to every level — total, each
+    dimension, every combination — with ``hierarchicalforecast``'s
+    ``aggregate``, which also returns the summing matrix ``S``.
+
+    Drivers per series and period: ``promo_share = promo revenue / revenue``,
+    ``discount = 1 − revenue / list revenue`` (0 when there is no revenue).
+
+    Values: ``revenue`` = Σ net revenue; ``orders`` = distinct orders per cell
+    (an order spanning k product lines counts in each of them, so levels
+    stay additive); ``repeat_orders`` = distinct (customer, day) purchases
+    after the customer's first purchase day (Fader, Hardie & Lee 2005).
+
+    ``as_of`` (default: last order date) ends the history; complete periods
+    after it go to ``holdout``. ``start`` (default: first order date) starts it.
+    """
+    from hierarchicalforecast.utils import aggregate
+
+    if frequency not in FREQUENCIES:
+        raise ValueError(f"frequency must be one of {', '.join(FREQUENCIES)}, not {frequency!r}")
+    if metric not in METRICS:
+        raise ValueError(f"metric must be one of {', '.join(METRICS)}, not {metric!r}")
+    unit, alias, default_m = FREQUENCIES[frequency]
+    m = int(season_length or default_m)
+    notes: list[str] = []
+    o, dims = _attach_dimensions(ds, dimensions, notes)
+
+    span = o.aggregate(first=o.order_date.min(), last=o.order_date.max()).to_pandas().iloc[0]
+    if pd.isna(span["first"]):
+        raise ValueError("the orders table is empty: nothing to forecast")
+    data_first, data_last = pd.Timestamp(span["first"]).date(), pd.Timestamp(span["last"]).date()
+    first = pd.Timestamp(start).date() if start else data_first
+    as_of_d = pd.Timestamp(as_of).date() if as_of else data_last
+    if as_of_d < first:
+        raise ValueError(f"as_of {as_of_d} is before the first order date {first}")
+
+    o = o.filter(o.order_date >= first)
+    if metric == "repeat_orders":
+        fb = o.group_by("customer_id").aggregate(first_day_=o.order_date.min())
+        o = o.inner_join(fb, "customer_id")
+    o = o.mutate(ds=o.order_date.truncate(unit))
+    has_promo = "promo" in o.columns
+    has_disc = "discount" in o.columns
+    aggs = {"revenue_sum": o.revenue.sum()}
+    if has_promo:
+        aggs["promo_revenue"] = o.revenue.sum(where=o.promo.fill_null(False))
+    if has_disc:
+        aggs["list_revenue"] = (o.revenue / (1 - o.discount.fill_null(0.0).clip(upper=0.99))).sum()
+    if metric == "revenue":
+        aggs["y"] = o.revenue.sum()
+    elif metric == "orders":
+        key = o.order_id if "order_id" in o.columns else (o.customer_id.concat("|", o.order_date.cast("string")))
+        aggs["y"] = key.nunique()
+    else:
+        cd = o.customer_id.concat("|", o.order_date.cast("string"))
+        aggs["y"] = cd.nunique(where=o.order_date > o.first_day_)
+    bottom = o.group_by(["ds", *dims]).aggregate(**aggs).to_pandas()
+    value_cols = ["y", *[c for c in ("revenue_sum", "promo_revenue", "list_revenue") if c in bottom.columns]]
+    bottom["ds"] = pd.to_datetime(bottom["ds"])
+
+    hist_periods, dropped = complete_periods(first, as_of_d, frequency, min_coverage)
+    if dropped:
+        notes.append("Partial periods left out: " + ", ".join(str(d) for d in dropped) + ".")
+    if len(hist_periods) < 2 * m + 2 and m > 1:
+        notes.append(f"Only {len(hist_periods)} complete periods: seasonal models need more than {2 * m}.")
+    hold_periods = pd.DatetimeIndex([])
+    if as_of_d < data_last:
+        hp, _ = complete_periods(as_of_d + _dt.timedelta(days=1), data_last, frequency, 1.0)
+        hold_periods = hp[hp > (hist_periods.max() if len(hist_periods) else pd.Timestamp(first))]
+    all_periods = hist_periods.append(hold_periods)
+
+    bottom = bottom[bottom["ds"].isin(all_periods)]
+    filled = zero_fill(bottom, dims, all_periods, value_cols)
+    filled["total"] = TOTAL
+    spec = [["total"]]
+    for k in range(1, len(dims) + 1):
+        for combo in itertools.combinations(dims, k):
+            spec.append(["total", *combo])
+    exog = {c: "sum" for c in value_cols if c != "y"}
+    Y, S, tags = aggregate(filled[["total", *dims, "ds", *value_cols]], spec, exog_vars=exog or None)
+
+    def strip(uid: str) -> str:
+        return TOTAL if uid == TOTAL else uid[len(TOTAL) + 1:]
+
+    Y["unique_id"] = Y["unique_id"].map(strip)
+    Y = Y.rename(columns={f"{c}_sum": c for c in exog})
+    S = S.set_index("unique_id")
+    S.index = S.index.map(strip)
+    S.columns = [strip(c) for c in S.columns]
+    tags = {("total" if k == "total" else k[len("total/"):]): np.array([strip(u) for u in v], dtype=object)
+            for k, v in tags.items()}
+    rows = []
+    for level, ids in tags.items():
+        level_dims = [] if level == "total" else level.split("/")
+        for uid in ids:
+            vals = [] if level == "total" else uid.split("/")
+            row = {"unique_id": uid, "level": level, "depth": len(level_dims)}
+            for d in dims:
+                row[d] = vals[level_dims.index(d)] if d in level_dims else None
+            rows.append(row)
+    meta = pd.DataFrame(rows)
+
+    drivers = []
+    rev = Y["revenue_sum"].to_numpy()
+    if has_promo:
+        Y["promo_share"] = np.divide(Y["promo_revenue"], rev, out=np.zeros(len(Y)), where=rev > 0)
+        drivers.append("promo_share")
+    if has_disc:
+        lst = Y["list_revenue"].to_numpy()
+        Y["discount"] = np.divide(lst - rev, lst, out=np.zeros(len(Y)), where=lst > 0)
+        drivers.append("discount")
+    Y = Y[["unique_id", "ds", "y", *drivers]].sort_values(["unique_id", "ds"]).reset_index(drop=True)
+    is_hist = Y["ds"].isin(hist_periods)
+    return SeriesSet(
+        Y=Y[is_hist].reset_index(drop=True), holdout=Y[~is_hist].reset_index(drop=True), S=S, tags=tags,
+        meta=meta, frequency=frequency, freq=alias, season_length=m, metric=metric, dimensions=dims,
+        drivers=drivers, as_of=as_of_d, dropped_periods=dropped, notes=notes,
+    )
+
+
+def usable_drivers(series: SeriesSet, max_corr: float = 0.9) -> list[str]:
+    """Drivers worth giving ARIMA: not constant on the total, not near-collinear with an earlier one.
+
+    Two drivers that move together (|Pearson r| > ``max_corr`` on the total
+    series, e.g. a promotion that is also a price cut) make the regression
+    ill-conditioned; the later one is dropped.
+    """
+    tot = series.Y[series.Y["unique_id"] == TOTAL]
+    keep: list[str] = []
+    for d in series.drivers:
+        x = tot[d].to_numpy()
+        if np.nanstd(x) < 1e-9:
+            continue
+        if any(abs(np.corrcoef(x, tot[k].to_numpy())[0, 1]) > max_corr for k in keep):
+            continue
+        keep.append(d)
+    return keep
+
+
+# =========================================================================== models
+def _model_season(m: int) -> int:
+    """Season length given to ETS/ARIMA: m up to 24 (ETS does not support longer seasons), else 1."""
+    return m if m <= 24 else 1
+
+
+def make_models(names: Sequence[str], season_length: int):
+    """statsforecast model objects for the model keys in ``names`` (aliases = the keys).
+
+    seasonal_naive = ``SeasonalNaive(m)`` (the baseline); ets = ``AutoETS`` (Hyndman
+    et al. 2002 automatic state-space ETS, AICc selection); holt_winters =
+    ``AutoETS(model="MAM")``, the multiplicative Holt-Winters form ETS(M,A,M)
+    (growing sales with proportional seasonality; no model search, so it is
+    steadier on short series); ces = ``AutoCES`` (complex exponential
+    smoothing, Svetunkov & Kourentzes); arima / arimax = ``AutoARIMA``
+    (Hyndman & Khandakar 2008), arimax with the driver columns as regressors
+    (regression with ARIMA errors).
+    """
+    from statsforecast.models import AutoARIMA, AutoCES, AutoETS, SeasonalNaive
+
+    ms = _model_season(season_length)
+    out = []
+    for n in names:
+        if n == "seasonal_naive":
+            out.append(SeasonalNaive(season_length=season_length, alias=n))
+        elif n == "ets":
+            out.append(AutoETS(season_length=ms, alias=n))
+        elif n == "holt_winters":
+            out.append(AutoETS(season_length=ms, model="MAM" if ms > 1 else "MAN", alias=n))
+        elif n == "ces":
+            out.append(AutoCES(season_length=ms, alias=n))
+        elif n in ("arima", "arimax"):
+            out.append(AutoARIMA(season_length=ms, alias=n))
+        else:
+            raise ValueError(f"unknown model {n!r}; choose from {', '.join(MODELS)}")
+    return out
+
+
+def _statsforecast(models, freq: str, n_jobs: int):
+    from statsforecast import StatsForecast
+    from statsforecast.models import Naive
+
+    return StatsForecast(models=models, freq=freq, n_jobs=n_jobs, fallback_model=Naive())
+
+
+def _long(frame: pd.DataFrame, names: Sequence[str], keys: Sequence[str]) -> pd.DataFrame:
+    """statsforecast wide output (model, model-lo-80, ...) → long rows per model (mean, lo80, hi80, lo95, hi95)."""
+    parts = []
+    for n in names:
+        if n not in frame.columns:
+            continue
+        part = frame[list(keys)].copy()
+        part["model"] = n
+        part["mean"] = frame[n].to_numpy()
+        for lv in (80, 95):
+            part[f"lo{lv}"] = frame.get(f"{n}-lo-{lv}", np.nan)
+            part[f"hi{lv}"] = frame.get(f"{n}-hi-{lv}", np.nan)
+        # statsforecast 2.1 can return the fallback model's lower bounds with the levels swapped; a 95%
+        # interval always contains the 80% one, so order the bounds.
+        lo = part[["lo80", "lo95"]].to_numpy()
+        hi = part[["hi80", "hi95"]].to_numpy()
+        part["lo80"], part["lo95"] = np.fmax(lo[:, 0], lo[:, 1]), np.fmin(lo[:, 0], lo[:, 1])
+        part["hi80"], part["hi95"] = np.fmin(hi[:, 0], hi[:, 1]), np.fmax(hi[:, 0], hi[:, 1])
+        parts.append(part)
+    return pd.concat(parts, ignore_index=True)
+
+
+@dataclass
+class Backtest:
+    """Rolling-origin backtest results.
+
+    forecasts : long frame ``unique_id, ds, cutoff, h, y, model, mean, lo80, hi80, lo95, hi95, scale``
+    scores : per series × model ``mase, wape, bias, coverage_80, coverage_95, n`` (+ level)
+    chosen : ``unique_id → model`` (see :func:`select_models`)
+    models : model keys evaluated; skipped : requested models not run (e.g. arimax without drivers)
+    horizon, n_origins, seconds ; model_seconds : seconds per model (and for scoring)
+    """
+
+    forecasts: pd.DataFrame
+    scores: pd.DataFrame
+    chosen: dict[str, str]
+    models: list[str]
+    skipped: list[str]
+    horizon: int
+    n_origins: int
+    seconds: float
+    model_seconds: dict[str, float] = field(default_factory=dict)
+
+    def total_table(self, uid: str = TOTAL) -> pd.DataFrame:
+        """Scores of every model on one series (default the total), chosen model flagged."""
+        t = self.scores[self.scores["unique_id"] == uid].copy()
+        t["chosen"] = t["model"] == self.chosen.get(uid)
+        return t.reset_index(drop=True)
+
+
+def backtest(series: SeriesSet, models: Sequence[str] = DEFAULT_MODELS, horizon: int = 3, n_origins: int = 6,
+             step: int = 1, n_jobs: int = 1, refit: bool = True, ids: Iterable[str] | None = None,
+             selection_metric: str = "mase", deep_models: Sequence[str] = DEFAULT_DEEP_MODELS,
+             deep_depth: int | None = 2) -> Backtest:
+    """Rolling-origin backtest of ``models`` on the series (all, or ``ids``).
+
+    Origins are the last ``n_origins`` possible cut-offs spaced ``step``
+    periods apart; at each origin every model is fitted on the history up to
+    the cut-off (``refit=False``: fitted once at the first origin, then only
+    updated with new observations) and forecasts ``horizon`` periods with
+    80%/95% intervals (statsforecast ``cross_validation``). ARIMA with drivers
+    sees the drivers' actual values in the forecast window: promotions and
+    price lists are planned, so they are known in advance.
+
+    Model searches (auto ETS, ARIMA) cost 5-10× a fixed-form fit, and the
+    many series that combine ``deep_depth`` or more dimensions (e.g. region ×
+    product line) are small and noisy: those get ``deep_models`` instead of
+    ``models`` (``deep_depth=None``: every series gets ``models``). Seasonal
+    naive is always evaluated: it is the baseline every model must beat.
+
+    Errors are scored per origin with the seasonal naive scale of that
+    origin's training data (MASE) and pooled over origins and horizons for
+    WAPE, bias and coverage (:mod:`salesbench.forecasting_metrics`).
+    """
+    t0 = time.perf_counter()
+    unknown = [m for m in [*models, *deep_models] if m not in MODELS]
+    if unknown:
+        raise ValueError(f"unknown model(s) {', '.join(map(str, unknown))}; choose from {', '.join(MODELS)}")
+    Y = series.Y if ids is None else series.subset(ids)
+    n_hist = Y.groupby("unique_id").size().min()
+    need = horizon + (n_origins - 1) * step
+    if n_hist - need < max(series.season_length + 1, 4):
+        raise ValueError(
+            f"{n_hist} periods of history are too few for {n_origins} origins × horizon {horizon} "
+            f"(season length {series.season_length}); lower n_origins or horizon"
+        )
+    drivers = usable_drivers(series)
+    depth = series.meta.set_index("unique_id")["depth"]
+    all_ids = list(Y["unique_id"].unique())
+    upper = [u for u in all_ids if deep_depth is None or depth[u] < deep_depth]
+    deep = [u for u in all_ids if u not in set(upper)]
+    skipped = ["arimax"] if ("arimax" in [*models, *deep_models] and not drivers) else []
+    parts = []
+    model_seconds: dict[str, float] = {}
+    keys = ["unique_id", "ds", "cutoff", "y"]
+    with _quiet_single_thread():
+        for name in MODELS:
+            run_ids = [*(upper if (name in models or name == "seasonal_naive") else []),
+                       *(deep if (name in deep_models or name == "seasonal_naive") else [])]
+            if not run_ids or (name == "arimax" and not drivers):
+                continue
+            xcols = drivers if name == "arimax" else []
+            df = Y[Y["unique_id"].isin(set(run_ids))][["unique_id", "ds", "y", *xcols]]
+            sf = _statsforecast(make_models([name], series.season_length), series.freq, n_jobs)
+            tm = time.perf_counter()
+            cv = sf.cross_validation(h=horizon, df=df, n_windows=n_origins, step_size=step, level=[80, 95], refit=refit)
+            model_seconds[name] = time.perf_counter() - tm
+            parts.append(_long(cv, [name], keys))
+    t_score = time.perf_counter()
+    fc = pd.concat(parts, ignore_index=True)
+    fc["h"] = fc.groupby(["unique_id", "cutoff", "model"]).cumcount() + 1
+    scales = origin_scales(Y, fc["cutoff"].unique(), series.season_length)
+    fc = fc.merge(scales, on=["unique_id", "cutoff"], how="left")
+    scores = score_backtest(fc)
+    scores = scores.merge(series.meta[["unique_id", "level", "depth"]], on="unique_id", how="left")
+    evaluated = [m for m in MODELS if m in set(fc["model"])]
+    chosen = select_models(scores, evaluated, metric=selection_metric)
+    model_seconds["scoring"] = time.perf_counter() - t_score
+    return Backtest(fc, scores, chosen, evaluated, skipped, horizon, n_origins, time.perf_counter() - t0,
+                    model_seconds)
+
+
+def origin_scales(Y: pd.DataFrame, cutoffs: Iterable, season_length: int) -> pd.DataFrame:
+    """MASE scale of every series at every cut-off: seasonal naive in-sample MAE up to the cut-off."""
+    rows = []
+    cutoffs = sorted(pd.to_datetime(list(cutoffs)))
+    for uid, g in Y.groupby("unique_id", sort=False):
+        g = g.sort_values("ds")
+        for c in cutoffs:
+            rows.append((uid, c, fm.seasonal_naive_scale(g.loc[g["ds"] <= c, "y"].to_numpy(), season_length)))
+    return pd.DataFrame(rows, columns=["unique_id", "cutoff", "scale"])
+
+
+def score_backtest(fc: pd.DataFrame) -> pd.DataFrame:
+    """Per series × model: MASE (mean of per-origin MASE), WAPE, bias, 80%/95% coverage, n points."""
+    rows = []
+    for (uid, model), g in fc.groupby(["unique_id", "model"], sort=False):
+        per_origin = [fm.mase(o["y"], o["mean"], scale=o["scale"].iloc[0]) for _, o in g.groupby("cutoff")]
+        per_origin = [v for v in per_origin if np.isfinite(v)]
+        rows.append({
+            "unique_id": uid, "model": model,
+            "mase": float(np.mean(per_origin)) if per_origin else float("nan"),
+            "wape": fm.wape(g["y"], g["mean"]), "bias": fm.bias(g["y"], g["mean"]),
+            "coverage_80": fm.coverage(g["y"], g["lo80"], g["hi80"]),
+            "coverage_95": fm.coverage(g["y"], g["lo95"], g["hi95"]),
+            "n": int(len(g)),
+        })
+    return pd.DataFrame(rows)
+
+
+def select_models(scores: pd.DataFrame, models: Sequence[str] = MODELS, metric: str = "mase") -> dict[str, str]:
+    """Per series, the model with the lowest backtest ``metric`` (``mase`` or ``wape``).
+
+    Ties go to the earlier (simpler) model in ``models``; a series on which
+    the metric is undefined for every model (a flat zero series) keeps the
+    baseline, seasonal naive (or the first model evaluated).
+    """
+    if metric not in ("mase", "wape"):
+        raise ValueError("selection metric must be 'mase' or 'wape'")
+    order = {m: i for i, m in enumerate(models)}
+    baseline = "seasonal_naive" if "seasonal_naive" in order else models[0]
+    chosen = {}
+    for uid, g in scores.groupby("unique_id", sort=False):
+        g = g[g["model"].isin(order)].copy()
+        g["rank"] = g["model"].map(order)
+        g = g[np.isfinite(g[metric])]
+        if g.empty:
+            chosen[uid] = baseline
+            continue
+        best = g.sort_values([metric, "rank"]).iloc[0]
+        chosen[uid] = str(best["model"])
+    return chosen
+
+
+def level_summary(bt: Backtest, series: SeriesSet) -> pd.DataFrame:
+    """Backtest error per hierarchy level × model, plus the per-series chosen models ("chosen").
+
+    mase = mean of the series' MASE; wape = pooled Σ|e| / Σ|y| over the level's
+    series; coverage pooled likewise; ``beats_baseline`` = share of the level's
+    series where the row's model has a lower MASE than seasonal naive.
+    """
+    fc = bt.forecasts.merge(series.meta[["unique_id", "level", "depth"]], on="unique_id")
+    ch = fc[fc["model"] == fc["unique_id"].map(bt.chosen)].assign(model="chosen")
+    fc = pd.concat([fc, ch], ignore_index=True)
+    sc = pd.concat([bt.scores, bt.scores[bt.scores["model"] == bt.scores["unique_id"].map(bt.chosen)]
+                    .assign(model="chosen")], ignore_index=True)
+    base = sc[sc["model"] == "seasonal_naive"].set_index("unique_id")["mase"]
+    rows = []
+    for (level, model), g in fc.groupby(["level", "model"], sort=False):
+        s = sc[(sc["level"] == level) & (sc["model"] == model)]
+        b = base.reindex(s["unique_id"]).to_numpy()
+        rows.append({
+            "level": level, "depth": int(g["depth"].iloc[0]), "model": model, "n_series": int(s["unique_id"].nunique()),
+            "mase": float(np.nanmean(s["mase"])) if s["mase"].notna().any() else float("nan"),
+            "wape": fm.wape(g["y"], g["mean"]), "bias": fm.bias(g["y"], g["mean"]),
+            "coverage_80": fm.coverage(g["y"], g["lo80"], g["hi80"]),
+            "coverage_95": fm.coverage(g["y"], g["lo95"], g["hi95"]),
+            "beats_baseline": float(np.mean(s["mase"].to_numpy() < b)) if len(b) and model != "seasonal_naive" else float("nan"),
+        })
+    out = pd.DataFrame(rows)
+    order = {m: i for i, m in enumerate([*MODELS, "chosen"])}
+    return out.sort_values(["depth", "level", "model"], key=lambda c: c.map(order) if c.name == "model" else c).reset_index(drop=True)
+
+
+def nested_check(bt: Backtest, series: SeriesSet, last_origins: int = 2, metric: str = "mase") -> pd.DataFrame:
+    """Out-of-sample check of the model choice: select on the early origins, score on the last ones.
+
+    Choosing the model with the lowest backtest error and reporting that same
+    error flatters the choice. Here models are chosen per series on all but
+    the last ``last_origins`` origins and scored (MASE) on those last origins
+    only, next to seasonal naive on the same origins. No refits: it reuses the
+    backtest forecasts. Returns per level ``n_series, mase_nested_choice,
+    mase_seasonal_naive, beats_baseline`` (share of series where the nested
+    choice is strictly better).
+    """
+    fc = bt.forecasts
+    cutoffs = sorted(fc["cutoff"].unique())
+    if len(cutoffs) <= last_origins:
+        return pd.DataFrame(columns=["level", "n_series", "mase_nested_choice", "mase_seasonal_naive", "beats_baseline"])
+    early = fc[fc["cutoff"].isin(cutoffs[:-last_origins])]
+    late = fc[fc["cutoff"].isin(cutoffs[-last_origins:])]
+    choice = select_models(score_backtest(early), bt.models, metric=metric)
+    late_scores = score_backtest(late).set_index(["unique_id", "model"])["mase"]
+    rows = []
+    for uid, model in choice.items():
+        rows.append({"unique_id": uid, "chosen": late_scores.get((uid, model), np.nan),
+                     "base": late_scores.get((uid, "seasonal_naive"), np.nan)})
+    df = pd.DataFrame(rows).merge(series.meta[["unique_id", "level", "depth"]], on="unique_id")
+    out = df.groupby(["depth", "level"], as_index=False).agg(
+        n_series=("unique_id", "size"), mase_nested_choice=("chosen", "mean"), mase_seasonal_naive=("base", "mean"),
+        beats_baseline=("chosen", lambda c: float(np.mean(c.to_numpy() < df.loc[c.index, "base"].to_numpy()))))
+    return out.drop(columns="depth")
+
+
+def horizon_sum_coverage(bt: Backtest, series: SeriesSet, rho: float = 0.0) -> pd.DataFrame:
+    """How well :func:`period_sum` intervals cover the actual sum over the whole horizon, in the backtest.
+
+    For every series and origin, the chosen model's ``horizon`` forecasts are
+    summed with :func:`period_sum` (error correlation ``rho``) and the actual
+    sum is checked against the 80% interval. Coverage well below 0.8 means
+    the intervals of sums are too narrow. Returns per level ``n, coverage_80``.
+    """
+    fc = bt.forecasts
+    fc = fc[fc["model"] == fc["unique_id"].map(bt.chosen)]
+    rows = []
+    for (uid, _cut), g in fc.groupby(["unique_id", "cutoff"], sort=False):
+        if len(g) != bt.horizon or g[["lo80", "hi80"]].isna().any().any():
+            continue
+        s = period_sum(g, rho=rho)
+        y = float(g["y"].sum())
+        rows.append({"unique_id": uid, "inside": s["lo80"] <= y <= s["hi80"]})
+    df = pd.DataFrame(rows, columns=["unique_id", "inside"]).merge(series.meta[["unique_id", "level", "depth"]],
+                                                                 on="unique_id")
+    out = df.groupby(["depth", "level"], as_index=False).agg(n=("inside", "size"), coverage_80=("inside", "mean"))
+    return out.drop(columns="depth")
+
+
+# =========================================================================== forecasts
+def future_drivers(series: SeriesSet, horizon: int, drivers: Sequence[str]) -> pd.DataFrame:
+    """Driver values for the forecast periods: the same period one season earlier.
+
+    Promotion calendars and price lists repeat year on year unless planned
+    otherwise, so the default plan for period t is the value at t − m.
+    """
+    Y = series.Y
+    last = Y["ds"].max()
+    fut = pd.date_range(last, periods=horizon + 1, freq=series.freq)[1:]
+    m = series.season_length
+    rows = []
+    for uid, g in Y.groupby("unique_id", sort=False):
+        g = g.set_index("ds")
+        hist = g.index
+        for i, d in enumerate(fut):
+            src_pos = len(hist) + i - m
+            src = hist[src_pos] if 0 <= src_pos < len(hist) else hist[-1]
+            rows.append({"unique_id": uid, "ds": d, **{k: float(g.at[src, k]) for k in drivers}})
+    return pd.DataFrame(rows)
+
+
+def forecast_base(series: SeriesSet, chosen: dict[str, str], horizon: int, n_jobs: int = 1) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Fit each series' chosen model on its whole history and forecast ``horizon`` periods.
+
+    Returns ``(base, fitted)``: base = ``unique_id, ds, model, mean, lo80, hi80,
+    lo95, hi95``; fitted = in-sample one-step fitted values ``unique_id, ds, y,
+    fitted`` (needed by MinTrace to estimate the error covariance).
+    """
+    drivers = usable_drivers(series)
+    base_parts, fit_parts = [], []
+    by_model: dict[str, list[str]] = {}
+    for uid in series.ids:
+        model = chosen.get(uid, "seasonal_naive")
+        if model == "arimax" and not drivers:
+            model = "arima"
+        by_model.setdefault(model, []).append(uid)
+    with _quiet_single_thread():
+        for model, ids in by_model.items():
+            cols = ["unique_id", "ds", "y", *(drivers if model == "arimax" else [])]
+            df = series.subset(ids)[cols]
+            sf = _statsforecast(make_models([model], series.season_length), series.freq, n_jobs)
+            X = future_drivers(series, horizon, drivers) if model == "arimax" else None
+            if X is not None:
+                X = X[X["unique_id"].isin(set(ids))]
+            out = sf.forecast(h=horizon, df=df, X_df=X, level=[80, 95], fitted=True)
+            base_parts.append(_long(out, [model], ["unique_id", "ds"]))
+            fv = sf.forecast_fitted_values()
+            fit_parts.append(fv[["unique_id", "ds", "y"]].assign(fitted=fv[model].to_numpy()))
+    return pd.concat(base_parts, ignore_index=True), pd.concat(fit_parts, ignore_index=True)
+
+
+def reconcile(base: pd.DataFrame, fitted: pd.DataFrame, series: SeriesSet, method: str = "mint_shrink") -> pd.DataFrame:
+    """Coherent forecasts: every parent equals the sum of its children.
+
+    ``method``: ``bottom_up`` (sum the bottom forecasts), ``mint_shrink``
+    (MinTrace, Wickramasuriya et al. 2019, with the Schäfer–Strimmer shrunk
+    covariance of in-sample errors), ``wls_struct`` or ``ols``. Reconciled
+    80%/95% intervals come from hierarchicalforecast's Normality method
+    (Panagiotelis et al. 2022): N(S P ŷ, S P W_h Pᵀ Sᵀ). Returns
+    ``unique_id, ds, mean, lo80, hi80, lo95, hi95, base_mean, base_model``.
+    """
+    from hierarchicalforecast.core import HierarchicalReconciliation
+    from hierarchicalforecast.methods import BottomUp, MinTrace
+
+    if method not in RECONCILIATION:
+        raise ValueError(f"reconciliation must be one of {', '.join(RECONCILIATION)}, not {method!r}")
+    rec = BottomUp() if method == "bottom_up" else MinTrace(method=method)
+    ids = series.ids
+    Yhat = base.rename(columns={"mean": "f", "lo80": "f-lo-80", "hi80": "f-hi-80", "lo95": "f-lo-95", "hi95": "f-hi-95"})
+    Yhat = Yhat[["unique_id", "ds", "f", "f-lo-80", "f-hi-80", "f-lo-95", "f-hi-95"]]
+    Yhat = Yhat.set_index("unique_id").loc[ids].reset_index()
+    Yfit = fitted.rename(columns={"fitted": "f"})
+    Yfit = Yfit.set_index("unique_id").loc[ids].reset_index()
+    if method == "mint_shrink":  # the first m fitted values of a seasonal naive are undefined
+        Yfit["f"] = Yfit["f"].fillna(Yfit["y"])
+    S_df = series.S.loc[ids].reset_index().rename(columns={"index": "unique_id"})
+    with _quiet_single_thread():
+        hr = HierarchicalReconciliation(reconcilers=[rec])
+        out = hr.reconcile(Y_hat_df=Yhat, tags=series.tags, S_df=S_df, Y_df=Yfit, level=[80, 95],
+                           intervals_method="normality")
+    col = [c for c in out.columns if c.startswith("f/") and "-lo-" not in c and "-hi-" not in c][0]
+    res = pd.DataFrame({"unique_id": out["unique_id"], "ds": out["ds"], "mean": out[col],
+                        "lo80": out[f"{col}-lo-80"], "hi80": out[f"{col}-hi-80"],
+                        "lo95": out[f"{col}-lo-95"], "hi95": out[f"{col}-hi-95"], "base_mean": out["f"]})
+    res = res.merge(base[["unique_id", "ds", "model"]].rename(columns={"model": "base_model"}), on=["unique_id", "ds"])
+    return res.reset_index(drop=True)
+
+
+def coherence_error(forecast: pd.DataFrame, series: SeriesSet, col: str = "mean") -> float:
+    """Largest |parent − Σ bottom children| relative to the parent, over all series and periods (0 = coherent)."""
+    wide = forecast.pivot(index="unique_id", columns="ds", values=col)
+    bottom = wide.loc[series.bottom_ids].to_numpy()
+    implied = series.S.loc[wide.index].to_numpy() @ bottom
+    denom = np.maximum(np.abs(wide.to_numpy()), 1e-9)
+    return float(np.max(np.abs(wide.to_numpy() - implied) / denom))
+
+
+# =========================================================================== targets
+def prob_reach(mean, lo80, hi80, target):
+    """P(actual ≥ target) under a normal predictive distribution.
+
+    σ = (hi80 − lo80) / (2 · z₀.₉), z₀.₉ = 1.2816; P = 1 − Φ((target − mean) / σ).
+    Works element-wise on arrays; a zero-width interval gives 0 or 1.
+    """
+    from scipy.stats import norm
+
+    mean, lo80, hi80, target = (np.asarray(v, dtype=float) for v in (mean, lo80, hi80, target))
+    sigma = (hi80 - lo80) / (2 * Z80)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        z = (target - mean) / sigma
+    p = np.where(sigma > 0, norm.sf(z), (mean >= target).astype(float))
+    return p if p.ndim else float(p)
+
+
+def load_targets(ds, metric: str = "revenue") -> pd.DataFrame | None:
+    """Company and region targets of ``metric`` (``period, level, key, value``), or None without a targets table."""
+    if not ds.has("targets"):
+        return None
+    t = ds.table("targets")
+    t = t.filter((t.metric == metric) & t.level.isin(["company", "region"]))
+    df = t.select("period", "level", "key", "value").to_pandas()
+    df["period"] = pd.to_datetime(df["period"])
+    return df
+
+
+def target_gap(forecast: pd.DataFrame, targets: pd.DataFrame | None, series: SeriesSet,
+               holdout: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Forecast vs target for every forecast period that has a target.
+
+    Company targets compare with the total series, region targets with the
+    region series (monthly frequency only: targets are monthly). Columns:
+    ``unique_id, ds, mean, lo80, hi80, target, gap (= mean − target),
+    gap_pct, prob_reach`` (:func:`prob_reach`) and ``actual`` when the
+    period is in the holdout (``as_of`` before the data's end).
+    """
+    cols = ["unique_id", "ds", "mean", "lo80", "hi80", "target", "gap", "gap_pct", "prob_reach", "actual"]
+    if targets is None or targets.empty or series.frequency != "M" or series.metric != "revenue":
+        return pd.DataFrame(columns=cols)
+    t = targets.copy()
+    t["unique_id"] = np.where(t["level"] == "company", TOTAL, t["key"])
+    t = t[t["unique_id"].isin(set(series.tags.get("region", [])) | {TOTAL})]
+    t = t.groupby(["unique_id", "period"], as_index=False)["value"].sum()
+    g = forecast.merge(t.rename(columns={"period": "ds", "value": "target"}), on=["unique_id", "ds"])
+    g["gap"] = g["mean"] - g["target"]
+    g["gap_pct"] = g["gap"] / g["target"]
+    g["prob_reach"] = prob_reach(g["mean"], g["lo80"], g["hi80"], g["target"])
+    if holdout is not None and not holdout.empty:
+        g = g.merge(holdout[["unique_id", "ds", "y"]].rename(columns={"y": "actual"}), on=["unique_id", "ds"], how="left")
+    else:
+        g["actual"] = np.nan
+    return g[cols].sort_values(["unique_id", "ds"]).reset_index(drop=True)
+
+
+def period_sum(rows: pd.DataFrame, target: float | None = None, rho: float = 0.0) -> dict:
+    """Sum several forecast periods (e.g. the months of a quarter) into one predictive distribution.
+
+    mean = Σ means; σ² = Σσᵢ² + 2ρ Σ_{i<j} σᵢσⱼ, with σ per period from its 80%
+    interval and ρ the correlation between the periods' forecast errors
+    (ρ = 0: independent errors; ρ = 1: σ = Σσᵢ; see :func:`error_correlation`
+    for an estimate). Returns ``{mean, lo80, hi80, sigma, rho, target, prob_reach}``.
+    """
+    sig = (rows["hi80"].to_numpy() - rows["lo80"].to_numpy()) / (2 * Z80)
+    mean = float(rows["mean"].sum())
+    var = float(np.sum(sig ** 2) + rho * (np.sum(sig) ** 2 - np.sum(sig ** 2)))
+    sigma = float(np.sqrt(max(var, 0.0)))
+    out = {"mean": mean, "lo80": mean - Z80 * sigma, "hi80": mean + Z80 * sigma, "sigma": sigma, "rho": rho,
+           "target": target, "prob_reach": None}
+    if target is not None and np.isfinite(target):
+        out["prob_reach"] = float(prob_reach(mean, out["lo80"], out["hi80"], target))
+    return out
+
+
+def error_correlation(bt: Backtest) -> float:
+    """Correlation of the chosen models' forecast errors between horizons of the same origin.
+
+    Standardised errors zₕ = (y − ŷ) / σₕ (σₕ from the 80% interval) of each
+    series and origin; ρ = mean over pairs h < h' of zₕ zₕ' divided by the mean
+    of zₕ², pooled over all series and origins, clipped to [0, 1]. Errors
+    that persist from one period to the next (a level the model missed) give
+    ρ near 1; independent noise gives ρ near 0.
+    """
+    fc = bt.forecasts
+    fc = fc[fc["model"] == fc["unique_id"].map(bt.chosen)].copy()
+    fc["sigma"] = (fc["hi80"] - fc["lo80"]) / (2 * Z80)
+    fc = fc[np.isfinite(fc["sigma"]) & (fc["sigma"] > 0)]
+    fc["z"] = (fc["y"] - fc["mean"]) / fc["sigma"]
+    cross, n_pairs, sq, n = 0.0, 0, 0.0, 0
+    for _, g in fc.groupby(["unique_id", "cutoff"], sort=False):
+        z = g["z"].to_numpy()
+        sq += float(np.sum(z ** 2))
+        n += len(z)
+        cross += float((np.sum(z) ** 2 - np.sum(z ** 2)) / 2)
+        n_pairs += len(z) * (len(z) - 1) // 2
+    if n_pairs == 0 or sq == 0:
+        return 0.0
+    return float(np.clip((cross / n_pairs) / (sq / n), 0.0, 1.0))
+
+
+def next_quarter(forecast_total: pd.DataFrame, gap_total: pd.DataFrame | None = None, rho: float = 0.0) -> dict | None:
+    """The first calendar quarter fully inside the forecast (monthly), summed with :func:`period_sum`.
+
+    Returns ``{label: "2026-Q1", months: [...], mean, lo80, hi80, target, prob_reach}``
+    or ``None`` when the horizon holds no complete quarter.
+    """
+    f = forecast_total.sort_values("ds")
+    q = f["ds"].dt.to_period("Q")
+    for label, rows in f.groupby(q, sort=True):
+        if len(rows) == 3:
+            target = None
+            if gap_total is not None and not gap_total.empty:
+                tg = gap_total[gap_total["ds"].isin(rows["ds"])]
+                if len(tg) == 3:
+                    target = float(tg["target"].sum())
+            out = period_sum(rows, target, rho)
+            out.update(label=f"{label.year}-Q{label.quarter}", months=[d.date().isoformat() for d in rows["ds"]])
+            return out
+    return None
+
+
+# =========================================================================== the whole analysis
+@dataclass
+class SalesForecast:
+    """Configure, then ``fit(ds)``: series → backtest → selection → forecast → reconciliation → targets.
+
+    Parameters mirror ``params/forecasting.yaml``. After ``fit`` the attributes
+    ``series`` (:class:`SeriesSet`), ``bt`` (:class:`Backtest`), ``levels``
+    (:func:`level_summary`), ``base`` / ``fitted`` (:func:`forecast_base`),
+    ``forecast`` (reconciled, :func:`reconcile`), ``gap`` (:func:`target_gap`),
+    ``quarter`` (:func:`next_quarter`), ``nested`` (:func:`nested_check`), ``sum_coverage``
+    (:func:`horizon_sum_coverage`) and ``timings`` (seconds per step) are set.
+    """
+
+    frequency: str = "M"
+    metric: str = "revenue"
+    dimensions: Sequence[str] = ("region", "product_line", "channel")
+    as_of: _dt.date | str | None = None
+    start: _dt.date | str | None = None
+    horizon: int = 3
+    n_origins: int = 6
+    models: Sequence[str] = DEFAULT_MODELS
+    deep_models: Sequence[str] = DEFAULT_DEEP_MODELS
+    deep_depth: int | None = 2
+    selection_metric: str = "mase"
+    reconciliation: str = "mint_shrink"
+    season_length: int | None = None
+    min_period_coverage: float = 0.9
+    refit: bool = True
+    n_jobs: int = 1
+
+    @classmethod
+    def from_params(cls, P) -> "SalesForecast":
+        """Build from the notebook parameters (``sb.params.load("forecasting", ...)``)."""
+        keys = ("frequency", "metric", "dimensions", "as_of", "start", "horizon", "n_origins", "models",
+                "deep_models", "deep_depth", "selection_metric", "reconciliation", "season_length",
+                "min_period_coverage", "refit", "n_jobs")
+        return cls(**{k: P[k] for k in keys})
+
+    def fit(self, ds) -> "SalesForecast":
+        self.timings: dict[str, float] = {}
+        t = time.perf_counter()
+        self.series = build_series(ds, self.frequency, self.metric, self.dimensions, self.as_of, self.start,
+                                   self.min_period_coverage, self.season_length)
+        self.timings["series"] = time.perf_counter() - t
+        t = time.perf_counter()
+        self.bt = backtest(self.series, self.models, self.horizon, self.n_origins, n_jobs=self.n_jobs,
+                           refit=self.refit, selection_metric=self.selection_metric,
+                           deep_models=self.deep_models, deep_depth=self.deep_depth)
+        self.levels = level_summary(self.bt, self.series)
+        self.nested = nested_check(self.bt, self.series)
+        self.rho = error_correlation(self.bt)
+        self.sum_coverage = horizon_sum_coverage(self.bt, self.series, self.rho)
+        self.sum_coverage_independent = horizon_sum_coverage(self.bt, self.series, 0.0)
+        self.timings["backtest"] = time.perf_counter() - t
+        t = time.perf_counter()
+        self.base, self.fitted = forecast_base(self.series, self.bt.chosen, self.horizon, self.n_jobs)
+        self.timings["forecast"] = time.perf_counter() - t
+        t = time.perf_counter()
+        self.forecast = reconcile(self.base, self.fitted, self.series, self.reconciliation)
+        self.coherence = coherence_error(self.forecast, self.series)
+        self.timings["reconcile"] = time.perf_counter() - t
+        self.targets = load_targets(ds, self.metric) if self.metric == "revenue" else None
+        self.gap = target_gap(self.forecast, self.targets, self.series, self.series.holdout)
+        total = self.forecast[self.forecast["unique_id"] == TOTAL]
+        self.quarter = (next_quarter(total, self.gap[self.gap["unique_id"] == TOTAL], self.rho)
+                        if self.frequency == "M" else None)
+        return self
+
+    # -- results ------------------------------------------------------------------------------
+    @property
+    def chosen_total(self) -> str:
+        return self.bt.chosen[TOTAL]
+
+    def backtest_total(self) -> dict[str, dict[str, float]]:
+        """model → {mase, wape, bias, coverage_80, coverage_95} on the total series."""
+        t = self.bt.total_table()
+        return {r.model: {"mase": r.mase, "wape": r.wape, "bias": r.bias, "coverage_80": r.coverage_80,
+                          "coverage_95": r.coverage_95} for r in t.itertuples()}
+
+    def accuracy_total(self) -> float:
+        """Forecast accuracy of the chosen total model: 1 − backtest WAPE."""
+        return 1.0 - self.backtest_total()[self.chosen_total]["wape"]
+
+    def forecast_total(self) -> list[dict]:
+        """[{period, mean, lo80, hi80, lo95, hi95}] for the total series (reconciled)."""
+        f = self.forecast[self.forecast["unique_id"] == TOTAL].sort_values("ds")
+        return [{"period": d.date().isoformat(), "mean": m, "lo80": a, "hi80": b, "lo95": c, "hi95": e}
+                for d, m, a, b, c, e in zip(f["ds"], f["mean"], f["lo80"], f["hi80"], f["lo95"], f["hi95"])]
+
+    def prob_reach_target(self) -> dict[str, float]:
+        """period → P(total ≥ company target) for forecast periods with a target."""
+        g = self.gap[self.gap["unique_id"] == TOTAL]
+        return {d.date().isoformat(): float(p) for d, p in zip(g["ds"], g["prob_reach"])}
+
+    def selection_table(self) -> pd.DataFrame:
+        """Per series: level, chosen model, its backtest MASE/WAPE and the seasonal naive MASE."""
+        sc = self.bt.scores
+        ch = pd.DataFrame({"unique_id": list(self.bt.chosen), "chosen": list(self.bt.chosen.values())})
+        best = sc.merge(ch, left_on=["unique_id", "model"], right_on=["unique_id", "chosen"])
+        base = sc[sc["model"] == "seasonal_naive"][["unique_id", "mase"]].rename(columns={"mase": "mase_seasonal_naive"})
+        out = best.merge(base, on="unique_id", how="left")
+        out = out[["unique_id", "level", "depth", "chosen", "mase", "wape", "coverage_80", "mase_seasonal_naive"]]
+        return out.sort_values(["depth", "level", "unique_id"]).reset_index(drop=True)
+
+
+# =========================================================================== report helpers
+def require_tables(ds, res=None) -> None:
+    """Stop the report with one clear sentence when there is no ``orders`` table (marks ``res`` skipped)."""
+    from .data import MissingTables
+
+    missing = ds.missing("orders")
+    if missing:
+        err = MissingTables(missing, "forecasting")
+        if res is not None:
+            res.skip(err.reason)
+        raise err
+
+
+def _label(model: str) -> str:
+    return MODEL_LABELS.get(model, model)
+
+
+def headline_cards(f: SalesForecast) -> list[dict]:
+    """The first screen: next quarter (or horizon) forecast, accuracy, chance to reach target, chosen model."""
+    from . import viz
+
+    cards = []
+    q = f.quarter
+    tot = f.forecast[f.forecast["unique_id"] == TOTAL].sort_values("ds")
+    if q is not None:
+        cards.append({"label": f"{q['label']} {f.metric.replace('_', ' ')} forecast", "value": viz.fmt_money(q["mean"]),
+                      "sub": f"80% interval {viz.fmt_money(q['lo80'])}–{viz.fmt_money(q['hi80'])}", "raw": q["mean"]})
+    else:
+        s = period_sum(tot)
+        cards.append({"label": f"Next {len(tot)} periods forecast", "value": viz.fmt_money(s["mean"]),
+                      "sub": f"80% interval {viz.fmt_money(s['lo80'])}–{viz.fmt_money(s['hi80'])}", "raw": s["mean"]})
+    acc = f.accuracy_total()
+    cards.append({"label": "Forecast accuracy (1 − WAPE)", "value": viz.fmt_pct(acc),
+                  "sub": f"backtest, {f.bt.n_origins} origins × {f.horizon} periods",
+                  "status": "green" if acc >= 0.9 else "amber" if acc >= 0.8 else "red", "raw": acc})
+    if q is not None and q.get("prob_reach") is not None:
+        p = q["prob_reach"]
+        cards.append({"label": f"Chance to reach {q['label']} target", "value": _prob(p),
+                      "sub": f"target {viz.fmt_money(q['target'])}", "raw": p,
+                      "status": "green" if p >= 0.5 else "amber" if p >= 0.2 else "red"})
+    elif not f.gap.empty:
+        g = f.gap[f.gap["unique_id"] == TOTAL]
+        if len(g):
+            p = float(g["prob_reach"].iloc[0])
+            cards.append({"label": f"Chance to reach {g['ds'].iloc[0]:%Y-%m} target", "value": _prob(p), "raw": p,
+                          "status": "green" if p >= 0.5 else "amber" if p >= 0.2 else "red"})
+    base = f.backtest_total()["seasonal_naive"]["mase"]
+    best = f.backtest_total()[f.chosen_total]["mase"]
+    cards.append({"label": "Model for the total", "value": _label(f.chosen_total),
+                  "sub": f"MASE {best:.2f} vs {base:.2f} seasonal naive"})
+    return cards
+
+
+def narrative_sentences(f: SalesForecast) -> list[str]:
+    """Generated sentences with the numbers of the first screen."""
+    from . import viz
+
+    out = []
+    q = f.quarter
+    what = "Revenue" if f.metric == "revenue" else f.metric.replace("_", " ").capitalize()
+    fmt = viz.fmt_money if f.metric == "revenue" else (lambda v: viz.fmt_num(v))
+    if q is not None:
+        s = f"{q['label']} {what.lower()} is forecast at {fmt(q['mean'])} (80% interval {fmt(q['lo80'])}–{fmt(q['hi80'])})"
+        if q.get("prob_reach") is not None:
+            s += f", {_prob(q['prob_reach'])} likely to reach the target of {fmt(q['target'])}"
+        out.append(s + ".")
+    else:
+        tot = f.forecast[f.forecast["unique_id"] == TOTAL].sort_values("ds")
+        s = period_sum(tot)
+        out.append(f"{what} over the next {len(tot)} periods is forecast at {fmt(s['mean'])} "
+                   f"(80% interval {fmt(s['lo80'])}–{fmt(s['hi80'])}).")
+    bt = f.backtest_total()
+    out.append(
+        f"Measured on the last {f.bt.n_origins} forecast origins, the {_label(f.chosen_total)} model was "
+        f"{viz.fmt_pct(f.accuracy_total())} accurate on the total (MASE {bt[f.chosen_total]['mase']:.2f} against "
+        f"{bt['seasonal_naive']['mase']:.2f} for the seasonal naive baseline) and its 80% intervals held "
+        f"{viz.fmt_pct(bt[f.chosen_total]['coverage_80'])} of the actuals."
+    )
+    if f.targets is None:
+        out.append("The data has no targets table, so there is no gap to target." if f.metric == "revenue" else
+                   f"Targets are revenue targets; a forecast of {f.metric.replace('_', ' ')} is not compared with them.")
+    elif f.frequency != "M":
+        out.append("Targets are monthly; this weekly forecast is not compared with them.")
+    elif f.gap.empty:
+        last = f.targets["period"].max()
+        out.append(f"Targets run to {last:%Y-%m}; the forecast periods have none yet, so no gap to target is shown.")
+    return out
+
+
+def publish(f: SalesForecast, res, lifecycle: pd.DataFrame | None = None) -> None:
+    """Record results.json values, headline figures and CSV exports on ``res`` (a Results)."""
+    res.set(
+        frequency=f.frequency, metric=f.metric, horizon=f.horizon, n_origins=f.bt.n_origins,
+        n_series=f.series.n_series, n_bottom_series=len(f.series.bottom_ids), dimensions=f.series.dimensions,
+        as_of=f.series.as_of, history_start=f.series.Y["ds"].min(), history_end=f.series.Y["ds"].max(),
+        backtest=f.backtest_total(), chosen_model_total=f.chosen_total, accuracy_total=f.accuracy_total(),
+        forecast_total=f.forecast_total(), reconciliation=RECONCILIATION[f.reconciliation],
+        coherence_max_rel_error=f.coherence, models=f.bt.models, drivers=usable_drivers(f.series),
+        chosen_counts=pd.Series(f.bt.chosen).value_counts().to_dict(),
+        backtest_levels=f.levels.to_dict(orient="records"), nested_check=f.nested.to_dict(orient="records"),
+        error_correlation=f.rho, horizon_sum_coverage=f.sum_coverage.to_dict(orient="records"),
+        horizon_sum_coverage_independent=f.sum_coverage_independent.to_dict(orient="records"),
+        timings=f.timings, model_seconds=f.bt.model_seconds, notes=f.series.notes,
+    )
+    if f.quarter is not None:
+        res.set(quarter=f.quarter)
+    if f.targets is not None:
+        res.set(prob_reach_target=f.prob_reach_target())
+    if lifecycle is not None and not lifecycle.empty:
+        res.set(lifecycle=dict(zip(lifecycle["product_line"], lifecycle["stage"])))
+        res.table("lifecycle", lifecycle)
+    for card in headline_cards(f)[:4]:
+        res.headline(card["label"], card.get("raw", card["value"]), card["value"])
+    res.table("forecast", f.forecast)
+    res.table("selection", f.selection_table())
+    res.table("backtest_scores", f.bt.scores)
+    if not f.gap.empty:
+        res.table("target_gap", f.gap)
+
+
+def _money(v):
+    from . import viz
+
+    return viz.fmt_money(v)
+
+
+def _pct(v):
+    from . import viz
+
+    return viz.fmt_pct(v)
+
+
+def _pct1(v):
+    from . import viz
+
+    return viz.fmt_pct(v, 1)
+
+
+def _prob(v):
+    """Probability as a percentage that never rounds to a false certainty (">99%", "<1%")."""
+    from . import viz
+
+    if v is None or not np.isfinite(v):
+        return "–"
+    return ">99%" if v > 0.99 else "<1%" if v < 0.01 else viz.fmt_pct(v)
+
+
+def _diff(v):
+    return _money(0.0 if v is not None and np.isfinite(v) and abs(v) < 0.5 else v)
+
+
+def _two(v):
+    return "–" if v is None or not np.isfinite(v) else f"{v:.2f}"
+
+
+#: show_table formats for forecast / gap tables and for backtest score tables.
+FORECAST_FORMATS = {"mean": _money, "lo80": _money, "hi80": _money, "lo95": _money, "hi95": _money,
+                    "target": _money, "gap": _money, "actual": _money, "gap_pct": _pct1, "prob_reach": _prob,
+                    "sum_of_children": _money, "difference": _diff}
+SCORE_FORMATS = {"mase": _two, "mase_seasonal_naive": _two, "wape": _pct1, "bias": _pct1, "accuracy": _pct1,
+                 "coverage_80": _pct, "coverage_95": _pct, "beats_baseline": _pct}
+
+
+def forecast_table(f: SalesForecast, level: str) -> pd.DataFrame:
+    """Reconciled forecasts of one level's series (period as YYYY-MM-DD), for display."""
+    ids = set(f.series.tags.get(level, []))
+    t = f.forecast[f.forecast["unique_id"].isin(ids)].copy()
+    t["period"] = t["ds"].dt.date
+    t["model"] = t["base_model"].map(_label)
+    return t[["unique_id", "period", "mean", "lo80", "hi80", "model"]].rename(columns={"unique_id": level})
+
+
+def selection_display(f: SalesForecast) -> pd.DataFrame:
+    """:meth:`SalesForecast.selection_table` with model names spelled out, for display."""
+    t = f.selection_table().drop(columns="depth")
+    t["chosen"] = t["chosen"].map(_label)
+    return t.rename(columns={"unique_id": "series"})
+
+
+def gap_table(f: SalesForecast) -> pd.DataFrame:
+    """Forecast vs target rows for display."""
+    t = f.gap.copy()
+    t["period"] = t["ds"].dt.date
+    cols = ["unique_id", "period", "mean", "lo80", "hi80", "target", "gap", "gap_pct", "prob_reach"]
+    if t["actual"].notna().any():
+        cols.append("actual")
+    t = t.assign(_o=t["unique_id"] != TOTAL).sort_values(["_o", "unique_id", "ds"])
+    return t[cols].rename(columns={"unique_id": "series"})
+
+
+def total_backtest_table(f: SalesForecast) -> pd.DataFrame:
+    """Backtest scores of every model on the total series, with accuracy = 1 − WAPE."""
+    t = f.bt.total_table()
+    t["accuracy"] = 1 - t["wape"]
+    t["model"] = t["model"].map(_label) + np.where(t["chosen"], " (chosen)", "")
+    return t[["model", "mase", "wape", "accuracy", "bias", "coverage_80", "coverage_95"]]
+
+
+def level_table(f: SalesForecast) -> pd.DataFrame:
+    """Per level: chosen models' backtest error against seasonal naive and how often they beat it."""
+    lv = f.levels
+    ch = lv[lv["model"] == "chosen"].set_index("level")
+    sn = lv[lv["model"] == "seasonal_naive"].set_index("level")
+    out = pd.DataFrame({
+        "level": ch.index, "series": ch["n_series"].to_numpy(), "mase": ch["mase"].to_numpy(),
+        "mase_seasonal_naive": sn.loc[ch.index, "mase"].to_numpy(), "wape": ch["wape"].to_numpy(),
+        "bias": ch["bias"].to_numpy(), "coverage_80": ch["coverage_80"].to_numpy(),
+        "coverage_95": ch["coverage_95"].to_numpy(), "beats_baseline": ch["beats_baseline"].to_numpy(),
+    })
+    counts = pd.Series(f.bt.chosen).rename("model").to_frame().join(f.series.meta.set_index("unique_id")["level"])
+    mix = counts.groupby("level")["model"].agg(lambda s: ", ".join(f"{_label(k)} {v}" for k, v in s.value_counts().items()))
+    out["models chosen"] = out["level"].map(mix)
+    return out
+
+
+def coherence_table(f: SalesForecast) -> pd.DataFrame:
+    """Total forecast next to the sum of each first-level dimension's series, per period."""
+    tot = f.forecast[f.forecast["unique_id"] == TOTAL].set_index("ds")["mean"]
+    rows = []
+    for dim in f.series.dimensions:
+        ids = set(f.series.tags[dim])
+        s = f.forecast[f.forecast["unique_id"].isin(ids)].groupby("ds")["mean"].sum()
+        for d, v in s.items():
+            rows.append({"period": d.date(), "dimension": dim, "mean": tot[d], "sum_of_children": v,
+                         "difference": v - tot[d]})
+    return pd.DataFrame(rows)
+
+
+def coherence_sentence(f: SalesForecast) -> str:
+    return (f"Reconciliation: {RECONCILIATION[f.reconciliation]} over {f.series.n_series} series "
+            f"({len(f.series.bottom_ids)} bottom series); the largest gap between a parent and the sum of its "
+            f"children is {f.coherence:.1e} of the parent.")
+
+
+def method_notes(f: SalesForecast) -> list[str]:
+    """Plain-language notes on data and method for the last section."""
+    s = f.series
+    notes = [
+        f"History: {s.Y['ds'].min():%Y-%m-%d} to {s.Y['ds'].max():%Y-%m-%d} ({s.Y['ds'].nunique()} periods, "
+        f"frequency {s.frequency}, season length {s.season_length}); missing periods are zero-filled.",
+        f"Models: {', '.join(_label(m) for m in f.bt.models)} (statsforecast); series combining "
+        f"{f.deep_depth} or more dimensions are tried with {', '.join(_label(m) for m in f.deep_models)} only."
+        if f.deep_depth is not None else f"Models: {', '.join(_label(m) for m in f.bt.models)} (statsforecast).",
+        f"Backtest: {f.bt.n_origins} rolling origins × {f.horizon} periods, {f.bt.seconds:.0f} s.",
+    ]
+    tot = f.nested[f.nested["level"] == "total"]
+    if len(tot):
+        r = tot.iloc[0]
+        notes.append(
+            "The model choice is scored on the same backtest that made it, which flatters it. Chosen on the "
+            f"earlier origins only and scored on the last two, the total's MASE is {r['mase_nested_choice']:.2f} "
+            f"against {r['mase_seasonal_naive']:.2f} for seasonal naive; across all series the nested choice beats "
+            f"seasonal naive in {_pct((f.nested['beats_baseline'] * f.nested['n_series']).sum() / f.nested['n_series'].sum())}"
+            " of series.")
+    drivers = usable_drivers(s)
+    if "arimax" in f.bt.models:
+        notes.append(f"ARIMA + drivers uses {', '.join(drivers)}; in the backtest it sees the drivers' actual values "
+                     "(promotions are planned), in the forecast the values of the same period a year earlier.")
+    if f.bt.skipped:
+        notes.append("ARIMA + drivers was not run: the data has no usable promotion or discount columns.")
+    if f.quarter is not None:
+        def pooled(cov):
+            return float((cov["coverage_80"] * cov["n"]).sum() / cov["n"].sum()) if len(cov) else float("nan")
+
+        notes.append(
+            f"Quarter totals add the months' forecasts. Their spread allows for forecast errors that persist from "
+            f"month to month: the correlation between a backtest origin's errors at different horizons is "
+            f"{f.rho:.2f}. In the backtest, 80% intervals of {f.horizon}-period sums built this way held "
+            f"{_pct(pooled(f.sum_coverage))} of the actual sums over all series (estimate and check use the same "
+            f"backtest); assuming independent months they would have held {_pct(pooled(f.sum_coverage_independent))}.")
+    return notes + list(s.notes)
