@@ -1,0 +1,138 @@
+"""Benchmark: BG/NBD fit time by fit method and customer count, against the ``lifetimes`` fitter.
+
+Data: pure BG/NBD calibration sets simulated with ``salesbench.demo.simulate_bgnbd`` at the
+CDNOW maximum-likelihood parameters (r 0.243, α 4.414, a 0.793, b 2.426), customer ages T
+uniform in 27–39 weeks (the CDNOW calibration cohort), at 10^4, 10^5 and 10^6 customers.
+
+For each size and method it fits :class:`salesbench.churn.ChurnModel` (``bg_nbd``,
+pymc-marketing) and records the wall time and the CPU time (this process and its NUTS worker
+processes) of the fit alone, and the estimates. On a shared machine the CPU time is the
+fairer number. The first fit
+of each method in a process also pays PyTensor compilation; a warm-up fit on 2,000 customers
+runs first so the table shows warm times. ``lifetimes`` (0.11.3, the speed reference) does not
+install beside numpy 2, so it runs in a separate interpreter given by ``--lifetimes-python``
+(a throwaway venv with ``lifetimes numpy<2 pandas<2.2 scipy<1.13``); the same data is passed
+as a CSV file, so both libraries fit identical numbers.
+
+Usage::
+
+    .venv/bin/python benchmarks/bench_churn.py --sizes 10000 100000 1000000 \\
+        --methods map advi mcmc --max-mcmc 100000 --lifetimes-python /tmp/lt_venv/bin/python
+
+MCMC above ``--max-mcmc`` customers is skipped (NUTS cost grows linearly with customers:
+about 66 s at 23,570 customers on 2 cores, so 10^6 would take the better part of an hour).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from salesbench import churn  # noqa: E402
+from salesbench.demo import simulate_bgnbd  # noqa: E402
+
+TRUE = {"r": 0.243, "alpha": 4.414, "a": 0.793, "b": 2.426}
+
+LIFETIMES_SCRIPT = """
+import sys, time, json
+import pandas as pd
+from lifetimes import BetaGeoFitter
+df = pd.read_csv(sys.argv[1])
+t, c = time.perf_counter(), time.process_time()
+f = BetaGeoFitter(penalizer_coef=0.0).fit(df["frequency"], df["recency"], df["T"])
+dt, dc = time.perf_counter() - t, time.process_time() - c
+p = f.params_
+print(json.dumps({"seconds": dt, "cpu_seconds": dc, "r": p["r"], "alpha": p["alpha"], "a": p["a"], "b": p["b"]}))
+"""
+
+
+def simulate(n: int, seed: int = 0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed + 1)
+    T = rng.uniform(27, 39, n)
+    sim = simulate_bgnbd(n, T=T, seed=seed, **TRUE)
+    sim = sim[["customer_id", "frequency", "recency", "T"]].copy()
+    sim["customer_id"] = sim["customer_id"].astype(str)
+    sim["monetary_value"] = 0.0
+    return sim
+
+
+def _cpu() -> float:
+    """CPU seconds (user + system) of this process and its finished children (NUTS chain workers)."""
+    me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+def fit_time(rfm: pd.DataFrame, method: str, draws: int, tune: int) -> dict:
+    m = churn.ChurnModel(model="bg_nbd", fit_method=method, priors="flat" if method == "map" else "default",
+                         draws=draws, tune=tune, chains=2, spend=False, vi_iterations=20000, max_draws=200)
+    t, c = time.perf_counter(), _cpu()
+    m.fit(rfm)
+    dt, dc = time.perf_counter() - t, _cpu() - c
+    est = m.params_.set_index("param")["mean"].to_dict()
+    conv = m.convergence()
+    return {"seconds": dt, "cpu_seconds": dc, **est, "r_hat_max": conv["r_hat_max"]}
+
+
+def fit_lifetimes(rfm: pd.DataFrame, python: str) -> dict:
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "rfm.csv"
+        rfm[["frequency", "recency", "T"]].to_csv(path, index=False)
+        proc = subprocess.run([python, "-c", LIFETIMES_SCRIPT, str(path)], capture_output=True, text=True)
+    if proc.returncode != 0:
+        return {"error": proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else "failed"}
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
+    ap.add_argument("--methods", nargs="+", default=["map", "advi", "mcmc"])
+    ap.add_argument("--max-mcmc", type=int, default=100_000, help="skip MCMC above this many customers")
+    ap.add_argument("--draws", type=int, default=500)
+    ap.add_argument("--tune", type=int, default=500)
+    ap.add_argument("--lifetimes-python", default=None, help="interpreter with lifetimes installed")
+    ap.add_argument("--out", default=None, help="write the table as JSON lines here")
+    args = ap.parse_args(argv)
+
+    rows = []
+    warm = simulate(2000, seed=99)
+    for method in args.methods:
+        fit_time(warm, method, 50, 50)  # compile once, outside the timings
+    for n in args.sizes:
+        rfm = simulate(n)
+        for method in args.methods:
+            if method == "mcmc" and n > args.max_mcmc:
+                rows.append({"customers": n, "method": method, "seconds": None, "note": f"skipped (> {args.max_mcmc})"})
+                continue
+            r = fit_time(rfm, method, args.draws, args.tune)
+            rows.append({"customers": n, "method": method, **r})
+            print(json.dumps(rows[-1]), flush=True)
+        if args.lifetimes_python:
+            r = fit_lifetimes(rfm, args.lifetimes_python)
+            rows.append({"customers": n, "method": "lifetimes BetaGeoFitter (MLE)", **r})
+            print(json.dumps(rows[-1]), flush=True)
+    table = pd.DataFrame(rows)
+    print()
+    try:
+        print(table.to_markdown(index=False, floatfmt=".3f"))
+    except ImportError:  # tabulate not installed
+        print(table.to_string(index=False))
+    if args.out:
+        Path(args.out).write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

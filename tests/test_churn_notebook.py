@@ -1,0 +1,91 @@
+"""The churn notebook: parameters match the declaration; end-to-end run through the CLI; bare orders."""
+from __future__ import annotations
+
+import json
+import shutil
+
+import nbformat
+import pandas as pd
+import pytest
+
+import salesbench as sb
+from salesbench import churn_report, params
+from salesbench.params import repo_root
+
+NOTEBOOK = repo_root() / "notebooks" / "churn.ipynb"
+
+
+def test_parameters_cell_matches_yaml():
+    assert params.parameters_cell_values(NOTEBOOK) == params.defaults("churn")
+    decl = params.declaration("churn")
+    assert decl.requires == ["orders"] and decl.order == 40 and decl.title == "Customer churn and lifetime value"
+
+
+def test_notebook_is_clean_nbformat4():
+    nb = nbformat.read(NOTEBOOK, as_version=4)
+    nbformat.validate(nb)
+    assert nb.metadata["kernelspec"] == {"name": "python3", "display_name": "Python 3", "language": "python"}
+    assert nb.metadata["language_info"]["name"] == "python"
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    assert all(not c.get("outputs") and c.get("execution_count") is None for c in code)
+    assert "parameters" in code[0].metadata.get("tags", [])
+    assert code[1].source.startswith('import salesbench as sb')
+    assert 'sb.params.load("churn", globals())' in code[1].source
+    assert max(len(c.source.splitlines()) for c in code[1:]) <= 10  # thin: calls into the package
+
+
+def _expected_counts(folder, cal_end):
+    o = pd.read_parquet(folder / "orders.parquet", columns=["customer_id", "order_date"])
+    o["order_date"] = pd.to_datetime(o["order_date"])
+    cal = o[o["order_date"] <= cal_end]
+    customers = set(cal["customer_id"].astype(str))
+    hold = o[(o["order_date"] > cal_end) & o["customer_id"].astype(str).isin(customers)]
+    return len(customers), len(hold.drop_duplicates(["customer_id", "order_date"]))
+
+
+def test_end_to_end_small_demo(run_cli, small_demo, tmp_path):
+    out = tmp_path / "report"
+    proc = run_cli("run", "churn", "--data", small_demo, "--out", out, "-p", "fit_method=map",
+                   "-p", "calibration_end=2025-06-30", "-p", "warning_draws=100", timeout=600)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    res = json.loads((out / "churn.results.json").read_text())
+    assert res["status"] == "ok"
+    n_customers, holdout_days = _expected_counts(small_demo, pd.Timestamp("2025-06-30"))
+    assert res["model"] == "mbg_nbd" and res["fit_method"] == "map" and res["time_unit"] == "W"
+    assert res["calibration_end"] == "2025-06-30"
+    assert res["n_customers"] == n_customers
+    assert res["holdout"]["actual_total"] == holdout_days
+    assert 0.6 < res["holdout"]["predicted_total"] / holdout_days < 1.4
+    assert set(res["params"]) == {"r", "alpha", "a", "b"}
+    assert res["r_hat_max"] is None  # MAP: no sampler diagnostics
+    assert res["revenue_at_risk"]["mean"] > 0
+    customers = pd.read_csv(out / "churn.customers.csv")
+    assert len(customers) == n_customers
+    assert {"customer_id", "p_alive", "expected_purchases", "clv"} <= set(customers.columns)
+    assert customers["p_alive"].between(0, 1).all()
+    at_risk = pd.read_csv(out / "churn.at_risk.csv")
+    assert len(at_risk) == res["n_at_risk"]
+    assert at_risk["revenue_at_risk"].sum() == pytest.approx(res["revenue_at_risk"]["mean"], rel=1e-3)
+    by = pd.read_csv(out / "churn.revenue_at_risk_by.csv")
+    regions = by[by["by"] == "region"]
+    assert regions["mean"].sum() == pytest.approx(res["revenue_at_risk"]["mean"], rel=1e-6)
+    # second seed of the demo company: P(alive) still separates true churners
+    assert res["truth_check"]["auc"] >= 0.75
+    assert res["truth_check"]["at_risk_churned_share"] > res["truth_check"]["base_rate"]
+    assert "effects" in res["early_warning"]
+    assert len(res["headline"]) == 3
+    html = (out / "churn.html").read_text()
+    assert "Revenue at risk" in html and "Traceback" not in html
+
+
+def test_bare_orders_skips_early_warning(small_demo, tmp_path):
+    shutil.copy(small_demo / "orders.parquet", tmp_path / "orders.parquet")
+    ds = sb.open_data(tmp_path)
+    A = churn_report.analyse(ds, fit_method="map", horizon=26)
+    assert A.warning is None and "only orders" in A.warning_reason
+    assert A.truth is None and A.holdout is None
+    assert set(A.attrs["region"]) == {"unknown"}
+    res = sb.results.Results("churn", tmp_path)
+    churn_report.record_results(A, res)
+    assert res["early_warning"] == {"skipped": A.warning_reason}
+    assert res["n_customers"] == len(A.rfm) == len(A.predictions)
