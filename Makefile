@@ -31,7 +31,7 @@ reports: setup
 	@$(BIN)/salesbench run --data $(DATA) --jobs $(JOBS)
 
 test: setup
-	@$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+	@$(BIN)/python -m pytest -q -n auto $(PYTEST_ARGS)
 
 lab: setup
 	@$(BIN)/jupyter lab notebooks/
