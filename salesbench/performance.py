@@ -62,9 +62,8 @@ Attribution: orders, invoices, surveys, interactions and opportunities are
 credited to their ``rep_id`` (for invoices without one, to the customer's
 ``owner_rep_id``); teams and regions are the reps' team and region from the
 ``reps`` table. The company level counts every row, also rows without a rep.
-The sales-expense ratio needs an ``expenses`` table, which the canonical schema
-does not define yet: it is computed whenever a data set provides one (so far
-only possible once :mod:`salesbench.schema` declares it) and is NaN otherwise.
+The sales-expense ratio needs the optional ``expenses`` table (rep_id,
+expense_date, amount); it is NaN when the data set has none.
 """
 from __future__ import annotations
 
@@ -353,8 +352,7 @@ def _interaction_measures(ds, level, period, start, end):
 def _expense_measures(ds, level, period, start, end):
     """Sales expenses per period and key, from an ``expenses`` table (rep_id, expense_date, amount).
 
-    The canonical schema has no such table yet; when a data set provides one
-    under that name the sales-expense ratio is computed.
+    Returns nothing when the data set has no ``expenses`` table (the ratio is then NaN).
     """
     if not ds.has_columns("expenses", ["expense_date", "amount"]):
         return None
@@ -829,7 +827,7 @@ def company_kpis(company_row: Mapping[str, Any]) -> dict[str, Any]:
     keys = [
         "revenue", "revenue_target", "revenue_attainment", "revenue_prev", "revenue_ly",
         "revenue_growth_pop", "revenue_growth_yoy", "gross_margin", "collection_rate",
-        "new_customer_rate", "csat", "nps", "win_rate", "avg_deal_size",
+        "new_customer_rate", "csat", "nps", "win_rate", "avg_deal_size", "expense_ratio",
     ]
     out = {k: company_row.get(k) for k in keys}
     out["attainment"] = out.pop("revenue_attainment")

@@ -45,11 +45,16 @@ def _independent_company_kpis(folder, start, end, grace_days=0):
     targets["period"] = pd.to_datetime(targets["period"])
     t = targets[(targets["level"] == "company") & (targets["metric"] == "revenue") & (targets["period"] >= start)
                 & (targets["period"] < end)]
-    return {
+    out = {
         "revenue": revenue, "revenue_target": t["value"].sum(), "attainment": revenue / t["value"].sum(),
         "gross_margin": gross_margin, "collection_rate": collection, "new_customer_rate": new / len(active),
         "csat": s["csat"].mean(),
     }
+    if (folder / "expenses.parquet").exists():
+        e = pd.read_parquet(folder / "expenses.parquet")
+        e["expense_date"] = pd.to_datetime(e["expense_date"])
+        out["expense_ratio"] = e.loc[(e["expense_date"] >= start) & (e["expense_date"] < end), "amount"].sum() / revenue
+    return out
 
 
 def test_company_kpis_equal_an_independent_computation(default_demo, default_review):
