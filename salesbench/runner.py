@@ -305,6 +305,13 @@ def _execute(spec: dict[str, Any]) -> dict[str, Any]:
 def _worker_main(spec: dict[str, Any], conn) -> None:
     """Entry point of a forked worker: die with the parent, execute, send the result back."""
     _die_with_parent()
+    if not os.environ.get("SALESBENCH_DEBUG"):
+        # Kernel chatter (e.g. ipykernel's "KeyboardInterrupt caught in kernel" at shutdown) would
+        # interleave with the progress lines; errors reach the user through the result instead.
+        # SALESBENCH_DEBUG=1 keeps the kernels' stderr on the terminal.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, 2)
+        os.close(devnull)
     try:
         result = _execute(spec)
     except BaseException as exc:  # pragma: no cover - reported to the parent
