@@ -241,20 +241,27 @@ def assess(source: Dataset | str, as_of: _dt.date | str | None = None, strict: b
     return DataQuality(ds.label, table_overview(ds), date_coverage(ds), missing_values(ds), report)
 
 
+#: Tables whose dates may lie in the future by design (plans, not events).
+FORWARD_LOOKING_TABLES = frozenset({"targets"})
+
+
 def plot_coverage(coverage: pd.DataFrame, as_of: _dt.date | None = None, ax=None):
     """Horizontal bars from first to last date of each table's main date column; returns ``ax``.
 
     Bars are clipped at ``as_of``; a table whose dates run past it is drawn in
-    the red status colour and labelled with its last date.
+    the red status colour and labelled with its last date — except tables that
+    hold plans (``targets``), whose periods lie in the future by design: they
+    are drawn in full, in the muted colour.
     """
     ax = ax or plt.gca()
     main = coverage[[MAIN_DATE.get(t) == c for t, c in zip(coverage.table, coverage.column)]].dropna(subset=["first"])
     main = main.reset_index(drop=True)
     cut = pd.Timestamp(as_of) if as_of is not None else None
     for i, r in main.iterrows():
-        last = r["last"] if cut is None else min(r["last"], cut)
-        late = cut is not None and r["last"] > cut
-        color = viz.STATUS["red"] if late else viz.ACCENT
+        plan = r["table"] in FORWARD_LOOKING_TABLES
+        last = r["last"] if (cut is None or plan) else min(r["last"], cut)
+        late = cut is not None and r["last"] > cut and not plan
+        color = viz.STATUS["red"] if late else (viz.MUTED if plan else viz.ACCENT)
         start = mdates.date2num(r["first"])
         ax.barh(i, mdates.date2num(last) - start, left=start, color=color, height=0.6)
         note = f" runs to {r['last']:%Y-%m-%d}" if late else ""
