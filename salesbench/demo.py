@@ -286,7 +286,6 @@ def generate(out_dir, seed: int = 0, customers: int = 5000, dirty: bool = False,
     prod_id = products["product_id"].to_numpy()
     prod_price = products["list_price"].to_numpy()
     prod_cost = products["unit_cost"].to_numpy()
-    prod_line_idx = products["product_line"].map({l: i for i, l in enumerate(PRODUCT_LINES)}).to_numpy()
 
     w = _Writer(out)
     w.write("reps", reps.drop(columns="skill"))

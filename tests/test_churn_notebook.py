@@ -4,34 +4,14 @@ from __future__ import annotations
 import json
 import shutil
 
-import nbformat
 import pandas as pd
 import pytest
 
 import salesbench as sb
-from salesbench import churn_report, params
+from salesbench import churn_report
 from salesbench.params import repo_root
 
 NOTEBOOK = repo_root() / "notebooks" / "churn.ipynb"
-
-
-def test_parameters_cell_matches_yaml():
-    assert params.parameters_cell_values(NOTEBOOK) == params.defaults("churn")
-    decl = params.declaration("churn")
-    assert decl.requires == ["orders"] and decl.order == 40 and decl.title == "Customer churn and lifetime value"
-
-
-def test_notebook_is_clean_nbformat4():
-    nb = nbformat.read(NOTEBOOK, as_version=4)
-    nbformat.validate(nb)
-    assert nb.metadata["kernelspec"] == {"name": "python3", "display_name": "Python 3", "language": "python"}
-    assert nb.metadata["language_info"]["name"] == "python"
-    code = [c for c in nb.cells if c.cell_type == "code"]
-    assert all(not c.get("outputs") and c.get("execution_count") is None for c in code)
-    assert "parameters" in code[0].metadata.get("tags", [])
-    assert code[1].source.startswith('import salesbench as sb')
-    assert 'sb.params.load("churn", globals())' in code[1].source
-    assert max(len(c.source.splitlines()) for c in code[1:]) <= 10  # thin: calls into the package
 
 
 def _expected_counts(folder, cal_end):

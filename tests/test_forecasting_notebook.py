@@ -7,31 +7,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from salesbench import params
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK = ROOT / "notebooks" / "forecasting.ipynb"
-
-
-def test_notebook_metadata_and_no_outputs():
-    nb = json.loads(NOTEBOOK.read_text())
-    assert nb["nbformat"] == 4
-    assert nb["metadata"]["kernelspec"] == {"name": "python3", "display_name": "Python 3", "language": "python"}
-    assert nb["metadata"]["language_info"]["name"] == "python"
-    code = [c for c in nb["cells"] if c["cell_type"] == "code"]
-    assert all(not c.get("outputs") and c.get("execution_count") is None for c in code)
-    assert "parameters" in code[0]["metadata"].get("tags", [])
-    setup = "".join(code[1]["source"])
-    assert 'sb.params.load("forecasting", globals())' in setup and "require_tables" in setup
-    assert "res.save()" in "".join(code[-1]["source"])
-    assert all(len("".join(c["source"]).splitlines()) <= 8 for c in code[1:])  # thin: calls into the package
-
-
-def test_parameters_cell_matches_declaration():
-    cell = params.parameters_cell_values(NOTEBOOK)
-    decl = params.declaration("forecasting")
-    assert cell == decl.defaults
-    assert decl.requires == ["orders"] and decl.order == 30
 
 
 @pytest.fixture(scope="module")

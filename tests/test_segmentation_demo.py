@@ -83,21 +83,6 @@ def test_ari_on_other_seeds(seed, tmp_path_factory):
 
 
 # ----------------------------------------------------------------------------- notebook
-def test_notebook_metadata_and_parameters_cell():
-    nb = json.loads(NOTEBOOK.read_text())
-    assert nb["nbformat"] == 4
-    assert nb["metadata"]["kernelspec"] == {"name": "python3", "display_name": "Python 3", "language": "python"}
-    assert nb["metadata"]["language_info"]["name"] == "python"
-    code = [c for c in nb["cells"] if c["cell_type"] == "code"]
-    assert all(not c.get("outputs") and c.get("execution_count") is None for c in code)
-    assert "parameters" in code[0]["metadata"].get("tags", [])
-    setup = "".join(code[1]["source"])
-    assert 'sb.params.load("segmentation", globals())' in setup and "require_tables" in setup
-    assert "".join(code[-1]["source"]).strip() == "res.save()"
-    assert params.parameters_cell_values(NOTEBOOK) == _defaults()
-    decl = params.declaration("segmentation")
-    assert decl.requires == ["orders"] and decl.order == 10
-
 
 @pytest.fixture(scope="module")
 def run_small(small_demo, run_cli, tmp_path_factory):
