@@ -932,14 +932,22 @@ def run_reports(
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+    shown = final
     if root is not None:
-        if not _point_latest(root, final):
+        if _point_latest(root, final):
+            shown = root / "latest"
+        else:
             say(f"note: {root / 'latest'} is a real folder, not a symlink; left unchanged")
     failed = sum(j.status == "failed" for j in job_list)
     s = manifest["summary"]
     say(f"{s['ok']} ok, {s['failed']} failed, {s['skipped']} skipped in {duration:.1f} s")
     index = final / "index.html"
-    say(f"index: {index}")
+    shown_index = shown / "index.html"
+    try:  # reports/latest/index.html when it lies below the working folder, else the full path
+        shown_index = shown_index.relative_to(Path.cwd())
+    except ValueError:
+        pass
+    say(f"index: {shown_index}")
     return RunResult(1 if failed else 0, final, index, job_list)
 
 

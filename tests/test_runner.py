@@ -348,7 +348,7 @@ def test_killed_or_interrupted_run_never_replaces_latest(env, tmp_path):
     assert latest.is_symlink() and os.readlink(latest) == first.out_dir.name  # relative link
     good = latest.resolve()
     assert good == first.out_dir and (good / "index.html").exists()
-    assert lines[-1] == f"index: {good / 'index.html'}"
+    assert lines[-1] == f"index: {latest / 'index.html'}"  # the stable path users bookmark
 
     # killed: the runner process dies with SIGKILL while a report runs
     full = dict(os.environ, **env["env"])
