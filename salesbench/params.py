@@ -77,7 +77,7 @@ from pydantic import BeforeValidator, ConfigDict, ValidationError, create_model
 #: Keys every notebook has, with their defaults.
 COMMON_DEFAULTS: dict[str, Any] = {"data": "demo", "out_dir": "."}
 #: Meta keys of a declaration file (not parameters).
-META_KEYS = ("_types", "_title", "_requires", "_order")
+META_KEYS = ("_types", "_title", "_requires", "_order", "_check")
 #: Reserved top-level keys of a run file (``-f``).
 RUN_FILE_KEYS = ("sweep", "notebooks")
 #: Names a parameter cannot have: they are attributes/methods of :class:`Params`.
@@ -359,6 +359,7 @@ class Declaration:
     title: str
     order: int = DEFAULT_ORDER
     requires: list[str] = field(default_factory=list)
+    check: str | None = None  # "module:callable" run on the validated values (cross-key rules)
 
     @property
     def source(self) -> str:
@@ -479,9 +480,12 @@ def declaration(name: str) -> Declaration:
     if isinstance(order, bool) or not isinstance(order, int):
         raise ParamError(f"{src}: _order must be a whole number, got {_describe(order)}", key="_order", source=src)
     title = meta.get("_title") or _title_from_notebook(name) or name.replace("_", " ").capitalize()
+    check = meta.get("_check")
+    if check is not None and (not isinstance(check, str) or ":" not in check):
+        raise ParamError(f"{src}: _check must be 'module:callable', got {_describe(check)}", key="_check", source=src)
     decl = Declaration(
         name=name, path=path if path.exists() else None, defaults=defaults, types=types,
-        title=str(title), order=order, requires=list(requires),
+        title=str(title), order=order, requires=list(requires), check=check,
     )
     _DECL_CACHE[cache_key] = decl
     return decl
@@ -581,7 +585,30 @@ def validate(name: str, values: Mapping[str, Any], sources: Mapping[str, str] | 
             msg = f"{msg} (declared type: {decl.types[key]})"
         raise ParamError(f"{src}: parameter '{key}' of notebook '{name}': {msg}", key=key, source=src) from None
     out = {k: getattr(model, k) for k in decl.types}
+    if decl.check:
+        _run_check(decl, out, sources, default_source)
     return Params(name, out, label=label, sources={k: sources.get(k, decl.source) for k in out})
+
+
+def _run_check(decl: "Declaration", values: dict[str, Any], sources: Mapping[str, str], default_source: str) -> None:
+    """Run the declaration's ``_check`` hook (rules across keys, e.g. weights summing to 1).
+
+    The hook takes the validated values and raises ``ValueError`` when they are
+    inconsistent; that becomes a :class:`ParamError` naming where the changed
+    values came from — before any kernel starts.
+    """
+    import importlib
+
+    module, _, attr = decl.check.partition(":")
+    fn: Any = importlib.import_module(module)
+    for part in attr.split("."):
+        fn = getattr(fn, part)
+    try:
+        fn(dict(values))
+    except ValueError as exc:
+        changed = sorted({sources[k] for k in values if k in sources})
+        src = ", ".join(changed) if changed else (default_source if default_source != "parameters" else decl.source)
+        raise ParamError(f"{src}: parameters of notebook '{decl.name}': {exc}", source=src) from None
 
 
 def load(name: str, namespace: Mapping[str, Any] | None = None) -> Params:
@@ -603,7 +630,8 @@ def parse_override(text: str) -> tuple[str | None, str, Any]:
     """``"key=value"`` → ``(None, key, value)``; ``"funnel.key=value"`` → ``("funnel", key, value)``.
 
     The value is parsed as a YAML scalar (``10`` → int, ``2025-06-30`` → date,
-    ``[a, b]`` → list, empty → null); text that is not valid YAML stays text.
+    ``[a, b]`` → list, ``{a: 1}`` → mapping, empty → null); text that is not
+    valid YAML, or a bare ``a: b``, stays text.
     """
     if "=" not in text:
         raise ParamError(f"-p: expected key=value, got {text!r}", source="-p")
@@ -618,8 +646,8 @@ def parse_override(text: str) -> tuple[str | None, str, Any]:
         value = yaml_load(raw) if raw.strip() else None
     except yaml.YAMLError:
         value = raw
-    if isinstance(value, dict):  # "a: b" style text is meant as text on a command line
-        value = raw
+    if isinstance(value, dict) and not raw.strip().startswith("{"):
+        value = raw  # "a: b" is meant as text on a command line; "{a: 1, b: 2}" as a mapping
     return target, key, value
 
 

@@ -281,3 +281,23 @@ def test_parameters_cell_for_interactive_reruns(pdir, tmp_path, capsys):
     assert p.data == "postgres://ann@db/sales" and "hunter22" not in out and "PGPASSWORD" in out
     assert P.main(["funnel", "-p", "top_n=1.5"]) == 2
     assert "parameter 'top_n'" in capsys.readouterr().err
+
+
+# ----------------------------------------------------------------------------- cross-key checks
+def test_declared_check_rejects_weights_that_do_not_sum_to_one_before_any_kernel(tmp_path, run_cli):
+    """performance declares `_check`: bad weights stop the run with exit 2, nothing written."""
+    from salesbench import params
+
+    bad = tmp_path / "weights.yaml"
+    bad.write_text("weights: {revenue: 0.5, csat: 0.4}\n")
+    with pytest.raises(params.ParamError, match=r"weights.yaml: .*sum to 1; they sum to 0.9"):
+        params.validate("performance", {"weights": {"revenue": 0.5, "csat": 0.4}},
+                        sources={"weights": str(bad)})
+    assert params.validate("performance", {"weights": {"revenue": 0.6, "csat": 0.4}})["weights"]["csat"] == 0.4
+    out = tmp_path / "out"
+    proc = run_cli("run", "performance", "-f", bad, "--out", out)
+    assert proc.returncode == 2
+    assert "weights.yaml" in proc.stderr and "sum to 0.9" in proc.stderr
+    assert not out.exists()
+    proc = run_cli("run", "performance", "-p", "weights={revenue: 0.5, csat: 0.4}", "--out", out)
+    assert proc.returncode == 2 and "-p" in proc.stderr and not out.exists()

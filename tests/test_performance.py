@@ -481,8 +481,11 @@ def test_declared_defaults_are_the_module_defaults():
     assert defaults["weights"] == pf.DEFAULT_WEIGHTS and defaults["warning_lines"] == pf.DEFAULT_LINES
     cfg = pf.ReviewConfig.from_params(params.load("performance", defaults))
     assert cfg.weights == pf.DEFAULT_WEIGHTS and cfg.period == "quarter" and cfg.as_of is None
+    bad = {"weights": {"revenue": 0.5, "csat": 0.4}}
     with pytest.raises(pf.WeightsError, match="sum to 0.9"):
-        pf.ReviewConfig.from_params(params.load("performance", {"weights": {"revenue": 0.5, "csat": 0.4}}))
+        pf.ReviewConfig.from_params(bad)
+    with pytest.raises(params.ParamError, match="sum to 0.9"):  # the declared _check, before any kernel
+        params.load("performance", bad)
 
 
 def test_future_dated_orders_do_not_move_the_review_period():
