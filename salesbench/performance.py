@@ -241,6 +241,27 @@ def _fetch(expr) -> pd.DataFrame:
     return df
 
 
+def _period_key_measures(ds, table, date_col: str, level, period, start, end, aggregations, where=None):
+    """Aggregate ``table`` per (period, key) in the engine: the shape shared by every KPI source.
+
+    Rows are filtered (``where(t)``), restricted to [start, end) on
+    ``date_col``, keyed to ``level`` (rep/team/region/company), truncated to
+    ``period``, and aggregated with ``aggregations(t) -> {name: expr}``.
+    Returns ``None`` when the rows cannot be keyed or nothing is to be measured.
+    """
+    t = ds.table(table)
+    if where is not None:
+        t = t.filter(where(t))
+    t = _keyed(ds, _window(t, date_col, start, end), level)
+    if t is None:
+        return None
+    t = _periodised(t, date_col, period)
+    aggs = aggregations(t)
+    if not aggs:
+        return None
+    return _fetch(t.group_by(["_period", "_key"]).aggregate(**aggs))
+
+
 def _order_measures(ds, level, period, start, end) -> pd.DataFrame | None:
     import ibis
 
@@ -287,66 +308,56 @@ def _invoice_measures(ds, level, period, start, end, grace_days: int, as_of: _dt
 
     if not ds.has("invoices"):
         return None
-    i = _window(ds.table("invoices"), "due_date", start, end)
-    i = _keyed(ds, i, level)
-    if i is None:
-        return None
-    i = _periodised(i, "due_date", period)
-    aggs = dict(amount_due=i.amount.sum())
-    if "paid_amount" in i.columns and "paid_date" in i.columns:
-        limit = i.due_date + ibis.interval(days=int(grace_days))
-        on_time = i.paid_date.notnull() & (i.paid_date <= limit) & (i.paid_date <= as_of)
-        aggs["amount_collected"] = i.paid_amount.fill_null(0).sum(where=on_time)
-    return _fetch(i.group_by(["_period", "_key"]).aggregate(**aggs))
+
+    def aggs(i):
+        out = dict(amount_due=i.amount.sum())
+        if "paid_amount" in i.columns and "paid_date" in i.columns:
+            limit = i.due_date + ibis.interval(days=int(grace_days))
+            on_time = i.paid_date.notnull() & (i.paid_date <= limit) & (i.paid_date <= as_of)
+            out["amount_collected"] = i.paid_amount.fill_null(0).sum(where=on_time)
+        return out
+
+    return _period_key_measures(ds, "invoices", "due_date", level, period, start, end, aggs)
 
 
 def _survey_measures(ds, level, period, start, end):
     if not ds.has("surveys"):
         return None
-    s = _window(ds.table("surveys"), "survey_date", start, end)
-    s = _keyed(ds, s, level)
-    if s is None:
-        return None
-    s = _periodised(s, "survey_date", period)
-    aggs = {}
-    if "csat" in s.columns:
-        aggs.update(csat_sum=s.csat.sum(), csat_n=s.csat.count())
-    if "nps" in s.columns:
-        aggs.update(
-            nps_n=s.nps.count(), promoters=s.nps.count(where=s.nps >= 9), detractors=s.nps.count(where=s.nps <= 6)
-        )
-    if not aggs:
-        return None
-    return _fetch(s.group_by(["_period", "_key"]).aggregate(**aggs))
+
+    def aggs(s):
+        out = {}
+        if "csat" in s.columns:
+            out.update(csat_sum=s.csat.sum(), csat_n=s.csat.count())
+        if "nps" in s.columns:
+            out.update(nps_n=s.nps.count(), promoters=s.nps.count(where=s.nps >= 9),
+                       detractors=s.nps.count(where=s.nps <= 6))
+        return out
+
+    return _period_key_measures(ds, "surveys", "survey_date", level, period, start, end, aggs)
 
 
 def _opportunity_measures(ds, level, period, start, end):
     if not ds.has_columns("opportunities", ["status", "closed_at"]):
         return None
-    op = ds.table("opportunities")
-    op = op.filter(op.closed_at.notnull() & op.status.isin(["won", "lost"]))
-    op = _window(op, "closed_at", start, end)
-    op = _keyed(ds, op, level)
-    if op is None:
-        return None
-    op = _periodised(op, "closed_at", period)
-    won = op.status == "won"
-    aggs = dict(won=op.count(where=won), lost=op.count(where=op.status == "lost"))
-    if "amount" in op.columns:
-        aggs["won_amount"] = op.amount.sum(where=won)
-    return _fetch(op.group_by(["_period", "_key"]).aggregate(**aggs))
+
+    def aggs(op):
+        won = op.status == "won"
+        out = dict(won=op.count(where=won), lost=op.count(where=op.status == "lost"))
+        if "amount" in op.columns:
+            out["won_amount"] = op.amount.sum(where=won)
+        return out
+
+    return _period_key_measures(ds, "opportunities", "closed_at", level, period, start, end, aggs,
+                                where=lambda op: op.closed_at.notnull() & op.status.isin(["won", "lost"]))
 
 
 def _interaction_measures(ds, level, period, start, end):
     if not ds.has("interactions"):
         return None
-    it = _window(ds.table("interactions"), "occurred_at", start, end)
-    it = _keyed(ds, it, level)
-    if it is None:
-        return None
-    it = _periodised(it, "occurred_at", period)
-    aggs = dict(visits=it.count(where=it.kind == "visit"), complaints=it.count(where=it.kind == "complaint"))
-    return _fetch(it.group_by(["_period", "_key"]).aggregate(**aggs))
+    return _period_key_measures(
+        ds, "interactions", "occurred_at", level, period, start, end,
+        lambda it: dict(visits=it.count(where=it.kind == "visit"), complaints=it.count(where=it.kind == "complaint")),
+    )
 
 
 def _expense_measures(ds, level, period, start, end):
@@ -356,12 +367,8 @@ def _expense_measures(ds, level, period, start, end):
     """
     if not ds.has_columns("expenses", ["expense_date", "amount"]):
         return None
-    e = _window(ds.table("expenses"), "expense_date", start, end)
-    e = _keyed(ds, e, level)
-    if e is None:
-        return None
-    e = _periodised(e, "expense_date", period)
-    return _fetch(e.group_by(["_period", "_key"]).aggregate(expenses=e.amount.sum()))
+    return _period_key_measures(ds, "expenses", "expense_date", level, period, start, end,
+                                lambda e: dict(expenses=e.amount.sum()))
 
 
 def _target_measures(ds, level, period, start, end) -> pd.DataFrame | None:
