@@ -385,8 +385,12 @@ class ChurnModel:
 
     # -- predictions -----------------------------------------------------------------
     def _draws(self, rfm_chunk: pd.DataFrame, horizon: float, clv_months: int, discount_rate: float,
-               unit_days: float) -> dict[str, np.ndarray]:
-        """Draw × customer arrays for one chunk: p_alive, expected purchases, spend, CLV, value if alive."""
+               unit_days: float, with_clv: bool = True) -> dict[str, np.ndarray]:
+        """Draw × customer arrays for one chunk: p_alive, expected purchases, spend, CLV, value if alive.
+
+        ``with_clv=False`` skips the ``clv_months`` monthly predictions behind the CLV (the
+        costliest part) when only the horizon quantities are needed.
+        """
         data = rfm_chunk[["customer_id", "frequency", "recency", "T"]].reset_index(drop=True)
         tx = _predictor(self.tx_, self.tx_post_)
         with _quiet():
@@ -404,11 +408,11 @@ class ChurnModel:
             d_month = (1.0 + discount_rate) ** (1 / 12) - 1.0
             clv_purchases = np.zeros_like(p_alive)
             prev = 0.0
-            for k in range(1, clv_months + 1):
+            for k in range(1, (clv_months if with_clv else 0) + 1):
                 cum = _flat(tx.expected_purchases(data=data, future_t=k * month))
                 clv_purchases += (cum - prev) / (1 + d_month) ** k
                 prev = cum
-        clv = spend * clv_purchases
+        clv = spend * clv_purchases if with_clv else np.full_like(p_alive, np.nan)
         revenue_h = spend * exp_h
         # Expected revenue over the horizon if the customer is alive: E[X | alive] = E[X] / P(alive).
         value_if_alive = np.divide(revenue_h, p_alive, out=np.zeros_like(revenue_h), where=p_alive > 1e-300)
@@ -464,7 +468,7 @@ class ChurnModel:
         counts: dict[tuple[str, str], int] = {}
         for start in range(0, len(rfm), self.chunk_size):
             chunk = rfm.iloc[start:start + self.chunk_size]
-            arr = self._draws(chunk, horizon, clv_months, discount_rate, unit_days)[value]
+            arr = self._draws(chunk, horizon, clv_months, discount_rate, unit_days, with_clv=value == "clv")[value]
             gchunk = g.iloc[start:start + self.chunk_size]
             _add(acc, counts, ("total", "all"), arr.sum(axis=1), len(chunk))
             for col in by_cols:

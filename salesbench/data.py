@@ -173,22 +173,6 @@ def _table_conversions(name: str, raw, converters: Mapping[str, Converter] | Non
     return exprs, wrong
 
 
-def canonicalize(name: str, t, converters: Mapping[str, Converter] | None = None):
-    """Cast the columns of table ``name`` to their canonical ibis types (by name).
-
-    Text is parsed with ``TRY_CAST`` so that a bad value becomes NULL rather
-    than an error at query time (validation counts such values). Columns
-    whose storage type cannot be converted are left as they are (validation
-    reports them as wrong type). Columns that are not part of the canonical
-    schema are kept unchanged. ``converters`` maps a column to a function
-    ``raw column -> canonical column`` that replaces the default conversion
-    (used by source specs for date formats and unit conversions).
-    """
-    exprs, _wrong = _table_conversions(name, t, converters)
-    changed = {k: v for k, v in exprs.items() if not v.equals(t[k])}
-    return t.mutate(**changed) if changed else t
-
-
 # --------------------------------------------------------------------------- Dataset
 def duckdb_connect(path: str | None = None, **kwargs):
     """An ibis DuckDB connection for reports: no progress bar (it would print into notebook outputs)."""
@@ -347,14 +331,25 @@ class Dataset:
         """The file (or description) a table comes from, for messages."""
         return self.sources.get(name, f"table {name}")
 
-    def require(self, *names: str, analysis: str | None = None) -> None:
-        """Raise :class:`MissingTables` naming every absent table."""
+    def require(self, *names: str, analysis: str | None = None, res=None) -> None:
+        """Raise :class:`MissingTables` naming every absent table.
+
+        Without ``names``, the tables are those the notebook ``analysis``
+        declares under ``_requires`` in ``params/<analysis>.yaml`` (the list the
+        runner checks too). With ``res`` (a :class:`salesbench.results.Results`),
+        the run is first recorded as skipped with the reason, e.g.
+        ``"no opportunities table"`` — the one call every notebook makes.
+        """
+        if not names and analysis is not None:
+            from .params import declaration
+
+            names = tuple(declaration(analysis).requires)
         missing = [n for n in names if not self.has(n)]
         if missing:
-            raise MissingTables(missing, analysis)
-
-    def missing(self, *names: str) -> list[str]:
-        return [n for n in names if not self.has(n)]
+            err = MissingTables(missing, analysis)
+            if res is not None:
+                res.skip(err.reason)
+            raise err
 
     # -- demo truth -----------------------------------------------------------------
     @property

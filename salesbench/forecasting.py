@@ -133,9 +133,6 @@ class SeriesSet:
     def n_series(self) -> int:
         return len(self.S.index)
 
-    def level_of(self, uid: str) -> str:
-        return str(self.meta.set_index("unique_id").at[uid, "level"])
-
     def subset(self, ids: Iterable[str]) -> pd.DataFrame:
         keep = set(ids)
         return self.Y[self.Y["unique_id"].isin(keep)]
@@ -1000,18 +997,6 @@ class SalesForecast:
 
 
 # =========================================================================== report helpers
-def require_tables(ds, res=None) -> None:
-    """Stop the report with one clear sentence when there is no ``orders`` table (marks ``res`` skipped)."""
-    from .data import MissingTables
-
-    missing = ds.missing("orders")
-    if missing:
-        err = MissingTables(missing, "forecasting")
-        if res is not None:
-            res.skip(err.reason)
-        raise err
-
-
 def _label(model: str) -> str:
     return MODEL_LABELS.get(model, model)
 

@@ -325,15 +325,16 @@ def stage_win_probability(conv: pd.DataFrame, stages: Sequence[str]) -> dict[str
     return out
 
 
-def win_rates(deals: Deals, by: str | Sequence[str] | None = None) -> pd.DataFrame:
+def win_rates(deals: Deals, by: str | Sequence[str] | None = None, conv: pd.DataFrame | None = None) -> pd.DataFrame:
     """Won, lost, open counts and win rates per group.
 
     ``win_rate`` = won ÷ (won + lost) (closed deals only); ``won_share`` = won ÷
     all created (lower for recent cohorts until they close — label it);
     ``lead_to_won`` = the cumulative decided-transition conversion to the won
-    stage (:func:`stage_conversion`).
+    stage (:func:`stage_conversion`; pass ``conv`` when it is already computed for
+    the same deals and grouping).
     """
-    conv = stage_conversion(deals, by)
+    conv = stage_conversion(deals, by) if conv is None else conv
     by_cols = [] if by is None else ([by] if isinstance(by, str) else list(by))
     last = conv[conv["step"] == len(deals.stages) - 1]
     rows = []
@@ -850,8 +851,8 @@ def analyze(
     present = [d for d in breakdowns if d in deals.frame and deals.frame[d].notna().any()]
     conv = stage_conversion(closed)
     conv_by = {d: stage_conversion(closed, d) for d in present}
-    win = win_rates(closed)
-    win_by = {d: win_rates(closed, d) for d in present}
+    win = win_rates(closed, conv=conv)
+    win_by = {d: win_rates(closed, d, conv=conv_by[d]) for d in present}
     durations = stage_durations(deals)
     checks = sla_breaches(deals, sla_hours)
     sla = sla_summary(checks)
@@ -874,7 +875,7 @@ def analyze(
     params = dict(stages=deals.stages, mature_days=mature_days, all_cohorts=all_cohorts, sla_hours=dict(DEFAULT_SLA_HOURS if sla_hours is None else sla_hours),
                   coverage_threshold=coverage_threshold, coverage_months=coverage_months)
     return FunnelReport(
-        deals=deals, closed=closed, conversion=conv, conversion_all_cohorts=stage_conversion(deals),
+        deals=deals, closed=closed, conversion=conv, conversion_all_cohorts=conv if closed is deals else stage_conversion(deals),
         conversion_by=conv_by, win=win, win_by=win_by, lost=lost_reasons(closed), cohorts=cohort_table(deals),
         durations=durations, cycle=cycle_stats(closed), sla_checks=checks, sla=sla, sla_by=sla_by, stuck=stuck,
         velocity=vel, velocity_by_team=vel_team, stage_prob=prob, coverage=cov, coverage_by_team=cov_team,
@@ -883,25 +884,6 @@ def analyze(
 
 
 # --------------------------------------------------------------------------- notebook helpers
-REQUIRED_TABLES = ("opportunities", "stage_history")
-
-
-def require_tables(ds, res=None) -> None:
-    """Stop the report with one clear sentence when ``opportunities`` or ``stage_history`` is absent.
-
-    Marks ``res`` (a :class:`salesbench.results.Results`) as skipped with the
-    reason before raising :class:`salesbench.data.MissingTables`.
-    """
-    from .data import MissingTables
-
-    missing = ds.missing(*REQUIRED_TABLES)
-    if missing:
-        err = MissingTables(missing, "funnel")
-        if res is not None:
-            res.skip(err.reason)
-        raise err
-
-
 def pooled_win_rates(report: FunnelReport, by: str, draws: int = 500, tune: int = 500, chains: int = 2,
                      seed: int = 0, prob: float = 0.9):
     """Hierarchical Beta-Binomial win rates (won ÷ closed, closed cohorts) per ``by`` group.

@@ -46,7 +46,7 @@ def funnel_chart(conv: pd.DataFrame, ax=None):
     return ax
 
 
-def duration_boxplot(stays: pd.DataFrame, ax=None, sla_days: dict[str, float] | None = None):
+def duration_boxplot(stays: pd.DataFrame, ax=None):
     """Box plots of completed time in stage (days, log scale) from :func:`salesbench.funnel.stay_lengths`."""
     ax = ax or plt.gca()
     data = stays[stays["days"] > 0]
@@ -57,12 +57,6 @@ def duration_boxplot(stays: pd.DataFrame, ax=None, sla_days: dict[str, float] | 
     ax.set_ylabel("")
     ax.set_yticks(ax.get_yticks())
     ax.set_yticklabels([_label(t.get_text()) for t in ax.get_yticklabels()])
-    if sla_days:
-        cats = list(stays["stage"].cat.categories) if hasattr(stays["stage"], "cat") else sorted(stays["stage"].unique())
-        for stage, d in sla_days.items():
-            if stage in cats:
-                i = cats.index(stage)
-                ax.plot([d, d], [i - 0.4, i + 0.4], color=viz.STATUS["red"], lw=2)
     ax.set_title("Time in stage")
     return ax
 

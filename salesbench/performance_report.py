@@ -19,22 +19,6 @@ SCORECARD_COLUMNS = [
 ]
 
 
-def require_tables(ds, res=None) -> None:
-    """Stop the notebook with one clear sentence when ``orders`` or ``reps`` is absent.
-
-    Marks ``res`` as skipped with the reason before raising
-    :class:`salesbench.data.MissingTables`.
-    """
-    from .data import MissingTables
-
-    missing = ds.missing("orders", "reps")
-    if missing:
-        err = MissingTables(missing, "performance")
-        if res is not None:
-            res.skip(err.reason)
-        raise err
-
-
 def headline_cards(rv: PerformanceReview) -> list[dict[str, Any]]:
     """3-5 cards for the first screen: revenue vs target, growth, margin, reps under a warning line, collection."""
     k = rv.scope_kpis_

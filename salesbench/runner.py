@@ -451,7 +451,10 @@ def render_html(ipynb: str | os.PathLike, out: str | os.PathLike, header: dict[s
 
 def _index_html(jobs: list[Job], meta: dict[str, Any]) -> str:
     """The run's ``index.html``: a summary line, then one row per report (all text escaped)."""
-    from .viz import STATUS, esc
+    from .palette import STATUS
+
+    def esc(text) -> str:
+        return html.escape(str(text), quote=True)
 
     colors = {"ok": STATUS["green"], "failed": STATUS["red"], "skipped": STATUS["grey"]}
     counts = {s: sum(j.status == s for j in jobs) for s in ("ok", "failed", "skipped")}

@@ -83,16 +83,6 @@ GONE = "(no order in window)"
 
 
 # =============================================================================== features
-def _quiet(ds) -> None:
-    """Turn off DuckDB's progress bar on ``ds``'s connection: it prints into notebook outputs for queries > 2 s."""
-    con = getattr(ds, "con", None)
-    if getattr(con, "name", "") == "duckdb":
-        try:
-            con.raw_sql("SET enable_progress_bar = false")
-        except Exception:  # pragma: no cover - older DuckDB or read-only settings
-            pass
-
-
 def _as_date(value) -> _dt.date | None:
     if value is None:
         return None
@@ -154,7 +144,6 @@ def customer_features(ds, as_of=None, lookback_days: int | None = None, max_chan
     """
     import ibis
 
-    _quiet(ds)
     o = ds.table("orders")
     as_of = _as_date(as_of) or last_order_date(ds)
     as_of_lit = ibis.date(as_of)
@@ -1050,18 +1039,6 @@ class Segmentation:
         res.table("clusters", self.clusters_)
         res.table("lifecycle", self.lifecycle_summary_)
         res.table("migration", self.migration_.reset_index())
-
-
-def require_tables(ds, res=None) -> None:
-    """Stop the report with one clear sentence when the ``orders`` table is absent (marks ``res`` skipped)."""
-    from .data import MissingTables
-
-    missing = ds.missing("orders")
-    if missing:
-        err = MissingTables(missing, "segmentation")
-        if res is not None:
-            res.skip(err.reason)
-        raise err
 
 
 def _cell(m: pd.DataFrame, row: str, col: str) -> int:

@@ -1,9 +1,8 @@
 """One theme, one palette, one status colour code for every report.
 
 * :data:`PALETTE` — categorical colours (Okabe–Ito, colour-blind safe), used in
-  the same order everywhere, so "North" or "direct" keeps its colour within a
-  report via :func:`color_map`.
-* :data:`STATUS` — the traffic-light code: green / amber / red / grey. The hues
+  the same order everywhere (defined in :mod:`salesbench.palette`).
+* :data:`STATUS` — the traffic-light code (also in :mod:`salesbench.palette`): green / amber / red / grey. The hues
   are Okabe–Ito bluish green, orange and vermillion, distinguishable with the
   common colour-vision deficiencies; every status is also written as a word so
   colour is never the only signal.
@@ -28,25 +27,8 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 
-#: Okabe & Ito (2008) colour-blind-safe categorical palette (black omitted).
-PALETTE: list[str] = [
-    "#0072B2",  # blue
-    "#E69F00",  # orange
-    "#009E73",  # bluish green
-    "#CC79A7",  # reddish purple
-    "#56B4E9",  # sky blue
-    "#D55E00",  # vermillion
-    "#F0E442",  # yellow
-    "#999999",  # grey
-]
+from .palette import PALETTE, STATUS  # noqa: E402,F401  (re-exported; light module for the runner)
 
-#: Traffic-light status colours shared by scorecards, warning lines and the index.
-STATUS: dict[str, str] = {
-    "green": "#009E73",
-    "amber": "#E69F00",
-    "red": "#D55E00",
-    "grey": "#999999",
-}
 #: Colour for "the thing the report is about" (actuals, the chosen model) and for context.
 ACCENT = PALETTE[0]
 MUTED = "#B0B0B0"
@@ -54,8 +36,6 @@ TARGET = "#333333"
 
 #: Sequential colormap for heatmaps (light → the accent blue).
 SEQUENTIAL = sns.light_palette(ACCENT, as_cmap=True)
-#: Diverging colormap centred on zero (vermillion ↔ blue).
-DIVERGING = sns.blend_palette([STATUS["red"], "#F7F7F7", ACCENT], as_cmap=True)
 
 
 def apply_theme() -> None:
@@ -81,12 +61,6 @@ def apply_theme() -> None:
         set_matplotlib_formats("png")
     except Exception:  # pragma: no cover - outside IPython
         pass
-
-
-def color_map(keys: Iterable[Any]) -> dict[Any, str]:
-    """Stable mapping key → palette colour (sorted keys, palette order, cycling)."""
-    ordered = sorted({k for k in keys if k is not None and not (isinstance(k, float) and math.isnan(k))}, key=str)
-    return {k: PALETTE[i % len(PALETTE)] for i, k in enumerate(ordered)}
 
 
 def status_color(status: str) -> str:

@@ -462,13 +462,12 @@ def test_review_without_optional_tables_spreads_weights(tmp_path):
 
 
 def test_missing_reps_table_skips_with_a_clear_reason(tmp_path):
-    from salesbench import performance_report as report
     from salesbench.data import MissingTables
 
     ds = sb.Dataset.from_frames({"orders": _frames()["orders"]})
     res = sb.results.Results("performance", tmp_path)
     with pytest.raises(MissingTables, match="needs the reps table"):
-        report.require_tables(ds, res)
+        ds.require(analysis="performance", res=res)
     saved = json.loads((tmp_path / "performance.results.json").read_text())
     assert saved["status"] == "skipped" and saved["reason"] == "no reps table"
 
