@@ -40,6 +40,8 @@ from typing import Any, Iterable
 import numpy as np
 import pandas as pd
 
+from . import data
+
 #: Length of one time unit in days.
 TIME_UNIT_DAYS: dict[str, float] = {"D": 1.0, "W": 7.0, "M": 365.25 / 12}
 #: Population parameters of each transaction model (names as in pymc-marketing).
@@ -74,8 +76,8 @@ def check_time_unit(time_unit: str) -> float:
 
 
 def last_order_date(orders) -> pd.Timestamp:
-    """The last ``order_date`` of an ibis orders table (computed in the engine)."""
-    return pd.Timestamp(orders.order_date.max().to_pyarrow().as_py())
+    """The last ``order_date`` of an ibis orders table, as a Timestamp (:func:`salesbench.data.last_order_date`)."""
+    return pd.Timestamp(data.last_order_date(orders))
 
 
 def _purchase_days(orders):
@@ -129,16 +131,18 @@ def rfm_table(orders, calibration_end=None, time_unit: str = "W") -> pd.DataFram
     return df[cols].sort_values("customer_id").reset_index(drop=True)
 
 
-def holdout_purchases(orders, calibration_end, customers: Iterable[str] | None = None) -> tuple[pd.DataFrame, float]:
+def holdout_purchases(orders, calibration_end, customers: Iterable[str] | None = None,
+                      last: pd.Timestamp | None = None) -> tuple[pd.DataFrame, float]:
     """Purchase days and revenue per customer after ``calibration_end`` (the holdout period).
 
     Returns ``(frame, length_days)``: frame has ``customer_id``, ``holdout_purchases`` (distinct
     purchase days in (calibration_end, last order date]) and ``holdout_revenue``; customers in
     ``customers`` without holdout orders get zeros. ``length_days`` is the holdout length
-    (0 when no order follows ``calibration_end``).
+    (0 when no order follows ``calibration_end``). ``last`` is the last order date when the
+    caller already has it (saves a scan).
     """
     end = _as_date(calibration_end)
-    last = last_order_date(orders)
+    last = last_order_date(orders) if last is None else pd.Timestamp(last)
     hold = orders.filter(orders.order_date > end.date())
     days = _purchase_days(hold)
     per = days.group_by("customer_id").aggregate(

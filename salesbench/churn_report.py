@@ -98,7 +98,7 @@ def analyse(ds, model: str = "mbg_nbd", fit_method: str = "mcmc", priors: str = 
     grid = cm.p_alive_grid(max_f, float(rfm["T"].quantile(0.9)))
     holdout = None
     if end < last:
-        hold, length_days = churn.holdout_purchases(orders, end, rfm["customer_id"])
+        hold, length_days = churn.holdout_purchases(orders, end, rfm["customer_id"], last=last)
         holdout = cm.holdout_check(rfm, hold, length_days / unit_days)
     A = ChurnAnalysis(params=params, calibration_end=end, rfm=rfm, model=cm, predictions=pred, attrs=attrs,
                       at_risk=at_risk, risk_by=risk_by, convergence=cm.convergence(), ppc=ppc, grid=grid,

@@ -34,6 +34,7 @@ than hand an analysis a column of NULLs.
 """
 from __future__ import annotations
 
+import datetime as _dt
 import hashlib
 import json
 import os
@@ -174,6 +175,23 @@ def _table_conversions(name: str, raw, converters: Mapping[str, Converter] | Non
 
 
 # --------------------------------------------------------------------------- Dataset
+def last_order_date(orders, on_or_before: _dt.date | None = None) -> _dt.date:
+    """The latest ``order_date`` of an ibis ``orders`` table, computed in the engine.
+
+    The default analysis date of every report. ``on_or_before`` ignores orders
+    dated after it (future-dated orders are data errors that must not move a
+    review period). Raises ``ValueError`` when no order qualifies.
+    """
+    if on_or_before is not None:
+        orders = orders.filter(orders.order_date <= on_or_before)
+    value = orders.order_date.max().to_pyarrow().as_py()
+    if value is None:
+        raise ValueError("the orders table has no order_date"
+                         + (f" on or before {on_or_before}" if on_or_before is not None else "")
+                         + ": no analysis date can be derived")
+    return value.date() if isinstance(value, _dt.datetime) else value
+
+
 def duckdb_connect(path: str | None = None, **kwargs):
     """An ibis DuckDB connection for reports: no progress bar (it would print into notebook outputs)."""
     con = ibis.duckdb.connect(path, **kwargs) if path else ibis.duckdb.connect(**kwargs)

@@ -28,6 +28,8 @@ import datetime as _dt
 import numpy as np
 import pandas as pd
 
+from .data import last_order_date
+
 STAGES = ("introduction", "growth", "maturity", "decline")
 STAGE_STATUS = {"introduction": "grey", "growth": "green", "maturity": "amber", "decline": "red"}
 
@@ -43,7 +45,7 @@ def monthly_line_revenue(ds, as_of: _dt.date | str | None = None) -> pd.DataFram
     o = ds.table("orders")
     p = ds.table("products").select(pid_="product_id", product_line="product_line")
     j = o.inner_join(p, o.product_id == p.pid_)
-    last = pd.Timestamp(as_of) if as_of else pd.Timestamp(o.order_date.max().to_pyarrow().as_py())
+    last = pd.Timestamp(as_of) if as_of else pd.Timestamp(last_order_date(o))
     j = j.filter(j.order_date <= last.date())
     df = j.group_by([j.product_line, j.order_date.truncate("M").name("month")]).aggregate(
         revenue=j.revenue.sum()).to_pandas()

@@ -172,12 +172,9 @@ def data_end(ds, today: _dt.date | None = None) -> _dt.date:
     Orders dated in the future are data errors (the data-quality report lists
     them); they must not move the review period.
     """
-    today = today or _dt.date.today()
-    o = ds.table("orders")
-    value = o.filter(o.order_date <= today).order_date.max().to_pyarrow().as_py()
-    if value is None:
-        raise ValueError(f"the orders table has no order_date on or before {today}")
-    return pd.Timestamp(value).date()
+    from .data import last_order_date
+
+    return last_order_date(ds.table("orders"), on_or_before=today or _dt.date.today())
 
 
 def future_orders(ds, after: _dt.date) -> int:
@@ -923,10 +920,9 @@ class PerformanceReview:
         from . import performance_variance as var
 
         cfg = self.config
-        ds.require("orders", "reps", analysis="performance")
+        ds.require(analysis="performance")
         self.notes_: list[str] = []
-        end = data_end(ds)
-        self.as_of_ = pd.Timestamp(cfg.as_of).date() if cfg.as_of else end
+        self.as_of_ = pd.Timestamp(cfg.as_of).date() if cfg.as_of else data_end(ds)
         self.period_ = select_period(cfg.period, self.as_of_)
         self.previous_ = self.period_ - 1
         self.last_year_ = self.period_ - PERIODS_PER_YEAR[cfg.period]

@@ -39,6 +39,8 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from .data import last_order_date
+
 #: The classic R/F grid (quintile scores), in precedence order: a customer gets
 #: the first segment whose ranges contain its (R, F) scores. The grid is a
 #: complete partition of the 25 cells; ``Lost`` (R1, F1-2) is listed before
@@ -95,14 +97,6 @@ def _as_date(value) -> _dt.date | None:
     return value
 
 
-def last_order_date(ds) -> _dt.date:
-    """The latest ``orders.order_date`` of the data set (the default ``as_of``)."""
-    value = ds.table("orders").order_date.max().to_pyarrow().as_py()
-    if value is None:
-        raise ValueError("the orders table is empty: no analysis date can be derived")
-    return _as_date(value)
-
-
 def _value_basis(ds) -> str:
     """``"profit"`` when ``orders.cost`` exists and is filled on every row, else ``"revenue"``."""
     if not ds.has_columns("orders", ["cost"]):
@@ -145,7 +139,7 @@ def customer_features(ds, as_of=None, lookback_days: int | None = None, max_chan
     import ibis
 
     o = ds.table("orders")
-    as_of = _as_date(as_of) or last_order_date(ds)
+    as_of = _as_date(as_of) or last_order_date(ds.table("orders"))
     as_of_lit = ibis.date(as_of)
     o = o.filter(o.order_date <= as_of_lit)
     if lookback_days:
