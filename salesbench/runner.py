@@ -251,7 +251,8 @@ def _execute(spec: dict[str, Any]) -> dict[str, Any]:
     """Execute one notebook with Papermill and render its HTML (runs inside the worker process).
 
     ``spec`` holds: input, workdir, name, parameters, timeout, password, html
-    (header resources). Returns ``{status, error, reason, headline, html, ipynb, results}``.
+    (header resources). Returns ``{status, error, reason, headline, html}``; the parent checks
+    which files exist itself (that also covers a killed worker).
     """
     import warnings
 
@@ -280,7 +281,6 @@ def _execute(spec: dict[str, Any]) -> dict[str, Any]:
         result.update(status="failed", error=f"{type(exc).__name__}: {msg[-1] if msg else ''}".strip())
     finally:
         shutil.rmtree(ipc_dir, ignore_errors=True)
-    result["ipynb"] = out_nb.exists()
     results_path = workdir / f"{spec['name']}.results.json"
     if results_path.exists():
         try:
@@ -291,7 +291,6 @@ def _execute(spec: dict[str, Any]) -> dict[str, Any]:
         except (OSError, ValueError) as exc:
             if result["status"] == "ok":
                 result.update(status="failed", error=f"unreadable {results_path.name}: {exc}")
-    result["results"] = results_path.exists()
     result["html"] = False
     if result["status"] != "failed" and out_nb.exists():
         try:

@@ -514,8 +514,7 @@ def validate(
     ds = open_data(source)
     as_of = _dt.date.fromisoformat(as_of) if isinstance(as_of, str) else (as_of or _dt.date.today())
     findings = schema_findings(ds)
-    broken = {(f.table, f.column) for f in findings if f.check in {"wrong_type", "missing_column"}}
-    findings += [f for f in quality_findings(ds, as_of) if (f.table, f.column) not in broken]
+    findings += quality_findings(ds, as_of)  # it skips checks whose columns are missing or mistyped
     report = ValidationReport(ds.label, findings, as_of, strict)
     if raise_on_error:
         report.raise_for_errors()
