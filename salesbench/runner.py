@@ -55,6 +55,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as _dt
+import errno
 import html
 import json
 import os
@@ -523,21 +524,187 @@ a{{color:#0072B2}} .sub{{color:#555}} .nb{{color:#888;font-size:.8em}}
 
 
 # --------------------------------------------------------------------------- output folders
+#: ``manifest.json["generator"]`` of every run folder: how a later ``--out`` recognises a previous run.
+RUN_SIGNATURE = "salesbench run"
+
+
+class OutError(Exception):
+    """``--out`` (or the reports folder) cannot be used; the message says why and what to do. Exit status 2."""
+
+
 def reports_root() -> Path:
     """Where runs without ``--out`` go: ``$SALESBENCH_REPORTS`` or ``<repo>/reports``."""
     env = os.environ.get("SALESBENCH_REPORTS")
     return Path(env).expanduser().resolve() if env else _params.repo_root() / "reports"
 
 
+def _local_paths(sources: Sequence[str]) -> list[Path]:
+    """The files/folders among data sources (not ``demo``, not URLs), resolved."""
+    out = []
+    for src in sources:
+        if src == "demo" or src.startswith("demo:") or re.match(r"^[a-zA-Z][a-zA-Z0-9+.-]*://", src):
+            continue
+        out.append(Path(os.path.expandvars(src)).expanduser().resolve())
+    return out
+
+
+def run_files(folder: Path) -> set[str] | None:
+    """The files a previous salesbench run wrote in ``folder`` (paths relative to it), or ``None`` if not a run.
+
+    A run folder holds a ``manifest.json`` with ``"generator": "salesbench run"``
+    and the list of its files under ``"run_files"``. Folders written before that
+    signature existed are recognised by their manifest (``salesbench_version`` and
+    ``reports``); their files are ``index.html``, ``manifest.json`` and, in each
+    report's folder, the files named ``<notebook>.*``.
+    """
+    try:
+        manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(manifest, dict):
+        return None
+    if manifest.get("generator") == RUN_SIGNATURE and isinstance(manifest.get("run_files"), list):
+        return {str(f) for f in manifest["run_files"]} | {"manifest.json"}
+    reports = manifest.get("reports")
+    if "salesbench_version" not in manifest or not isinstance(reports, list):
+        return None
+    own = {"index.html", "manifest.json"}
+    for rep in reports:
+        if not isinstance(rep, dict) or not rep.get("name"):
+            continue
+        sub = folder / str(rep.get("dir") or ".")
+        try:
+            names = [p.name for p in sub.iterdir() if p.name.startswith(f"{rep['name']}.")]
+        except OSError:
+            continue
+        rel = os.path.relpath(sub, folder)
+        own.update(n if rel == "." else f"{rel}/{n}" for n in names)
+    return own
+
+
+def _files_under(folder: Path) -> list[str]:
+    """Every file and symlink below ``folder`` (relative paths, ``/``-separated, sorted)."""
+    out = []
+    for dirpath, dirnames, filenames in os.walk(folder):
+        rel = os.path.relpath(dirpath, folder)
+        for name in filenames + [d for d in dirnames if os.path.islink(os.path.join(dirpath, d))]:
+            out.append(name if rel == "." else f"{rel}/{name}".replace(os.sep, "/"))
+    return sorted(out)
+
+
+def _first_writable_problem(path: Path) -> str | None:
+    """Why no folder can be created at ``path`` (a file in the way, no permission, read-only), or ``None``."""
+    probe = path
+    while not probe.exists():
+        if probe.is_symlink():
+            return f"{probe} is a broken symbolic link"
+        probe = probe.parent
+    if not probe.is_dir():
+        return f"{probe} is a file, not a folder"
+    if probe != path:  # the folder will be created inside probe
+        if not os.access(probe, os.W_OK | os.X_OK):
+            return f"no permission to create folders in {probe} (or it is read-only)"
+    return None
+
+
+def check_out(final: Path, data_sources: Sequence[str] = (), reports: Path | None = None) -> str:
+    """Check an ``--out`` folder before anything runs; returns ``"new"``, ``"empty"`` or ``"run"`` (a previous run).
+
+    The rule: ``--out`` may be a new folder, an empty folder, or the folder of a
+    previous salesbench run (:func:`run_files`) holding only that run's files.
+    Anything else raises :class:`OutError` with a one-line reason: ``/``, the home
+    folder, the project folder or the reports folder; a data source or a folder
+    containing one; a non-empty folder that is not a run; a run folder holding
+    files salesbench did not write; a file; a place where no folder can be
+    created (a file on the path, no permission, read-only file system).
+    """
+    hint = "choose a new folder (it will be created) or an empty one"
+    special = {Path("/"): "the root folder", Path.home().resolve(): "your home folder",
+               _params.repo_root(): "the salesbench project folder"}
+    if reports is not None:
+        special[reports] = "the reports folder (runs without --out go to a new timestamped folder inside it)"
+    if final in special:
+        raise OutError(f"--out {final} is {special[final]}; {hint}")
+    for data in _local_paths(data_sources):
+        if final == data or final in data.parents:
+            what = "is the data source" if final == data else f"contains the data source {data}"
+            raise OutError(f"--out {final} {what}; writing the report there could destroy the data; {hint}")
+    if final.is_symlink() and not final.exists():
+        raise OutError(f"--out {final} is a broken symbolic link; {hint}")
+    if final.exists() and not final.is_dir():
+        raise OutError(f"--out {final} exists and is not a folder; {hint}")
+    problem = _first_writable_problem(final.parent)
+    if problem:
+        raise OutError(f"--out {final}: cannot create the output folder: {problem}")
+    if not final.exists():
+        if not os.access(final.parent, os.W_OK | os.X_OK):
+            raise OutError(f"--out {final}: no permission to create folders in {final.parent} (or it is read-only)")
+        return "new"
+    try:
+        present = _files_under(final)
+        empty = not any(final.iterdir())
+    except OSError as exc:
+        raise OutError(f"--out {final}: cannot read the folder: {exc.strerror}") from None
+    if not os.access(final.parent, os.W_OK | os.X_OK):
+        raise OutError(f"--out {final}: no permission to replace it in {final.parent} (or it is read-only)")
+    if empty:
+        return "empty"
+    own = run_files(final)
+    if own is None:
+        shown = ", ".join(present[:3]) + (f" and {len(present) - 3} more" if len(present) > 3 else "")
+        raise OutError(f"--out {final} is a folder that holds other files ({shown or 'sub-folders'}) and is not a "
+                       f"previous salesbench run; salesbench never overwrites files it did not write; {hint}")
+    foreign = [f for f in present if f not in own]
+    if foreign:
+        shown = ", ".join(foreign[:3]) + (f" and {len(foreign) - 3} more" if len(foreign) > 3 else "")
+        raise OutError(f"--out {final} is a previous salesbench run, but it also holds files salesbench did not "
+                       f"write ({shown}); move them elsewhere or {hint}")
+    return "run"
+
+
+def _claim_run_dir(root: Path, now: _dt.datetime | None = None) -> tuple[Path, Path]:
+    """Reserve a new run folder name ``root/<YYYYMMDD-HHMMSS>[-N]``; returns (folder, claim file).
+
+    The claim is the hidden file ``root/.<name>.sbclaim`` created with
+    ``O_CREAT | O_EXCL`` (so two runs can never hold the same name) and holding
+    the process id; a name whose folder already exists is skipped. The folder
+    itself appears only when the run is published; the claim is removed then, or
+    by a later run once its process is gone.
+    """
+    root.mkdir(parents=True, exist_ok=True)
+    stamp = (now or _dt.datetime.now(_dt.timezone.utc)).strftime("%Y%m%d-%H%M%S")
+    n = 1
+    while True:
+        name = stamp if n == 1 else f"{stamp}-{n}"
+        n += 1
+        claim = root / f".{name}.sbclaim"
+        try:
+            fd = os.open(claim, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            continue
+        with os.fdopen(fd, "w") as fh:
+            fh.write(str(os.getpid()))
+        if (root / name).exists() or (root / name).is_symlink():
+            claim.unlink()
+            continue
+        return root / name, claim
+
+
 def _clean_stale_tmp(parent: Path) -> None:
-    """Remove temporary run folders left by runs whose process is gone (e.g. killed with SIGKILL)."""
+    """Remove temporary run folders and name claims left by runs whose process is gone (e.g. killed with SIGKILL)."""
     if not parent.is_dir():
         return
     for p in parent.iterdir():
         m = re.fullmatch(r"\..+\.sb(?:tmp|old)-(\d+)-[0-9a-f]+", p.name)
-        if not m:
+        if m:
+            pid = int(m.group(1))
+        elif re.fullmatch(r"\..+\.sbclaim", p.name) and p.is_file():
+            try:
+                pid = int(p.read_text().strip())
+            except (OSError, ValueError):
+                continue  # being written right now
+        else:
             continue
-        pid = int(m.group(1))
         if pid == os.getpid() or _pid_alive(pid):
             continue
         if p.is_symlink() or p.is_file():
@@ -583,22 +750,46 @@ def _readable(root: Path) -> None:
             pass
 
 
-def _publish(tmp: Path, final: Path) -> None:
-    """Move the finished run folder into place, replacing an existing ``final`` only now."""
-    if final.exists() or final.is_symlink():
-        old = final.parent / f".{final.name}.sbold-{os.getpid()}-{_secrets.token_hex(3)}"
-        os.rename(final, old)
-        try:
-            os.rename(tmp, final)
-        except BaseException:
-            os.rename(old, final)
-            raise
-        if old.is_symlink() or old.is_file():
-            old.unlink()
-        else:
-            shutil.rmtree(old, ignore_errors=True)
-    else:
+def _publish(tmp: Path, final: Path) -> Path | None:
+    """Move the finished run folder ``tmp`` into place at ``final``.
+
+    A new name or an empty folder is replaced by one ``rename``. A previous run
+    is swapped out only now (rename away, rename in, roll back on failure); then
+    only the files that run wrote (:func:`run_files`) are deleted. Anything else
+    found in it (a file added while this run was running) is kept in
+    ``<final>.kept-<timestamp>``, whose path is returned (``None`` normally).
+    """
+    try:
         os.rename(tmp, final)
+        return None
+    except OSError as exc:
+        if exc.errno not in (errno.ENOTEMPTY, errno.EEXIST):
+            raise
+    old = final.parent / f".{final.name}.sbold-{os.getpid()}-{_secrets.token_hex(3)}"
+    os.rename(final, old)
+    try:
+        os.rename(tmp, final)
+    except BaseException:
+        os.rename(old, final)
+        raise
+    inside = os.path.realpath(old) + os.sep
+    for rel in run_files(old) or ():
+        path = old / rel
+        if os.path.isabs(rel) or ".." in Path(rel).parts or not os.path.realpath(path.parent).startswith(
+                inside.rstrip(os.sep)):
+            continue  # never follow a manifest entry out of the old run folder
+        if path.is_symlink() or path.is_file():
+            path.unlink(missing_ok=True)
+    for dirpath, _dirs, _files in os.walk(old, topdown=False):
+        try:
+            os.rmdir(dirpath)
+        except OSError:
+            pass
+    if not old.exists():
+        return None
+    kept = final.parent / f"{final.name}.kept-{_dt.datetime.now(_dt.timezone.utc):%Y%m%d-%H%M%S}"
+    os.rename(old, kept)
+    return kept
 
 
 def _point_latest(root: Path, target: Path) -> bool:
@@ -610,14 +801,6 @@ def _point_latest(root: Path, target: Path) -> bool:
     os.symlink(target.name, tmp_link)
     os.replace(tmp_link, latest)
     return True
-
-
-def _timestamp_dir(root: Path) -> Path:
-    stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%d-%H%M%S")
-    cand, n = root / stamp, 2
-    while cand.exists():
-        cand, n = root / f"{stamp}-{n}", n + 1
-    return cand
 
 
 # --------------------------------------------------------------------------- the run
@@ -705,6 +888,17 @@ def run_reports(
     for plist in sets.values():
         for p in plist:
             scrub.add(split_secret(str(p["data"]))[1])
+    all_sources = list(dict.fromkeys(absolute_source(str(p["data"])) for plist in sets.values() for p in plist))
+    if out is not None:
+        final = Path(out).expanduser().absolute()
+        try:
+            final = final.resolve()
+        except (OSError, RuntimeError) as exc:  # e.g. a symlink loop
+            return RunResult(2, message=f"--out {final}: {exc}")
+        try:
+            check_out(final, all_sources, reports_root())
+        except OutError as exc:
+            return RunResult(2, message=scrub(str(exc)))
 
     sources: dict[str, dict[str, Any]] = {}
     for plist in sets.values():
@@ -748,19 +942,28 @@ def run_reports(
                 job.status, job.reason = "skipped", MissingTables(missing).reason
             job_list.append(job)
 
-    # ---- 2. output folder -----------------------------------------------------
-    if out is None:
-        root = reports_root()
-        final = _timestamp_dir(root)
-    else:
-        final = Path(out).expanduser().resolve()
-        root = None
-        if final.exists() and not final.is_dir():
-            return RunResult(2, message=f"--out {final} exists and is not a folder")
-    final.parent.mkdir(parents=True, exist_ok=True)
-    _clean_stale_tmp(final.parent)
-    tmp = final.parent / f".{final.name}.sbtmp-{os.getpid()}-{_secrets.token_hex(3)}"
-    tmp.mkdir()
+    # ---- 2. output folder (see check_out and _claim_run_dir for the rules) ----------
+    claim = None
+    try:
+        if out is None:
+            root = reports_root()
+            problem = _first_writable_problem(root)
+            if problem:
+                return RunResult(2, message=f"reports folder {root}: cannot write a run there: {problem}")
+            _clean_stale_tmp(root)
+            final, claim = _claim_run_dir(root)
+        else:
+            root = None
+            final.parent.mkdir(parents=True, exist_ok=True)
+            _clean_stale_tmp(final.parent)
+        tmp = final.parent / f".{final.name}.sbtmp-{os.getpid()}-{_secrets.token_hex(3)}"
+        tmp.mkdir()
+    except OSError as exc:
+        if claim is not None:
+            claim.unlink(missing_ok=True)
+        where = Path(exc.filename).parent if exc.filename else final.parent
+        what = f"--out {final}" if out is not None else f"reports folder {reports_root()}"
+        return RunResult(2, message=f"{what}: cannot create a folder in {where}: {exc.strerror or exc}")
 
     import multiprocessing as mp
 
@@ -868,7 +1071,9 @@ def run_reports(
             _kill_tree(proc.pid)
             proc.join(timeout=10)
         shutil.rmtree(tmp, ignore_errors=True)
-        say(f"interrupted ({exc or 'Ctrl-C'}): nothing published; {final} unchanged")
+        if claim is not None:
+            claim.unlink(missing_ok=True)
+        say(f"interrupted ({exc or 'Ctrl-C'}): nothing published; {final if out is not None else root} unchanged")
         code = 128 + int(exc.signum) if isinstance(exc, _Interrupted) else 130
         return RunResult(code, message="interrupted")
     finally:
@@ -885,6 +1090,7 @@ def run_reports(
     }
     cmd = list(command) if command is not None else ["salesbench", *sys.argv[1:]]
     manifest = {
+        "generator": RUN_SIGNATURE,
         "salesbench_version": meta["version"],
         "started_at": run_date.isoformat(timespec="seconds"),
         "finished_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
@@ -926,14 +1132,20 @@ def run_reports(
     }
     try:
         (tmp / "index.html").write_text(_index_html(job_list, meta), encoding="utf-8")
+        manifest["run_files"] = sorted({*_files_under(tmp), "manifest.json"})  # what a later --out may delete
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, default=str), encoding="utf-8")
         _retarget_paths(tmp, final)
         scrub.scrub_tree(tmp)
         _readable(tmp)
-        _publish(tmp, final)
+        kept = _publish(tmp, final)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+    finally:
+        if claim is not None:
+            claim.unlink(missing_ok=True)
+    if kept is not None:
+        say(f"note: {final} held files salesbench did not write; the previous run with them is now in {kept}")
     shown = final
     if root is not None:
         if _point_latest(root, final):
