@@ -381,9 +381,18 @@ def _identifier(name: str) -> str:
 
 def _read_yaml(path: Path, what: str) -> Any:
     try:
-        text = path.read_text(encoding="utf-8")
+        if path.is_dir():
+            raise ParamError(f"{path}: cannot read {what}: it is a folder, not a file", source=str(path))
+        raw = path.read_bytes()
     except OSError as exc:
         raise ParamError(f"{path}: cannot read {what}: {exc.strerror}", source=str(path)) from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[:exc.start].count(b"\n") + 1
+        raise ParamError(f"{path}: {what} is not UTF-8 text: byte 0x{raw[exc.start]:02x} at position {exc.start} "
+                         f"(line {line}); save it as UTF-8", source=str(path)) from None
+    text = text.removeprefix("\ufeff")  # a byte-order mark from Windows editors
     try:
         return yaml_load(text)
     except yaml.YAMLError as exc:
@@ -640,8 +649,12 @@ def parse_override(text: str) -> tuple[str | None, str, Any]:
     target = None
     if "." in key:
         target, _, key = key.partition(".")
-    if not key.isidentifier() or (target is not None and not target):
-        raise ParamError(f"-p: {key!r} is not a parameter name (in {text!r})", key=key, source="-p")
+    if target is not None and not target:
+        raise ParamError(f"-p: {text!r}: nothing before the '.'; write key=value or NOTEBOOK.key=value",
+                         key=key, source="-p")
+    if not key.isidentifier():
+        raise ParamError(f"-p: {key!r} is not a parameter name (in {text!r}); write key=value or NOTEBOOK.key=value",
+                         key=key, source="-p")
     try:
         value = yaml_load(raw) if raw.strip() else None
     except yaml.YAMLError:
@@ -669,7 +682,7 @@ def read_run_file(path: str | os.PathLike) -> RunFile:
 
 def _run_file_from(raw: Any, src: str, nested: bool = False) -> RunFile:
     if not isinstance(raw, dict):
-        raise ParamError(f"{src}: a parameter file must be a mapping of key: value", source=src)
+        raise ParamError(f"{src}: a parameter file must be a mapping of key: value, got {_describe(raw)}", source=src)
     plain, sweep, sections = {}, None, {}
     for key, value in raw.items():
         if key == "sweep":
@@ -677,11 +690,19 @@ def _run_file_from(raw: Any, src: str, nested: bool = False) -> RunFile:
                 raise ParamError(f"{src}: 'sweep' must be a non-empty list of mappings (one parameter set each)",
                                  key="sweep", source=src)
             sweep = [dict(s) for s in value]
+            for item in sweep:
+                for k in item:
+                    if not isinstance(k, str) or not (k.isidentifier() or k == "_label"):
+                        raise ParamError(f"{src}: sweep set {to_plain(item)!r}: {k!r} is not a parameter name",
+                                         key="sweep", source=src)
         elif key == "notebooks" and not nested:
             if not isinstance(value, dict):
                 raise ParamError(f"{src}: 'notebooks' must map notebook names to parameter sections",
                                  key="notebooks", source=src)
             for nb, body in value.items():
+                if body is not None and not isinstance(body, dict):
+                    raise ParamError(f"{src}: 'notebooks.{nb}' must be a mapping of key: value, got {_describe(body)}",
+                                     key="notebooks", source=src)
                 sections[str(nb)] = _run_file_from(body or {}, src, nested=True)
         elif isinstance(key, str) and key.startswith("_"):
             raise ParamError(f"{src}: '{key}' is a declaration meta key; it belongs in params/<name>.yaml",

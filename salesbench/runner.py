@@ -258,6 +258,7 @@ def _execute(spec: dict[str, Any]) -> dict[str, Any]:
     import warnings
 
     import papermill as pm
+    from nbclient.exceptions import CellTimeoutError
     from traitlets.config import Config
 
     warnings.filterwarnings("ignore", message=".*missing an id field.*")  # nbformat, notebooks saved by old tools
@@ -277,7 +278,11 @@ def _execute(spec: dict[str, Any]) -> dict[str, Any]:
         )
     except pm.PapermillExecutionError as exc:
         result.update(status="failed", error=f"{exc.ename}: {exc.evalue} (cell {exc.exec_count})")
-    except Exception as exc:  # timeouts, dead kernels, missing kernelspec, ...
+    except CellTimeoutError:  # its own text ends in the cell's source between lines of dashes
+        where = timed_out_cell(out_nb) or "a cell"
+        result.update(status="failed", error=f"timed out: {where} ran longer than the per-cell limit of "
+                                             f"{spec['timeout']:g} s (--timeout)")
+    except Exception as exc:  # dead kernels, missing kernelspec, ...
         msg = str(exc).strip().splitlines()
         result.update(status="failed", error=f"{type(exc).__name__}: {msg[-1] if msg else ''}".strip())
     finally:
@@ -300,6 +305,45 @@ def _execute(spec: dict[str, Any]) -> dict[str, Any]:
         except Exception as exc:
             result.update(status="failed", error=f"HTML rendering failed: {type(exc).__name__}: {exc}")
     return result
+
+
+def timed_out_cell(ipynb: str | os.PathLike) -> str | None:
+    """Where an executed notebook stopped: ``section "<## heading>", cell <n> (<first code line>)``.
+
+    Papermill saves the notebook when a cell times out; the cell that was
+    running is the last code cell with a ``papermill.start_time``. The section is
+    the nearest ``## `` heading in a markdown cell above it; the code line is its
+    first line that is neither blank nor a comment (cut at 80 characters).
+    ``None`` if the notebook cannot be read or no cell had started.
+    """
+    try:
+        cells = json.loads(Path(ipynb).read_text(encoding="utf-8")).get("cells", [])
+    except (OSError, ValueError, AttributeError):
+        return None
+    started = [i for i, c in enumerate(cells) if c.get("cell_type") == "code"
+               and (c.get("metadata", {}).get("papermill") or {}).get("start_time")]
+    if not started:
+        return None
+    idx = started[-1]
+
+    def text(cell) -> str:
+        src = cell.get("source", "")
+        return "".join(src) if isinstance(src, list) else str(src)
+
+    section = None
+    for cell in reversed(cells[:idx]):
+        if cell.get("cell_type") == "markdown":
+            heads = [ln[3:].strip() for ln in text(cell).splitlines() if ln.startswith("## ")]
+            if heads:
+                section = heads[-1]
+                break
+    code = next((ln.strip() for ln in text(cells[idx]).splitlines() if ln.strip() and not ln.lstrip().startswith("#")),
+                "")
+    if len(code) > 80:
+        code = code[:79] + "…"
+    number = sum(1 for c in cells[:idx + 1] if c.get("cell_type") == "code")
+    where = f'section "{section}", ' if section else ""
+    return f"{where}code cell {number}" + (f" ({code})" if code else "")
 
 
 def _worker_main(spec: dict[str, Any], conn) -> None:
@@ -618,6 +662,14 @@ def check_out(final: Path, data_sources: Sequence[str] = (), reports: Path | Non
     files salesbench did not write; a file; a place where no folder can be
     created (a file on the path, no permission, read-only file system).
     """
+    try:
+        return _check_out(final, data_sources, reports)
+    except OSError as exc:  # e.g. a name too long for the file system
+        raise OutError(f"--out {final}: {exc.strerror or exc}") from None
+
+
+def _check_out(final: Path, data_sources: Sequence[str] = (), reports: Path | None = None) -> str:
+    """The checks of :func:`check_out`."""
     hint = "choose a new folder (it will be created) or an empty one"
     special = {Path("/"): "the root folder", Path.home().resolve(): "your home folder",
                _params.repo_root(): "the salesbench project folder"}
@@ -1192,10 +1244,11 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
 def main_run(args: argparse.Namespace) -> int:
     """``salesbench run``: returns 0 (all ok/skipped), 1 (a report failed), 2 (bad input), 128+N (signal N)."""
     if args.jobs < 1:
-        print("salesbench run: error: --jobs must be at least 1", file=sys.stderr)
+        print(f"salesbench run: error: --jobs must be at least 1, got {args.jobs}", file=sys.stderr)
         return 2
-    if args.timeout <= 0:
-        print("salesbench run: error: --timeout must be positive", file=sys.stderr)
+    if not 0 < args.timeout < float("inf"):  # also rejects nan
+        print(f"salesbench run: error: --timeout must be a positive number of seconds, got {args.timeout:g}",
+              file=sys.stderr)
         return 2
     try:
         result = run_reports(

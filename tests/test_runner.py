@@ -7,6 +7,7 @@ fixture notebooks: ``hello`` (ok: parameters, a figure, a table, results),
 """
 from __future__ import annotations
 
+import html
 import json
 import os
 import re
@@ -294,12 +295,17 @@ def test_split_secret():
 # ----------------------------------------------------------------------------- timeouts
 def test_cell_timeout_fails_only_that_report(env, tmp_path):
     out = tmp_path / "timeout"
+    lines = []
     result = runner.run_reports(["slow", "needs_opps"], data=str(env["data"]), overrides=["slow.seconds=30"],
-                                out=out, timeout=2, echo=lambda _l: None)
+                                out=out, timeout=2, echo=lines.append)
     assert result.exit_code == 1
     rep = {r["name"]: r for r in json.loads((out / "manifest.json").read_text())["reports"]}
-    assert rep["slow"]["status"] == "failed" and "Timeout" in rep["slow"]["error"]
+    # which section and cell, and the limit (nbclient's own text would end in "-------------------")
+    expected = 'timed out: section "Waiting", code cell 3 (import time) ran longer than the per-cell limit of 2 s'
+    assert rep["slow"]["status"] == "failed" and rep["slow"]["error"].startswith(expected), rep["slow"]["error"]
     assert rep["slow"]["duration_s"] < 25 and rep["needs_opps"]["status"] == "skipped"
+    assert any("FAILED" in line and expected in line for line in lines), lines
+    assert html.escape(expected) in (out / "index.html").read_text()
 
 
 def _processes_in(folder: Path) -> list:
