@@ -599,24 +599,42 @@ def validate(name: str, values: Mapping[str, Any], sources: Mapping[str, str] | 
     return Params(name, out, label=label, sources={k: sources.get(k, decl.source) for k in out})
 
 
+class CheckError(ValueError):
+    """Raised by a ``_check`` hook (:mod:`salesbench.checks`): ``key`` is the parameter the message is about."""
+
+    def __init__(self, key: str, message: str):
+        super().__init__(message)
+        self.key = key
+
+
 def _run_check(decl: "Declaration", values: dict[str, Any], sources: Mapping[str, str], default_source: str) -> None:
     """Run the declaration's ``_check`` hook (rules across keys, e.g. weights summing to 1).
 
     The hook takes the validated values and raises ``ValueError`` when they are
-    inconsistent; that becomes a :class:`ParamError` naming where the changed
-    values came from — before any kernel starts.
+    inconsistent; that becomes a :class:`ParamError` — before any kernel starts.
+    A :class:`CheckError` names its key: the message then says where that key's
+    value came from (or, for a default, where the changed values came from).
+    A hook that cannot be imported is an error in the declaration file.
     """
     import importlib
 
     module, _, attr = decl.check.partition(":")
-    fn: Any = importlib.import_module(module)
-    for part in attr.split("."):
-        fn = getattr(fn, part)
+    try:
+        fn: Any = importlib.import_module(module)
+        for part in attr.split("."):
+            fn = getattr(fn, part)
+    except (ImportError, AttributeError) as exc:
+        raise ParamError(f"{decl.source}: _check {decl.check!r} cannot be loaded: {exc}", key="_check",
+                         source=decl.source) from None
     try:
         fn(dict(values))
     except ValueError as exc:
         changed = sorted({sources[k] for k in values if k in sources})
         src = ", ".join(changed) if changed else (default_source if default_source != "parameters" else decl.source)
+        key = getattr(exc, "key", None)
+        if key is not None:
+            src = sources.get(key) or src
+            raise ParamError(f"{src}: parameter '{key}' of notebook '{decl.name}': {exc}", key=key, source=src) from None
         raise ParamError(f"{src}: parameters of notebook '{decl.name}': {exc}", source=src) from None
 
 
