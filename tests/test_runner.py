@@ -84,13 +84,15 @@ def parse(path: Path) -> Tags:
 # ----------------------------------------------------------------------------- one mixed run
 @pytest.fixture(scope="module")
 def mixed_run(fixture_env):
-    """One CLI run, two jobs, into an --out folder holding old content.
+    """One CLI run, two jobs, into an --out folder holding a previous run.
 
     hello swept over two parameter sets (ok), boom (fails), needs_opps (skipped: no opportunities table).
     """
     out = fixture_env["base"] / "mixed"
     out.mkdir()
     (out / "stale.txt").write_text("from an earlier run")
+    (out / "manifest.json").write_text(json.dumps({"generator": "salesbench run",
+                                                   "run_files": ["stale.txt", "index.html", "manifest.json"]}))
     sweep = fixture_env["base"] / "sweep.yaml"
     sweep.write_text("greeting: bonjour\nsweep:\n  - {greeting: hola}\n  - {greeting: salut, _label: team b/west}\n")
     t0 = time.monotonic()
@@ -104,7 +106,7 @@ def mixed_run(fixture_env):
 def test_failure_isolation_and_exit_status(mixed_run):
     proc, out = mixed_run["proc"], mixed_run["out"]
     assert proc.returncode == 1, proc.stdout + proc.stderr
-    assert not (out / "stale.txt").exists()  # old content replaced at the end
+    assert not (out / "stale.txt").exists()  # the previous run's own files replaced at the end
     hola = mixed_run["hola"]
     res = json.loads((hola / "hello.results.json").read_text())
     assert res["status"] == "ok" and res["n"] == 5 and res["as_of"] == "2025-01-31"
@@ -227,6 +229,11 @@ def test_sweep_gives_one_sub_report_per_set(mixed_run):
         ([], "n: 1e-3\n", ["{file}: parameter 'n'", "expected a whole number, got the text '1e-3'"]),
         ([], "notebooks:\n  hello: {colour: red}\n", ["{file} (notebooks.hello): unknown parameter 'colour'"]),
         (["nope"], None, ["unknown notebook 'nope'"]),
+        ([], b"greeting: caf\xe9\n", ["{file}: the parameter file is not UTF-8 text: byte 0xe9 at position 13 (line 1)"]),
+        ([], "- greeting: hola\n", ["{file}: a parameter file must be a mapping of key: value, got a list"]),
+        ([], "sweep:\n  - {1: 2}\n", ["{file}: sweep set {{'1': 2}}: 1 is not a parameter name"]),
+        ([], "sweep: {greeting: hola}\n", ["{file}: 'sweep' must be a non-empty list of mappings"]),
+        ([], "notebooks:\n  hello: [1, 2]\n", ["{file}: 'notebooks.hello' must be a mapping of key: value, got a list"]),
     ],
 )
 def test_parameter_errors_exit_2_before_anything_runs(env, tmp_path, monkeypatch, capsys, args, file_text, fragments):
@@ -238,7 +245,7 @@ def test_parameter_errors_exit_2_before_anything_runs(env, tmp_path, monkeypatch
     argv = ["run", "hello", *args, "--out", str(tmp_path / "out")]
     f = tmp_path / "run.yaml"
     if file_text is not None:
-        f.write_text(file_text)
+        f.write_bytes(file_text if isinstance(file_text, bytes) else file_text.encode())
         argv += ["-f", str(f)]
     assert cli.main(argv) == 2
     err = capsys.readouterr().err
@@ -389,11 +396,13 @@ def test_killed_or_interrupted_run_never_replaces_latest(env, tmp_path):
     out = tmp_path / "kept"
     out.mkdir()
     (out / "index.html").write_text("previous run")
+    (out / "manifest.json").write_text('{"generator": "salesbench run", "run_files": ["index.html"]}')
     interrupted = runner.run_reports(["slow"], data=str(env["data"]), overrides=["seconds=60"], out=out,
                                      echo=terminate_when_started)
     assert interrupted.exit_code == 128 + signal.SIGTERM
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".kept")] == []
-    assert [p.name for p in out.iterdir()] == ["index.html"] and (out / "index.html").read_text() == "previous run"
+    assert sorted(p.name for p in out.iterdir()) == ["index.html", "manifest.json"]
+    assert (out / "index.html").read_text() == "previous run"
 
     third = runner.run_reports(["needs_opps"], data=str(env["data"]), echo=lambda _l: None)
     assert third.exit_code == 0
@@ -420,3 +429,192 @@ def test_list_shows_notebooks_in_order(env, capsys):
     assert [d["name"] for d in listed] == ["hello", "boom", "needs_opps", "slow"]
     assert listed[0]["parameters"]["n"] == {"type": "int", "default": 3}
     assert listed[2]["requires"] == ["opportunities", "stage_history"]
+
+
+# ----------------------------------------------------------------------------- --out never destroys anything
+def _snapshot(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture()
+def no_kernel(monkeypatch):
+    """Fail the test if a report would start: every refusal must happen before a worker is forked."""
+    import multiprocessing as mp
+
+    def forbidden(*_a, **_k):
+        raise AssertionError("a worker was started")
+
+    monkeypatch.setattr(mp.get_context("fork"), "Process", forbidden)
+
+
+def test_out_on_the_data_folder_is_refused_and_the_data_kept(env, tmp_path):
+    """The issue's data loss: `run data_quality --data D --out D` deleted D; now exit 2, D untouched."""
+    data = tmp_path / "D"
+    data.mkdir()
+    (data / "orders.csv").write_bytes((env["data"] / "orders.csv").read_bytes())
+    (data / "notes.txt").write_text("mine")
+    before = _snapshot(data)
+    proc = cli_run(env, "needs_opps", "hello", "--data", data, "--out", data)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+    assert f"--out {data} is the data source" in proc.stderr and "choose a new folder" in proc.stderr
+    assert _snapshot(data) == before and [p.name for p in tmp_path.iterdir()] == ["D"]
+
+
+@pytest.mark.parametrize("case, fragments", [
+    ("parent_of_data", ["contains the data source"]),
+    ("foreign", ["holds other files (a.txt, sub/b.txt)", "is not a previous salesbench run",
+                 "never overwrites files it did not write"]),
+    ("run_plus_user_file", ["is a previous salesbench run, but it also holds files salesbench did not write "
+                            "(notes.txt)"]),
+    ("file", ["exists and is not a folder"]),
+    ("under_file", ["cannot create the output folder", "is a file, not a folder"]),
+    ("home", ["is your home folder"]),
+    ("project", ["is the salesbench project folder"]),
+    ("reports", ["is the reports folder"]),
+    ("read_only_proc", ["cannot create a folder in /proc"]),
+    ("no_permission", ["no permission to create folders in"]),
+])
+def test_out_refusals_exit_2_before_any_kernel(env, tmp_path, monkeypatch, capsys, no_kernel, case, fragments):
+    if case == "no_permission" and os.geteuid() == 0:
+        pytest.skip("root ignores folder permissions")
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "orders.csv").write_bytes((env["data"] / "orders.csv").read_bytes())
+    work = tmp_path / "work"
+    work.mkdir()
+    out = {
+        "parent_of_data": tmp_path, "foreign": work / "foreign", "run_plus_user_file": work / "run",
+        "file": work / "file.txt", "under_file": work / "file.txt" / "x", "home": work / "home",
+        "project": ROOT, "reports": Path(env["env"]["SALESBENCH_REPORTS"]), "read_only_proc": Path("/proc/sb-out"),
+        "no_permission": work / "locked" / "x",
+    }[case]
+    (work / "foreign" / "sub").mkdir(parents=True)
+    (work / "foreign" / "a.txt").write_text("a")
+    (work / "foreign" / "sub" / "b.txt").write_text("b")
+    (work / "run").mkdir()
+    (work / "run" / "index.html").write_text("old report")
+    (work / "run" / "manifest.json").write_text('{"generator": "salesbench run", "run_files": ["index.html"]}')
+    (work / "run" / "notes.txt").write_text("added by the user")
+    (work / "file.txt").write_text("a file")
+    (work / "home").mkdir()
+    (work / "home" / ".bashrc").write_text("")
+    monkeypatch.setenv("HOME", str(work / "home"))
+    (work / "locked").mkdir(mode=0o555)
+    before = _snapshot(tmp_path)
+    assert cli.main(["run", "hello", "--data", str(data), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1, err
+    for frag in fragments:
+        assert frag in err, err
+    assert _snapshot(tmp_path) == before  # nothing written, nothing removed
+    assert not [p for p in tmp_path.rglob(".*sb*")]
+
+
+def test_out_replaces_a_previous_run_but_only_its_own_files(env, tmp_path):
+    data = str(env["data"])
+    out = tmp_path / "weekly"
+    out.mkdir()  # an empty folder is accepted
+    first = runner.run_reports(["needs_opps"], data=data, out=out, echo=lambda _l: None)
+    assert first.exit_code == 0
+    m = json.loads((out / "manifest.json").read_text())
+    assert m["generator"] == "salesbench run" and m["run_files"] == ["index.html", "manifest.json"]
+    assert runner.run_files(out) == {"index.html", "manifest.json"}
+    second = runner.run_reports(["needs_opps"], data=data, out=out, echo=lambda _l: None)  # a previous run: replaced
+    assert second.exit_code == 0
+    assert json.loads((out / "manifest.json").read_text())["started_at"] >= m["started_at"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["weekly"]
+
+    # a file added to the old run while the new one runs is neither deleted nor overwritten
+    tmp = tmp_path / ".weekly.sbtmp-test"
+    tmp.mkdir()
+    (tmp / "index.html").write_text("new")
+    (out / "my-notes.txt").write_text("mine")
+    kept = runner._publish(tmp, out)
+    assert (out / "index.html").read_text() == "new" and not (out / "my-notes.txt").exists()
+    assert kept is not None and sorted(p.name for p in kept.iterdir()) == ["my-notes.txt"]
+    assert (kept / "my-notes.txt").read_text() == "mine"
+
+
+def test_run_files_of_a_run_written_before_the_signature(tmp_path):
+    """Run folders of earlier versions (manifest without generator/run_files) are still recognised."""
+    run = tmp_path / "old"
+    (run / "hello" / "x").mkdir(parents=True)
+    for name in ("index.html", "boom.ipynb", "hello/x/hello.html", "hello/x/hello.numbers.csv", "hello/x/other.txt"):
+        (run / name).write_text("")
+    (run / "manifest.json").write_text(json.dumps({"salesbench_version": "0.1.0", "reports": [
+        {"name": "boom", "dir": "."}, {"name": "hello", "dir": "hello/x"}]}))
+    assert runner.run_files(run) == {"index.html", "manifest.json", "boom.ipynb", "hello/x/hello.html",
+                                     "hello/x/hello.numbers.csv"}
+    with pytest.raises(runner.OutError, match=r"did not write \(hello/x/other.txt\)"):
+        runner.check_out(run)
+    (run / "manifest.json").write_text('{"reports": []}')  # no signature at all: not a run
+    assert runner.run_files(run) is None
+    # a hostile manifest cannot make the runner delete outside the old run folder
+    outside = tmp_path / "precious.txt"
+    outside.write_text("keep")
+    (run / "manifest.json").write_text(json.dumps({"generator": "salesbench run",
+                                                   "run_files": ["../precious.txt", str(outside)]}))
+    new = tmp_path / ".old.sbtmp-x"
+    new.mkdir()
+    runner._publish(new, run)
+    assert outside.read_text() == "keep"
+
+
+# ----------------------------------------------------------------------------- unique run folders
+def test_run_folder_names_are_claimed_exclusively(tmp_path):
+    import datetime as dt
+
+    now = dt.datetime(2025, 10, 1, 6, 0, 0, tzinfo=dt.timezone.utc)
+    a, claim_a = runner._claim_run_dir(tmp_path, now)
+    b, claim_b = runner._claim_run_dir(tmp_path, now)  # the same second, while a still runs
+    assert (a.name, b.name) == ("20251001-060000", "20251001-060000-2")
+    assert claim_a.read_text() == str(os.getpid()) and claim_a.name == ".20251001-060000.sbclaim"
+    a.mkdir()  # a published
+    claim_a.unlink()
+    c, _ = runner._claim_run_dir(tmp_path, now)
+    assert c.name == "20251001-060000-3"  # a's name is taken by its folder, b's by its claim
+    # a claim left by a dead process is removed by the next run
+    (tmp_path / ".20250101-000000.sbclaim").write_text("999999999")
+    runner._clean_stale_tmp(tmp_path)
+    assert not (tmp_path / ".20250101-000000.sbclaim").exists() and claim_b.exists()
+
+
+def test_concurrent_runs_get_their_own_folders_and_latest_is_complete(env, tmp_path):
+    root = tmp_path / "reports"
+    fx = {"env": {**env["env"], "SALESBENCH_REPORTS": str(root)}}
+    full = dict(os.environ, **fx["env"])
+    cmd = [sys.executable, "-m", "salesbench", "run", "needs_opps", "--data", str(env["data"])]
+    procs = [subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=full, cwd=ROOT)
+             for _ in range(2)]
+    outs = [p.communicate(timeout=120) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outs
+    announced = [re.search(r"output (\S+)", o).group(1) for o, _ in outs]
+    assert len(set(announced)) == 2, announced
+    runs = sorted(p for p in root.iterdir() if not p.name.startswith(".") and p.name != "latest")
+    assert [str(p) for p in runs] == sorted(announced)
+    for run in runs:
+        assert (run / "index.html").exists() and json.loads((run / "manifest.json").read_text())["output"] == str(run)
+    assert (root / "latest").resolve() in runs and (root / "latest" / "index.html").exists()
+    assert not [p.name for p in root.iterdir() if p.name.startswith(".")]  # no claim or temporary folder left
+
+
+# ----------------------------------------------------------------------------- CLI mistakes
+@pytest.mark.parametrize("argv, fragments", [
+    (["--jobs", "0"], ["--jobs must be at least 1, got 0"]),
+    (["--timeout", "nan"], ["--timeout must be a positive number of seconds, got nan"]),
+    (["--timeout", "inf"], ["--timeout must be a positive number of seconds, got inf"]),
+    (["-p", ".n=1"], ["-p: '.n=1': nothing before the '.'"]),
+    (["-p", "=1"], ["-p: '' is not a parameter name (in '=1')"]),
+    (["-p", "n"], ["-p: expected key=value, got 'n'"]),
+    (["-f", "{dir}"], ["cannot read the parameter file: it is a folder, not a file"]),
+    (["-f", "{missing}"], ["cannot read the parameter file: No such file or directory"]),
+])
+def test_cli_mistakes_exit_2_with_a_message(env, tmp_path, capsys, no_kernel, argv, fragments):
+    argv = [a.format(dir=tmp_path, missing=tmp_path / "nope.yaml") for a in argv]
+    assert cli.main(["run", "hello", *argv, "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and err.startswith("salesbench run: error: "), err
+    for frag in fragments:
+        assert frag in err, err
+    assert not (tmp_path / "out").exists()
