@@ -1019,8 +1019,9 @@ def run_reports(
 
     import multiprocessing as mp
 
-    import nbconvert  # noqa: F401  - import once in the parent; forked workers inherit it
-    import papermill  # noqa: F401
+    if any(j.status == "pending" for j in job_list):  # a run of skipped reports needs neither
+        import nbconvert  # noqa: F401  - import once in the parent; forked workers inherit it
+        import papermill  # noqa: F401
 
     ctx = mp.get_context("fork")
     running: dict[int, tuple[Job, Any, Any, float]] = {}

@@ -301,3 +301,83 @@ def test_declared_check_rejects_weights_that_do_not_sum_to_one_before_any_kernel
     assert not out.exists()
     proc = run_cli("run", "performance", "-p", "weights={revenue: 0.5, csat: 0.4}", "--out", out)
     assert proc.returncode == 2 and "-p" in proc.stderr and not out.exists()
+
+
+@pytest.mark.parametrize("notebook, override, fragments", [
+    ("segmentation", "rfm_segments={A: {r: [1, 5], f: [1, 4]}}",
+     ["parameter 'rfm_segments'", "do not cover every R/F cell", "R1F5, R2F5, R3F5, R4F5, R5F5"]),
+    ("segmentation", "tier_names=[big, small]", ["parameter 'tier_names'", "needs 4 names for 3 cuts, got 2"]),
+    ("segmentation", "tier_cuts=[0.5, 0.4, 0.9]", ["parameter 'tier_cuts'", "must increase strictly"]),
+    ("segmentation", "score_ties=max", ["parameter 'score_ties'", "'first' or 'min', not 'max'"]),
+    ("segmentation", "top_fraction=0", ["parameter 'top_fraction'", "must be in (0, 1]"]),
+    ("segmentation", "cluster_weights={recency: 1, loyalty: 1}", ["parameter 'cluster_weights'",
+                                                                  "unknown cluster feature 'loyalty'"]),
+    ("segmentation", "cluster_weights={recency: 0}", ["every weight is 0"]),
+    ("segmentation", "k_min=9", ["parameter 'k_max'", "no k to try: k_min = 9 and k_max = 8"]),
+    ("segmentation", "k=1", ["parameter 'k'", "at least 2"]),
+    ("segmentation", "lifecycle_at_risk_after=5", ["lifecycle_at_risk_after < lifecycle_lapsed_after, got 5.0 and 4.0"]),
+    ("funnel", "stages=[lead, lead]", ["parameter 'stages'", "at least two distinct names"]),
+    ("funnel", "stages=[lead, lost]", ["'lost' is the closing stage"]),
+    ("funnel", "sla_hours={demo: 4}", ["parameter 'sla_hours'", "SLA stage 'demo' is not one of the funnel stages"]),
+    ("funnel", "sla_hours={lead: 4}", ["'lead' is the first stage"]),
+    ("funnel", "coverage_threshold=0", ["parameter 'coverage_threshold'", "must be a positive number"]),
+    ("funnel", "credible_mass=1.5", ["parameter 'credible_mass'", "between 0 and 1"]),
+    ("forecasting", "frequency=Q", ["parameter 'frequency'", "one of M, W, not 'Q'"]),
+    ("forecasting", "metric=profit", ["parameter 'metric'", "not 'profit'"]),
+    ("forecasting", "dimensions=[region, colour]", ["parameter 'dimensions'", "unknown hierarchy level 'colour'"]),
+    ("forecasting", "deep_models=[prophet]", ["parameter 'deep_models'", "unknown model 'prophet'"]),
+    ("forecasting", "reconciliation=top_down", ["parameter 'reconciliation'", "not 'top_down'"]),
+    ("forecasting", "season_length=0", ["parameter 'season_length'", "at least 1"]),
+    ("forecasting", "lifecycle_growth=-0.2", ["parameter 'lifecycle_growth'", "above the decline threshold"]),
+    ("churn", "model=bgnbd", ["parameter 'model'", "one of bg_nbd, mbg_nbd, pareto_nbd, not 'bgnbd'"]),
+    ("churn", "fit_method=nuts", ["parameter 'fit_method'", "not 'nuts'"]),
+    ("churn", "priors=wide", ["parameter 'priors'", "not 'wide'"]),
+    ("churn", "time_unit=Y", ["parameter 'time_unit'", "not 'Y'"]),
+    ("performance", "period=week", ["parameter 'period'", "got 'week'"]),
+    ("performance", "warning_lines={score: {red: 60, amber: 50}}", ["parameter 'warning_lines'",
+                                                                    "must not be above amber"]),
+])
+def test_cross_key_and_choice_rules_are_checked_before_any_kernel(notebook, override, fragments):
+    """Rules the analysis code enforces inside the kernel, caught from the parameters alone (params/*.yaml _check)."""
+    with pytest.raises(P.ParamError) as err:
+        P.resolve(notebook, overrides=[override])
+    msg = str(err.value)
+    assert msg.startswith(f"-p: parameter '{err.value.key}' of notebook '{notebook}': "), msg
+    for frag in fragments:
+        assert frag in msg, msg
+
+
+def test_every_declared_check_accepts_the_defaults():
+    for name in P.notebook_names():
+        decl = P.declaration(name)
+        assert decl.check is None or decl.check.startswith("salesbench.checks:"), (name, decl.check)
+        assert P.resolve(name)[0]["data"] == "demo"
+    assert all(P.declaration(n).check for n in ("segmentation", "funnel", "forecasting", "churn", "performance"))
+
+
+def test_check_error_names_where_the_key_came_from(tmp_path):
+    seg = tmp_path / "seg.yaml"
+    seg.write_text("score_ties: max\n")
+    with pytest.raises(P.ParamError, match=rf"^{seg}: parameter 'score_ties' of notebook 'segmentation'"):
+        P.resolve("segmentation", files=[str(seg)], overrides=["k=4"])  # the key's own source, not -p
+    seg.write_text("k_min: 9\n")  # k_max keeps its default: the message names where the change came from
+    with pytest.raises(P.ParamError, match=rf"^{seg}: parameter 'k_max' of notebook 'segmentation': no k to try"):
+        P.resolve("segmentation", files=[str(seg)])
+
+
+def test_unloadable_check_hook_is_an_error_in_the_declaration(pdir):
+    (pdir / "funnel.yaml").write_text(FUNNEL + '_check: "salesbench.checks:no_such_check"\n')
+    with pytest.raises(P.ParamError, match=r"funnel.yaml: _check 'salesbench.checks:no_such_check' cannot be loaded"):
+        P.resolve("funnel")
+
+
+def test_uncovered_rfm_cells_stop_the_cli_before_data_or_kernel(tmp_path, run_cli):
+    """The issue: caught only inside the kernel after ~8 s; now exit 2 before the data source is even opened."""
+    out = tmp_path / "out"
+    proc = run_cli("run", "segmentation", "--data", tmp_path / "no-such-data", "--out", out,
+                   "-p", "rfm_segments={A: {r: [1, 5], f: [1, 4]}}")
+    assert proc.returncode == 2 and proc.stdout == "", proc.stdout + proc.stderr
+    assert proc.stderr.strip() == (
+        "salesbench run: error: -p: parameter 'rfm_segments' of notebook 'segmentation': rfm_segments do not "
+        "cover every R/F cell (rules with an 'm' range do not count as cover): R1F5, R2F5, R3F5, R4F5, R5F5")
+    assert not out.exists()
