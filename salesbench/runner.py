@@ -29,12 +29,31 @@ A run, step by step:
 4. **Publish atomically.** Everything is written into a hidden temporary
    sibling folder (``.<name>.sbtmp-<pid>-<token>``); ``index.html`` and
    ``manifest.json`` are written last, then the folder is renamed into place.
-   Without ``--out`` the run goes to ``reports/<UTC timestamp>/`` and the
-   ``reports/latest`` symlink is switched with an atomic ``rename``. With
-   ``--out`` on an existing folder, the old content is swapped out only at the
-   end. An interrupted run (Ctrl-C, SIGTERM) removes its temporary folder; a
-   killed run leaves only the hidden temporary folder, which the next run
-   removes once its process is gone. Neither becomes ``latest``.
+   An interrupted run (Ctrl-C, SIGTERM) removes its temporary folder; a
+   killed run leaves only hidden files, which the next run removes once their
+   process is gone. Neither becomes ``latest``.
+
+Where a run goes:
+
+* Without ``--out``: ``reports/<UTC YYYYMMDD-HHMMSS>/``, or ``…-2``, ``…-3`` when
+  that name is taken. A name is claimed when the run starts by creating the
+  hidden file ``reports/.<name>.sbclaim`` with ``O_EXCL`` (it holds the pid), so
+  two runs started in the same second never share a folder; the folder appears
+  only when the run is published, and ``reports/latest`` (a relative symlink) is
+  then switched with an atomic ``rename``: it always points at a complete run,
+  and of concurrent runs the one that finishes last wins.
+* ``--out DIR`` never removes or overwrites anything salesbench did not write
+  (:func:`check_out`, before any data is opened or kernel started; exit 2 with
+  the reason otherwise). DIR may be a new folder, an empty folder, or a
+  previous run — recognised by its ``manifest.json`` (``"generator": "salesbench
+  run"`` and the list ``run_files``) and holding nothing else. Refused: ``/``,
+  the home folder, the project folder, the reports folder, a data source or a
+  folder containing one, a file, a non-empty folder that is not a run, a run
+  folder holding files it did not write, and a place where no folder can be
+  created (a file on the path, no permission, read-only). A previous run is
+  swapped out only at the end, and then only the files listed in its manifest
+  are deleted; anything else that appeared meanwhile is kept in
+  ``DIR.kept-<timestamp>``.
 
 Output of a run folder::
 
@@ -48,7 +67,7 @@ handed to the kernel as ``PGPASSWORD``; everything printed or written goes
 through :func:`salesbench.data.redact` plus a scrub of the literal secret.
 
 Exit status: 0 all reports ok or skipped, 1 a report failed, 2 bad input
-(parameters, unknown notebook, unreadable data source), 130 interrupted by Ctrl-C
+(parameters, unknown notebook, unreadable data source, unusable ``--out``), 130 interrupted by Ctrl-C
 (128 + signal number for SIGTERM/SIGHUP).
 """
 from __future__ import annotations
