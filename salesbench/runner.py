@@ -780,6 +780,11 @@ def _clean_stale_tmp(parent: Path) -> None:
             continue
         if p.is_symlink() or p.is_file():
             p.unlink(missing_ok=True)
+        elif ".sbold-" in p.name:  # a previous run being swapped out: only its own files go
+            try:
+                _discard_run(p, parent / p.name[1:p.name.rindex(".sbold-")])
+            except OSError:
+                pass
         elif p.is_dir():
             shutil.rmtree(p, ignore_errors=True)
 
@@ -843,11 +848,20 @@ def _publish(tmp: Path, final: Path) -> Path | None:
     except BaseException:
         os.rename(old, final)
         raise
-    inside = os.path.realpath(old) + os.sep
+    return _discard_run(old, final)
+
+
+def _discard_run(old: Path, final: Path) -> Path | None:
+    """Delete the files a swapped-out run wrote (:func:`run_files`), then its empty folders.
+
+    Whatever else is left (files salesbench did not write) is moved to
+    ``<final>.kept-<timestamp>``, whose path is returned (``None`` if nothing was left).
+    """
+    inside = os.path.realpath(old)
     for rel in run_files(old) or ():
         path = old / rel
-        if os.path.isabs(rel) or ".." in Path(rel).parts or not os.path.realpath(path.parent).startswith(
-                inside.rstrip(os.sep)):
+        if os.path.isabs(rel) or ".." in Path(rel).parts or not (
+                os.path.realpath(path.parent) + os.sep).startswith(inside + os.sep):
             continue  # never follow a manifest entry out of the old run folder
         if path.is_symlink() or path.is_file():
             path.unlink(missing_ok=True)
@@ -859,6 +873,9 @@ def _publish(tmp: Path, final: Path) -> Path | None:
     if not old.exists():
         return None
     kept = final.parent / f"{final.name}.kept-{_dt.datetime.now(_dt.timezone.utc):%Y%m%d-%H%M%S}"
+    n = 2
+    while kept.exists():
+        kept, n = kept.with_name(f"{final.name}.kept-{_dt.datetime.now(_dt.timezone.utc):%Y%m%d-%H%M%S}-{n}"), n + 1
     os.rename(old, kept)
     return kept
 

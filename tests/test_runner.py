@@ -559,6 +559,15 @@ def test_run_files_of_a_run_written_before_the_signature(tmp_path):
     new.mkdir()
     runner._publish(new, run)
     assert outside.read_text() == "keep"
+    # a previous run left half swapped out by a killed runner: the next run deletes only that run's files
+    stale = tmp_path / ".weekly.sbold-999999999-abc123"
+    stale.mkdir()
+    (stale / "index.html").write_text("old")
+    (stale / "mine.txt").write_text("mine")
+    (stale / "manifest.json").write_text('{"generator": "salesbench run", "run_files": ["index.html"]}')
+    runner._clean_stale_tmp(tmp_path)
+    [kept] = tmp_path.glob("weekly.kept-*")
+    assert not stale.exists() and sorted(p.name for p in kept.iterdir()) == ["mine.txt"]
 
 
 # ----------------------------------------------------------------------------- unique run folders
