@@ -327,7 +327,7 @@ def _execute(spec: dict[str, Any]) -> dict[str, Any]:
 
 
 def timed_out_cell(ipynb: str | os.PathLike) -> str | None:
-    """Where an executed notebook stopped: ``section "<## heading>", cell <n> (<first code line>)``.
+    """Where an executed notebook stopped: ``section "<## heading>", code cell <n> (<first code line>)``.
 
     Papermill saves the notebook when a cell times out; the cell that was
     running is the last code cell with a ``papermill.start_time``. The section is
