@@ -80,9 +80,9 @@ def warning_indicators(ds, as_of, window_days: int = 180, label_days: int = 180)
     days = o.select("customer_id", "order_date").distinct()
     d = days.order_date
     per = days.group_by("customer_id").aggregate(
-        recent=((d > w0) & (d <= as_of)).cast("int64").sum(),
-        previous=((d > w_prev) & (d <= w0)).cast("int64").sum(),
-        future=((d > as_of) & (d <= label_end)).cast("int64").sum(),
+        recent=((d > w0) & (d <= as_of)).ifelse(1, 0).sum(),
+        previous=((d > w_prev) & (d <= w0)).ifelse(1, 0).sum(),
+        future=((d > as_of) & (d <= label_end)).ifelse(1, 0).sum(),
     )
     per = per.filter(per.recent > 0)
     df = per.to_pandas()

@@ -148,6 +148,8 @@ def convert_column(value, col: schema.Column):
         return value.try_cast(want)
     if col.type == "id" and have.is_floating():
         value = value.cast(dt.int64)
+    if want.is_boolean() and have.is_integer():
+        return value != 0  # PostgreSQL has no bigint -> boolean cast
     return value.cast(want)
 
 

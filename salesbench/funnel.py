@@ -178,7 +178,8 @@ def load_deals(
             c = cust.select("customer_id", **ccols).distinct()
             j = j.left_join(c, j.customer_id == c.customer_id).drop("customer_id_right")
     # Arrow -> pandas directly: ibis' to_pandas() converts nullable columns row by row (slow at 10^6 rows)
-    frame = j.to_pyarrow().to_pandas(split_blocks=True, self_destruct=True)
+    # ordered by id: the row order (and every table derived from it) must not depend on the engine
+    frame = j.order_by("opportunity_id").to_pyarrow().to_pandas(split_blocks=True, self_destruct=True)
 
     if as_of is None:
         latest = [frame["created_at"].max(), frame["last_event_at"].max()]

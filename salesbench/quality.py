@@ -20,7 +20,6 @@ import datetime as _dt
 from dataclasses import dataclass
 from typing import Any
 
-import ibis.expr.datatypes as dt
 import matplotlib.dates as mdates
 import matplotlib.pyplot as plt
 import pandas as pd
@@ -118,7 +117,7 @@ def missing_values(ds: Dataset) -> pd.DataFrame:
         for c in cols:
             v = raw[c.name]
             empty = v.isnull() | (v.strip() == "") if v.type().is_string() else v.isnull()
-            aggs[c.name] = empty.cast(dt.int64).sum()
+            aggs[c.name] = empty.ifelse(1, 0).sum()  # PostgreSQL has no boolean -> bigint cast
         r = raw.aggregate(**aggs).to_pandas().iloc[0]
         n = int(r["__rows"])
         for c in cols:

@@ -318,7 +318,7 @@ def _unparsable_findings(ds: Dataset, name: str, raw, numbered, conv: dict[str, 
         flags[col] = rc.notnull() & (rc.strip() != "") & expr.isnull()
     if not flags:
         return []
-    counts = raw.aggregate(**{c: f.cast(dt.int64).sum() for c, f in flags.items()}).to_pandas().iloc[0]
+    counts = raw.aggregate(**{c: f.ifelse(1, 0).sum() for c, f in flags.items()}).to_pandas().iloc[0]
     out = []
     for col, n in counts.items():
         n = int(0 if pd.isna(n) else n)

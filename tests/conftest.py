@@ -64,3 +64,38 @@ def _run_cli(*args: str, check: bool = False, timeout: float = 900, env: dict | 
 def run_cli():
     """``run_cli("run", "funnel", "--data", path, check=True)`` → CompletedProcess."""
     return _run_cli
+
+
+def _pg_unavailable(reason: str):
+    """Skip locally, fail in CI: a skipped PostgreSQL test proves nothing there (``.ci/run`` installs PostgreSQL)."""
+    if os.environ.get("CI"):
+        pytest.fail(f"CI is set but the PostgreSQL tests cannot run: {reason}", pytrace=False)
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def pg_server():
+    """A throw-away PostgreSQL server on 127.0.0.1 (see ``tests/pgserver.py``), removed at the end.
+
+    Skipped when PostgreSQL or psycopg is not installed, except when ``CI`` is set: then it fails.
+    """
+    import pgserver
+
+    try:
+        server = pgserver.start()
+    except pgserver.Unavailable as exc:
+        _pg_unavailable(str(exc))
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def pg_demo(pg_server, small_demo) -> str:
+    """The small demo company (``small_demo``) in database ``sales`` of ``pg_server`` with canonical
+    column types; returns the URL for the password-authenticated, read-only test user."""
+    import pgserver
+
+    from salesbench.data import open_data
+
+    pgserver.load_dataset(pg_server, "sales", open_data(small_demo))
+    return pg_server.url("sales", pgserver.USER, pgserver.PASSWORD)

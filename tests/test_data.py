@@ -1,11 +1,7 @@
 """salesbench.data: sources, canonical types, try_cast on bad values, secrets never shown."""
 from __future__ import annotations
 
-import os
-import shutil
 import socket
-import subprocess
-import tempfile
 from pathlib import Path
 
 import duckdb
@@ -126,66 +122,34 @@ def test_postgres_connection_error_never_shows_the_password(monkeypatch):
     assert "url-pw-1234" not in msg and "env-pw-9876" not in msg
 
 
-def _pg_binary(name: str) -> str | None:
-    for d in sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True):
-        if (d / name).exists():
-            return str(d / name)
-    return shutil.which(name)
-
-
 @pytest.fixture(scope="module")
-def postgres_server(tmp_path_factory):
-    """A throw-away PostgreSQL server (skipped when PostgreSQL or psycopg is not installed)."""
-    pytest.importorskip("psycopg")
-    initdb, pg_ctl = _pg_binary("initdb"), _pg_binary("pg_ctl")
-    if not initdb or not pg_ctl:
-        pytest.skip("PostgreSQL server binaries not installed")
-    root = Path(tempfile.mkdtemp(prefix="salesbench-pg-"))  # pytest's tmp dirs are private to root
-    os.chmod(root, 0o777)
-    data = root / "data"
-    prefix: list[str] = []
-    if os.geteuid() == 0:  # postgres refuses to run as root
-        runuser = shutil.which("runuser")
-        if not runuser:
-            pytest.skip("running as root without runuser")
-        prefix = [runuser, "-u", "postgres", "--"]
-    pwfile = root / "pw"
-    pwfile.write_text("pg-secret-4242\n")
-    os.chmod(pwfile, 0o644)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    try:
-        subprocess.run(prefix + [initdb, "-D", str(data), "-U", "sbuser", "--pwfile", str(pwfile), "-A", "scram-sha-256"],
-                       check=True, capture_output=True, timeout=120)
-        subprocess.run(prefix + [pg_ctl, "-D", str(data), "-o", f"-p {port} -k {root} -c listen_addresses=127.0.0.1",
-                                 "-l", str(root / "log"), "-w", "start"], check=True, capture_output=True, timeout=60)
-    except (subprocess.CalledProcessError, subprocess.TimeoutExpired, OSError) as exc:
-        shutil.rmtree(root, ignore_errors=True)
-        pytest.skip(f"cannot start a PostgreSQL server here: {exc}")
-    import psycopg
+def postgres_server(pg_server):
+    """Database ``typed`` on the throw-away server: ids stored as integers, money as numeric, promo as 0/1."""
+    import pgserver
 
-    with psycopg.connect(f"postgresql://sbuser:pg-secret-4242@127.0.0.1:{port}/postgres", autocommit=True) as c:
-        c.execute("CREATE TABLE orders (customer_id integer, order_date date, revenue numeric(10,2))")
-        c.execute("INSERT INTO orders VALUES (1, '2024-01-01', 10.50), (2, '2024-01-03', 4.25), (1, '2024-02-01', 5.00)")
-    yield port
-    subprocess.run(prefix + [pg_ctl, "-D", str(data), "-m", "immediate", "stop"], capture_output=True, timeout=60)
-    shutil.rmtree(root, ignore_errors=True)
+    pg_server.create_database("typed")
+    with pg_server.connect("typed") as c:
+        c.execute("CREATE TABLE orders (customer_id integer, order_date date, revenue numeric(10,2), promo bigint)")
+        c.execute("INSERT INTO orders VALUES (1, '2024-01-01', 10.50, 1), (2, '2024-01-03', 4.25, 0), "
+                  "(1, '2024-02-01', 5.00, NULL)")
+    return pg_server.port, pgserver.USER, pgserver.PASSWORD
 
 
 def test_postgres_source_with_password_from_url_or_environment(postgres_server, monkeypatch):
-    port = postgres_server
-    ds = open_data(f"postgres://sbuser:pg-secret-4242@127.0.0.1:{port}/postgres")
-    assert "pg-secret-4242" not in ds.label and "***" in ds.label
+    port, user, pw = postgres_server
+    ds = open_data(f"postgres://{user}:{pw}@127.0.0.1:{port}/typed")
+    assert pw not in ds.label and "***" in ds.label
     t = ds.table("orders")
     assert str(t.schema()["customer_id"]) == "string" and t.schema()["revenue"].is_float64()
     assert t.revenue.sum().to_pyarrow().as_py() == pytest.approx(19.75)
-    monkeypatch.setenv("PGPASSWORD", "pg-secret-4242")
-    ds2 = open_data(f"postgres://sbuser@127.0.0.1:{port}/postgres")
+    assert t.promo.type().is_boolean()  # PostgreSQL has no bigint -> boolean cast
+    assert t.order_by("order_date").promo.to_pyarrow().to_pylist() == [True, False, None]
+    monkeypatch.setenv("PGPASSWORD", pw)
+    ds2 = open_data(f"postgres://{user}@127.0.0.1:{port}/typed")
     assert ds2.row_counts() == {"orders": 3}
     monkeypatch.setenv("PGPASSWORD", "wrong-pw-5555")
     with pytest.raises(DataError) as err:
-        open_data(f"postgres://sbuser@127.0.0.1:{port}/postgres")
+        open_data(f"postgres://{user}@127.0.0.1:{port}/typed")
     assert "wrong-pw-5555" not in str(err.value)
 
 
