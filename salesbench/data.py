@@ -605,13 +605,22 @@ class Dataset:
         The runner calls it before any kernel starts, so ``salesbench run`` stops
         with exit status 2 and this message.
         """
+        conflicts = self.key_conflicts(tables)
+        if conflicts:
+            raise conflicts[0]
+
+    def key_conflicts(self, tables: Iterable[str] | None = None) -> list["DuplicateKeys"]:
+        """One :class:`DuplicateKeys` per table (of ``tables``, default all) whose key must
+        be unique but has rows sharing a key with different values (not raised)."""
         names = [t for t in (tables if tables is not None else self.tables) if self.has(t)]
+        out = []
         for name in names:
             if name in self.type_errors or not schema.table(name).unique_key:
                 continue
             conflict = self._prepare(name).conflict
             if conflict is not None:
-                raise conflict
+                out.append(conflict)
+        return out
 
     def canonical_table(self, name: str):
         """Like :meth:`table` but never raises for wrong column types (used by validation)."""
