@@ -526,7 +526,12 @@ class Dataset:
             kept = t.filter(~any_bad(t))
         conflict = None
         key = [c for c in spec.key if c in t.columns]
+        repeated = 0
         if key and len(key) == len(spec.key) and n:
+            # cheap first: does any key occur twice? (a group-by on the key columns only)
+            gk = kept.group_by(key).aggregate(sb_k_=kept.count())
+            repeated = int(gk.count(where=gk["sb_k_"] > 1).to_pyarrow().as_py() or 0)
+        if repeated:
             d = kept.distinct()
             g = d.group_by(key).aggregate(sb_k_=d.count())
             complete = ibis.and_(*[g[c].notnull() for c in key])
