@@ -164,3 +164,28 @@ def test_data_quality(frames, tmp_path):
     doc = json.loads((tmp_path / "data_quality.results.json").read_text())
     assert [(e["table"], e["rows"], e["examples"]) for e in doc["excluded_rows"]] == [("products", 3, [49, 50, 51])]
     assert "3 products rows left out: exact copies of another row (rows 49, 50, 51)." in q.narrative()
+
+
+def test_run_stops_before_any_kernel_on_conflicting_keys(tmp_path, capsys):
+    from salesbench.cli import main
+
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "orders.csv").write_text("customer_id,order_date,revenue,product_id\nc1,2024-01-01,5,P1\n")
+    (data / "products.csv").write_text("product_id,product_line\nP1,a\nP1,b\n")
+    out = tmp_path / "out"
+    assert main(["run", "segmentation", "forecasting", "--data", str(data), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "products.csv: table products has 1 product_id value on several rows with different values" in err
+    assert "Traceback" not in err and not out.exists()
+
+
+def test_run_skips_reports_whose_table_has_no_rows(tmp_path):
+    from salesbench.runner import run_reports
+
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "orders.csv").write_text("customer_id,order_date,revenue\n")
+    result = run_reports(["segmentation", "churn"], data=str(data), out=tmp_path / "out", echo=lambda line: None)
+    assert result.exit_code == 0
+    assert [(j.status, j.reason) for j in result.jobs] == [("skipped", "orders has no rows (orders.csv)")] * 2
