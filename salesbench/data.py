@@ -39,8 +39,9 @@ import hashlib
 import json
 import os
 import re
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import ibis
 import ibis.expr.datatypes as dt
@@ -88,6 +89,49 @@ class MissingTables(DataError):
             f"{who} needs the {', '.join(self.missing)} table(s), which this data set does not have: "
             f"skipped ({self.reason})."
         )
+
+
+class EmptyTables(MissingTables):
+    """An analysis needs a table that is present but has no rows (e.g. a header-only CSV)."""
+
+    def __init__(self, reasons: Mapping[str, str], analysis: str | None = None):
+        self.missing = list(reasons)
+        self.reason = "; ".join(reasons.values())
+        who = f"The {analysis} report" if analysis else "This analysis"
+        DataError.__init__(self, f"{who} needs rows in {', '.join(self.missing)}: skipped ({self.reason}).")
+
+
+class DuplicateKeys(DataError):
+    """Rows of a table whose key must be unique share a key but differ in other values.
+
+    Other tables are joined onto such a table by its key (orders onto products by
+    ``product_id``), so a repeated key would multiply facts. Exact copies of a row
+    are dropped by :meth:`Dataset.table`; conflicting rows stop the analysis with
+    this error. Attributes: ``source`` (file), ``table``, ``key`` (columns),
+    ``n_keys`` (keys with conflicting rows), ``examples`` (``[(key values, [row numbers])]``).
+    """
+
+    def __init__(self, source: str, table: str, key: Sequence[str], n_keys: int,
+                 examples: Sequence[tuple[tuple, list[int]]]):
+        self.source, self.table, self.key, self.n_keys = source, table, tuple(key), int(n_keys)
+        self.examples = list(examples)
+        keyname = ", ".join(self.key)
+        shown = "; ".join(
+            f"{'/'.join(str(v) for v in vals)!r} in rows {', '.join(str(r) for r in rows)}"
+            for vals, rows in self.examples
+        )
+        plural = "s" if self.n_keys != 1 else ""
+        super().__init__(
+            f"{source}: table {table} has {self.n_keys:,} {keyname} value{plural} on several rows with different "
+            f"values (first: {shown}); other tables are joined on {keyname}, so it must be unique: keep one row "
+            f"per {keyname} (exact copies of a row are dropped automatically)"
+        )
+
+
+def today() -> _dt.date:
+    """The run date: event rows dated after it are left out, and the default analysis date
+    is the last order on or before it (tests replace this function)."""
+    return _dt.date.today()
 
 
 def redact(text: str, secrets: Iterable[str] = ()) -> str:
@@ -145,6 +189,9 @@ def convert_column(value, col: schema.Column):
     if have.is_string():
         if want.is_string():
             return value
+        if want.is_date() or want.is_timestamp():
+            # TRY_CAST alone reads 'epoch' as 1970-01-01 and '2024-01-05 garbage' as 2024-01-05
+            return ibis.ifelse(value.re_search(DATE_TEXT), value.try_cast(want), ibis.null().cast(want))
         return value.try_cast(want)
     if col.type == "id" and have.is_floating():
         value = value.cast(dt.int64)
@@ -153,8 +200,29 @@ def convert_column(value, col: schema.Column):
     return value.cast(want)
 
 
+#: Text a date or timestamp column accepts: ``YYYY-MM-DD``, optionally followed by a time
+#: (``HH:MM[:SS[.fff]]``, separated by a blank or ``T``) and a UTC offset (``Z``, ``+02``, ``+02:00``).
+DATE_TEXT = (r"^[ \t]*[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}"
+             r"([ T][0-9]{1,2}:[0-9]{2}(:[0-9]{2}([.][0-9]+)?)?[ \t]*(Z|[+-][0-9]{2}(:?[0-9]{2})?)?)?[ \t]*$")
+
+
+def plausible_dates(expr):
+    """``expr`` (a date or timestamp column) with values outside
+    [:data:`schema.DATE_MIN`, :data:`schema.DATE_MAX`] set to NULL (``infinity``,
+    ``0001-01-01``, year 5881580 never reach an analysis or a Python date)."""
+    typ = expr.type()
+    if typ.is_date():
+        lo, hi = ibis.literal(schema.DATE_MIN), ibis.literal(schema.DATE_MAX)
+    else:
+        lo = ibis.literal(_dt.datetime.combine(schema.DATE_MIN, _dt.time())).cast(typ)
+        hi = ibis.literal(_dt.datetime.combine(schema.DATE_MAX, _dt.time(23, 59, 59))).cast(typ)
+    return ibis.ifelse(expr.between(lo, hi), expr, ibis.null().cast(typ))
+
+
 def _table_conversions(name: str, raw, converters: Mapping[str, Converter] | None = None):
-    """``({column: converted expr}, {column: storage type that cannot be converted})``."""
+    """``({column: converted expr}, {column: storage type that cannot be converted})``.
+
+    Date and timestamp columns are bounded by :func:`plausible_dates`."""
     spec = schema.table(name)
     converters = converters or {}
     exprs, wrong = {}, {}
@@ -166,31 +234,35 @@ def _table_conversions(name: str, raw, converters: Mapping[str, Converter] | Non
             want = IBIS_TYPES[col.type]
             if expr.type() != want and not (want.is_timestamp() and expr.type().is_timestamp()):
                 expr = expr.cast(want)
-            exprs[col.name] = expr
-            continue
-        expr = convert_column(raw[col.name], col)
-        if expr is None:
-            wrong[col.name] = str(raw[col.name].type())
         else:
-            exprs[col.name] = expr
+            expr = convert_column(raw[col.name], col)
+            if expr is None:
+                wrong[col.name] = str(raw[col.name].type())
+                continue
+        if col.type in ("date", "timestamp"):
+            expr = plausible_dates(expr)
+        exprs[col.name] = expr
     return exprs, wrong
 
 
 # --------------------------------------------------------------------------- Dataset
 def last_order_date(orders, on_or_before: _dt.date | None = None) -> _dt.date:
-    """The latest ``order_date`` of an ibis ``orders`` table, computed in the engine.
+    """The latest ``order_date`` on or before ``on_or_before`` (default: :func:`today`)
+    of an ibis ``orders`` table, computed in the engine.
 
-    The default analysis date of every report. ``on_or_before`` ignores orders
-    dated after it (future-dated orders are data errors that must not move a
-    review period). Raises ``ValueError`` when no order qualifies.
+    The default analysis date of every report: an order dated 2100-01-01 must not
+    become the reference date and make every customer lapsed (future-dated orders
+    are data errors; :meth:`Dataset.table` leaves them out too). Pass the report's
+    ``as_of`` to look back from another date. Raises ``ValueError`` when no order
+    qualifies.
     """
-    if on_or_before is not None:
-        orders = orders.filter(orders.order_date <= on_or_before)
+    if on_or_before is None:
+        on_or_before = today()
+    orders = orders.filter(orders.order_date <= on_or_before)
     value = orders.order_date.max().to_pyarrow().as_py()
     if value is None:
-        raise ValueError("the orders table has no order_date"
-                         + (f" on or before {on_or_before}" if on_or_before is not None else "")
-                         + ": no analysis date can be derived")
+        raise ValueError(f"the orders table has no order_date on or before {on_or_before}: "
+                         "no analysis date can be derived")
     return value.date() if isinstance(value, _dt.datetime) else value
 
 
@@ -202,6 +274,54 @@ def duckdb_connect(path: str | None = None, **kwargs):
     except Exception:  # pragma: no cover - older DuckDB
         pass
     return con
+
+
+#: How many row numbers an exclusion or a duplicate key keeps as examples.
+EXAMPLE_ROWS = 5
+
+
+@dataclass
+class _Prepared:
+    """What :meth:`Dataset.table` returns for one table and what it left out."""
+
+    table: Any
+    rows: int  # rows in the canonical table before anything is left out
+    exclusions: list[dict[str, Any]]
+    conflict: "DuplicateKeys | None"
+
+
+def _exclusion(table: str, column: str | None, reason: str, rows: int, examples: list[int],
+               check: str) -> dict[str, Any]:
+    return {"table": table, "column": column, "reason": reason, "rows": int(rows),
+            "examples": [int(r) for r in examples], "check": check}
+
+
+def exclusion_sentence(e: Mapping[str, Any]) -> str:
+    """``"3 orders rows left out: revenue not a finite number (rows 4, 9, 17)."``
+
+    Plain text (reports escape it); ``e`` is one :meth:`Dataset.exclusions` record.
+    """
+    n, ex = int(e["rows"]), list(e.get("examples") or [])
+    what = f"{e['column']} {e['reason']}" if e.get("column") else e["reason"]
+    rows = ""
+    if ex:
+        more = ", …" if n > len(ex) else ""
+        rows = f" (row{'s' if len(ex) > 1 or more else ''} {', '.join(str(r) for r in ex)}{more})"
+    return f"{n:,} {e['table']} row{'s' if n != 1 else ''} left out: {what}{rows}."
+
+
+def _show_sentences(sentences: list[str]) -> None:
+    """Display escaped sentences in a notebook (nothing outside IPython)."""
+    try:
+        from IPython import get_ipython
+        from IPython.display import display
+    except ImportError:  # pragma: no cover - IPython ships with the notebook stack
+        return
+    if get_ipython() is None:
+        return
+    from .viz import narrative
+
+    display(narrative(*sentences, warning=True))
 
 
 class Dataset:
@@ -243,6 +363,8 @@ class Dataset:
         self.files = [Path(f) for f in files]
         self.sources = {name: redact(str(src)) for name, src in (sources or {}).items()}
         self._truth: dict | None = None
+        self._prepared: dict[str, _Prepared] = {}
+        self.today: _dt.date | None = None  # set from :func:`today` when the first table is read
 
     # -- construction -------------------------------------------------------------
     @classmethod
@@ -285,13 +407,13 @@ class Dataset:
             for ext in (".parquet", ".csv", ".csv.gz"):
                 f = folder / f"{name}{ext}"
                 if f.exists():
-                    try:
-                        if ext == ".parquet":
+                    if ext == ".parquet":
+                        try:
                             tables[name] = con.read_parquet(f, table_name=name)
-                        else:
-                            tables[name] = con.read_csv(f, table_name=name, all_varchar=True, header=True)
-                    except Exception as exc:
-                        raise DataError(f"{f}: cannot be read as {ext.lstrip('.')}: {exc}") from None
+                        except Exception as exc:
+                            raise DataError(f"{f}: cannot be read as parquet: {exc}") from None
+                    else:
+                        tables[name] = _read_csv(con, f, name)
                     files.append(f)
                     sources[name] = f.name
                     break
@@ -314,11 +436,20 @@ class Dataset:
         return self.has(name) and all(c in self._tables[name].columns for c in columns)
 
     def table(self, name: str):
-        """The canonical ibis table ``name``.
+        """The canonical ibis table ``name``, without the rows no analysis may use.
 
-        Raises :class:`MissingTables` if absent and :class:`SchemaError` if a
-        column is stored in a type that cannot be converted to its canonical
-        type (run ``salesbench validate`` for the full list of problems).
+        Left out (and stated, see :meth:`exclusions`): rows with a number that is
+        not finite or implausibly large, rows whose required date, timestamp or
+        number is empty, unparsable or out of range, rows of an event table dated
+        after :func:`today`, and exact copies of a row in a table with a key.
+        The counts are computed once per table in the engine; a table without
+        such rows is returned as it is (no filter in later queries).
+
+        Raises :class:`MissingTables` if absent, :class:`SchemaError` if a column
+        is stored in a type that cannot be converted to its canonical type, and
+        :class:`DuplicateKeys` if a table whose key must be unique has rows sharing
+        a key with different values (run ``salesbench validate`` for the full list
+        of problems).
         """
         if name not in self._tables:
             schema.table(name)
@@ -328,7 +459,175 @@ class Dataset:
                 f"{c} is {t}, expected {schema.table(name).column(c).type}" for c, t in self.type_errors[name].items()
             )
             raise SchemaError(f"{self.source_of(name)}: wrong column type ({cols})")
-        return self._tables[name]
+        prep = self._prepare(name)
+        if prep.conflict is not None:
+            raise prep.conflict
+        return prep.table
+
+    # -- rows left out ------------------------------------------------------------
+    def _row_rules(self, name: str, t) -> list[tuple[str, str, str, Callable[[Any], Any]]]:
+        """``[(column, reason, check, predicate)]``: the rows :meth:`table` leaves out.
+
+        Each predicate takes a table with the canonical columns and is never NULL.
+        """
+        spec = schema.table(name)
+        rules: list[tuple[str, str, str, Callable[[Any], Any]]] = []
+        limit = schema.MAX_ABS_NUMBER
+        for col in spec.columns:
+            c = col.name
+            if c not in t.columns or c in self.type_errors.get(name, {}):
+                continue
+            if col.type == "float":
+                rules.append((c, "not a finite number (NaN or infinity)", "nonfinite_values",
+                              lambda u, c=c: u[c].notnull() & (u[c].isnan() | u[c].isinf())))
+                rules.append((c, f"implausibly large (magnitude {limit:.0e} or more)".replace("+", ""),
+                              "implausible_values", lambda u, c=c: u[c].notnull() & ~u[c].isnan() & ~u[c].isinf() & (u[c].abs() >= limit)))
+            if col.required and col.type in ("date", "timestamp"):
+                rules.append((c, f"empty, not a {col.type} or outside {schema.DATE_MIN.year}-{schema.DATE_MAX.year}",
+                              "required_value_missing", lambda u, c=c: u[c].isnull()))
+            elif col.required and col.type == "float":
+                rules.append((c, "empty or not a number", "required_value_missing", lambda u, c=c: u[c].isnull()))
+        ev = spec.event_date
+        if ev and ev in t.columns and ev not in self.type_errors.get(name, {}):
+            day = self.today
+            if spec.column(ev).type == "date":
+                rules.append((ev, f"after today ({day})", "future_dates", lambda u: u[ev].notnull() & (u[ev] > day)))
+            else:
+                rules.append((ev, f"after today ({day})", "future_dates",
+                              lambda u: u[ev].notnull() & (u[ev].date() > day)))
+        return rules
+
+    def _prepare(self, name: str) -> "_Prepared":
+        """Count (in the engine, once) the rows :meth:`table` leaves out and the conflicting keys."""
+        if name in self._prepared:
+            return self._prepared[name]
+        if self.today is None:
+            self.today = today()
+        t = self._tables[name]
+        spec = schema.table(name)
+        rules = self._row_rules(name, t)
+        aggs = {"__n": t.count()}
+        for i, (_c, _r, _k, bad) in enumerate(rules):
+            aggs[f"__r{i}"] = t.count(where=bad(t))
+        counts = t.aggregate(**aggs).to_pyarrow().to_pylist()[0]
+        n = int(counts["__n"] or 0)
+        hit = [(rule, int(counts[f"__r{i}"] or 0)) for i, rule in enumerate(rules) if counts[f"__r{i}"]]
+        exclusions: list[dict[str, Any]] = []
+        kept = t
+        if hit:
+            def any_bad(u):
+                expr = hit[0][0][3](u)
+                for (_c, _r, _k, bad), _n in hit[1:]:
+                    expr = expr | bad(u)
+                return expr
+
+            numbered = t.mutate(sb_row_=ibis.row_number() + 1)
+            for (col, reason, check, bad), k in hit:
+                rows = numbered.filter(bad(numbered)).order_by("sb_row_").limit(EXAMPLE_ROWS)["sb_row_"]
+                exclusions.append(_exclusion(name, col, reason, k, rows.to_pyarrow().to_pylist(), check))
+            kept = t.filter(~any_bad(t))
+        conflict = None
+        key = [c for c in spec.key if c in t.columns]
+        repeated = 0
+        if key and len(key) == len(spec.key) and n:
+            # cheap first: does any key occur twice? (a group-by on the key columns only)
+            gk = kept.group_by(key).aggregate(sb_k_=kept.count())
+            repeated = int(gk.count(where=gk["sb_k_"] > 1).to_pyarrow().as_py() or 0)
+        if repeated:
+            d = kept.distinct()
+            g = d.group_by(key).aggregate(sb_k_=d.count())
+            complete = ibis.and_(*[g[c].notnull() for c in key])
+            st = g.aggregate(sb_distinct_=g["sb_k_"].sum(), sb_conflicts_=g.count(where=complete & (g["sb_k_"] > 1)))
+            st = st.to_pyarrow().to_pylist()[0]
+            n_kept = int(kept.count().to_pyarrow().as_py()) if hit else n
+            surplus = n_kept - int(st["sb_distinct_"] or 0)
+            if surplus > 0:
+                numbered = t.mutate(sb_row_=ibis.row_number() + 1)
+                if hit:
+                    numbered = numbered.filter(~any_bad(numbered))
+                cols = list(kept.columns)
+                copies = numbered.mutate(sb_copy_=ibis.row_number().over(group_by=cols, order_by="sb_row_"))
+                rows = copies.filter(copies["sb_copy_"] > 0).order_by("sb_row_").limit(EXAMPLE_ROWS)["sb_row_"]
+                exclusions.append(_exclusion(name, None, "exact copies of another row", surplus,
+                                             rows.to_pyarrow().to_pylist(), "exact_duplicates"))
+                kept = d
+            n_conf = int(st["sb_conflicts_"] or 0)
+            if n_conf and spec.unique_key:
+                conflict = self._conflict(name, key, kept, g.filter(complete & (g["sb_k_"] > 1)), n_conf, any_bad if hit else None)
+        self._prepared[name] = _Prepared(kept, n, exclusions, conflict)
+        return self._prepared[name]
+
+    def _conflict(self, name, key, kept, bad_keys, n_keys, any_bad) -> "DuplicateKeys":
+        numbered = self._tables[name].mutate(sb_row_=ibis.row_number() + 1)
+        if any_bad is not None:
+            numbered = numbered.filter(~any_bad(numbered))
+        rows = numbered.semi_join(bad_keys.select(*key), key).order_by("sb_row_").limit(200)
+        df = rows.select(*key, "sb_row_").to_pandas()
+        examples: dict[tuple, list[int]] = {}
+        for rec in df.itertuples(index=False):
+            vals, r = tuple(rec[:-1]), int(rec[-1])
+            if vals in examples or len(examples) < 3:
+                examples.setdefault(vals, []).append(r)
+        return DuplicateKeys(self.source_of(name), name, key, n_keys,
+                             [(k, v[:EXAMPLE_ROWS]) for k, v in examples.items()])
+
+    def exclusions(self, tables: Iterable[str] | None = None) -> list[dict[str, Any]]:
+        """The rows :meth:`table` leaves out: ``[{table, column, reason, rows, examples, check}]``.
+
+        ``rows`` is the number of rows, ``examples`` the first 1-based row numbers
+        in the source; ``column`` is ``None`` for exact copies of a row; ``check``
+        is a code: ``nonfinite_values``, ``implausible_values``,
+        ``required_value_missing``, ``future_dates`` or ``exact_duplicates``.
+        A row can count under several reasons. Tables with a wrong-type column are skipped
+        (they cannot be read at all).
+        """
+        names = [t for t in (tables if tables is not None else self.tables) if self.has(t)]
+        out = []
+        for name in names:
+            if name in self.type_errors:
+                continue
+            out += [dict(e) for e in self._prepare(name).exclusions]
+        return out
+
+    def exclusion_sentences(self, tables: Iterable[str] | None = None) -> list[str]:
+        """One sentence per :meth:`exclusions` record, e.g.
+        ``"3 orders rows left out: revenue not a finite number (rows 4, 9, 17)."``"""
+        return [exclusion_sentence(e) for e in self.exclusions(tables)]
+
+    def empty_tables(self, tables: Iterable[str] | None = None) -> dict[str, str]:
+        """``{table: "orders has no rows (orders.csv)"}`` for present tables without rows."""
+        names = [t for t in (tables if tables is not None else self.tables) if self.has(t)]
+        out = {}
+        for name in names:
+            n = self._prepare(name).rows if name not in self.type_errors else \
+                int(self._raw[name].count().to_pyarrow().as_py())
+            if n == 0:
+                out[name] = f"{name} has no rows ({self.source_of(name)})"
+        return out
+
+    def check_keys(self, tables: Iterable[str] | None = None) -> None:
+        """Raise :class:`DuplicateKeys` for the first table (of ``tables``, default all)
+        whose key must be unique but has rows sharing a key with different values.
+
+        The runner calls it before any kernel starts, so ``salesbench run`` stops
+        with exit status 2 and this message.
+        """
+        conflicts = self.key_conflicts(tables)
+        if conflicts:
+            raise conflicts[0]
+
+    def key_conflicts(self, tables: Iterable[str] | None = None) -> list["DuplicateKeys"]:
+        """One :class:`DuplicateKeys` per table (of ``tables``, default all) whose key must
+        be unique but has rows sharing a key with different values (not raised)."""
+        names = [t for t in (tables if tables is not None else self.tables) if self.has(t)]
+        out = []
+        for name in names:
+            if name in self.type_errors or not schema.table(name).unique_key:
+                continue
+            conflict = self._prepare(name).conflict
+            if conflict is not None:
+                out.append(conflict)
+        return out
 
     def canonical_table(self, name: str):
         """Like :meth:`table` but never raises for wrong column types (used by validation)."""
@@ -352,13 +651,20 @@ class Dataset:
         return self.sources.get(name, f"table {name}")
 
     def require(self, *names: str, analysis: str | None = None, res=None) -> None:
-        """Raise :class:`MissingTables` naming every absent table.
+        """Check the tables an analysis needs, and state the rows it will not see.
 
         Without ``names``, the tables are those the notebook ``analysis``
         declares under ``_requires`` in ``params/<analysis>.yaml`` (the list the
-        runner checks too). With ``res`` (a :class:`salesbench.results.Results`),
-        the run is first recorded as skipped with the reason, e.g.
-        ``"no opportunities table"`` — the one call every notebook makes.
+        runner checks too). Raises :class:`MissingTables` naming every absent
+        table, :class:`EmptyTables` when one has no rows ("orders has no rows
+        (orders.csv)") and :class:`DuplicateKeys` when a table the analysis reads
+        has conflicting duplicate keys. With ``res`` (a
+        :class:`salesbench.results.Results`), a skip is first recorded with the
+        reason, e.g. ``"no opportunities table"``; otherwise the rows left out of
+        the tables the analysis reads (its required tables and those whose schema
+        ``enables`` it) are recorded under ``excluded_rows`` and, inside a
+        notebook, shown as one escaped sentence each — the one call every
+        notebook makes in its set-up cell.
         """
         if not names and analysis is not None:
             from .params import declaration
@@ -370,6 +676,21 @@ class Dataset:
             if res is not None:
                 res.skip(err.reason)
             raise err
+        usable = [n for n in names if n not in self.type_errors]
+        empty = self.empty_tables(usable)
+        if empty:
+            err = EmptyTables(empty, analysis)
+            if res is not None:
+                res.skip(err.reason)
+            raise err
+        reads = list(dict.fromkeys([*names, *(t for t in self.tables
+                                               if analysis is not None and analysis in schema.table(t).enables)]))
+        self.check_keys(reads)
+        if res is not None:
+            excluded = self.exclusions(reads)
+            res.set(excluded_rows=excluded)
+            if excluded:
+                _show_sentences([exclusion_sentence(e) for e in excluded])
 
     # -- demo truth -----------------------------------------------------------------
     @property
@@ -407,6 +728,72 @@ class Dataset:
 
     def __repr__(self) -> str:
         return f"Dataset({self.label!r}, tables={self.tables})"
+
+
+# --------------------------------------------------------------------------- CSV files
+def _open_text(f: Path):
+    import gzip
+
+    return gzip.open(f, "rt", encoding="utf-8", errors="replace", newline="") if f.name.endswith(".gz") \
+        else open(f, encoding="utf-8", errors="replace", newline="")
+
+
+def _csv_header(f: Path) -> tuple[str, list[str]]:
+    """``(delimiter, header fields)`` of a CSV file: the delimiter among ``, ; tab |``
+    that occurs most in the first line, read with Python's csv module."""
+    import csv
+
+    with _open_text(f) as fh:
+        first = fh.readline()
+    delim = max(",;\t|", key=first.count) if any(d in first for d in ",;\t|") else ","
+    return delim, next(csv.reader([first], delimiter=delim), [])
+
+
+def _ragged_line(f: Path) -> tuple[int, int, int] | None:
+    """``(line number, fields, header fields)`` of the first line whose number of fields
+    differs from the header line's, else ``None`` (blank lines are ignored).
+
+    Reads the whole file with Python: only called when DuckDB could not read it.
+    """
+    import csv
+
+    delim, header = _csv_header(f)
+    with _open_text(f) as fh:
+        fh.readline()
+        lines = csv.reader(fh, delimiter=delim)
+        for row in lines:
+            if row and len(row) != len(header):
+                return lines.line_num + 1, len(row), len(header)
+    return None
+
+
+def _read_csv(con, f: Path, name: str):
+    """Read a CSV file (header line, every column as text) with DuckDB.
+
+    A ragged row (another number of fields than the header line) is a
+    :class:`DataError` naming the file and the line number, whether DuckDB's
+    dialect sniffer trips over it or the scan meets it further down the file
+    (the whole file is counted here once, so no query of a report meets it later).
+    """
+    try:
+        t = con.read_csv(f, table_name=name, all_varchar=True, header=True)
+        if len(t.columns) != len(_csv_header(f)[1]):
+            raise DataError("the columns read differ from the header line")
+        t.count().to_pyarrow()
+        return t
+    except Exception as exc:
+        try:
+            bad = _ragged_line(f)
+        except (OSError, EOFError, UnicodeError):
+            bad = None
+        if bad is not None:
+            line, n, n_header = bad
+            raise DataError(f"{f}: line {line} has {n} field{'s' if n != 1 else ''} but the header line has "
+                            f"{n_header}: every line needs the same number of fields (a ragged row)") from None
+        m = re.search(r"CSV Error on Line: (\d+)", str(exc))
+        where = f" (line {m.group(1)})" if m else ""
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise DataError(f"{f}: cannot be read as csv{where}: {first}") from None
 
 
 # --------------------------------------------------------------------------- sources

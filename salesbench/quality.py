@@ -7,7 +7,9 @@
 * :func:`missing_values` — empty values per canonical column (NULL, or blank
   text in a text source), with their share of the rows;
 * the findings of :func:`salesbench.validate.validate` — schema errors and
-  quality problems with counts and example rows.
+  quality problems with counts and example rows;
+* the rows every report leaves out (:meth:`salesbench.data.Dataset.exclusions`),
+  one sentence each in :meth:`DataQuality.narrative`.
 
 Every count is one aggregate query per table in the engine; only the small
 summary frames come back to pandas. Example rows are data: display them with
@@ -17,7 +19,7 @@ carry markup).
 from __future__ import annotations
 
 import datetime as _dt
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import matplotlib.dates as mdates
@@ -25,7 +27,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 
 from . import schema, viz
-from .data import Dataset, open_data
+from .data import Dataset, exclusion_sentence, open_data
 from .validate import ValidationReport, validate
 
 #: The main date column of each table (used for the coverage chart).
@@ -142,6 +144,8 @@ class DataQuality:
     coverage: pd.DataFrame
     missing: pd.DataFrame
     validation: ValidationReport
+    #: rows every report leaves out (:meth:`salesbench.data.Dataset.exclusions`)
+    exclusions: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def findings(self) -> pd.DataFrame:
@@ -189,7 +193,8 @@ class DataQuality:
 
         Values: ``verdict``, ``status``, ``schema_errors`` and ``quality_problems``
         (counts), ``defects`` ({check: rows}), ``row_counts`` ({table: rows}),
-        ``as_of``, ``table_names``. Tables: ``findings``, ``row_counts``,
+        ``as_of``, ``table_names``, ``excluded_rows`` (the rows reports leave out,
+        :meth:`salesbench.data.Dataset.exclusions`). Tables: ``findings``, ``row_counts``,
         ``date_coverage``, ``missing_values``.
         """
         v = self.validation
@@ -203,6 +208,7 @@ class DataQuality:
             row_counts=dict(zip(self.overview.table, self.overview["rows"].astype(int))),
             as_of=v.as_of,
             table_names=list(self.overview.table),
+            excluded_rows=self.exclusions,
         )
         res.headline("Verdict", len(v.findings), v.verdict())
         n_orders = int(self.overview.loc[self.overview.table == "orders", "rows"].sum())
@@ -230,6 +236,7 @@ class DataQuality:
                      + ". Reports still run; check these before trusting totals.")
         if not v.findings:
             s.append("No schema error and no quality problem: the data is fit to use.")
+        s += [exclusion_sentence(e) for e in self.exclusions]
         return s
 
 
@@ -237,7 +244,8 @@ def assess(source: Dataset | str, as_of: _dt.date | str | None = None, strict: b
     """Compute the data-quality report for ``source`` (a Dataset or any :func:`open_data` source)."""
     ds = open_data(source)
     report = validate(ds, strict=strict, as_of=as_of)
-    return DataQuality(ds.label, table_overview(ds), date_coverage(ds), missing_values(ds), report)
+    excluded = ds.exclusions([t for t in ds.tables if t not in ds.type_errors])
+    return DataQuality(ds.label, table_overview(ds), date_coverage(ds), missing_values(ds), report, excluded)
 
 
 #: Tables whose dates may lie in the future by design (plans, not events).

@@ -999,7 +999,9 @@ def run_reports(
                 from .data import open_data
 
                 ds = open_data(src)
-                sources[src] = {"label": scrub(ds.label), "fingerprint": ds.fingerprint(), "tables": ds.tables}
+                ds.check_keys()  # conflicting duplicate keys: DuplicateKeys (a DataError), exit 2 before any kernel
+                sources[src] = {"label": scrub(ds.label), "fingerprint": ds.fingerprint(), "tables": ds.tables,
+                                "empty": ds.empty_tables()}
             except Exception as exc:  # DataError, or a driver error from a database
                 what = str(exc) if isinstance(exc, DataError) else f"{type(exc).__name__}: {exc}"
                 return RunResult(2, message=scrub(f"cannot open data source {src!r} (parameter 'data', from "
@@ -1026,8 +1028,9 @@ def run_reports(
             job = Job(len(job_list) + 1, name, decl.title, p, rel, absolute_source(str(p["data"])),
                       list(decl.requires))
             missing = [t for t in decl.requires if t not in sources[job.data_source]["tables"]]
-            if missing:
-                job.status, job.reason = "skipped", MissingTables(missing).reason
+            empty = [sources[job.data_source]["empty"][t] for t in decl.requires if t in sources[job.data_source]["empty"]]
+            if missing or empty:
+                job.status, job.reason = "skipped", MissingTables(missing).reason if missing else "; ".join(empty)
             job_list.append(job)
 
     # ---- 2. output folder (see check_out and _claim_run_dir for the rules) ----------

@@ -33,10 +33,22 @@ Conventions
 * ``targets``: ``period`` is the first day of the month, ``level`` one of
   company/region/team/rep, ``key`` the region/team/rep id (``company`` for the
   company level), ``metric`` e.g. ``revenue``.
+
+Rows the analyses never see
+---------------------------
+:meth:`salesbench.data.Dataset.table` leaves out (and states, see
+:meth:`~salesbench.data.Dataset.exclusions`) rows holding a number that is not
+finite or whose magnitude reaches :data:`MAX_ABS_NUMBER`; rows whose required
+date, timestamp or number is empty, unparsable or outside
+[:data:`DATE_MIN`, :data:`DATE_MAX`]; rows of an event table dated after today
+(``Table.event_date``; plans and due dates may lie in the future); and exact
+copies of a row in a table with a key. Rows of a ``unique_key`` table that share
+a key with different values stop the run (:class:`salesbench.data.DuplicateKeys`).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import date as _date
 
 #: Funnel stages in order (the default; stage names are configurable per analysis).
 STAGES: tuple[str, ...] = (
@@ -49,6 +61,15 @@ STAGES: tuple[str, ...] = (
     "won",
 )
 CLOSED_STAGES: tuple[str, ...] = ("won", "lost")
+
+#: Plausible dates. A date or timestamp outside [DATE_MIN, DATE_MAX] (``0001-01-01``,
+#: ``9999-12-31``, ``infinity``, year 5881580) is treated like text that does not parse:
+#: it becomes empty in the canonical table and validation counts it as unparsable.
+DATE_MIN = _date(1900, 1, 1)
+DATE_MAX = _date(2200, 12, 31)
+#: Numbers whose magnitude reaches this are not believable money, quantities or scores
+#: (``1e300``): rows holding one are left out like NaN and infinity.
+MAX_ABS_NUMBER = 1e15
 
 LOGICAL_TYPES = ("id", "str", "date", "timestamp", "float", "int", "bool")
 
@@ -70,6 +91,13 @@ class Table:
     description: str = ""
     required: bool = False
     enables: tuple[str, ...] = field(default=())
+    #: the date of the event a row records; rows dated after today are left out by
+    #: :meth:`salesbench.data.Dataset.table` (plans such as ``targets`` have none)
+    event_date: str | None = None
+    #: the key must be unique: analyses join other tables onto it, so rows that
+    #: share a key with different values stop a run (:class:`salesbench.data.DuplicateKeys`);
+    #: exact copies of a row are dropped in every table that has a key
+    unique_key: bool = False
 
     @property
     def column_names(self) -> list[str]:
@@ -116,6 +144,7 @@ TABLES: dict[str, Table] = {
             description="one row per order line (the only required table)",
             required=True,
             enables=("segmentation", "churn", "forecasting", "performance"),
+            event_date="order_date",
         ),
         Table(
             "customers",
@@ -131,6 +160,7 @@ TABLES: dict[str, Table] = {
             ),
             key=("customer_id",),
             enables=("segmentation", "churn", "performance"),
+            unique_key=True,
         ),
         Table(
             "products",
@@ -143,6 +173,7 @@ TABLES: dict[str, Table] = {
             ),
             key=("product_id",),
             enables=("forecasting", "performance"),
+            unique_key=True,
         ),
         Table(
             "reps",
@@ -156,6 +187,7 @@ TABLES: dict[str, Table] = {
             ),
             key=("rep_id",),
             enables=("performance", "funnel"),
+            unique_key=True,
         ),
         Table(
             "opportunities",
@@ -173,6 +205,7 @@ TABLES: dict[str, Table] = {
             ),
             key=("opportunity_id",),
             enables=("funnel", "performance"),
+            unique_key=True,
         ),
         Table(
             "stage_history",
@@ -183,6 +216,7 @@ TABLES: dict[str, Table] = {
             ),
             key=("opportunity_id", "stage", "entered_at"),
             enables=("funnel",),
+            event_date="entered_at",
         ),
         Table(
             "invoices",
@@ -198,6 +232,8 @@ TABLES: dict[str, Table] = {
             ),
             key=("invoice_id",),
             enables=("performance", "churn"),
+            event_date="invoice_date",
+            unique_key=True,
         ),
         Table(
             "surveys",
@@ -209,6 +245,7 @@ TABLES: dict[str, Table] = {
                 _c("rep_id", "id"),
             ),
             enables=("performance", "churn"),
+            event_date="survey_date",
         ),
         Table(
             "interactions",
@@ -219,6 +256,7 @@ TABLES: dict[str, Table] = {
                 _c("kind", "str", required=True, description="visit / call / email / complaint"),
             ),
             enables=("performance", "churn", "segmentation"),
+            event_date="occurred_at",
         ),
         Table(
             "expenses",
@@ -232,6 +270,7 @@ TABLES: dict[str, Table] = {
             key=("expense_id",),
             description="sales expenses per rep (travel, entertainment, allowances)",
             enables=("performance",),
+            unique_key=True,
         ),
         Table(
             "targets",
@@ -244,6 +283,7 @@ TABLES: dict[str, Table] = {
             ),
             key=("period", "level", "key", "metric"),
             enables=("performance", "forecasting", "funnel"),
+            unique_key=True,
         ),
     ]
 }

@@ -50,6 +50,7 @@ from .data import IBIS_TYPES, DataError, Dataset, SchemaError, open_data, redact
 __all__ = [
     "Finding", "ValidationReport", "SchemaError", "validate", "schema_findings", "quality_findings",
     "pandera_schema", "QUALITY_CHECKS", "add_validate_arguments", "main_validate",
+    "exclusion_findings", "conflicting_key_findings", "unknown_stages", "unknown_stage_findings",
 ]
 
 #: How many offending rows a finding keeps as examples.
@@ -119,8 +120,12 @@ class ValidationReport:
         return 0 if self.ok else 2
 
     def defect_counts(self) -> dict[str, int]:
-        """``{check: offending rows}`` for the quality problems found."""
-        return {f.check: int(f.rows) for f in self.quality_problems}
+        """``{check: offending rows}`` for the quality problems found (summed over the
+        columns of checks that run per column, such as ``nonfinite_values``)."""
+        out: dict[str, int] = {}
+        for f in self.quality_problems:
+            out[f.check] = out.get(f.check, 0) + int(f.rows)
+        return out
 
     def verdict(self) -> str:
         """One line such as ``"3 quality problems, 0 schema errors"``."""
@@ -248,9 +253,18 @@ def schema_findings(ds: Dataset) -> list[Finding]:
                 f"(a data set needs at least {spec.name} with {', '.join(spec.required_columns)})",
                 description="required table is missing",
             ))
+    no_rows = ds.empty_tables([t for t in ds.tables if t not in ds.type_errors])
     for name in ds.tables:
         src = ds.source_of(name)
         raw = ds.raw_table(name)
+        if name in no_rows:
+            spec = schema.table(name)
+            findings.append(Finding(
+                "empty_table", "schema" if spec.required else "quality", name, None, 0,
+                f"{no_rows[name]}: reports that need {name} are skipped",
+                description="the table has no rows",
+            ))
+            continue
         numbered = _with_rownum(raw)  # row numbers only for the example rows of a failing check
         canon = ds.canonical_table(name)
         conv = ds.conversions(name)
@@ -292,8 +306,8 @@ def schema_findings(ds: Dataset) -> list[Finding]:
                 rc = raw[column]
                 empty = rc.isnull() | (rc.cast(dt.string).strip() == "") if rc.type().is_string() else rc.isnull()
                 n = _count(raw.filter(empty).count())
-                if n == 0 and column in bad_cols:
-                    continue  # the NULLs come from unparsable values, already reported
+                if n == 0:
+                    continue  # the NULLs come from unparsable values or NaN, reported on their own
                 ex = _examples(numbered.filter(empty), _key_columns(name, raw, [column]))
                 findings.append(Finding(
                     "null_key", "schema", name, column, n,
@@ -313,25 +327,40 @@ def _unparsable_findings(ds: Dataset, name: str, raw, numbered, conv: dict[str, 
     flags = {}
     for col, expr in conv.items():
         rc = raw[col]
-        if not rc.type().is_string() or IBIS_TYPES[spec.column(col).type].is_string():
+        kind = spec.column(col).type
+        if IBIS_TYPES[kind].is_string():
             continue
-        flags[col] = rc.notnull() & (rc.strip() != "") & expr.isnull()
+        if rc.type().is_string():
+            flags[col] = rc.notnull() & (rc.strip() != "") & expr.isnull()
+        elif kind in ("date", "timestamp"):  # stored as a date: only out-of-range values (infinity, year 0001) fail
+            flags[col] = rc.notnull() & expr.isnull()
     if not flags:
         return []
-    counts = raw.aggregate(**{c: f.ifelse(1, 0).sum() for c, f in flags.items()}).to_pandas().iloc[0]
+    counts = raw.aggregate(**{c: raw.count(where=f) for c, f in flags.items()}).to_pandas().iloc[0]
     out = []
     for col, n in counts.items():
         n = int(0 if pd.isna(n) else n)
         if n == 0:
             continue
-        ex = _examples(numbered.filter(flags[col]), _key_columns(name, raw, [col]))
+        shown = numbered.filter(flags[col])
+        keep = [ROW] + [c for c in _key_columns(name, raw, [col]) if c in shown.columns]
+        # as text: a stored 'infinity' or year 5881580 cannot become a Python date
+        shown = shown.select(*[shown[c] if c == ROW or shown[c].type().is_string() else shown[c].cast(dt.string)
+                               for c in dict.fromkeys(keep)])
+        ex = _examples(shown)
         kind = spec.column(col).type
+        bounds = (f" or lie outside {schema.DATE_MIN.year}-{schema.DATE_MAX.year}"
+                  if kind in ("date", "timestamp") else "")
         out.append(Finding(
             "unparsable_value", "schema", name, col, n,
             f"{ds.source_of(name)}: column {col!r} has {n:,} value{'s' if n != 1 else ''} that "
-            f"{'do' if n != 1 else 'does'} not parse as {kind} (first: {_describe_rows(ex)})",
+            f"{'do' if n != 1 else 'does'} not parse as {kind}{bounds} (first: {_describe_rows(ex)}); "
+            f"rows need a valid {col} to be used" if spec.column(col).required else
+            f"{ds.source_of(name)}: column {col!r} has {n:,} value{'s' if n != 1 else ''} that "
+            f"{'do' if n != 1 else 'does'} not parse as {kind}{bounds} (first: {_describe_rows(ex)}); "
+            "reports treat them as empty",
             ex,
-            description=f"values that do not parse as {kind}",
+            description=f"values that do not parse as {kind}{bounds}",
         ))
     return out
 
@@ -418,7 +447,7 @@ def _html_names(ds, as_of):
 
 QUALITY_CHECKS: list[QualityCheck] = [
     QualityCheck("duplicate_order_lines", ("orders",), {"orders": ("order_id", "line_no")},
-                 "order lines repeated with the same order_id and line_no (surplus copies)",
+                 "order lines repeated with the same order_id and line_no (surplus copies; reports drop exact copies)",
                  _duplicates("orders", ("order_id", "line_no"))),
     QualityCheck("nonpositive_revenue", ("orders",), {"orders": ("revenue",)},
                  "order lines with zero or negative revenue",
@@ -426,23 +455,35 @@ QUALITY_CHECKS: list[QualityCheck] = [
     QualityCheck("future_order_dates", ("orders",), {"orders": ("order_date",)},
                  "order lines dated after the as-of date",
                  _rows_where("orders", lambda t, d: t.order_date > d)),
+    QualityCheck("future_stage_history_dates", ("stage_history",), {"stage_history": ("entered_at",)},
+                 "stage history rows entered after the as-of date",
+                 _rows_where("stage_history", lambda t, d: t.entered_at.date() > d)),
+    QualityCheck("future_invoice_dates", ("invoices",), {"invoices": ("invoice_date",)},
+                 "invoices dated after the as-of date (due dates may lie ahead)",
+                 _rows_where("invoices", lambda t, d: t.invoice_date > d)),
+    QualityCheck("future_survey_dates", ("surveys",), {"surveys": ("survey_date",)},
+                 "surveys dated after the as-of date",
+                 _rows_where("surveys", lambda t, d: t.survey_date > d)),
+    QualityCheck("future_interaction_dates", ("interactions",), {"interactions": ("occurred_at",)},
+                 "interactions that occurred after the as-of date",
+                 _rows_where("interactions", lambda t, d: t.occurred_at.date() > d)),
     QualityCheck("unknown_customer_orders", ("orders", "customers"), {"orders": ("customer_id",), "customers": ("customer_id",)},
                  "order lines whose customer_id is not in customers (empty ids are null-key errors)",
                  _unknown_customers),
     QualityCheck("duplicate_customer_ids", ("customers",), {"customers": ("customer_id",)},
-                 "customers listed more than once (surplus copies)",
+                 "customers listed more than once (surplus copies; reports drop exact copies, conflicting copies stop a run)",
                  _duplicates("customers", ("customer_id",))),
     QualityCheck("duplicate_product_ids", ("products",), {"products": ("product_id",)},
-                 "products listed more than once (surplus copies)",
+                 "products listed more than once (surplus copies; reports drop exact copies, conflicting copies stop a run)",
                  _duplicates("products", ("product_id",))),
     QualityCheck("duplicate_rep_ids", ("reps",), {"reps": ("rep_id",)},
-                 "reps listed more than once (surplus copies)",
+                 "reps listed more than once (surplus copies; reports drop exact copies, conflicting copies stop a run)",
                  _duplicates("reps", ("rep_id",))),
     QualityCheck("duplicate_opportunity_ids", ("opportunities",), {"opportunities": ("opportunity_id",)},
-                 "opportunities listed more than once (surplus copies)",
+                 "opportunities listed more than once (surplus copies; reports drop exact copies, conflicting copies stop a run)",
                  _duplicates("opportunities", ("opportunity_id",))),
     QualityCheck("duplicate_invoice_ids", ("invoices",), {"invoices": ("invoice_id",)},
-                 "invoices listed more than once (surplus copies)",
+                 "invoices listed more than once (surplus copies; reports drop exact copies, conflicting copies stop a run)",
                  _duplicates("invoices", ("invoice_id",))),
     QualityCheck("opportunities_closed_before_created", ("opportunities",), {"opportunities": ("created_at", "closed_at")},
                  "opportunities closed before they were created",
@@ -467,6 +508,103 @@ QUALITY_CHECKS: list[QualityCheck] = [
                  "customer names containing HTML/script markup (reports escape them)",
                  _html_names),
 ]
+
+
+def exclusion_findings(ds: Dataset) -> list[Finding]:
+    """Numbers that are not finite (NaN, inf, -inf) or implausibly large (magnitude
+    ``schema.MAX_ABS_NUMBER`` or more), per table and column: quality problems
+    ``nonfinite_values`` / ``implausible_values``, from the same engine counts as the
+    rows :meth:`Dataset.table` leaves out (reports state them too)."""
+    out = []
+    usable = [t for t in ds.tables if t not in ds.type_errors]
+    for e in ds.exclusions(usable):
+        if e["check"] not in ("nonfinite_values", "implausible_values"):
+            continue
+        name, col = e["table"], e["column"]
+        t = _with_rownum(ds.canonical_table(name))
+        ex = _examples(t.filter(t[ROW].isin(e["examples"])), _key_columns(name, t, [col]))
+        ex[col] = ex[col].astype(object).map(repr)  # nan / inf / 1e+300 as text (JSON has no NaN)
+        n = e["rows"]
+        out.append(Finding(
+            e["check"], "quality", name, col, n,
+            f"{ds.source_of(name)}: {n:,} row{'s' if n != 1 else ''}: {col} {e['reason']}; reports leave "
+            f"{'these rows' if n != 1 else 'this row'} out (first: {_describe_rows(ex)})",
+            ex,
+            description=f"{col} {e['reason']} (rows left out)",
+        ))
+    return out
+
+
+def conflicting_key_findings(ds: Dataset) -> list[Finding]:
+    """Tables whose key must be unique (``schema.Table.unique_key``) with rows sharing a key
+    but differing in other values: schema errors ``conflicting_keys`` (a run stops on
+    them with :class:`salesbench.data.DuplicateKeys`)."""
+    out = []
+    for err in ds.key_conflicts([t for t in ds.tables if t not in ds.type_errors]):
+        ex = pd.DataFrame([{ROW: r, **dict(zip(err.key, vals))} for vals, rows in err.examples for r in rows])
+        out.append(Finding(
+            "conflicting_keys", "schema", err.table, ", ".join(err.key), err.n_keys, str(err), ex,
+            description=f"{', '.join(err.key)} values on several rows with different values (a run stops)",
+        ))
+    return out
+
+
+def unknown_stages(ds: Dataset, stages: list[str] | tuple[str, ...] | None = None) -> pd.DataFrame:
+    """Stage names in ``stage_history.stage`` and ``opportunities.stage`` that are not funnel stages.
+
+    ``stages`` is the funnel's ``stages`` parameter (default: ``params/funnel.yaml``);
+    ``won`` and ``lost`` are always known. Returns one row per unknown name, most rows
+    first: ``table, column, stage, rows, first_row`` (counted in the engine; empty
+    frame when every name is known or the tables are absent). The funnel ignores
+    these rows; the fix is to add them to ``stages`` or map them in a source spec.
+    """
+    if stages is None:
+        from .params import defaults
+
+        stages = defaults("funnel")["stages"]
+    known = list(dict.fromkeys([*stages, *schema.CLOSED_STAGES]))
+    frames = []
+    for name in ("stage_history", "opportunities"):
+        if not ds.has_columns(name, ["stage"]) or "stage" in ds.type_errors.get(name, {}):
+            continue
+        t = _with_rownum(ds.canonical_table(name))
+        bad = t.filter(t.stage.notnull() & ~t.stage.isin(known))
+        agg = bad.group_by("stage").aggregate(rows=bad.count(), first_row=bad[ROW].min()).to_pandas()
+        if not agg.empty:
+            agg.insert(0, "column", "stage")
+            agg.insert(0, "table", name)
+            frames.append(agg)
+    cols = ["table", "column", "stage", "rows", "first_row"]
+    if not frames:
+        return pd.DataFrame(columns=cols)
+    out = pd.concat(frames, ignore_index=True)[cols]
+    out["rows"] = out["rows"].astype(int)
+    out["first_row"] = out["first_row"].astype(int)
+    return out.sort_values(["table", "rows", "stage"], ascending=[False, False, True]).reset_index(drop=True)
+
+
+#: The fix named by every unknown-stage message.
+STAGES_FIX = ("add them to the `stages` parameter of params/funnel.yaml (or -p stages=[...]) "
+              "or map them onto known stages in a source spec")
+
+
+def unknown_stage_findings(ds: Dataset, stages=None) -> list[Finding]:
+    """Quality problems ``unknown_stages``: one per table whose stage names the funnel does not know."""
+    frame = unknown_stages(ds, stages)
+    out = []
+    for name, g in frame.groupby("table", sort=False):
+        n = int(g["rows"].sum())
+        names = ", ".join(f"{s!r} ({r:,})" for s, r in zip(g.stage.head(8), g["rows"].head(8)))
+        more = f" and {len(g) - 8} more" if len(g) > 8 else ""
+        out.append(Finding(
+            "unknown_stages", "quality", name, "stage", n,
+            f"{ds.source_of(name)}: {n:,} row{'s' if n != 1 else ''} with {len(g)} stage name"
+            f"{'s' if len(g) != 1 else ''} the funnel does not know: {names}{more}; the funnel ignores them: "
+            f"{STAGES_FIX}",
+            g.rename(columns={"first_row": ROW})[[ROW, "stage", "rows"]].head(N_EXAMPLES).reset_index(drop=True),
+            description="stage names not among the funnel's stages (ignored by the funnel)",
+        ))
+    return out
 
 
 def quality_findings(ds: Dataset, as_of: _dt.date | None = None) -> list[Finding]:
@@ -514,7 +652,10 @@ def validate(
     ds = open_data(source)
     as_of = _dt.date.fromisoformat(as_of) if isinstance(as_of, str) else (as_of or _dt.date.today())
     findings = schema_findings(ds)
+    findings += conflicting_key_findings(ds)
+    findings += exclusion_findings(ds)
     findings += quality_findings(ds, as_of)  # it skips checks whose columns are missing or mistyped
+    findings += unknown_stage_findings(ds)
     report = ValidationReport(ds.label, findings, as_of, strict)
     if raise_on_error:
         report.raise_for_errors()

@@ -171,3 +171,114 @@ def test_cli_exit_codes_and_json(tmp_path, small_demo, capsys):
     assert "No problem found." in capsys.readouterr().out
     assert main(["validate", "--data", str(tmp_path / "nowhere")]) == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+# --------------------------------------------------------------------------- odd values
+def test_non_finite_and_absurd_money_is_a_counted_finding(tmp_path, capsys):
+    from salesbench.cli import main
+
+    src = folder(tmp_path, orders=ORDERS_HEADER.replace("revenue", "revenue,cost") +
+                 "O1,1,c1,2024-01-01,10,1\nO2,1,c1,2024-01-02,NaN,1\nO3,1,c2,2024-01-03,inf,inf\n"
+                 "O4,1,c2,2024-01-04,-inf,1\nO5,1,c2,2024-01-05,1e300,1\n",
+                 opportunities="opportunity_id,created_at,stage,status,amount\nD1,2024-01-01 00:00:00,lead,open,NaN\n")
+    report = validate(src, as_of=AS_OF)
+    assert not [f for f in report.findings if f.check == "null_key"]  # no more "empty in 0 rows"
+    got = {(f.check, f.table, f.column): (f.rows, f.examples["row"].tolist()) for f in report.findings
+           if f.check in ("nonfinite_values", "implausible_values")}
+    assert got == {
+        ("nonfinite_values", "orders", "revenue"): (3, [2, 3, 4]),
+        ("implausible_values", "orders", "revenue"): (1, [5]),
+        ("nonfinite_values", "orders", "cost"): (1, [3]),
+        ("nonfinite_values", "opportunities", "amount"): (1, [1]),
+    }
+    f = [f for f in report.findings if f.check == "nonfinite_values" and f.column == "revenue"][0]
+    assert f.severity == "quality" and f.message.startswith(
+        "orders.csv: 3 rows: revenue not a finite number (NaN or infinity); reports leave these rows out (first: row 2:")
+    assert report.defect_counts()["nonfinite_values"] == 5
+    assert main(["validate", "--data", str(src), "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)  # valid JSON: NaN examples are shown as text
+    assert any(p["check"] == "implausible_values" and p["examples"][0]["revenue"] == "1e+300" for p in doc["quality_problems"])
+
+
+ODD = ["epoch", "-infinity", "infinity", "2024-01-05 garbage", "5881580-01-01", "0000-01-01", "9999-99-99", "1850-06-01"]
+
+
+def test_odd_dates_are_counted_as_unparsable_and_never_crash(tmp_path, capsys):
+    from salesbench.cli import main
+
+    rows = "".join(f"O{i},1,c1,{d},1\n" for i, d in enumerate(ODD, start=2))
+    src = folder(tmp_path, orders=ORDERS_HEADER + "O1,1,c1,2024-01-01,1\n" + rows,
+                 customers="customer_id,signup_date\nc1,infinity\nc2,2020-01-01\n")
+    assert main(["validate", "--data", str(src)]) == 2
+    out = capsys.readouterr()
+    assert "Traceback" not in out.err and "out of range" not in out.err
+    report = validate(src, as_of=AS_OF)
+    f = [x for x in report.schema_errors if x.check == "unparsable_value" and x.column == "order_date"]
+    assert len(f) == 1 and f[0].rows == len(ODD)
+    assert f[0].examples["row"].tolist() == [2, 3, 4, 5, 6]
+    assert "do not parse as date or lie outside 1900-2200" in f[0].message and "order_date='epoch'" in f[0].message
+    s = [x for x in report.schema_errors if x.table == "customers" and x.column == "signup_date"]
+    assert len(s) == 1 and s[0].rows == 1 and "reports treat them as empty" in s[0].message
+    from salesbench.quality import assess
+
+    q = assess(src, as_of=AS_OF)  # the data-quality report renders: coverage ends at real dates
+    cov = q.coverage.set_index(["table", "column"])
+    assert cov.loc[("orders", "order_date"), "last"] == pd.Timestamp("2024-01-01")
+
+
+def test_header_only_orders_has_no_rows(tmp_path):
+    src = folder(tmp_path, orders=ORDERS_HEADER)
+    report = validate(src, as_of=AS_OF)
+    assert [(f.check, f.severity, f.table) for f in report.findings] == [("empty_table", "schema", "orders")]
+    assert report.findings[0].message.startswith("orders has no rows (orders.csv)")
+    assert "empty in 0 rows" not in report.summary()
+
+
+def test_future_dated_events_other_than_orders(tmp_path):
+    src = folder(tmp_path, orders=ORDERS_HEADER + "O1,1,c1,2024-01-01,1\n",
+                 invoices="invoice_id,customer_id,invoice_date,due_date,amount\nI1,c1,2025-12-01,2026-02-01,5\n"
+                          "I2,c1,2026-03-01,2026-04-01,5\n",
+                 interactions="customer_id,occurred_at,kind\nc1,2026-01-02 09:00:00,call\nc1,2025-01-02 09:00:00,call\n",
+                 targets="period,level,key,metric,value\n2027-01-01,company,company,revenue,5\n")
+    counts = validate(src, as_of=AS_OF).defect_counts()
+    assert counts == {"future_invoice_dates": 1, "future_interaction_dates": 1}  # due dates and targets may be ahead
+
+
+def test_conflicting_keys_are_listed_not_raised(tmp_path, capsys):
+    from salesbench.cli import main
+
+    src = folder(tmp_path, orders=ORDERS_HEADER + "O1,1,c1,2024-01-01,1\n",
+                 products="product_id,product_line\nP1,a\nP1,b\nP2,c\nP2,c\n",
+                 reps="rep_id,team,region\nR1,t,North\nR1,t,North\n")
+    report = validate(src, as_of=AS_OF)
+    f = only(report, "conflicting_keys")
+    assert (f.severity, f.table, f.column, f.rows) == ("schema", "products", "product_id", 1)
+    assert f.message.startswith("products.csv: table products has 1 product_id value on several rows with different values "
+                                "(first: 'P1' in rows 1, 2)")
+    assert f.examples["row"].tolist() == [1, 2]
+    assert report.defect_counts() == {"duplicate_product_ids": 2, "duplicate_rep_ids": 1}
+    assert main(["validate", "--data", str(src)]) == 2
+    assert "[conflicting_keys] products.csv" in capsys.readouterr().out
+
+
+def test_unknown_stages_are_counted_and_named_with_the_fix(tmp_path):
+    from salesbench.validate import unknown_stages
+
+    sh = "opportunity_id,stage,entered_at\n" + "".join(
+        f"D{i},{s},2024-01-0{1 + i % 5} 00:00:00\n" for i, s in enumerate(["lead"] * 3 + ["Qualified"] * 4 + ["Demo Scheduled"] * 2))
+    src = folder(tmp_path, orders=ORDERS_HEADER + "O1,1,c1,2024-01-01,1\n", stage_history=sh,
+                 opportunities="opportunity_id,created_at,stage,status\nD1,2024-01-01 00:00:00,Qualified,open\n"
+                               "D2,2024-01-01 00:00:00,won,won\n")
+    ds = sb.open_data(src)
+    frame = unknown_stages(ds)
+    assert frame.to_dict("records") == [
+        {"table": "stage_history", "column": "stage", "stage": "Qualified", "rows": 4, "first_row": 4},
+        {"table": "stage_history", "column": "stage", "stage": "Demo Scheduled", "rows": 2, "first_row": 8},
+        {"table": "opportunities", "column": "stage", "stage": "Qualified", "rows": 1, "first_row": 1},
+    ]
+    assert unknown_stages(ds, ["lead", "Qualified", "Demo Scheduled"]).empty
+    report = validate(ds, as_of=AS_OF)
+    f = [x for x in report.findings if x.check == "unknown_stages" and x.table == "stage_history"][0]
+    assert f.rows == 6 and "'Qualified' (4), 'Demo Scheduled' (2)" in f.message
+    assert "add them to the `stages` parameter of params/funnel.yaml" in f.message and "source spec" in f.message
+    assert report.defect_counts()["unknown_stages"] == 7
