@@ -582,14 +582,18 @@ def _dedupe(spec: _Spec, key: str, rule: Any, fields_t, fields: list[str], rows:
     else:
         raise spec.fail(f"{key}.keep", f"unknown rule {keep!r}; use one of first, last, any_identical, {{latest_by: field}}")
 
-    t = fields_t.mutate(**{_LINE: ibis.row_number()})
-    nonnull = ibis.and_(*[e.notnull() for e in key_exprs])
+    extra = {_LINE: ibis.row_number()}
+    if order_by is not None:
+        extra["__sb_order"] = order_by
+    t = fields_t.mutate(*key_exprs, **extra)  # one projection: every expression is bound to fields_t
+    key_names = [e.get_name() for e in key_exprs]
     if keep == "any_identical":
-        variants = (fields_t.distinct().mutate(*key_exprs).filter(nonnull)
-                    .group_by([e.get_name() for e in key_exprs]).aggregate(__sb_n=lambda x: x.count())
+        distinct = t.select(*fields, *key_names).distinct()
+        variants = (distinct.filter(ibis.and_(*[distinct[k].notnull() for k in key_names]))
+                    .group_by(key_names).aggregate(__sb_n=lambda x: x.count())
                     .filter(lambda x: x.__sb_n > 1))
         try:
-            clash = variants.aggregate(n=variants.count(), example=variants[key_exprs[0].get_name()].arbitrary()).to_pyarrow().to_pylist()[0]
+            clash = variants.aggregate(n=variants.count(), example=variants[key_names[0]].arbitrary()).to_pyarrow().to_pylist()[0]
         except Exception as exc:  # a DuckDB error while scanning: report it on the dedupe key
             raise spec.fail(key, f"cannot check the duplicates: {' '.join(str(exc).split())[:300]}") from None
         if clash["n"]:
@@ -599,17 +603,13 @@ def _dedupe(spec: _Spec, key: str, rule: Any, fields_t, fields: list[str], rows:
     if keep == "last":
         order = [ibis.desc(t[_LINE])]
     elif order_by is not None:
-        ob = order_by.name("__sb_order")
-        t = t.mutate(ob)
         order = [t["__sb_order"].isnull(), ibis.desc(t["__sb_order"]), ibis.desc(t[_LINE])]
     else:
         order = [t[_LINE]]
-    t = t.mutate(*[e for e in key_exprs])
-    key_cols = [t[e.get_name()] for e in key_exprs]
-    win = ibis.window(group_by=key_cols, order_by=order)
+    win = ibis.window(group_by=[t[k] for k in key_names], order_by=order)
     t = t.mutate(__sb_rank=ibis.row_number().over(win))
-    keep_row = (t["__sb_rank"] == 0) | ~ibis.and_(*[c.notnull() for c in key_cols])
-    out = t.filter(keep_row).order_by(_LINE).select(*fields)
+    nonnull = ibis.and_(*[t[k].notnull() for k in key_names])  # rows with an empty key are never dropped
+    out = t.filter((t["__sb_rank"] == 0) | ~nonnull).order_by(_LINE).select(*fields)
     return out, Dedupe(name, source, keys, shown, rows, out)
 
 

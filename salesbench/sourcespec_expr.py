@@ -24,7 +24,7 @@ Grammar (everything else is refused with a message naming the construct):
   ``if_else(condition, a, b)``, ``upper(s)``, ``lower(s)``, ``strip(s)``,
   ``substr(s, start[, length])`` (``start`` 1-based as in SQL),
   ``concat(a, b, ...)``, ``date(s[, format])`` (ISO text, or a ``strptime``
-  format such as ``'%d/%m/%Y'``), ``make_date(year, month, day)``,
+  format such as ``'%d/%m/%Y'``), ``timestamp(s[, format])``, ``make_date(year, month, day)``,
   ``add_days(date, n)``, ``week_to_date(year, week)`` (the Monday of ISO week
   ``week``), ``year(d)``, ``month(d)``, ``day(d)``.
 
@@ -104,6 +104,17 @@ def _date(e, what: str):
     raise ExprError(f"{what} needs a date, got a {k}")
 
 
+def _ts(e, what: str):
+    k = _kind(e)
+    if k == "timestamp":
+        return e
+    if k == "text":
+        return e.strip().try_cast(dt.timestamp)
+    if k in {"date", "null"}:
+        return e.cast(dt.timestamp)
+    raise ExprError(f"{what} needs a timestamp, got a {k}")
+
+
 def _bool(e, what: str):
     k = _kind(e)
     if k == "bool":
@@ -124,7 +135,7 @@ def _unify(a, b, what: str):
     if "date" in kinds and kinds <= {"date", "text", "timestamp"}:
         return _date(a, what), _date(b, what)
     if kinds == {"text", "timestamp"}:
-        return a, _text(b, what) if kb == "timestamp" else b
+        return _ts(a, what), _ts(b, what)
     raise ExprError(f"{what} mixes a {ka} and a {kb}")
 
 
@@ -225,8 +236,10 @@ class _Compiler:
         ka, kb = _kind(a), _kind(b)
         if "number" in (ka, kb):
             a, b = _num(a, "comparison"), _num(b, "comparison")
-        elif "date" in (ka, kb) or "timestamp" in (ka, kb):
+        elif "date" in (ka, kb):
             a, b = _date(a, "comparison"), _date(b, "comparison")
+        elif "timestamp" in (ka, kb):
+            a, b = _ts(a, "comparison"), _ts(b, "comparison")
         elif ka != kb and "null" not in (ka, kb):
             raise ExprError(f"cannot compare a {ka} with a {kb}")
         if op is ast.Eq:
@@ -290,6 +303,11 @@ class _Compiler:
         if fname == "round":
             digits = self.const_int(args[1], "the digits of round()") if n > 1 else 0
             return _num(self.visit(args[0]), "round()").round(digits)
+        if fname == "timestamp":
+            text = _text(self.visit(args[0]), "timestamp()").strip()
+            if n == 2:
+                return self.try_strptime(text, self.const_str(args[1], "the format of timestamp()"))
+            return text.try_cast(dt.timestamp)
         if fname == "date" and n == 2:
             fmt = self.const_str(args[1], "the format of date()")
             return self.try_strptime(_text(self.visit(args[0]), "date()").strip(), fmt).cast(dt.date)
@@ -341,7 +359,7 @@ class _Compiler:
 FUNCTIONS: dict[str, tuple[int, int | None]] = {
     "field": (1, 1), "number": (1, 1), "int": (1, 1), "text": (1, 1), "round": (1, 2), "abs": (1, 1),
     "coalesce": (2, None), "if_else": (3, 3), "upper": (1, 1), "lower": (1, 1), "strip": (1, 1),
-    "substr": (2, 3), "concat": (2, None), "date": (1, 2), "make_date": (3, 3), "add_days": (2, 2),
+    "substr": (2, 3), "concat": (2, None), "date": (1, 2), "timestamp": (1, 2), "make_date": (3, 3), "add_days": (2, 2),
     "week_to_date": (2, 2), "year": (1, 1), "month": (1, 1), "day": (1, 1),
 }
 
@@ -361,7 +379,7 @@ def compile_expr(text: str, table, fields: list[str], try_strptime: Callable):
     except SyntaxError as exc:
         raise ExprError(f"not a valid expression ({exc.msg} at column {exc.offset})") from None
     formats = [n.args[1].value for n in ast.walk(tree)
-               if isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id == "date"
+               if isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id in ("date", "timestamp")
                and len(n.args) == 2 and isinstance(n.args[1], ast.Constant) and isinstance(n.args[1].value, str)]
     comp = _Compiler(table, fields, try_strptime)
     try:
