@@ -73,7 +73,7 @@ import yaml
 
 from . import schema
 from .data import IBIS_TYPES, DataError, Dataset
-from .sourcespec_expr import ExprError, compile_expr, kind
+from .sourcespec_expr import ExprError, add_days, compile_expr, in_date_range, kind
 
 #: Data sets a spec can name with ``dataset:`` instead of ``files:``.
 KNOWN_DATASETS = ("cdnow_sample", "cdnow_master", "superstore")
@@ -447,7 +447,7 @@ def _converter(spec: _Spec, key: str, canon: schema.Column, rule: dict):
             return parsed.cast(dt.date) if canon.type == "date" else parsed
         if origin is not None:
             days = value.try_cast(dt.int64)
-            out = ibis.date(origin.year, origin.month, origin.day) + days.as_interval("D")
+            out = in_date_range(add_days(ibis.date(origin.year, origin.month, origin.day), days))
             return out if canon.type == "date" else out.cast(dt.timestamp)
         if parse_type is not None:
             value = value.try_cast(IBIS_TYPES[parse_type])
@@ -509,6 +509,8 @@ def _computed(spec: _Spec, key: str, canon: schema.Column, rule: dict, fields_t,
         raise spec.fail(f"{key}.expr", f"the expression gives a {got} but {canon.name} is a {canon.type} column{hint}")
     elif not expr.type().equals(want) and not (want.is_timestamp() and expr.type().is_timestamp()):
         expr = expr.cast(want)
+    if canon.type in {"date", "timestamp"}:
+        expr = in_date_range(expr)
     return expr.name(canon.name), formats
 
 
@@ -561,8 +563,8 @@ def _dedupe(spec: _Spec, key: str, rule: Any, fields_t, fields: list[str], rows:
         raise spec.fail(f"{key}.key", "expected a field name or a list of field names (the duplicate key)")
     key_exprs = []
     for i, k in enumerate(keys):
-        try:
-            e, _ = compile_expr(k, fields_t, fields, try_strptime)
+        try:  # a field name as it stands (even "Order ID"), else an expression
+            e = fields_t[k] if k in fields else compile_expr(k, fields_t, fields, try_strptime)[0]
         except ExprError as exc:
             raise spec.fail(f"{key}.key", f"{k!r}: {exc}") from None
         key_exprs.append(e.name(f"__sb_key{i}"))
@@ -572,7 +574,8 @@ def _dedupe(spec: _Spec, key: str, rule: Any, fields_t, fields: list[str], rows:
         if set(keep) != {"latest_by"} or not isinstance(keep["latest_by"], str):
             raise spec.fail(f"{key}.keep", "expected first, last, any_identical or {latest_by: <field or expression>}")
         try:
-            order_by, _ = compile_expr(keep["latest_by"], fields_t, fields, try_strptime)
+            by = keep["latest_by"]
+            order_by = fields_t[by] if by in fields else compile_expr(by, fields_t, fields, try_strptime)[0]
         except ExprError as exc:
             raise spec.fail(f"{key}.keep.latest_by", f"{exc}") from None
         shown = f"the latest by {keep['latest_by']}"

@@ -28,8 +28,9 @@ Grammar (everything else is refused with a message naming the construct):
   ``add_days(date, n)``, ``week_to_date(year, week)`` (the Monday of ISO week
   ``week``), ``year(d)``, ``month(d)``, ``day(d)``.
 
-Values that cannot be computed (a text that is no number, 31 February) give an
-empty value, which validation reports; they never fail a query.
+Values that cannot be computed (a text that is no number, 31 February, a
+division by zero, a date outside the years 1-9999) give an empty value, which
+validation reports; they never fail a query.
 """
 from __future__ import annotations
 
@@ -79,7 +80,29 @@ def _num(e, what: str):
 
 
 def _int(e, what: str):
-    return _num(e, what).round(0).cast(dt.int64)
+    n = _num(e, what)
+    if n.type().is_integer():
+        return n.cast(dt.int64)
+    n = ibis.ifelse(n.abs() < 9e15, n, ibis.null().cast(dt.float64))  # 1e300 gives an empty value, not an error
+    return n.round(0).cast(dt.int64)
+
+
+MAX_DAYS = 3_660_000  # ~10,000 years: larger day counts are empty values (no engine overflow)
+_FIRST, _LAST = (1, 1, 1), (9999, 12, 31)
+
+
+def add_days(date, days):
+    """``date + days`` (whole days, negative allowed); day counts beyond :data:`MAX_DAYS` give NULL."""
+    days = ibis.ifelse(days.abs() <= MAX_DAYS, days, ibis.null().cast(dt.int64))
+    return date + days.as_interval("D")
+
+
+def in_date_range(e):
+    """``e`` where it lies in years 1..9999 (what reports and pandas can hold), else NULL."""
+    lo, hi = ibis.date(*_FIRST), ibis.date(*_LAST)
+    if e.type().is_timestamp():
+        lo, hi = lo.cast(e.type()), ibis.timestamp(*_LAST, 23, 59, 59).cast(e.type())
+    return ibis.ifelse((e >= lo) & (e <= hi), e, ibis.null().cast(e.type()))
 
 
 def _text(e, what: str):
@@ -150,7 +173,7 @@ def _week_to_date(year, week):
     """The Monday of ISO week ``week`` of ``year`` (week 1 holds 4 January)."""
     jan4 = _make_date(year, ibis.literal(1), ibis.literal(4))
     monday1 = jan4 - jan4.day_of_week.index().as_interval("D")
-    return monday1 + ((week - 1) * 7).as_interval("D")
+    return add_days(monday1, (week - 1) * 7)
 
 
 class _Compiler:
@@ -262,9 +285,9 @@ class _Compiler:
         ka, kb = _kind(a), _kind(b)
         if sym in "+-" and ka in {"date", "timestamp"} and kb != "date":
             days = _int(b, f"date {sym} days")
-            return _date(a, sym) + days.as_interval("D") if sym == "+" else _date(a, sym) - days.as_interval("D")
+            return add_days(_date(a, sym), days if sym == "+" else -days)
         if sym == "+" and kb in {"date", "timestamp"} and ka != "date":
-            return _date(b, "+") + _int(a, "days + date").as_interval("D")
+            return add_days(_date(b, "+"), _int(a, "days + date"))
         if ka in {"date", "timestamp"} or kb in {"date", "timestamp"}:
             raise ExprError(f"'{sym}' between a {ka} and a {kb} is not allowed (date ± number of days only)")
         a, b = _num(a, f"'{sym}'"), _num(b, f"'{sym}'")
@@ -272,11 +295,10 @@ class _Compiler:
             return a + b
         if sym == "-":
             return a - b
-        if sym == "*":
-            return a * b
-        if sym == "/":
-            return a.cast(dt.float64) / b.cast(dt.float64)
-        return a % b
+        if sym in "/%":  # x / 0 and x % 0 are empty values (not inf or NaN)
+            b = ibis.ifelse(b == 0, ibis.null().cast(dt.float64), b.cast(dt.float64))
+            return a.cast(dt.float64) / b if sym == "/" else a.cast(dt.float64) % b
+        return a * b
 
     def if_else(self, test, body, orelse):
         cond = _bool(self.visit(test), "the condition of if/else")
@@ -346,7 +368,7 @@ class _Compiler:
         if fname == "make_date":
             return _make_date(*(_int(v, "make_date()") for v in vals))
         if fname == "add_days":
-            return _date(vals[0], "add_days()") + _int(vals[1], "add_days()").as_interval("D")
+            return add_days(_date(vals[0], "add_days()"), _int(vals[1], "add_days()"))
         if fname == "week_to_date":
             return _week_to_date(_int(vals[0], "week_to_date()"), _int(vals[1], "week_to_date()"))
         if fname in {"year", "month", "day"}:
