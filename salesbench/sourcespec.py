@@ -236,12 +236,14 @@ def _head_lines(spec: _Spec, key: str, f: Path, codec: str, given: bool, n: int)
     """The first ``n`` lines of ``f`` decoded as ``codec`` (without line ends)."""
     out: list[str] = []
     try:
-        with open(f, encoding="utf-8-sig" if codec == "utf-8" else codec, newline="") as fh:
-            for _ in range(n):
-                line = fh.readline()
+        with open(f, "rb") as fh:
+            for i in range(n):
+                line = fh.readline()  # line by line, so a decoding error names its line
                 if not line:
                     break
-                out.append(line.rstrip("\r\n"))
+                if i == 0 and codec == "utf-8":
+                    line = line.removeprefix(codecs.BOM_UTF8)
+                out.append(line.decode(codec).rstrip("\r\n"))
     except UnicodeDecodeError:
         raise _not_encoded(spec, key, f, codec, len(out) + 1, given) from None
     except OSError as exc:

