@@ -508,7 +508,8 @@ def _computed(spec: _Spec, key: str, canon: schema.Column, rule: dict, fields_t,
         expr = expr.cast(dt.string)
     elif got not in ok:
         hint = " (wrap it in text(...))" if canon.type in {"id", "str"} else ""
-        raise spec.fail(f"{key}.expr", f"the expression gives a {got} but {canon.name} is a {canon.type} column{hint}")
+        raise spec.fail(f"{key}.expr", f"the expression gives a {got} but {canon.name} is "
+                                          f"{'an' if canon.type[0] in 'aeiou' else 'a'} {canon.type} column{hint}")
     elif not expr.type().equals(want) and not (want.is_timestamp() and expr.type().is_timestamp()):
         expr = expr.cast(want)
     if canon.type in {"date", "timestamp"}:

@@ -321,3 +321,146 @@ def test_expression_edge_values_become_empty_not_errors(tmp_path):
     assert df.quantity.isna().all()
     # month 11 + b: 11 -> 31 November does not exist (empty), 13 does not exist, 14 neither
     assert df.unit_price.isna().all()
+
+
+@pytest.mark.parametrize(
+    "column, expr, words",
+    [
+        ("revenue", "units * prize", ["unknown name 'prize'", "available columns: store, yr, wk, units, price"]),
+        ("revenue", "sqrt(units)", ["unknown function 'sqrt'", "functions:", "week_to_date"]),
+        ("revenue", "units.real", ["Attribute", "not allowed"]),
+        ("revenue", "units[0]", ["Subscript", "not allowed"]),
+        ("revenue", "(lambda: 1)()", ["unknown function"]),
+        ("revenue", "units ** 2", ["Pow", "not allowed"]),
+        ("revenue", "units *", ["not a valid expression"]),
+        ("revenue", "week_to_date(yr, wk)", ["gives a date but revenue is a float column"]),
+        ("order_date", "units * price", ["gives a number but order_date is a date column"]),
+        ("customer_id", "price * 2", ["gives a number but customer_id is an id column", "text("]),
+        ("revenue", "round(price, digits)", ["digits of round() must be a whole-number constant"]),
+        ("order_date", "upper(store) - week_to_date(yr, wk)", ["'-' between a text and a date is not allowed"]),
+        ("order_date", "date(updated, fmt)", ["format of date() must be a quoted text constant"]),
+        ("order_date", "date(updated, '%Q')", ["invalid date format '%Q'"]),
+        ("revenue", "coalesce(units)", ["coalesce() takes 2 or more arguments, got 1"]),
+        ("revenue", "field('Unit Price')", ["unknown name 'Unit Price'"]),
+        ("revenue", "__import__('os').system('touch HACKED')", ["unknown function \"__import__('os').system\""]),
+    ],
+)
+def test_expression_errors_name_spec_column_and_the_unknown_part(tmp_path, capsys, column, expr, words):
+    mapping = {"customer_id": "store", "order_date": "{expr: 'week_to_date(yr, wk)'}", "revenue": "sales"}
+    mapping[column] = "{expr: " + yaml_quote(expr) + "}"
+    spec = _weekly_spec(tmp_path, "".join(f"      {k}: {v}\n" for k, v in mapping.items()))
+    code, text = _cli(capsys, "validate", "--data", spec)
+    assert code == 2 and "Traceback" not in text and len(text.strip().splitlines()) == 1, text
+    assert f"{spec}: tables.orders.map.{column}.expr" in text.replace(".format", ".expr"), text
+    for w in words:
+        assert w in text, (w, text)
+    assert not (tmp_path / "HACKED").exists() and not Path("HACKED").exists()
+
+
+def yaml_quote(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+# --------------------------------------------------------------------------- de-duplication
+DEDUPE_MAP = ("      customer_id: store\n      order_id: oid\n"
+              "      order_date: {expr: 'week_to_date(yr, wk)'}\n      revenue: {expr: 'units * price'}\n")
+
+
+@pytest.mark.parametrize(
+    "keep, kept_dates",
+    [
+        ("first", [dt.date(2024, 1, 1), dt.date(2024, 12, 23)]),
+        ("last", [dt.date(2023, 3, 6), dt.date(2022, 1, 3)]),
+        # O1: 10:00 beats 09:00; O2: 3 January beats 1 January
+        ("{latest_by: \"timestamp(updated, '%Y-%m-%d %H:%M')\"}", [dt.date(2024, 1, 1), dt.date(2022, 1, 3)]),
+        ("{latest_by: updated}", [dt.date(2024, 1, 1), dt.date(2022, 1, 3)]),  # ISO text sorts like time
+    ],
+)
+def test_dedupe_keeps_the_stated_row_counts_the_dropped_and_never_drops_empty_keys(tmp_path, keep, kept_dates):
+    from salesbench.sourcespec import dedupe_findings
+
+    spec = _weekly_spec(tmp_path, DEDUPE_MAP, extra=f"    dedupe: {{key: [oid], keep: {keep}}}\n")
+    ds = open_spec(spec)
+    df = ds.table("orders").to_pandas()
+    assert df.order_id.tolist() == ["O1", "O2", None]  # file order kept; the row with an empty key stays
+    assert pd.to_datetime(df.order_date).dt.date.tolist()[:2] == kept_dates
+    (found,) = dedupe_findings(ds)
+    assert found["table"] == "orders" and found["key"] == ["oid"]
+    assert found["rows_before"] == 5 and found["dropped"] == 2
+    assert found["message"].startswith("w.csv (spec weekly.yaml, table orders): the source spec dropped 2 duplicate rows of 5")
+    assert ds.row_counts()["orders"] == 3
+    assert validate(ds).exit_code == 2  # the dropped rows are gone before validation (no duplicate finding)
+    assert not any(f.check == "duplicate_order_lines" for f in validate(ds).quality_problems)
+
+
+def test_dedupe_any_identical_drops_copies_and_stops_on_conflicts(tmp_path):
+    from salesbench.sourcespec import dedupe_findings
+
+    (tmp_path / "o.csv").write_text("oid,cust,day,amount\nA,1,2024-01-02,5\nA,1,2024-01-02,5\nB,2,2024-01-03,7\n")
+    spec = tmp_path / "o.yaml"
+    body = ("tables:\n  orders:\n    file: o.csv\n    header: true\n    dedupe: {key: oid, keep: any_identical}\n"
+            "    map: {order_id: oid, customer_id: cust, order_date: day, revenue: amount}\n")
+    spec.write_text(body)
+    ds = open_spec(spec)
+    assert ds.table("orders").count().to_pyarrow().as_py() == 2
+    assert dedupe_findings(ds)[0]["dropped"] == 1
+    (tmp_path / "o.csv").write_text("oid,cust,day,amount\nA,1,2024-01-02,5\nA,1,2024-01-02,6\nB,2,2024-01-03,7\n")
+    with pytest.raises(SpecError) as err:
+        open_spec(spec)
+    msg = str(err.value)
+    assert f"{spec}: tables.orders.dedupe.keep:" in msg and "1 values of the key oid" in msg and "oid='A'" in msg
+
+
+@pytest.mark.parametrize(
+    "rule, key, words",
+    [
+        ("[oid]", "tables.orders.dedupe", ["expected a mapping"]),
+        ("{key: [oid], keep: newest}", "tables.orders.dedupe.keep", ["unknown rule 'newest'"]),
+        ("{key: [order_no]}", "tables.orders.dedupe.key", ["unknown name 'order_no'", "available columns"]),
+        ("{key: [oid], keep: {latest_by: modified}}", "tables.orders.dedupe.keep.latest_by", ["unknown name 'modified'"]),
+        ("{key: [oid], by: updated}", "tables.orders.dedupe.by", ["unknown key"]),
+    ],
+)
+def test_dedupe_rule_errors(tmp_path, rule, key, words):
+    spec = _weekly_spec(tmp_path, DEDUPE_MAP, extra=f"    dedupe: {rule}\n")
+    with pytest.raises(SpecError) as err:
+        open_spec(spec)
+    assert f"{spec}: {key}:" in str(err.value)
+    for w in words:
+        assert w in str(err.value)
+
+
+# --------------------------------------------------------------------------- encodings
+@pytest.mark.parametrize("encoding", ["gbk", "gb18030", "utf-8-sig", "latin-1", "cp1252"])
+def test_encoding_key_reads_the_text_right(tmp_path, encoding):
+    names = {"gbk": "张三", "gb18030": "张三𠀀", "utf-8-sig": "Zoë", "latin-1": "Zoë", "cp1252": "Zoë €"}[encoding]
+    text = f"客户,日期,金额\n{names},2024-01-05,3.5\nB,2024-01-06,1\n" if encoding.startswith("gb") else \
+        f"kunde;datum;betrag\n{names};2024-01-05;3.5\nB;2024-01-06;1\n"
+    (tmp_path / "x.csv").write_bytes(text.encode(encoding))
+    head = "客户,日期,金额" if encoding.startswith("gb") else "kunde;datum;betrag"
+    cust, day, amount = head.split("," if "," in head else ";")
+    spec = tmp_path / "x.yaml"
+    spec.write_text(f"tables:\n  orders:\n    file: x.csv\n    encoding: {encoding}\n    header: true\n"
+                    f"    delimiter: '{',' if ',' in head else ';'}'\n"
+                    f"    map: {{customer_id: {cust}, order_date: {day}, revenue: {amount}}}\n", encoding="utf-8")
+    ds = open_spec(spec)
+    df = ds.table("orders").to_pandas()
+    assert df.customer_id.tolist() == [names, "B"]
+    assert df.revenue.tolist() == [3.5, 1.0]
+    assert validate(ds).schema_errors == []
+
+
+def test_wrong_encoding_given_names_line_and_the_wider_codec(tmp_path):
+    (tmp_path / "x.csv").write_bytes("a,b,c\n1,2024-01-05,3\n".encode() + "𠀀,2024-01-05,3\n".encode("gb18030"))
+    spec = tmp_path / "x.yaml"
+    spec.write_text("tables:\n  orders: {file: x.csv, encoding: gbk, header: true, map: {customer_id: a, order_date: b, revenue: c}}\n")
+    with pytest.raises(SpecError) as err:
+        open_spec(spec)
+    assert f"{spec}: tables.orders.encoding:" in str(err.value) and "x.csv: line 3 is not valid gbk" in str(err.value)
+    assert "gb18030" in str(err.value)
+
+
+def test_unknown_encoding(tmp_path):
+    spec = _weekly_spec(tmp_path, DEDUPE_MAP, extra="    encoding: ebcdic\n")
+    with pytest.raises(SpecError, match=r"tables\.orders\.encoding: unknown encoding 'ebcdic'; use one of utf-8"):
+        open_spec(spec)
