@@ -205,11 +205,15 @@ def _transcode(spec: _Spec, key: str, f: Path, codec: str) -> Path:
     from .datasets import cache_dir
 
     st = f.stat()
-    tag = hashlib.sha256(f"{f.resolve()}:{st.st_size}:{st.st_mtime_ns}:{codec}".encode()).hexdigest()[:20]
+    who = hashlib.sha256(f"{f.resolve()}:{codec}".encode()).hexdigest()[:16]
+    version = hashlib.sha256(f"{st.st_size}:{st.st_mtime_ns}".encode()).hexdigest()[:12]
+    tag = f"{who}-{version}"
     folder = cache_dir() / "transcoded"
     target = folder / f"{tag}.txt"
     if target.exists():
         return target
+    for old in folder.glob(f"{who}-*.txt"):  # an earlier version of the same file
+        old.unlink(missing_ok=True)
     folder.mkdir(parents=True, exist_ok=True)
     part = folder / f".{tag}.{os.getpid()}.part"
     decoder = codecs.getincrementaldecoder(codec)()
