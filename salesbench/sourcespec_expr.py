@@ -41,6 +41,10 @@ import ibis
 import ibis.expr.datatypes as dt
 
 
+MAX_LENGTH = 2000  # characters of one expression
+MAX_NODES = 400  # syntax-tree nodes of one expression (keeps the generated SQL small)
+
+
 class ExprError(ValueError):
     """The expression is not in the grammar; the message names the offending part."""
 
@@ -398,10 +402,16 @@ def compile_expr(text: str, table, fields: list[str], try_strptime: Callable):
     """
     if not isinstance(text, str) or not text.strip():
         raise ExprError("expected the expression as text, e.g. \"units * price\"")
+    if len(text) > MAX_LENGTH:
+        raise ExprError(f"the expression is {len(text):,} characters long; at most {MAX_LENGTH:,} are allowed")
     try:
         tree = ast.parse(text.strip(), mode="eval")
     except SyntaxError as exc:
         raise ExprError(f"not a valid expression ({exc.msg} at column {exc.offset})") from None
+    except (RecursionError, MemoryError):
+        raise ExprError("the expression is nested too deeply") from None
+    if sum(1 for _ in ast.walk(tree)) > MAX_NODES:
+        raise ExprError(f"the expression has more than {MAX_NODES} parts; split the work or simplify it")
     formats = [n.args[1].value for n in ast.walk(tree)
                if isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id in ("date", "timestamp")
                and len(n.args) == 2 and isinstance(n.args[1], ast.Constant) and isinstance(n.args[1].value, str)]
@@ -411,7 +421,7 @@ def compile_expr(text: str, table, fields: list[str], try_strptime: Callable):
     except ExprError:
         raise
     except (RecursionError, MemoryError):
-        raise ExprError("expression too deeply nested") from None
+        raise ExprError("the expression is nested too deeply") from None
     except Exception as exc:  # an ibis type error on an odd combination
         raise ExprError(f"cannot be computed: {type(exc).__name__}: {exc}") from None
     return expr, formats

@@ -343,6 +343,8 @@ def test_expression_edge_values_become_empty_not_errors(tmp_path):
         ("order_date", "date(updated, '%Q')", ["invalid date format '%Q'"]),
         ("revenue", "coalesce(units)", ["coalesce() takes 2 or more arguments, got 1"]),
         ("revenue", "field('Unit Price')", ["unknown name 'Unit Price'"]),
+        ("revenue", "-" * 1500 + "units", ["more than 400 parts"]),
+        ("revenue", "+".join(["units"] * 500), ["2,000 are allowed"]),
         ("revenue", "__import__('os').system('touch HACKED')", ["unknown function \"__import__('os').system\""]),
     ],
 )
