@@ -449,7 +449,7 @@ def _converter(spec: _Spec, key: str, canon: schema.Column, rule: dict):
     def convert(raw):
         value = raw.strip()
         if fmt is not None:
-            parsed = try_strptime(value, fmt)
+            parsed = in_date_range(try_strptime(value, fmt))
             return parsed.cast(dt.date) if canon.type == "date" else parsed
         if origin is not None:
             days = value.try_cast(dt.int64)
@@ -463,6 +463,8 @@ def _converter(spec: _Spec, key: str, canon: schema.Column, rule: dict):
             value = value.cast(dt.float64) * numeric.get("multiply", 1.0) + numeric.get("add", 0.0)
         if value.type().is_string():
             return value if want.is_string() else value.try_cast(want)
+        if want.is_integer() and value.type().is_floating():  # 1e300 -> empty, not an engine error
+            value = ibis.ifelse(value.abs() < 9e15, value, ibis.null().cast(dt.float64)).round(0)
         return value.cast(want)
 
     return convert
