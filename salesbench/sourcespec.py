@@ -331,6 +331,9 @@ def _raw_select(spec: _Spec, name: str, tdef: dict, files: list[Path]) -> _Read:
             if len(columns) != len(fields):
                 raise spec.fail(f"{key}.columns", f"{len(columns)} names given but the header of {files[0].name} has {len(fields)} fields")
             fields = columns
+        if "" in fields:
+            raise spec.fail(f"{key}.header", f"the header of {files[0].name} has no name for field {fields.index('') + 1}; "
+                                             "name the fields with columns:")
         if len(set(fields)) != len(fields):
             dup = next(f for f in fields if fields.count(f) > 1)
             raise spec.fail(f"{key}.header", f"the header of {files[0].name} names {dup!r} twice; name the fields with columns:")
@@ -339,8 +342,9 @@ def _raw_select(spec: _Spec, name: str, tdef: dict, files: list[Path]) -> _Read:
     else:
         fields = list(columns)
     data_skip = skip + (1 if header else 0)
-    if len(head) > data_skip and head[data_skip].strip():
-        first = head[data_skip]
+    first = head[data_skip] if len(head) > data_skip else ""
+    open_quote = bool(quote) and not whitespace and first.count(quote) % 2 == 1  # a field spans lines: DuckDB judges
+    if first.strip() and not open_quote:
         found = len(_split(first, whitespace, delimiter, quote))
         if found != len(fields):
             guess = None if whitespace else _guess_delimiter(first, len(fields))

@@ -180,6 +180,11 @@ GOOD_MAP = "map: {customer_id: a, order_date: b, revenue: c}"
         ("ragged row further down", {"r.csv": "a,b,c\n1,2024-01-01,3\n2,2024-01-02,4\n5,6\n"},
          f"tables:\n  orders: {{file: r.csv, header: true, {GOOD_MAP}}}\n",
          ["tables.orders", "r.csv: line 4", "2 columns but 3 are declared", "'5,6'"]),
+        ("header with an empty field name", {"e.csv": "a,,c\n1,2,3\n"}, f"tables:\n  orders: {{file: e.csv, header: true, {GOOD_MAP}}}\n",
+         ["tables.orders.header", "no name for field 2", "columns:"]),
+        ("a quoted field spanning lines is no delimiter error", {"m.csv": 'a,b,c\n1,"x\ny",3\n2,2024-01-02\n'},
+         # DuckDB numbers records, so the record after the two-line field is "line 3"
+         f"tables:\n  orders: {{file: m.csv, header: true, {GOOD_MAP}}}\n", ["m.csv: line 3", "2 columns but 3 are declared"]),
         ("unknown table key", {"d.csv": "a,b,c\n"}, f"tables:\n  orders: {{file: d.csv, header: true, sep: ';', {GOOD_MAP}}}\n",
          ["tables.orders.sep", "unknown key"]),
         ("unknown map key", {"d.csv": "a,b,c\n"},
