@@ -1131,7 +1131,7 @@ def sla_view(report: FunnelReport) -> pd.DataFrame:
     t = pd.concat(parts, ignore_index=True)
     return pd.DataFrame({"stage": t["stage"], "level": t["level"], "group": t["group"].astype(str), "measured": t["measured"],
                          "breaches": t["breaches"], "breach rate": t["breach_rate"],
-                         "median hours": t["median_hours"].round(1)})
+                         "median hours": pd.to_numeric(t["median_hours"], errors="coerce").round(1)})
 
 
 def breach_list(report: FunnelReport) -> pd.DataFrame:
@@ -1146,10 +1146,14 @@ def stuck_view(report: FunnelReport) -> pd.DataFrame:
     from .viz import fmt_money
 
     s = report.stuck
+
+    def num(col):  # an empty stuck list has untyped (object) columns
+        return pd.to_numeric(s[col], errors="coerce")
+
     return pd.DataFrame({"opportunity": s["opportunity_id"], "owner": s["rep_id"], "team": s["team"],
                          "stage": s["stage"], "amount": s["amount"].map(fmt_money),
-                         "days in stage": s["days_in_stage"].round(1), "limit (days)": s["limit_days"].round(1),
-                         "deal age (days)": s["deal_age_days"].round(0)})
+                         "days in stage": num("days_in_stage").round(1), "limit (days)": num("limit_days").round(1),
+                         "deal age (days)": num("deal_age_days").round(0)})
 
 
 def velocity_view(report: FunnelReport) -> pd.DataFrame:
