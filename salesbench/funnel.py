@@ -136,8 +136,7 @@ def load_deals(
     aggs["last_event_at"] = sh.entered_at.max()
     per_opp = sh.group_by("opportunity_id").aggregate(**aggs)
 
-    odd = sh.filter((sh.idx < 0) & (sh.stage_norm != "lost"))
-    unknown = odd.group_by("stage").aggregate(n=odd.count()).to_pandas()
+    unknown = unknown_stage_rows(sh, stages)
 
     cols = ["opportunity_id", "created_at", "status"]
     for c in ("rep_id", "customer_id", "amount", "closed_at", "lost_reason", "channel", "stage"):
@@ -189,8 +188,39 @@ def load_deals(
     else:
         as_of = pd.Timestamp(cutoff)
     frame = _derive(frame, stages, as_of)
-    unknown_map = {str(r.stage): int(r.n) for r in unknown.itertuples()}
-    return Deals(frame, stages, as_of, unknown_map)
+    return Deals(frame, stages, as_of, unknown)
+
+
+def unknown_stage_rows(stage_history, stages: Sequence[str]) -> dict[str, int]:
+    """``{stage name: rows}`` of the ``stage_history`` rows whose stage is neither a funnel stage nor ``lost``.
+
+    ``stage_history`` is the ibis table (its ``stage`` column); names match the
+    ``stages`` parameter case-insensitively, ignoring surrounding spaces, as in
+    :func:`load_deals`. Counted in the engine; largest count first, then by name.
+    Such rows are ignored by the funnel: the report names them with the fix
+    (add them, in order, to the ``stages`` parameter).
+    """
+    known = sorted({s.lower() for s in stages} | {"lost"})
+    norm = stage_history.stage.lower().strip()
+    odd = stage_history.filter(norm.notnull() & ~norm.isin(known))
+    counts = odd.group_by("stage").aggregate(n=odd.count()).to_pandas()
+    counts = counts.sort_values(["n", "stage"], ascending=[False, True], kind="mergesort")
+    return {str(r.stage): int(r.n) for r in counts.itertuples()}
+
+
+def unknown_stage_sentence(deals: Deals, show: int = 5) -> str | None:
+    """One sentence counting and naming the unknown stage names, with the fix; ``None`` when there are none."""
+    unknown = deals.unknown_stages
+    if not unknown:
+        return None
+    total = sum(unknown.values())
+    names = ", ".join(f"'{k}' ({v:,} row{'s' if v != 1 else ''})" for k, v in list(unknown.items())[:show])
+    more = f" and {len(unknown) - show} more" if len(unknown) > show else ""
+    return (f"{total:,} stage_history row{'s' if total != 1 else ''} name{'s' if total == 1 else ''} "
+            f"{'a stage' if len(unknown) == 1 else f'{len(unknown)} stages'} that {'is' if len(unknown) == 1 else 'are'} "
+            f"not in the funnel's stages and {'was' if total == 1 else 'were'} ignored: {names}{more}. "
+            "To count them, add them in funnel order to the stages parameter (params/funnel.yaml, or "
+            "-p stages=[...]); the current order is " + ", ".join(deals.stages) + ".")
 
 
 def _derive(frame: pd.DataFrame, stages: list[str], as_of: pd.Timestamp) -> pd.DataFrame:
@@ -802,6 +832,8 @@ class FunnelReport:
             "coverage_threshold": self.params["coverage_threshold"],
             "open_opportunities": int((self.deals.frame["status"] == "open").sum()),
             "biggest_leak": biggest_leak(self.conversion),
+            "unknown_stage_rows": int(sum(self.deals.unknown_stages.values())),
+            "unknown_stages": dict(self.deals.unknown_stages),
         }
 
 
