@@ -876,6 +876,13 @@ def analyze(
     """
     _check_params(mature_days, sla_hours, stuck_days, coverage_threshold, coverage_months)
     deals = load_deals(ds, stages, start, end, as_of, segment_column)
+    if deals.n == 0:
+        from .results import ReportSkipped
+
+        when = [f"from {pd.Timestamp(start).date()}" if start is not None else "",
+                f"to {pd.Timestamp(end).date()}" if end is not None else "",
+                f"on or before {pd.Timestamp(as_of).date()}" if as_of is not None else ""]
+        raise ReportSkipped("no opportunity was created " + (" ".join(w for w in when if w) or "in the data"))
     closed = deals.mature(mature_days)
     all_cohorts = closed.n == 0  # no deal old enough: fall back to every cohort, and say so
     if all_cohorts:
@@ -928,6 +935,8 @@ def pooled_win_rates(report: FunnelReport, by: str, draws: int = 500, tune: int 
     if by not in report.win_by:
         return None
     counts = win_counts(report.win_by[by], by)
+    if not (counts["closed"] > 0).any():  # no closed deal yet: nothing to pool
+        return None
     pooled = pooled_rates(counts, by, "won", "closed", draws=draws, tune=tune, chains=chains, seed=seed, prob=prob)
     if by == "rep_id" and "team" in report.closed.frame:
         teams = report.closed.frame.dropna(subset=["rep_id"]).drop_duplicates("rep_id").set_index("rep_id")["team"]

@@ -845,7 +845,11 @@ class Segmentation:
         validate_rules(self.rules)
         feats = customer_features(ds, self.as_of, self.lookback_days)
         if len(feats) == 0:
-            raise ValueError("no customer has an order in the analysis window")
+            from .results import ReportSkipped
+
+            window = f"in the {self.lookback_days} days up to" if self.lookback_days else "on or before"
+            raise ReportSkipped(f"no customer has an order in the analysis window (orders {window} "
+                                f"{feats.attrs['as_of'].isoformat()})")
         self.as_of_ = feats.attrs["as_of"]
         self.value_basis_ = feats.attrs["value_basis"]
         lap("features")

@@ -14,14 +14,16 @@ import pandas as pd
 
 def company(customers: int = 1, orders: int = 1, months: int = 1, reps: int = 1, opportunities: int = 1,
             lost_only: bool = False, text: str | None = None, start: str = "2024-01-03",
-            revenue: float = 100.0, regions: int = 1, teams: bool = True) -> dict[str, pd.DataFrame]:
+            revenue: float = 100.0, regions: int = 1, teams: bool = True,
+            open_deals: bool = False) -> dict[str, pd.DataFrame]:
     """Frames of a tiny company.
 
     ``orders`` orders per customer, spread evenly over ``months`` calendar months from
     ``start``; ``opportunities`` deals (every second one won unless ``lost_only``);
     ``text`` replaces every name, region, team, segment, product line, channel and
     lost reason with that string (plus a number where several values must differ);
-    ``regions`` distinct regions; ``teams=False`` leaves the reps' team empty.
+    ``regions`` distinct regions; ``teams=False`` leaves the reps' team empty;
+    ``open_deals=True`` leaves every deal open at its last stage.
     """
     t0 = pd.Timestamp(start)
 
@@ -83,13 +85,15 @@ def company(customers: int = 1, orders: int = 1, months: int = 1, reps: int = 1,
         created = t0 + pd.Timedelta(days=i, hours=10)
         won = (not lost_only) and i % 2 == 0
         closed = created + pd.Timedelta(days=20)
+        status = "open" if open_deals else "won" if won else "lost"
         opp.append({"opportunity_id": f"D{i + 1}", "customer_id": cust_ids[i % customers], "rep_id": rep_ids[i % reps],
-                    "created_at": created, "amount": 1000.0, "stage": "won" if won else "lost",
-                    "status": "won" if won else "lost", "closed_at": closed,
-                    "lost_reason": None if won else label("price", 0), "channel": label("direct", 0)})
+                    "created_at": created, "amount": 1000.0, "stage": stages[-1] if open_deals else status,
+                    "status": status, "closed_at": None if open_deals else closed,
+                    "lost_reason": label("price", 0) if status == "lost" else None, "channel": label("direct", 0)})
         for j, s in enumerate(stages):
             hist.append({"opportunity_id": f"D{i + 1}", "stage": s, "entered_at": created + pd.Timedelta(days=5 * j)})
-        hist.append({"opportunity_id": f"D{i + 1}", "stage": "won" if won else "lost", "entered_at": closed})
+        if not open_deals:
+            hist.append({"opportunity_id": f"D{i + 1}", "stage": status, "entered_at": closed})
     return {"customers": cust, "orders": orders_f, "products": products, "reps": rep_frame, "invoices": inv,
             "surveys": surveys, "interactions": inter, "expenses": expenses, "targets": targets,
             "opportunities": pd.DataFrame(opp), "stage_history": pd.DataFrame(hist)}
