@@ -136,8 +136,7 @@ def load_deals(
     aggs["last_event_at"] = sh.entered_at.max()
     per_opp = sh.group_by("opportunity_id").aggregate(**aggs)
 
-    odd = sh.filter((sh.idx < 0) & (sh.stage_norm != "lost"))
-    unknown = odd.group_by("stage").aggregate(n=odd.count()).to_pandas()
+    unknown = unknown_stage_rows(sh, stages)
 
     cols = ["opportunity_id", "created_at", "status"]
     for c in ("rep_id", "customer_id", "amount", "closed_at", "lost_reason", "channel", "stage"):
@@ -190,8 +189,39 @@ def load_deals(
     else:
         as_of = pd.Timestamp(cutoff)
     frame = _derive(frame, stages, as_of)
-    unknown_map = {str(r.stage): int(r.n) for r in unknown.itertuples()}
-    return Deals(frame, stages, as_of, unknown_map)
+    return Deals(frame, stages, as_of, unknown)
+
+
+def unknown_stage_rows(stage_history, stages: Sequence[str]) -> dict[str, int]:
+    """``{stage name: rows}`` of the ``stage_history`` rows whose stage is neither a funnel stage nor ``lost``.
+
+    ``stage_history`` is the ibis table (its ``stage`` column); names match the
+    ``stages`` parameter case-insensitively, ignoring surrounding spaces, as in
+    :func:`load_deals`. Counted in the engine; largest count first, then by name.
+    Such rows are ignored by the funnel: the report names them with the fix
+    (add them, in order, to the ``stages`` parameter).
+    """
+    known = sorted({s.lower() for s in stages} | {"lost"})
+    norm = stage_history.stage.lower().strip()
+    odd = stage_history.filter(norm.notnull() & ~norm.isin(known))
+    counts = odd.group_by("stage").aggregate(n=odd.count()).to_pandas()
+    counts = counts.sort_values(["n", "stage"], ascending=[False, True], kind="mergesort")
+    return {str(r.stage): int(r.n) for r in counts.itertuples()}
+
+
+def unknown_stage_sentence(deals: Deals, show: int = 5) -> str | None:
+    """One sentence counting and naming the unknown stage names, with the fix; ``None`` when there are none."""
+    unknown = deals.unknown_stages
+    if not unknown:
+        return None
+    total = sum(unknown.values())
+    names = ", ".join(f"'{k}' ({v:,} row{'s' if v != 1 else ''})" for k, v in list(unknown.items())[:show])
+    more = f" and {len(unknown) - show} more" if len(unknown) > show else ""
+    return (f"{total:,} stage_history row{'s' if total != 1 else ''} name{'s' if total == 1 else ''} "
+            f"{'a stage' if len(unknown) == 1 else f'{len(unknown)} stages'} that {'is' if len(unknown) == 1 else 'are'} "
+            f"not in the funnel's stages and {'was' if total == 1 else 'were'} ignored: {names}{more}. "
+            "To count them, add them in funnel order to the stages parameter (params/funnel.yaml, or "
+            "-p stages=[...]); the current order is " + ", ".join(deals.stages) + ".")
 
 
 def _derive(frame: pd.DataFrame, stages: list[str], as_of: pd.Timestamp) -> pd.DataFrame:
@@ -803,6 +833,8 @@ class FunnelReport:
             "coverage_threshold": self.params["coverage_threshold"],
             "open_opportunities": int((self.deals.frame["status"] == "open").sum()),
             "biggest_leak": biggest_leak(self.conversion),
+            "unknown_stage_rows": int(sum(self.deals.unknown_stages.values())),
+            "unknown_stages": dict(self.deals.unknown_stages),
         }
 
 
@@ -845,6 +877,13 @@ def analyze(
     """
     _check_params(mature_days, sla_hours, stuck_days, coverage_threshold, coverage_months)
     deals = load_deals(ds, stages, start, end, as_of, segment_column)
+    if deals.n == 0:
+        from .results import ReportSkipped
+
+        when = [f"from {pd.Timestamp(start).date()}" if start is not None else "",
+                f"to {pd.Timestamp(end).date()}" if end is not None else "",
+                f"on or before {pd.Timestamp(as_of).date()}" if as_of is not None else ""]
+        raise ReportSkipped("no opportunity was created " + (" ".join(w for w in when if w) or "in the data"))
     closed = deals.mature(mature_days)
     all_cohorts = closed.n == 0  # no deal old enough: fall back to every cohort, and say so
     if all_cohorts:
@@ -897,6 +936,8 @@ def pooled_win_rates(report: FunnelReport, by: str, draws: int = 500, tune: int 
     if by not in report.win_by:
         return None
     counts = win_counts(report.win_by[by], by)
+    if not (counts["closed"] > 0).any():  # no closed deal yet: nothing to pool
+        return None
     pooled = pooled_rates(counts, by, "won", "closed", draws=draws, tune=tune, chains=chains, seed=seed, prob=prob)
     if by == "rep_id" and "team" in report.closed.frame:
         teams = report.closed.frame.dropna(subset=["rep_id"]).drop_duplicates("rep_id").set_index("rep_id")["team"]
@@ -1132,7 +1173,7 @@ def sla_view(report: FunnelReport) -> pd.DataFrame:
     t = pd.concat(parts, ignore_index=True)
     return pd.DataFrame({"stage": t["stage"], "level": t["level"], "group": t["group"].astype(str), "measured": t["measured"],
                          "breaches": t["breaches"], "breach rate": t["breach_rate"],
-                         "median hours": t["median_hours"].round(1)})
+                         "median hours": pd.to_numeric(t["median_hours"], errors="coerce").round(1)})
 
 
 def breach_list(report: FunnelReport) -> pd.DataFrame:
@@ -1147,10 +1188,14 @@ def stuck_view(report: FunnelReport) -> pd.DataFrame:
     from .viz import fmt_money
 
     s = report.stuck
+
+    def num(col):  # an empty stuck list has untyped (object) columns
+        return pd.to_numeric(s[col], errors="coerce")
+
     return pd.DataFrame({"opportunity": s["opportunity_id"], "owner": s["rep_id"], "team": s["team"],
                          "stage": s["stage"], "amount": s["amount"].map(fmt_money),
-                         "days in stage": s["days_in_stage"].round(1), "limit (days)": s["limit_days"].round(1),
-                         "deal age (days)": s["deal_age_days"].round(0)})
+                         "days in stage": num("days_in_stage").round(1), "limit (days)": num("limit_days").round(1),
+                         "deal age (days)": num("deal_age_days").round(0)})
 
 
 def velocity_view(report: FunnelReport) -> pd.DataFrame:

@@ -75,6 +75,8 @@ from typing import Any, Iterable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from .results import ReportSkipped
+
 #: Period names accepted by the review and their pandas / ibis frequency codes.
 FREQS: dict[str, str] = {"month": "M", "quarter": "Q", "year": "Y"}
 PERIODS_PER_YEAR: dict[str, int] = {"month": 12, "quarter": 4, "year": 1}
@@ -932,9 +934,10 @@ class PerformanceReview:
         self.all_kpis_ = kpis
         self.kpis_ = {lvl: f[f["period"] == self.period_].reset_index(drop=True) for lvl, f in kpis.items()}
         if "company" not in kpis or self.kpis_["company"].empty:
-            raise ValueError(f"no orders in the review period {period_label(self.period_)}")
+            raise ReportSkipped(self._no_orders_reason(ds))
         if "rep" not in kpis or self.kpis_["rep"].empty:
-            raise ValueError("no order in the review period has a rep_id: the review needs orders credited to reps")
+            raise ReportSkipped(f"no order in the review period {period_label(self.period_)} has a rep_id: "
+                                "the review needs orders credited to reps")
         n_future = future_orders(ds, _dt.date.today())
         if n_future:
             one = n_future == 1
@@ -984,6 +987,21 @@ class PerformanceReview:
         return self
 
     # ------------------------------------------------------------------ helpers
+    def _no_orders_reason(self, ds) -> str:
+        """Why the review period is empty, in one line: the period, the data's order dates, what to change."""
+        o = ds.table("orders")
+        o = o.filter(o.order_date <= self.as_of_)
+        span = o.aggregate(first=o.order_date.min(), last=o.order_date.max()).to_pandas().iloc[0]
+        label = period_label(self.period_)
+        if pd.isna(span["first"]):
+            return f"no orders on or before {self.as_of_.isoformat()}"
+        first, last = pd.Timestamp(span["first"]).date(), pd.Timestamp(span["last"]).date()
+        if first > self.period_.end_time.date():
+            return (f"no full {self.config.period} of orders yet: the last full {self.config.period} ending on or before "
+                    f"{self.as_of_.isoformat()} is {label}, and the orders run from {first.isoformat()} to "
+                    f"{last.isoformat()}" + ("" if self.config.period == "month" else " (try -p period=month)"))
+        return f"no orders in the review period {label} (orders run from {first.isoformat()} to {last.isoformat()})"
+
     def _check_scope(self, rep_kpis: pd.DataFrame) -> None:
         cfg = self.config
         if cfg.team and cfg.region:

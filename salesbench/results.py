@@ -13,6 +13,7 @@ scheduled runs can feed alerts and other systems without pandas.
 """
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import json
 import math
@@ -23,6 +24,18 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+
+
+class ReportSkipped(ValueError):
+    """The data cannot support the report at all (e.g. no full review period); the message is the one-line reason.
+
+    Raised by an analysis; inside :meth:`Results.skipping` it marks the run as
+    skipped and the runner reports ``skipped: <reason>`` instead of a failure.
+    """
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
 
 
 def to_jsonable(value: Any) -> Any:
@@ -131,6 +144,20 @@ class Results:
         atomic_write_text(path, frame.to_csv(index=index))
         self.tables[table_name] = path.name
         return path
+
+    @contextlib.contextmanager
+    def skipping(self):
+        """Record a :class:`ReportSkipped` raised inside the block as ``skip(reason)``, then let it end the notebook.
+
+        ``with res.skipping(): rv = Review().fit(ds)`` — the runner reports the
+        run as ``skipped: <reason>`` (exit status 0), with no HTML, like a report
+        whose tables are missing.
+        """
+        try:
+            yield self
+        except ReportSkipped as err:
+            self.skip(err.reason)
+            raise
 
     def skip(self, reason: str) -> "Results":
         """Mark the run as skipped (e.g. ``"no opportunities table"``) and save."""

@@ -81,6 +81,8 @@ DEFAULT_CLUSTER_WEIGHTS: dict[str, float] = {
 #: Cluster features transformed with log1p (they can be 0); the others get a plain log.
 LOG1P_FEATURES = frozenset({"recency", "tenure", "monetary", "complaints"})
 NEW_CUSTOMER = "(not a customer yet)"
+#: The tier of every customer when the total value is not positive (tiers skipped).
+NO_TIER = "(no tiers)"
 GONE = "(no order in window)"
 
 
@@ -474,6 +476,10 @@ def tier_summary(frame: pd.DataFrame, names: Sequence[str] = DEFAULT_TIER_NAMES)
 
 
 # =============================================================================== clusters
+class ClusteringSkipped(ValueError):
+    """The data cannot support clusters (too few customers, or none that differ); the message is one sentence."""
+
+
 def cluster_matrix(features: pd.DataFrame, weights: Mapping[str, float] | Sequence[str] | None = None) -> pd.DataFrame:
     """Model matrix for clustering: transformed, standardised, weighted features.
 
@@ -490,7 +496,7 @@ def cluster_matrix(features: pd.DataFrame, weights: Mapping[str, float] | Sequen
     contribution to the squared Euclidean distance K-means minimises scales
     with weight². The channel-share columns form one group: each is also
     divided by √(number of channels), so the whole mix weighs like one feature.
-    Constant columns are dropped.
+    Constant columns are dropped; when none is left, :class:`ClusteringSkipped` is raised.
     """
     from sklearn.preprocessing import StandardScaler
 
@@ -530,7 +536,8 @@ def cluster_matrix(features: pd.DataFrame, weights: Mapping[str, float] | Sequen
     X = pd.DataFrame(cols, index=features.index)
     X = X.loc[:, X.std(ddof=0) > 0]
     if X.shape[1] == 0:
-        raise ValueError("no usable cluster feature: every selected feature is missing or constant")
+        raise ClusteringSkipped("no usable cluster feature: every selected behavioural feature is missing "
+                                "or the same for all customers")
     Z = StandardScaler().fit_transform(X.to_numpy())
     Z = Z * np.array([w_of[c] for c in X.columns])[None, :]
     return pd.DataFrame(Z, index=features.index, columns=X.columns)
@@ -559,19 +566,23 @@ def cluster_customers(X: pd.DataFrame, k: int | None = None, k_range: Sequence[i
     ``n_init=10``) is fitted on the same sample and assigns every row.
     Cluster numbers are relabelled 1..k by decreasing mean of ``order_by``
     (e.g. revenue) so they are stable across runs. Deterministic given ``seed``.
+    Too few (distinct) customers for any k raise :class:`ClusteringSkipped`.
     """
     from threadpoolctl import threadpool_limits
 
     n = len(X)
     if n < 3:
-        raise ValueError("clustering needs at least 3 customers")
+        raise ClusteringSkipped(f"clustering needs at least 3 customers and the data has {n}")
     rng = np.random.default_rng(seed)
     idx = np.sort(rng.choice(n, size=sample, replace=False)) if n > sample else np.arange(n)
     Xs = X.to_numpy()[idx]
     lo, hi = int(k_range[0]), int(k_range[-1])
     candidates = [k] if k else list(range(max(2, lo), min(hi, len(Xs) - 1) + 1))
+    if k and k >= len(Xs):
+        raise ClusteringSkipped(f"k = {k} clusters needs more than {k} customers and the data has {len(Xs)}")
     if not candidates:
-        raise ValueError(f"no k to try in {k_range} with {len(Xs)} customers")
+        raise ClusteringSkipped(f"k between {lo} and {hi} needs more than {max(2, lo)} customers "
+                                f"and the data has {len(Xs)}")
     sil_n = min(len(Xs), 10_000)
     scores: dict[int, float] = {}
     models = {}
@@ -580,7 +591,10 @@ def cluster_customers(X: pd.DataFrame, k: int | None = None, k_range: Sequence[i
     with threadpool_limits(limits=1):
         for kk in candidates:
             _fit_one(kk, Xs, seed, sil_n, scores, models)
-    best = k or max((kk for kk in scores if not math.isnan(scores[kk])), key=lambda kk: scores[kk])
+    valid = [kk for kk in scores if not math.isnan(scores[kk])]
+    if not k and not valid:
+        raise ClusteringSkipped("no k gives two or more distinct clusters: the customers differ too little")
+    best = k or max(valid, key=lambda kk: scores[kk])
     km = models[best]
     with threadpool_limits(limits=1):
         raw = km.predict(X.to_numpy())
@@ -831,18 +845,39 @@ class Segmentation:
         validate_rules(self.rules)
         feats = customer_features(ds, self.as_of, self.lookback_days)
         if len(feats) == 0:
-            raise ValueError("no customer has an order in the analysis window")
+            from .results import ReportSkipped
+
+            window = f"in the {self.lookback_days} days up to" if self.lookback_days else "on or before"
+            raise ReportSkipped(f"no customer has an order in the analysis window (orders {window} "
+                                f"{feats.attrs['as_of'].isoformat()})")
         self.as_of_ = feats.attrs["as_of"]
         self.value_basis_ = feats.attrs["value_basis"]
         lap("features")
         rfm = rfm_scores(feats, self.rules, ties=self.score_ties)
         cust = feats.merge(rfm, on="customer_id")
-        cust["tier"] = value_tiers(cust.set_index("customer_id")["value"], self.tier_cuts, self.tier_names).to_numpy()
+        total_value = float(cust["value"].sum())
+        self.tiers_skipped_: str | None = None
+        if total_value > 0:
+            cust["tier"] = value_tiers(cust.set_index("customer_id")["value"], self.tier_cuts, self.tier_names).to_numpy()
+        else:  # nothing to share out: no tiers, said in one sentence
+            from .viz import fmt_money
+
+            cust["tier"] = NO_TIER
+            self.tiers_skipped_ = (f"Value tiers were skipped: the total {self.value_basis_} is {fmt_money(total_value)}, "
+                                   "and tiers share out a positive total.")
         lap("rfm_tiers")
-        X = cluster_matrix(cust, self.cluster_weights)
-        self.cluster_result_ = cluster_customers(X, self.k, (self.k_min, self.k_max), self.seed,
-                                                 self.cluster_sample, order_by=cust["revenue"])
-        cust["cluster"] = self.cluster_result_.labels.to_numpy()
+        # clusters: skipped with a one-sentence reason when the data cannot support them (e.g. one customer)
+        self.clusters_skipped_: str | None = None
+        X = pd.DataFrame(index=cust.index)
+        try:
+            X = cluster_matrix(cust, self.cluster_weights)
+            self.cluster_result_ = cluster_customers(X, self.k, (self.k_min, self.k_max), self.seed,
+                                                     self.cluster_sample, order_by=cust["revenue"])
+            cust["cluster"] = self.cluster_result_.labels.to_numpy()
+        except ClusteringSkipped as why:
+            self.cluster_result_ = None
+            self.clusters_skipped_ = f"Behavioural clusters were skipped: {why}."
+            cust["cluster"] = pd.array([pd.NA] * len(cust), dtype="Int64")
         lap("clusters")
         life = lifecycle_stage(cust, self.lifecycle_new_days, self.lifecycle_at_risk_after, self.lifecycle_lapsed_after)
         cust["expected_gap_days"] = life["expected_gap_days"].to_numpy()
@@ -851,10 +886,12 @@ class Segmentation:
         self.cluster_matrix_ = X
         order = list(self.rules)
         self.rfm_summary_ = segment_summary(cust, "rfm_segment", order)
-        self.tier_summary_ = tier_summary(cust, self.tier_names)
+        self.tier_summary_ = (tier_summary(cust, self.tier_names) if self.tiers_skipped_ is None else pd.DataFrame(
+            columns=["tier", "customers", "revenue", "value", "customer_share", "value_share", "revenue_share"]))
         self.pareto_ = pareto_curve(cust.set_index("customer_id")["value"])
-        self.top_share_ = top_share(cust["value"], self.top_fraction)
-        self.clusters_ = describe_clusters(cust, cust["cluster"])
+        self.top_share_ = top_share(cust["value"], self.top_fraction) if total_value > 0 else float("nan")
+        self.clusters_ = (describe_clusters(cust, cust["cluster"]) if self.cluster_result_ is not None
+                          else pd.DataFrame(columns=["cluster", "customers", "customer_share", "revenue_share", "profile"]))
         self.lifecycle_summary_ = segment_summary(cust, "lifecycle", LIFECYCLE_STAGES)
         self.breakdowns_ = {by: segment_breakdown(cust, by, order=order)
                             for by in ("region", "channel", "industry") if by in cust.columns}
@@ -869,7 +906,8 @@ class Segmentation:
         self.migration_ = migration_matrix(prev, cust.set_index("customer_id")["rfm_segment"], order)
         lap("migration")
         truth = ds.truth_customers() if hasattr(ds, "truth_customers") else None
-        self.ari_ = cluster_ari(cust["cluster"], cust["customer_id"], truth) if truth is not None else None
+        self.ari_ = (cluster_ari(cust["cluster"], cust["customer_id"], truth)
+                     if truth is not None and self.cluster_result_ is not None else None)
         return self
 
     # -- outputs -------------------------------------------------------------------
@@ -903,13 +941,17 @@ class Segmentation:
             "tiers": {t: {"customers": int(r.customers), "customer_share": float(r.customer_share),
                           "profit_share": float(r.value_share)} for t, r in ts.iterrows()},
             "top_fraction": float(self.top_fraction),
-            "top_20pct_profit_share": top_share(self.customers_["value"], 0.2),
+            "top_20pct_profit_share": (top_share(self.customers_["value"], 0.2) if self.tiers_skipped_ is None
+                                       else float("nan")),
+            "tiers_skipped": self.tiers_skipped_,
             "top_fraction_profit_share": float(self.top_share_),
-            "clusters": {"k": int(cr.k), "silhouette": float(cr.silhouette),
-                         "silhouettes": {str(k): v for k, v in cr.silhouettes.items()},
-                         "sizes": {str(c): int(n) for c, n in cr.labels.value_counts().sort_index().items()},
-                         "profiles": {str(r.cluster): r.profile for r in self.clusters_.itertuples()},
-                         "features": cr.columns},
+            "clusters": ({"k": int(cr.k), "silhouette": float(cr.silhouette),
+                          "silhouettes": {str(k): v for k, v in cr.silhouettes.items()},
+                          "sizes": {str(c): int(n) for c, n in cr.labels.value_counts().sort_index().items()},
+                          "profiles": {str(r.cluster): r.profile for r in self.clusters_.itertuples()},
+                          "features": cr.columns, "skipped": None} if cr is not None else
+                         {"k": None, "silhouette": None, "silhouettes": {}, "sizes": {}, "profiles": {}, "features": [],
+                          "skipped": self.clusters_skipped_}),
             "lifecycle": {s: int(n) for s, n in self.customers_["lifecycle"].value_counts().reindex(LIFECYCLE_STAGES, fill_value=0).items()},
             "migration": {"champions_to_at_risk": _cell(self.migration_, "Champions", "At risk"),
                           "champions_kept": _cell(self.migration_, "Champions", "Champions")},
@@ -928,16 +970,18 @@ class Segmentation:
         n = len(self.customers_)
         out = []
         top = rs.sort_values("revenue_share", ascending=False).iloc[0]
-        out.append(
-            f"As of {self.as_of_.isoformat()}, {viz.fmt_num(n)} customers bought "
-            + (f"in the last {self.lookback_days} days; " if self.lookback_days else "since the data begins; ")
-            + f"the top {viz.fmt_pct(self.top_fraction)} of them make {viz.fmt_pct(self.top_share_)} of {basis}."
-        )
-        first = ts.iloc[0]
-        out.append(
-            f"{viz.fmt_num(first['customers'])} {first['tier']} customers ({viz.fmt_pct(first['customer_share'], 1)} "
-            f"of the base) make {viz.fmt_pct(first['value_share'])} of {basis}."
-        )
+        when = f"in the last {self.lookback_days} days" if self.lookback_days else "since the data begins"
+        if self.tiers_skipped_ is None:
+            out.append(f"As of {self.as_of_.isoformat()}, {viz.fmt_num(n)} customer{'s' if n != 1 else ''} bought {when}; "
+                       f"the top {viz.fmt_pct(self.top_fraction)} of them make {viz.fmt_pct(self.top_share_)} of {basis}.")
+            first = ts.iloc[0]
+            out.append(
+                f"{viz.fmt_num(first['customers'])} {first['tier']} customers ({viz.fmt_pct(first['customer_share'], 1)} "
+                f"of the base) make {viz.fmt_pct(first['value_share'])} of {basis}."
+            )
+        else:
+            out.append(f"As of {self.as_of_.isoformat()}, {viz.fmt_num(n)} customer{'s' if n != 1 else ''} bought {when}.")
+            out.append(self.tiers_skipped_)
         out.append(
             f"The largest revenue segment is {top.name} ({viz.fmt_num(top.customers)} customers, "
             f"{viz.fmt_pct(top.revenue_share)} of revenue)."
@@ -965,6 +1009,8 @@ class Segmentation:
         from . import viz
 
         cr = self.cluster_result_
+        if cr is None:
+            return [self.clusters_skipped_]
         out = [f"K-means found {cr.k} clusters (mean silhouette {cr.silhouette:.2f})."]
         for r in self.clusters_.itertuples():
             out.append(f"Cluster {r.cluster}: {r.profile} — {viz.fmt_num(r.customers)} customers, "
@@ -989,14 +1035,17 @@ class Segmentation:
         rs = self.rfm_summary_.set_index("segment")
         n_risk, risk_share = self._at_risk()
         champ = rs.loc["Champions"] if "Champions" in rs.index else None
-        first = self.tier_summary_.iloc[0]
-        cards = [
-            {"label": "Customers analysed", "value": viz.fmt_num(len(self.customers_)),
-             "sub": f"as of {self.as_of_.isoformat()}"},
-            {"label": f"Top {viz.fmt_pct(self.top_fraction)} of customers make", "value": viz.fmt_pct(self.top_share_),
-             "sub": f"of {self.value_basis_}; {viz.fmt_num(first['customers'])} {first['tier']} customers make "
-                    f"{viz.fmt_pct(first['value_share'])}"},
-        ]
+        cards = [{"label": "Customers analysed", "value": viz.fmt_num(len(self.customers_)),
+                  "sub": f"as of {self.as_of_.isoformat()}"}]
+        if self.tiers_skipped_ is None:
+            first = self.tier_summary_.iloc[0]
+            cards.append({"label": f"Top {viz.fmt_pct(self.top_fraction)} of customers make",
+                          "value": viz.fmt_pct(self.top_share_),
+                          "sub": f"of {self.value_basis_}; {viz.fmt_num(first['customers'])} {first['tier']} customers make "
+                                 f"{viz.fmt_pct(first['value_share'])}"})
+        else:
+            cards.append({"label": f"Top {viz.fmt_pct(self.top_fraction)} of customers make", "value": "–",
+                          "sub": f"no tiers: total {self.value_basis_} is not positive"})
         if champ is not None:
             cards.append({"label": "Champions", "value": viz.fmt_num(champ["customers"]),
                           "sub": f"{viz.fmt_pct(champ['revenue_share'])} of revenue", "status": "green"})
@@ -1004,8 +1053,11 @@ class Segmentation:
                       "sub": f"{viz.fmt_pct(risk_share)} of revenue to win back",
                       "status": "red" if risk_share >= 0.10 else "amber" if risk_share >= 0.03 else "green"})
         cr = self.cluster_result_
-        cards.append({"label": "Behavioural clusters", "value": str(cr.k),
-                      "sub": f"silhouette {cr.silhouette:.2f}" + (f"; ARI vs truth {self.ari_:.2f}" if self.ari_ is not None else "")})
+        if cr is None:
+            cards.append({"label": "Behavioural clusters", "value": "–", "sub": "skipped (see the clusters section)"})
+        else:
+            cards.append({"label": "Behavioural clusters", "value": str(cr.k),
+                          "sub": f"silhouette {cr.silhouette:.2f}" + (f"; ARI vs truth {self.ari_:.2f}" if self.ari_ is not None else "")})
         return cards
 
     def publish(self, res) -> None:
@@ -1026,7 +1078,8 @@ class Segmentation:
         if "Champions" in rs.index:
             res.headline("Champions", int(rs.loc["Champions", "customers"]), viz.fmt_num(rs.loc["Champions", "customers"]))
         res.headline("At risk / Can't lose", n_risk, viz.fmt_num(n_risk))
-        res.headline("Behavioural clusters", out["clusters"]["k"], str(out["clusters"]["k"]))
+        if out["clusters"]["k"] is not None:
+            res.headline("Behavioural clusters", out["clusters"]["k"], str(out["clusters"]["k"]))
         res.table("customers", self.action_list())
         res.table("rfm_segments", self.rfm_summary_)
         res.table("tiers", self.tier_summary_)

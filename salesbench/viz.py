@@ -39,7 +39,15 @@ SEQUENTIAL = sns.light_palette(ACCENT, as_cmap=True)
 
 
 def apply_theme() -> None:
-    """Apply the report theme (call once per notebook)."""
+    """Apply the report theme (call once per notebook).
+
+    Text in figures is always drawn literally: ``text.parse_math`` is off and
+    ``text.usetex`` stays off, so a region, product line, rep or customer name
+    such as ``$x^$ Region`` or ``Price $\\notacommand$`` is neither parsed as
+    mathtext (which fails or garbles it) nor passed to LaTeX. This covers every
+    Text artist made afterwards: titles, tick labels, legends (seaborn's too),
+    annotations and heatmap cells. No report label uses mathtext.
+    """
     sns.set_theme(context="notebook", style="whitegrid", palette=PALETTE)
     matplotlib.rcParams.update(
         {
@@ -53,6 +61,9 @@ def apply_theme() -> None:
             "axes.spines.right": False,
             "legend.frameon": False,
             "figure.autolayout": False,
+            # data text (names, regions, products) must reach the figure literally, never as math or LaTeX
+            "text.parse_math": False,
+            "text.usetex": False,
         }
     )
     try:  # PNG figures: small, embedded as base64, render everywhere.
