@@ -30,11 +30,9 @@ Figures live in :mod:`salesbench.forecasting_plots`. Heavy libraries
 """
 from __future__ import annotations
 
-import contextlib
 import datetime as _dt
 import itertools
 import time
-import warnings
 from dataclasses import dataclass, field
 from typing import Iterable, Sequence
 
@@ -42,6 +40,11 @@ import numpy as np
 import pandas as pd
 
 from . import forecasting_metrics as fm
+from .forecasting_frame import (COMBINATION_MEMBERS, future_dates, MARGIN, MODEL_LABELS, MODELS, Backtest,  # noqa: F401
+                                add_combination, calibrate, check_models, final_forecasts, fit_forecast,
+                                forecast_frame, honest_scores, interval_factors, make_models, models_needed,
+                                origin_scales, planned_drivers, run_backtest, score_backtest, select_models)
+from .forecasting_frame import quiet_single_thread as _quiet_single_thread
 
 #: Supported frequencies: parameter value → (ibis truncate unit, pandas freq alias, default season length).
 FREQUENCIES: dict[str, tuple[str, str, int]] = {
@@ -53,19 +56,11 @@ DIMENSIONS = ("region", "product_line", "channel")
 #: Metrics: revenue (sum of net revenue), orders (distinct orders), repeat_orders
 #: (distinct customer purchase days after the customer's first purchase day).
 METRICS = ("revenue", "orders", "repeat_orders")
-#: Model keys in preference order (ties in backtest error go to the earlier, simpler one).
-MODELS = ("seasonal_naive", "ets", "holt_winters", "ces", "arima", "arimax")
-MODEL_LABELS = {
-    "seasonal_naive": "Seasonal naive",
-    "ets": "ETS (auto)",
-    "holt_winters": "Holt-Winters ETS(M,A,M)",
-    "ces": "Complex exp. smoothing",
-    "arima": "ARIMA",
-    "arimax": "ARIMA + drivers",
-}
-#: Default model set for the total and single-dimension series, and for the deeper combinations.
-DEFAULT_MODELS = ("seasonal_naive", "ets", "holt_winters", "arima", "arimax")
-DEFAULT_DEEP_MODELS = ("seasonal_naive", "holt_winters")
+#: Model keys, labels and the combination's members live in :mod:`salesbench.forecasting_frame`.
+#: Default model set for the total and single-dimension series, and for the deeper combinations: the
+#: combination is the median of the evaluated members (ETS, Theta, ARIMA; Holt-Winters and Theta deeper down).
+DEFAULT_MODELS = ("seasonal_naive", "ets", "theta", "arima", "arimax", "combination")
+DEFAULT_DEEP_MODELS = ("seasonal_naive", "holt_winters", "theta", "combination")
 #: Exogenous drivers built from the orders table when its columns exist.
 DRIVERS = ("promo_share", "discount")
 RECONCILIATION = {
@@ -76,16 +71,6 @@ RECONCILIATION = {
 }
 TOTAL = "Total"
 Z80 = 1.2815515655446004  # standard normal 90% quantile: an 80% central interval is mean ± Z80·σ
-
-
-@contextlib.contextmanager
-def _quiet_single_thread():
-    """One BLAS thread per process (many small fits) and no library warnings in reports."""
-    from threadpoolctl import threadpool_limits
-
-    with threadpool_limits(limits=1), warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        yield
 
 
 # =========================================================================== series
@@ -120,6 +105,7 @@ class SeriesSet:
     as_of: _dt.date
     dropped_periods: list[_dt.date] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    plan: pd.DataFrame | None = None
 
     @property
     def ids(self) -> list[str]:
@@ -369,114 +355,25 @@ def usable_drivers(series: SeriesSet, max_corr: float = 0.9) -> list[str]:
     return keep
 
 
-# =========================================================================== models
-def _model_season(m: int) -> int:
-    """Season length given to ETS/ARIMA: m up to 24 (ETS does not support longer seasons), else 1."""
-    return m if m <= 24 else 1
-
-
-def make_models(names: Sequence[str], season_length: int):
-    """statsforecast model objects for the model keys in ``names`` (aliases = the keys).
-
-    seasonal_naive = ``SeasonalNaive(m)`` (the baseline); ets = ``AutoETS`` (Hyndman
-    et al. 2002 automatic state-space ETS, AICc selection); holt_winters =
-    ``AutoETS(model="MAM")``, the multiplicative Holt-Winters form ETS(M,A,M)
-    (growing sales with proportional seasonality; no model search, so it is
-    steadier on short series); ces = ``AutoCES`` (complex exponential
-    smoothing, Svetunkov & Kourentzes); arima / arimax = ``AutoARIMA``
-    (Hyndman & Khandakar 2008), arimax with the driver columns as regressors
-    (regression with ARIMA errors).
-    """
-    from statsforecast.models import AutoARIMA, AutoCES, AutoETS, SeasonalNaive
-
-    ms = _model_season(season_length)
-    out = []
-    for n in names:
-        if n == "seasonal_naive":
-            out.append(SeasonalNaive(season_length=season_length, alias=n))
-        elif n == "ets":
-            out.append(AutoETS(season_length=ms, alias=n))
-        elif n == "holt_winters":
-            out.append(AutoETS(season_length=ms, model="MAM" if ms > 1 else "MAN", alias=n))
-        elif n == "ces":
-            out.append(AutoCES(season_length=ms, alias=n))
-        elif n in ("arima", "arimax"):
-            out.append(AutoARIMA(season_length=ms, alias=n))
-        else:
-            raise ValueError(f"unknown model {n!r}; choose from {', '.join(MODELS)}")
-    return out
-
-
-def _statsforecast(models, freq: str, n_jobs: int):
-    from statsforecast import StatsForecast
-    from statsforecast.models import Naive
-
-    return StatsForecast(models=models, freq=freq, n_jobs=n_jobs, fallback_model=Naive())
-
-
-def _long(frame: pd.DataFrame, names: Sequence[str], keys: Sequence[str]) -> pd.DataFrame:
-    """statsforecast wide output (model, model-lo-80, ...) → long rows per model (mean, lo80, hi80, lo95, hi95)."""
-    parts = []
-    for n in names:
-        if n not in frame.columns:
-            continue
-        part = frame[list(keys)].copy()
-        part["model"] = n
-        part["mean"] = frame[n].to_numpy()
-        for lv in (80, 95):
-            part[f"lo{lv}"] = frame.get(f"{n}-lo-{lv}", np.nan)
-            part[f"hi{lv}"] = frame.get(f"{n}-hi-{lv}", np.nan)
-        # statsforecast 2.1 can return the fallback model's lower bounds with the levels swapped; a 95%
-        # interval always contains the 80% one, so order the bounds.
-        lo = part[["lo80", "lo95"]].to_numpy()
-        hi = part[["hi80", "hi95"]].to_numpy()
-        part["lo80"], part["lo95"] = np.fmax(lo[:, 0], lo[:, 1]), np.fmin(lo[:, 0], lo[:, 1])
-        part["hi80"], part["hi95"] = np.fmin(hi[:, 0], hi[:, 1]), np.fmax(hi[:, 0], hi[:, 1])
-        parts.append(part)
-    return pd.concat(parts, ignore_index=True)
-
-
-@dataclass
-class Backtest:
-    """Rolling-origin backtest results.
-
-    forecasts : long frame ``unique_id, ds, cutoff, h, y, model, mean, lo80, hi80, lo95, hi95, scale``
-    scores : per series × model ``mase, wape, bias, coverage_80, coverage_95, n`` (+ level)
-    chosen : ``unique_id → model`` (see :func:`select_models`)
-    models : model keys evaluated; skipped : requested models not run (e.g. arimax without drivers)
-    horizon, n_origins, seconds ; model_seconds : seconds per model (and for scoring)
-    """
-
-    forecasts: pd.DataFrame
-    scores: pd.DataFrame
-    chosen: dict[str, str]
-    models: list[str]
-    skipped: list[str]
-    horizon: int
-    n_origins: int
-    seconds: float
-    model_seconds: dict[str, float] = field(default_factory=dict)
-
-    def total_table(self, uid: str = TOTAL) -> pd.DataFrame:
-        """Scores of every model on one series (default the total), chosen model flagged."""
-        t = self.scores[self.scores["unique_id"] == uid].copy()
-        t["chosen"] = t["model"] == self.chosen.get(uid)
-        return t.reset_index(drop=True)
-
-
+# =========================================================================== backtest
 def backtest(series: SeriesSet, models: Sequence[str] = DEFAULT_MODELS, horizon: int = 3, n_origins: int = 6,
              step: int = 1, n_jobs: int = 1, refit: bool = True, ids: Iterable[str] | None = None,
              selection_metric: str = "mase", deep_models: Sequence[str] = DEFAULT_DEEP_MODELS,
-             deep_depth: int | None = 2) -> Backtest:
-    """Rolling-origin backtest of ``models`` on the series (all, or ``ids``).
+             deep_depth: int | None = 2, n_eval: int | None = None, margin: float = MARGIN) -> Backtest:
+    """Rolling-origin backtest of ``models`` on the series (all, or ``ids``); see :mod:`salesbench.forecasting_frame`.
 
     Origins are the last ``n_origins`` possible cut-offs spaced ``step``
     periods apart; at each origin every model is fitted on the history up to
     the cut-off (``refit=False``: fitted once at the first origin, then only
     updated with new observations) and forecasts ``horizon`` periods with
-    80%/95% intervals (statsforecast ``cross_validation``). ARIMA with drivers
-    sees the drivers' actual values in the forecast window: promotions and
-    price lists are planned, so they are known in advance.
+    80%/95% intervals. ARIMA with drivers gets, in the forecast window, the
+    driver values the real forecast will get (the planned calendar, else the
+    same period a year earlier: :func:`salesbench.forecasting_frame.planned_drivers`).
+    The combination is the median of the evaluated members; intervals are
+    calibrated on the backtest errors; the model choice prefers the
+    combination unless a single model is better by more than ``margin``; and
+    the accuracy claimed (``bt.honest``) is that of the choice made on the
+    earlier origins, scored on the last ``n_eval`` (default half).
 
     Model searches (auto ETS, ARIMA) cost 5-10× a fixed-form fit, and the
     many series that combine ``deep_depth`` or more dimensions (e.g. region ×
@@ -489,9 +386,7 @@ def backtest(series: SeriesSet, models: Sequence[str] = DEFAULT_MODELS, horizon:
     WAPE, bias and coverage (:mod:`salesbench.forecasting_metrics`).
     """
     t0 = time.perf_counter()
-    unknown = [m for m in [*models, *deep_models] if m not in MODELS]
-    if unknown:
-        raise ValueError(f"unknown model(s) {', '.join(map(str, unknown))}; choose from {', '.join(MODELS)}")
+    check_models([*models, *deep_models])
     Y = series.Y if ids is None else series.subset(ids)
     n_hist = Y.groupby("unique_id").size().min()
     need = horizon + (n_origins - 1) * step
@@ -506,86 +401,18 @@ def backtest(series: SeriesSet, models: Sequence[str] = DEFAULT_MODELS, horizon:
     upper = [u for u in all_ids if deep_depth is None or depth[u] < deep_depth]
     deep = [u for u in all_ids if u not in set(upper)]
     skipped = ["arimax"] if ("arimax" in [*models, *deep_models] and not drivers) else []
-    parts = []
-    model_seconds: dict[str, float] = {}
-    keys = ["unique_id", "ds", "cutoff", "y"]
-    with _quiet_single_thread():
-        for name in MODELS:
-            run_ids = [*(upper if (name in models or name == "seasonal_naive") else []),
-                       *(deep if (name in deep_models or name == "seasonal_naive") else [])]
-            if not run_ids or (name == "arimax" and not drivers):
-                continue
-            xcols = drivers if name == "arimax" else []
-            df = Y[Y["unique_id"].isin(set(run_ids))][["unique_id", "ds", "y", *xcols]]
-            sf = _statsforecast(make_models([name], series.season_length), series.freq, n_jobs)
-            tm = time.perf_counter()
-            cv = sf.cross_validation(h=horizon, df=df, n_windows=n_origins, step_size=step, level=[80, 95], refit=refit)
-            model_seconds[name] = time.perf_counter() - tm
-            parts.append(_long(cv, [name], keys))
-    t_score = time.perf_counter()
-    fc = pd.concat(parts, ignore_index=True)
-    fc["h"] = fc.groupby(["unique_id", "cutoff", "model"]).cumcount() + 1
-    scales = origin_scales(Y, fc["cutoff"].unique(), series.season_length)
-    fc = fc.merge(scales, on=["unique_id", "cutoff"], how="left")
-    scores = score_backtest(fc)
-    scores = scores.merge(series.meta[["unique_id", "level", "depth"]], on="unique_id", how="left")
-    evaluated = [m for m in MODELS if m in set(fc["model"])]
-    chosen = select_models(scores, evaluated, metric=selection_metric)
-    model_seconds["scoring"] = time.perf_counter() - t_score
-    return Backtest(fc, scores, chosen, evaluated, skipped, horizon, n_origins, time.perf_counter() - t0,
-                    model_seconds)
-
-
-def origin_scales(Y: pd.DataFrame, cutoffs: Iterable, season_length: int) -> pd.DataFrame:
-    """MASE scale of every series at every cut-off: seasonal naive in-sample MAE up to the cut-off."""
-    rows = []
-    cutoffs = sorted(pd.to_datetime(list(cutoffs)))
-    for uid, g in Y.groupby("unique_id", sort=False):
-        g = g.sort_values("ds")
-        for c in cutoffs:
-            rows.append((uid, c, fm.seasonal_naive_scale(g.loc[g["ds"] <= c, "y"].to_numpy(), season_length)))
-    return pd.DataFrame(rows, columns=["unique_id", "cutoff", "scale"])
-
-
-def score_backtest(fc: pd.DataFrame) -> pd.DataFrame:
-    """Per series × model: MASE (mean of per-origin MASE), WAPE, bias, 80%/95% coverage, n points."""
-    rows = []
-    for (uid, model), g in fc.groupby(["unique_id", "model"], sort=False):
-        per_origin = [fm.mase(o["y"], o["mean"], scale=o["scale"].iloc[0]) for _, o in g.groupby("cutoff")]
-        per_origin = [v for v in per_origin if np.isfinite(v)]
-        rows.append({
-            "unique_id": uid, "model": model,
-            "mase": float(np.mean(per_origin)) if per_origin else float("nan"),
-            "wape": fm.wape(g["y"], g["mean"]), "bias": fm.bias(g["y"], g["mean"]),
-            "coverage_80": fm.coverage(g["y"], g["lo80"], g["hi80"]),
-            "coverage_95": fm.coverage(g["y"], g["lo95"], g["hi95"]),
-            "n": int(len(g)),
-        })
-    return pd.DataFrame(rows)
-
-
-def select_models(scores: pd.DataFrame, models: Sequence[str] = MODELS, metric: str = "mase") -> dict[str, str]:
-    """Per series, the model with the lowest backtest ``metric`` (``mase`` or ``wape``).
-
-    Ties go to the earlier (simpler) model in ``models``; a series on which
-    the metric is undefined for every model (a flat zero series) keeps the
-    baseline, seasonal naive (or the first model evaluated).
-    """
-    if metric not in ("mase", "wape"):
-        raise ValueError("selection metric must be 'mase' or 'wape'")
-    order = {m: i for i, m in enumerate(models)}
-    baseline = "seasonal_naive" if "seasonal_naive" in order else models[0]
-    chosen = {}
-    for uid, g in scores.groupby("unique_id", sort=False):
-        g = g[g["model"].isin(order)].copy()
-        g["rank"] = g["model"].map(order)
-        g = g[np.isfinite(g[metric])]
-        if g.empty:
-            chosen[uid] = baseline
-            continue
-        best = g.sort_values([metric, "rank"]).iloc[0]
-        chosen[uid] = str(best["model"])
-    return chosen
+    model_ids: dict[str, list[str]] = {}
+    for name in MODELS:
+        run_ids = [*(upper if (name in models or name == "seasonal_naive") else []),
+                   *(deep if (name in deep_models or name == "seasonal_naive") else [])]
+        if run_ids and not (name == "arimax" and not drivers):
+            model_ids[name] = run_ids
+    bt = run_backtest(Y, model_ids, series.season_length, series.freq, horizon, n_origins, step, n_eval, n_jobs,
+                      refit, selection_metric, margin, drivers, series.plan)
+    bt.scores = bt.scores.merge(series.meta[["unique_id", "level", "depth"]], on="unique_id", how="left")
+    bt.skipped = skipped
+    bt.seconds = time.perf_counter() - t0
+    return bt
 
 
 def level_summary(bt: Backtest, series: SeriesSet) -> pd.DataFrame:
@@ -673,54 +500,34 @@ def horizon_sum_coverage(bt: Backtest, series: SeriesSet, rho: float = 0.0) -> p
 
 # =========================================================================== forecasts
 def future_drivers(series: SeriesSet, horizon: int, drivers: Sequence[str]) -> pd.DataFrame:
-    """Driver values for the forecast periods: the same period one season earlier.
-
-    Promotion calendars and price lists repeat year on year unless planned
-    otherwise, so the default plan for period t is the value at t − m.
-    """
-    Y = series.Y
-    last = Y["ds"].max()
-    fut = pd.date_range(last, periods=horizon + 1, freq=series.freq)[1:]
-    m = series.season_length
-    rows = []
-    for uid, g in Y.groupby("unique_id", sort=False):
-        g = g.set_index("ds")
-        hist = g.index
-        for i, d in enumerate(fut):
-            src_pos = len(hist) + i - m
-            src = hist[src_pos] if 0 <= src_pos < len(hist) else hist[-1]
-            rows.append({"unique_id": uid, "ds": d, **{k: float(g.at[src, k]) for k in drivers}})
-    return pd.DataFrame(rows)
+    """Driver values for the forecast periods (:func:`salesbench.forecasting_frame.planned_drivers`): the
+    planned calendar (``series.plan``) where given, else the same period one season earlier."""
+    fut = future_dates(series.Y, horizon, series.freq)
+    return planned_drivers(series.Y, fut, series.season_length, drivers, series.plan)
 
 
-def forecast_base(series: SeriesSet, chosen: dict[str, str], horizon: int, n_jobs: int = 1) -> tuple[pd.DataFrame, pd.DataFrame]:
+def forecast_base(series: SeriesSet, chosen: dict[str, str], horizon: int, n_jobs: int = 1,
+                  factors: dict | None = None, members_by_id: dict[str, Sequence[str]] | None = None
+                  ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Fit each series' chosen model on its whole history and forecast ``horizon`` periods.
 
-    Returns ``(base, fitted)``: base = ``unique_id, ds, model, mean, lo80, hi80,
-    lo95, hi95``; fitted = in-sample one-step fitted values ``unique_id, ds, y,
-    fitted`` (needed by MinTrace to estimate the error covariance).
+    A series whose choice is the combination gets its members fitted
+    (``members_by_id``, default: every member in :data:`COMBINATION_MEMBERS`
+    chosen anywhere) and the median taken; intervals are calibrated with the
+    backtest's ``factors`` (:func:`salesbench.forecasting_frame.calibrate`).
+    Returns ``(base, fitted)``: base = ``unique_id, ds, model, mean, lo80,
+    hi80, lo95, hi95``; fitted = in-sample one-step fitted values ``unique_id,
+    ds, y, fitted`` (needed by MinTrace to estimate the error covariance).
     """
     drivers = usable_drivers(series)
-    base_parts, fit_parts = [], []
-    by_model: dict[str, list[str]] = {}
-    for uid in series.ids:
-        model = chosen.get(uid, "seasonal_naive")
-        if model == "arimax" and not drivers:
-            model = "arima"
-        by_model.setdefault(model, []).append(uid)
-    with _quiet_single_thread():
-        for model, ids in by_model.items():
-            cols = ["unique_id", "ds", "y", *(drivers if model == "arimax" else [])]
-            df = series.subset(ids)[cols]
-            sf = _statsforecast(make_models([model], series.season_length), series.freq, n_jobs)
-            X = future_drivers(series, horizon, drivers) if model == "arimax" else None
-            if X is not None:
-                X = X[X["unique_id"].isin(set(ids))]
-            out = sf.forecast(h=horizon, df=df, X_df=X, level=[80, 95], fitted=True)
-            base_parts.append(_long(out, [model], ["unique_id", "ds"]))
-            fv = sf.forecast_fitted_values()
-            fit_parts.append(fv[["unique_id", "ds", "y"]].assign(fitted=fv[model].to_numpy()))
-    return pd.concat(base_parts, ignore_index=True), pd.concat(fit_parts, ignore_index=True)
+    chosen = {uid: ("arima" if chosen.get(uid, "seasonal_naive") == "arimax" and not drivers
+                    else chosen.get(uid, "seasonal_naive")) for uid in series.ids}
+    if members_by_id is None:
+        members_by_id = {uid: ["ets", "theta"] for uid in series.ids}
+    need = models_needed(chosen, members_by_id)
+    base, fitted = fit_forecast(series.Y, need, series.season_length, series.freq, horizon, n_jobs, drivers,
+                                series.plan, fitted=True)
+    return final_forecasts(base, chosen, factors or {}, fitted)
 
 
 def reconcile(base: pd.DataFrame, fitted: pd.DataFrame, series: SeriesSet, method: str = "mint_shrink") -> pd.DataFrame:
@@ -758,6 +565,42 @@ def reconcile(base: pd.DataFrame, fitted: pd.DataFrame, series: SeriesSet, metho
                         "lo95": out[f"{col}-lo-95"], "hi95": out[f"{col}-hi-95"], "base_mean": out["f"]})
     res = res.merge(base[["unique_id", "ds", "model"]].rename(columns={"model": "base_model"}), on=["unique_id", "ds"])
     return res.reset_index(drop=True)
+
+
+def reconcile_or_fall_back(base: pd.DataFrame, fitted: pd.DataFrame, series: SeriesSet,
+                           method: str = "mint_shrink") -> tuple[pd.DataFrame, str, str | None]:
+    """:func:`reconcile`, or the nearest method that can run; returns (forecast, method used, note or None).
+
+    One series: nothing to reconcile — the base forecast is shown (method
+    ``"none"``). MinTrace with a shrunk covariance needs in-sample residuals
+    that are not all near zero; when hierarchicalforecast cannot run it
+    ("Insample residuals close to 0", a singular covariance), MinTrace OLS is
+    used instead (it needs no residuals), and bottom-up if that fails too.
+    """
+    if method not in RECONCILIATION:
+        raise ValueError(f"reconciliation must be one of {', '.join(RECONCILIATION)}, not {method!r}")
+    if series.n_series == 1:
+        out = base.rename(columns={"model": "base_model"}).assign(base_mean=base["mean"])
+        cols = ["unique_id", "ds", "mean", "lo80", "hi80", "lo95", "hi95", "base_mean", "base_model"]
+        return out[cols].reset_index(drop=True), "none", "One series (no hierarchy): nothing to reconcile."
+    tried = []
+    for m in dict.fromkeys([method, "ols", "bottom_up"]):
+        try:
+            out = reconcile(base, fitted, series, m)
+        except Exception as exc:  # hierarchicalforecast raises plain Exception/ValueError on singular inputs
+            tried.append(f"{RECONCILIATION[m]} could not run ({str(exc).strip().splitlines()[0][:120]})")
+            continue
+        note = None if m == method else "; ".join(tried) + f": used {RECONCILIATION[m]} instead."
+        return out, m, note
+    raise RuntimeError("; ".join(tried))
+
+
+def reconciliation_label(f) -> str:
+    """The reconciliation actually applied, in words (with the fallback when the requested one could not run)."""
+    if f.reconciliation_used == "none":
+        return "none (one series)"
+    label = RECONCILIATION[f.reconciliation_used]
+    return label if f.reconciliation_used == f.reconciliation else f"{label} (fallback: {RECONCILIATION[f.reconciliation]} could not run)"
 
 
 def coherence_error(forecast: pd.DataFrame, series: SeriesSet, col: str = "mean") -> float:
@@ -946,10 +789,13 @@ class SalesForecast:
         self.sum_coverage_independent = horizon_sum_coverage(self.bt, self.series, 0.0)
         self.timings["backtest"] = time.perf_counter() - t
         t = time.perf_counter()
-        self.base, self.fitted = forecast_base(self.series, self.bt.chosen, self.horizon, self.n_jobs)
+        self.base, self.fitted = forecast_base(self.series, self.bt.chosen, self.horizon, self.n_jobs,
+                                               self.bt.factors, self.bt.members_by_id())
         self.timings["forecast"] = time.perf_counter() - t
         t = time.perf_counter()
-        self.forecast = reconcile(self.base, self.fitted, self.series, self.reconciliation)
+        self.forecast, self.reconciliation_used, note = reconcile_or_fall_back(
+            self.base, self.fitted, self.series, self.reconciliation)
+        self.reconciliation_note = note
         self.coherence = coherence_error(self.forecast, self.series)
         self.timings["reconcile"] = time.perf_counter() - t
         self.targets = load_targets(ds, self.metric) if self.metric == "revenue" else None
@@ -970,9 +816,29 @@ class SalesForecast:
         return {r.model: {"mase": r.mase, "wape": r.wape, "bias": r.bias, "coverage_80": r.coverage_80,
                           "coverage_95": r.coverage_95} for r in t.itertuples()}
 
+    def honest_total(self) -> dict | None:
+        """The claimed accuracy of the total: the model chosen on the earlier origins, scored (calibrated
+        intervals included) on the last ``bt.n_eval`` origins — ``{model, mase, wape, bias, coverage_80,
+        coverage_95}``, or None with too few origins to hold any out."""
+        h = self.bt.honest
+        if h is None or h.empty or TOTAL not in set(h["unique_id"]):
+            return None
+        r = h[h["unique_id"] == TOTAL].iloc[0]
+        return {k: (str(r[k]) if k == "model" else float(r[k]))
+                for k in ("model", "mase", "wape", "bias", "coverage_80", "coverage_95")}
+
     def accuracy_total(self) -> float:
-        """Forecast accuracy of the chosen total model: 1 − backtest WAPE."""
-        return 1.0 - self.backtest_total()[self.chosen_total]["wape"]
+        """Forecast accuracy claimed for the total: 1 − WAPE of the model choice on origins it did not see
+        (:meth:`honest_total`); 1 − the chosen model's backtest WAPE when no origin could be held out."""
+        h = self.honest_total()
+        return 1.0 - (h["wape"] if h is not None else self.backtest_total()[self.chosen_total]["wape"])
+
+    def accuracy_basis(self) -> str:
+        """How :meth:`accuracy_total` was measured, in words."""
+        if self.honest_total() is None:
+            return f"backtest, {self.bt.n_origins} origins × {self.horizon} periods (the origins that chose the model)"
+        return (f"backtest: model chosen on {self.bt.n_origins - self.bt.n_eval} origins, scored on the next "
+                f"{self.bt.n_eval} × {self.horizon} periods")
 
     def forecast_total(self) -> list[dict]:
         """[{period, mean, lo80, hi80, lo95, hi95}] for the total series (reconciled)."""
@@ -1017,7 +883,7 @@ def headline_cards(f: SalesForecast) -> list[dict]:
                       "sub": f"80% interval {viz.fmt_money(s['lo80'])}–{viz.fmt_money(s['hi80'])}", "raw": s["mean"]})
     acc = f.accuracy_total()
     cards.append({"label": "Forecast accuracy (1 − WAPE)", "value": viz.fmt_pct(acc),
-                  "sub": f"backtest, {f.bt.n_origins} origins × {f.horizon} periods",
+                  "sub": f.accuracy_basis(),
                   "status": "green" if acc >= 0.9 else "amber" if acc >= 0.8 else "red", "raw": acc})
     if q is not None and q.get("prob_reach") is not None:
         p = q["prob_reach"]
@@ -1056,12 +922,23 @@ def narrative_sentences(f: SalesForecast) -> list[str]:
         out.append(f"{what} over the next {len(tot)} periods is forecast at {fmt(s['mean'])} "
                    f"(80% interval {fmt(s['lo80'])}–{fmt(s['hi80'])}).")
     bt = f.backtest_total()
-    out.append(
-        f"Measured on the last {f.bt.n_origins} forecast origins, the {_label(f.chosen_total)} model was "
-        f"{viz.fmt_pct(f.accuracy_total())} accurate on the total (MASE {bt[f.chosen_total]['mase']:.2f} against "
-        f"{bt['seasonal_naive']['mase']:.2f} for the seasonal naive baseline) and its 80% intervals held "
-        f"{viz.fmt_pct(bt[f.chosen_total]['coverage_80'])} of the actuals."
-    )
+    h = f.honest_total()
+    if h is not None:
+        out.append(
+            f"The forecast for the total uses the {_label(f.chosen_total)} model. Choosing the model on the first "
+            f"{f.bt.n_origins - f.bt.n_eval} backtest origins and forecasting from the last {f.bt.n_eval} was "
+            f"{viz.fmt_pct(f.accuracy_total())} accurate (MASE {h['mase']:.2f}; seasonal naive "
+            f"{bt['seasonal_naive']['mase']:.2f} over all origins) and its calibrated 80% intervals held "
+            f"{viz.fmt_pct(h['coverage_80'])} of the actuals.")
+    else:
+        out.append(
+            f"Measured on the last {f.bt.n_origins} forecast origins, the {_label(f.chosen_total)} model was "
+            f"{viz.fmt_pct(f.accuracy_total())} accurate on the total (MASE {bt[f.chosen_total]['mase']:.2f} against "
+            f"{bt['seasonal_naive']['mase']:.2f} for the seasonal naive baseline) and its 80% intervals held "
+            f"{viz.fmt_pct(bt[f.chosen_total]['coverage_80'])} of the actuals; with one origin the accuracy is "
+            "measured on the same origin that chose the model.")
+    if f.series.dropped_periods:
+        out.append("Left out as partial: " + ", ".join(str(d) for d in f.series.dropped_periods) + ".")
     if f.targets is None:
         out.append("The data has no targets table, so there is no gap to target." if f.metric == "revenue" else
                    f"Targets are revenue targets; a forecast of {f.metric.replace('_', ' ')} is not compared with them.")
@@ -1080,7 +957,10 @@ def publish(f: SalesForecast, res, lifecycle: pd.DataFrame | None = None) -> Non
         n_series=f.series.n_series, n_bottom_series=len(f.series.bottom_ids), dimensions=f.series.dimensions,
         as_of=f.series.as_of, history_start=f.series.Y["ds"].min(), history_end=f.series.Y["ds"].max(),
         backtest=f.backtest_total(), chosen_model_total=f.chosen_total, accuracy_total=f.accuracy_total(),
-        forecast_total=f.forecast_total(), reconciliation=RECONCILIATION[f.reconciliation],
+        accuracy_total_basis=f.accuracy_basis(), honest_total=f.honest_total(), n_eval_origins=f.bt.n_eval,
+        interval_factors={m: {str(k): v for k, v in d.items()} for m, d in f.bt.factors.items()},
+        reconciliation_used=f.reconciliation_used, dropped_periods=f.series.dropped_periods,
+        forecast_total=f.forecast_total(), reconciliation=reconciliation_label(f),
         coherence_max_rel_error=f.coherence, models=f.bt.models, drivers=usable_drivers(f.series),
         chosen_counts=pd.Series(f.bt.chosen).value_counts().to_dict(),
         backtest_levels=f.levels.to_dict(orient="records"), nested_check=f.nested.to_dict(orient="records"),
@@ -1213,7 +1093,9 @@ def coherence_table(f: SalesForecast) -> pd.DataFrame:
 
 
 def coherence_sentence(f: SalesForecast) -> str:
-    return (f"Reconciliation: {RECONCILIATION[f.reconciliation]} over {f.series.n_series} series "
+    if f.reconciliation_used == "none":
+        return f.reconciliation_note
+    return (f"Reconciliation: {reconciliation_label(f)} over {f.series.n_series} series "
             f"({len(f.series.bottom_ids)} bottom series); the largest gap between a parent and the sum of its "
             f"children is {f.coherence:.1e} of the parent.")
 
@@ -1240,8 +1122,19 @@ def method_notes(f: SalesForecast) -> list[str]:
             " of series.")
     drivers = usable_drivers(s)
     if "arimax" in f.bt.models:
-        notes.append(f"ARIMA + drivers uses {', '.join(drivers)}; in the backtest it sees the drivers' actual values "
-                     "(promotions are planned), in the forecast the values of the same period a year earlier.")
+        how = ("the planned calendar where the plan_drivers table gives it, else the values of the same period a "
+               "year earlier" if s.plan is not None else "the values of the same period a year earlier")
+        notes.append(f"ARIMA + drivers uses {', '.join(drivers)}. For the periods it forecasts it gets {how} — "
+                     "in the backtest exactly as in the forecast, so its backtest accuracy is the one to expect.")
+    if "combination" in f.bt.models:
+        notes.append(
+            "The combination is the median of the member models' forecasts and interval bounds "
+            f"({', '.join(_label(m) for m in COMBINATION_MEMBERS if m in f.bt.models)}); a single model replaces "
+            f"it only when its backtest MASE is more than {MARGIN:.0%} lower. Interval widths are calibrated on the "
+            "backtest errors (80%: ×" + ", ".join(f"{f.bt.factors.get(m, {}).get(80, 1.0):.2f} {_label(m)}"
+                                                for m in sorted(set(f.bt.chosen.values()))) + ").")
+    if f.reconciliation_note:
+        notes.append(f.reconciliation_note)
     if f.bt.skipped:
         notes.append("ARIMA + drivers was not run: the data has no usable promotion or discount columns.")
     if f.quarter is not None:
