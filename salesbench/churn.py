@@ -40,6 +40,7 @@ from typing import Any, Iterable
 import numpy as np
 import pandas as pd
 
+from . import churn_predictive as cp
 from . import data
 
 #: Length of one time unit in days.
@@ -301,6 +302,8 @@ class ChurnModel:
     chunk_size : customers per prediction chunk (memory ≈ 8 × max_draws × chunk_size bytes per array)
     vi_iterations : ADVI optimisation steps (``advi`` / ``fullrank_advi``)
     cores : parallel NUTS chains (default min(chains, 2))
+    n_sims : minimum number of posterior-predictive simulations (one per draw; a MAP fit's single
+        draw is simulated ``n_sims`` times)
     """
 
     model: str = "mbg_nbd"
@@ -315,6 +318,7 @@ class ChurnModel:
     chunk_size: int = 5000
     vi_iterations: int = 30000
     cores: int | None = None
+    n_sims: int = 200
     params_: pd.DataFrame | None = field(default=None, init=False, repr=False)
     spend_params_: pd.DataFrame | None = field(default=None, init=False, repr=False)
 
@@ -424,6 +428,42 @@ class ChurnModel:
         return {"p_alive": p_alive, "expected_purchases": exp_h, "spend": spend, "clv": clv,
                 "expected_revenue": revenue_h, "revenue_at_risk": at_risk}
 
+    # -- posterior-predictive simulation ----------------------------------------------
+    def _par(self, idx: np.ndarray | None = None) -> dict[str, np.ndarray]:
+        """Purchase-model population parameters per (thinned) draw, optionally re-indexed."""
+        par = {k: self.tx_post_[k].values.ravel() for k in MODEL_PARAMS[self.model]}
+        return par if idx is None else {k: v[idx] for k, v in par.items()}
+
+    def _spend_par(self, idx: np.ndarray) -> dict[str, np.ndarray] | None:
+        if self.gg_ is None:
+            return None
+        return {k: self.gg_post_[k].values.ravel()[idx] for k in GG_PARAMS}
+
+    def _sim_index(self) -> np.ndarray:
+        """Draw index of each predictive simulation: one per posterior draw, at least ``n_sims`` (MAP: repeated)."""
+        return np.arange(max(self.n_draws_, self.n_sims)) % self.n_draws_
+
+    def _simulate(self, chunk: pd.DataFrame, p_alive: np.ndarray, t: float, start: int,
+                  revenue: bool = True) -> dict[str, np.ndarray]:
+        """Posterior-predictive draws for one chunk over (T, T + t] (:mod:`salesbench.churn_predictive`).
+
+        One simulated outcome per posterior draw (at least ``n_sims``); returns (sims, customers)
+        arrays ``purchases`` (what the customer buys), ``revenue`` (its value) and ``revenue_lost``
+        (what a customer who has left would have bought had they stayed: the predictive
+        counterpart of revenue at risk). Seeded by ``seed`` and the chunk's position.
+        """
+        idx = self._sim_index()
+        rng = np.random.default_rng([self.seed, start])
+        x, T = chunk["frequency"].to_numpy(float), chunk["T"].to_numpy(float)
+        counts, alive = cp.simulate_counts(self.model, self._par(idx), p_alive[idx], x, T, t, rng)
+        out = {"purchases": counts * alive}
+        if revenue:
+            rev = cp.simulate_revenue(counts, self._spend_par(idx), x, chunk["monetary_value"].to_numpy(float),
+                                      chunk["monetary_value"].to_numpy(float), rng)
+            out["revenue"] = rev * alive
+            out["revenue_lost"] = rev * ~alive
+        return out
+
     def predict(self, rfm: pd.DataFrame, horizon: float, clv_months: int = 24, discount_rate: float = 0.10,
                 time_unit: str = "W") -> pd.DataFrame:
         """Per-customer posterior means and 94% intervals, computed chunk by chunk.
@@ -432,60 +472,95 @@ class ChurnModel:
         periods), ``clv`` (discounted value of the next ``clv_months`` months), ``expected_revenue``
         (spend × expected purchases over the horizon) and ``revenue_at_risk`` ((1 − P(alive)) ×
         expected revenue over the horizon if alive), the mean and ``_lo`` / ``_hi`` (3rd / 97th
-        percentile of the draws). ``spend`` is the Gamma-Gamma expected spend per purchase
-        (Fader & Hardie 2013, eq. 5). ``discount_rate`` is annual; cash flows are monthly.
-        MAP fits give a single draw: intervals equal the mean. Afterwards ``totals_`` holds the
-        posterior of the customer-base totals of ``expected_purchases``, ``clv`` and
-        ``expected_revenue`` (``{mean, lo, hi}``, summed per draw).
+        percentile of the draws: parameter uncertainty of these expectations). ``spend`` is the
+        Gamma-Gamma expected spend per purchase (Fader & Hardie 2013, eq. 5). ``p_purchase`` is
+        the probability of at least one purchase over the horizon (posterior mean,
+        :func:`salesbench.churn_predictive.prob_no_purchase`). ``discount_rate`` is annual; cash
+        flows are monthly. MAP fits give a single draw: intervals equal the mean.
+
+        Afterwards ``totals_`` holds the customer-base totals of ``expected_purchases``,
+        ``expected_revenue`` and ``revenue_at_risk`` as :func:`summarize_predictive` dicts (mean =
+        the expected total; ``lo``/``hi`` = 94% *posterior-predictive* interval of the total,
+        including purchase-process noise; ``lo_param``/``hi_param`` = parameter uncertainty
+        only), and of ``clv`` as a parameter-only :func:`summarize_draws` dict.
         """
         unit_days = check_time_unit(time_unit)
         out = []
         sums: dict[str, np.ndarray] = {}
+        sims: dict[str, np.ndarray] = {}
         for start in range(0, len(rfm), self.chunk_size):
             chunk = rfm.iloc[start:start + self.chunk_size]
             arrays = self._draws(chunk, horizon, clv_months, discount_rate, unit_days)
-            for name in ("expected_purchases", "clv", "expected_revenue"):
+            for name in ("expected_purchases", "clv", "expected_revenue", "revenue_at_risk"):
                 sums[name] = sums.get(name, 0.0) + arrays[name].sum(axis=1)
+            sim = self._simulate(chunk, arrays["p_alive"], horizon, start)
+            for name, key in (("expected_purchases", "purchases"), ("expected_revenue", "revenue"),
+                              ("revenue_at_risk", "revenue_lost")):
+                sims[name] = sims.get(name, 0.0) + sim[key].sum(axis=1)
             cols = {"customer_id": chunk["customer_id"].to_numpy()}
             for name, arr in arrays.items():
                 cols[name] = arr.mean(axis=0)
                 if name != "spend":
                     lo, hi = np.quantile(arr, [_Q_LO, _Q_HI], axis=0)
                     cols[f"{name}_lo"], cols[f"{name}_hi"] = lo, hi
+            cols["since_last_purchase"] = (chunk["T"] - chunk["recency"]).to_numpy(float)
+            cols["p_purchase"] = 1.0 - cp.prob_no_purchase(
+                self.model, self._par(), arrays["p_alive"], chunk["frequency"].to_numpy(float),
+                chunk["T"].to_numpy(float), horizon).mean(axis=0)
             out.append(pd.DataFrame(cols))
-        self.totals_ = {name: summarize_draws(d) for name, d in sums.items()}
+        self.totals_ = {name: summarize_predictive(sums[name], sims[name]) for name in sims}
+        self.totals_["clv"] = summarize_draws(sums["clv"]) | {"interval": "parameter uncertainty only"}
         return pd.concat(out, ignore_index=True)
 
     def group_totals(self, rfm: pd.DataFrame, groups: pd.DataFrame, horizon: float, value: str = "revenue_at_risk",
                      clv_months: int = 24, discount_rate: float = 0.10, time_unit: str = "W") -> pd.DataFrame:
-        """Posterior of a per-customer quantity summed within groups, with 94% intervals.
+        """A per-customer quantity summed within groups, with 94% posterior-predictive intervals.
 
         ``groups`` has ``customer_id`` and one or more grouping columns (long format is built per
-        column). The sum is formed per posterior draw (so the interval reflects the joint
-        uncertainty of the customers), chunk by chunk. Returns ``by, group, mean, lo, hi,
-        n_customers``; ``by == "total"`` holds the grand total.
+        column). ``value`` is ``revenue_at_risk``, ``expected_revenue`` or ``expected_purchases``
+        (predictive intervals: simulated outcomes summed per simulation, :meth:`_simulate`) or
+        ``clv`` (parameter uncertainty only). ``mean`` is the expected sum; ``lo_param`` /
+        ``hi_param`` the interval from parameter uncertainty alone (sums per posterior draw).
+        Computed chunk by chunk. Returns ``by, group, mean, lo, hi, n_customers, lo_param,
+        hi_param``; ``by == "total"`` holds the grand total.
         """
         unit_days = check_time_unit(time_unit)
+        sim_key = {"revenue_at_risk": "revenue_lost", "expected_revenue": "revenue", "expected_purchases": "purchases"}
         g = rfm[["customer_id"]].merge(groups, on="customer_id", how="left")
         by_cols = [c for c in groups.columns if c != "customer_id"]
         acc: dict[tuple[str, str], np.ndarray] = {}
+        acc_sim: dict[tuple[str, str], np.ndarray] = {}
         counts: dict[tuple[str, str], int] = {}
         for start in range(0, len(rfm), self.chunk_size):
             chunk = rfm.iloc[start:start + self.chunk_size]
-            arr = self._draws(chunk, horizon, clv_months, discount_rate, unit_days, with_clv=value == "clv")[value]
+            arrays = self._draws(chunk, horizon, clv_months, discount_rate, unit_days, with_clv=value == "clv")
+            arr = arrays[value]
+            sim = None
+            if value in sim_key:
+                sim = self._simulate(chunk, arrays["p_alive"], horizon, start,
+                                     revenue=value != "expected_purchases")[sim_key[value]]
             gchunk = g.iloc[start:start + self.chunk_size]
-            _add(acc, counts, ("total", "all"), arr.sum(axis=1), len(chunk))
+            keys = [(("total", "all"), np.ones(len(chunk), bool))]
             for col in by_cols:
                 labels = gchunk[col].fillna("unknown").astype(str).to_numpy()
-                for lab in np.unique(labels):
-                    m = labels == lab
-                    _add(acc, counts, (col, lab), arr[:, m].sum(axis=1), int(m.sum()))
+                keys += [((col, lab), labels == lab) for lab in np.unique(labels)]
+            for key, m in keys:
+                _add(acc, counts, key, arr[:, m].sum(axis=1), int(m.sum()))
+                if sim is not None:
+                    acc_sim[key] = acc_sim.get(key, 0.0) + sim[:, m].sum(axis=1)
         rows = []
         for (by, lab), draws in acc.items():
-            rows.append({"by": by, "group": lab, **summarize_draws(draws), "n_customers": counts[(by, lab)]})
+            if value in sim_key:
+                s = summarize_predictive(draws, acc_sim[(by, lab)])
+            else:
+                s = summarize_draws(draws)
+                s |= {"lo_param": s["lo"], "hi_param": s["hi"]}
+            rows.append({"by": by, "group": lab, "mean": s["mean"], "lo": s["lo"], "hi": s["hi"],
+                         "n_customers": counts[(by, lab)], "lo_param": s["lo_param"], "hi_param": s["hi_param"]})
+        cols = ["by", "group", "mean", "lo", "hi", "n_customers", "lo_param", "hi_param"]
         if not rows:
-            return pd.DataFrame(columns=["by", "group", "mean", "lo", "hi", "n_customers"])
-        return pd.DataFrame(rows).sort_values(["by", "mean"], ascending=[True, False]).reset_index(drop=True)
+            return pd.DataFrame(columns=cols)
+        return pd.DataFrame(rows, columns=cols).sort_values(["by", "mean"], ascending=[True, False]).reset_index(drop=True)
 
     # -- model checking ----------------------------------------------------------------
     def repeat_purchase_ppc(self, rfm: pd.DataFrame, max_bucket: int = 7, n_samples: int = 200,
@@ -516,41 +591,80 @@ class ChurnModel:
         labels = [str(k) for k in range(max_bucket)] + [f"{max_bucket}+"]
         return pd.DataFrame({"frequency": labels, "observed": observed, "predicted": counts.mean(axis=0), "lo": lo, "hi": hi})
 
-    def holdout_check(self, rfm: pd.DataFrame, holdout: pd.DataFrame, length: float, max_bucket: int = 7) -> dict[str, Any]:
+    def holdout_check(self, rfm: pd.DataFrame, holdout: pd.DataFrame, length: float, max_bucket: int = 7,
+                      ll_draws: int = 40) -> dict[str, Any]:
         """Predicted vs actual purchases in the holdout period, per customer, in total and by frequency.
 
         ``holdout`` comes from :func:`holdout_purchases`; ``length`` is its length in time units.
-        Returns ``{predicted_total, predicted_lo, predicted_hi, actual_total, error_pct, mae,
-        by_frequency}`` where ``by_frequency`` is the calibration plot of Fader, Hardie & Lee
-        (2005, fig. 4): mean predicted and actual holdout purchases per calibration frequency bucket.
+        Returns
+
+        * ``predicted_total`` (expected purchases), ``predicted_lo`` / ``predicted_hi`` (94%
+          posterior-predictive interval of the total: parameter uncertainty *and* purchase-process
+          noise, :meth:`_simulate`), ``expected_lo`` / ``expected_hi`` (parameter uncertainty only,
+          None for MAP), ``actual_total``, ``covered`` (actual inside the predictive interval),
+          ``error_pct``, ``mae`` (per customer), ``length``;
+        * ``log_lik``: holdout log-likelihood Σ log P(X = actual count | history), the predictive
+          probability averaged over at most ``ll_draws`` posterior draws
+          (:func:`salesbench.churn_predictive.count_pmf`), and ``log_lik_per_customer``;
+        * ``calibration_error``: Σ over frequency buckets of customers × |mean predicted − mean
+          actual|, divided by the actual total (0 = every bucket right);
+        * ``auc``: ROC AUC for "bought again in the holdout" of each ranking signal —
+          ``p_alive``, ``p_purchase`` (P(at least one purchase in the holdout)),
+          ``expected_purchases`` and ``recency`` (− time since the last purchase) — None when
+          everybody (or nobody) bought;
+        * ``by_frequency``: the calibration plot of Fader, Hardie & Lee (2005, fig. 4), mean
+          predicted and actual holdout purchases per calibration frequency bucket;
+          ``per_customer``: the per-customer signals and outcome.
         """
         df = rfm[["customer_id", "frequency", "recency", "T"]].merge(holdout, on="customer_id", how="left").fillna(
             {"holdout_purchases": 0.0})
         tx = _predictor(self.tx_, self.tx_post_)
-        totals, means = [], []
+        n = self.n_draws_
+        ll_idx = np.unique(np.linspace(0, n - 1, min(n, ll_draws)).round().astype(int))
+        totals, sim_totals, cols = [], [], {k: [] for k in ("predicted", "p_alive", "p_purchase", "lik")}
         for start in range(0, len(df), self.chunk_size):
             chunk = df.iloc[start:start + self.chunk_size]
+            data = chunk[["customer_id", "frequency", "recency", "T"]].reset_index(drop=True)
             with _quiet():
-                arr = _flat(tx.expected_purchases(data=chunk[["customer_id", "frequency", "recency", "T"]]
-                                                  .reset_index(drop=True), future_t=length))
+                arr = _flat(tx.expected_purchases(data=data, future_t=length))
+                p_alive = _flat(tx.expected_probability_alive(data=data))
+            x, T = chunk["frequency"].to_numpy(float), chunk["T"].to_numpy(float)
             totals.append(arr.sum(axis=1))
-            means.append(arr.mean(axis=0))
+            sim_totals.append(self._simulate(chunk, p_alive, length, start, revenue=False)["purchases"].sum(axis=1))
+            cols["predicted"].append(arr.mean(axis=0))
+            cols["p_alive"].append(p_alive.mean(axis=0))
+            cols["p_purchase"].append(1.0 - cp.prob_no_purchase(self.model, self._par(), p_alive, x, T, length).mean(axis=0))
+            pmf = cp.count_pmf(self.model, self._par(ll_idx), p_alive[ll_idx], x, T, length,
+                               chunk["holdout_purchases"].to_numpy(float))
+            cols["lik"].append(pmf.mean(axis=0))
         total = np.sum(totals, axis=0)
-        df["predicted"] = np.concatenate(means)
+        for k, v in cols.items():
+            df[k] = np.concatenate(v)
         df["bucket"] = np.minimum(df["frequency"], max_bucket).astype(int)
         by = df.groupby("bucket").agg(customers=("customer_id", "size"), predicted=("predicted", "mean"),
                                       actual=("holdout_purchases", "mean")).reset_index()
         by["frequency"] = [str(b) if b < max_bucket else f"{max_bucket}+" for b in by["bucket"]]
         actual = float(df["holdout_purchases"].sum())
-        tot = summarize_draws(total)
+        tot = summarize_predictive(total, np.sum(sim_totals, axis=0))
         pred = tot["mean"]
+        loglik = float(np.log(np.maximum(df["lik"].to_numpy(), 1e-300)).sum())
+        df["recency_signal"] = df["recency"] - df["T"]
+        bought = df["holdout_purchases"].to_numpy() > 0
+        signals = {"p_alive": "p_alive", "p_purchase": "p_purchase", "expected_purchases": "predicted",
+                   "recency": "recency_signal"}
+        auc = {k: (roc_auc(df[c], bought) if 0 < bought.sum() < len(df) else None) for k, c in signals.items()}
+        calib = float((by["customers"] * (by["predicted"] - by["actual"]).abs()).sum() / actual) if actual else None
         return {
-            "predicted_total": pred, "predicted_lo": tot["lo"], "predicted_hi": tot["hi"], "actual_total": actual,
+            "predicted_total": pred, "predicted_lo": tot["lo"], "predicted_hi": tot["hi"],
+            "expected_lo": tot["lo_param"], "expected_hi": tot["hi_param"], "interval": tot["interval"],
+            "actual_total": actual, "covered": bool(tot["lo"] <= actual <= tot["hi"]),
             "error_pct": (pred - actual) / actual if actual else None,
             "mae": float((df["predicted"] - df["holdout_purchases"]).abs().mean()),
-            "length": float(length),
+            "length": float(length), "log_lik": loglik, "log_lik_per_customer": loglik / len(df) if len(df) else None,
+            "calibration_error": calib, "auc": auc, "bought_share": float(bought.mean()) if len(df) else None,
             "by_frequency": by[["frequency", "customers", "predicted", "actual"]],
-            "per_customer": df[["customer_id", "frequency", "predicted", "holdout_purchases"]],
+            "per_customer": df[["customer_id", "frequency", "predicted", "holdout_purchases", "p_alive", "p_purchase",
+                                "recency_signal"]],
         }
 
     def p_alive_grid(self, max_frequency: int, T: float, n_recency: int = 25) -> pd.DataFrame:
@@ -589,6 +703,22 @@ def _simulate_frequency(model: str, post, T: np.ndarray, seed: int) -> np.ndarra
     return np.asarray(out)[..., 1]
 
 
+def summarize_predictive(draws, sims) -> dict[str, Any]:
+    """Expected total and 94% intervals of a customer-base total.
+
+    ``draws``: the total of the per-customer expectations per posterior draw (its mean is the
+    expected total; its 3rd–97th percentiles are ``lo_param``/``hi_param``, parameter
+    uncertainty only, None for a MAP fit). ``sims``: simulated totals including purchase-process
+    noise (:meth:`ChurnModel._simulate`); their 3rd–97th percentiles are ``lo``/``hi``, the
+    posterior-predictive interval.
+    """
+    par = summarize_draws(draws)
+    s = np.asarray(sims, dtype=float).ravel()
+    lo, hi = np.quantile(s, [_Q_LO, _Q_HI])
+    return {"mean": par["mean"], "lo": float(lo), "hi": float(hi), "lo_param": par["lo"], "hi_param": par["hi"],
+            "interval": "posterior predictive"}
+
+
 def summarize_draws(draws) -> dict[str, float | None]:
     """``{mean, lo, hi}`` of a vector of posterior draws (94% equal-tailed interval).
 
@@ -619,17 +749,34 @@ def _flat(x) -> np.ndarray:
 
 
 # --------------------------------------------------------------------------- actions
+#: Order of the at-risk list per ranking signal: (column, ascending) — most at risk first.
+RANK_ORDER: dict[str, tuple[str, bool]] = {
+    "revenue_at_risk": ("revenue_at_risk", False),
+    "p_purchase": ("p_purchase", True),
+    "expected_purchases": ("expected_purchases", True),
+    "p_alive": ("p_alive", True),
+    "recency": ("since_last_purchase", False),
+}
+
+
 def at_risk_customers(pred: pd.DataFrame, attrs: pd.DataFrame | None = None, p_alive_max: float = 0.5,
-                      min_clv_quantile: float = 0.5) -> pd.DataFrame:
-    """The at-risk list: low probability alive and high expected value, ranked by revenue at risk.
+                      min_clv_quantile: float = 0.5, rank_by: str = "revenue_at_risk") -> pd.DataFrame:
+    """The at-risk list: low probability alive and high expected value, ranked most at risk first.
 
     A customer is at risk when the posterior mean ``p_alive < p_alive_max`` and the expected
     customer lifetime value ``clv`` is at or above its ``min_clv_quantile`` quantile over all
     customers (and positive): still worth a lot, but probably slipping away. Customers long gone
-    have a CLV near zero and are not on the list. Ranked by expected ``revenue_at_risk`` =
-    (1 − P(alive)) × expected revenue over the horizon if still active (``value_if_alive`` =
-    ``expected_revenue / p_alive``), descending.
+    have a CLV near zero and are not on the list. ``value_if_alive`` = ``expected_revenue /
+    p_alive`` and ``revenue_at_risk`` = (1 − P(alive)) × ``value_if_alive``.
+
+    ``rank_by`` orders the list (ties by revenue at risk, then id): ``revenue_at_risk``
+    (descending), ``p_purchase`` (probability of buying within the horizon, ascending),
+    ``expected_purchases`` (ascending), ``p_alive`` (ascending) or ``recency``
+    (``since_last_purchase``, descending) — see :func:`salesbench.churn_choice.choose_signal`.
+    ``rank`` is the position in that order.
     """
+    if rank_by not in RANK_ORDER:
+        raise ValueError(f"rank_by must be one of {', '.join(RANK_ORDER)}, not {rank_by!r}")
     df = pred.copy()
     df["value_if_alive"] = np.divide(df["expected_revenue"], df["p_alive"], out=np.zeros(len(df)),
                                      where=df["p_alive"].to_numpy() > 1e-300)
@@ -637,7 +784,13 @@ def at_risk_customers(pred: pd.DataFrame, attrs: pd.DataFrame | None = None, p_a
     sel = df[(df["p_alive"] < p_alive_max) & (df["clv"] >= cut) & (df["clv"] > 0)]
     if attrs is not None:
         sel = sel.merge(attrs, on="customer_id", how="left")
-    return sel.sort_values(["revenue_at_risk", "customer_id"], ascending=[False, True]).reset_index(drop=True)
+    col, asc = RANK_ORDER[rank_by]
+    keys, order = [col, "customer_id"], [asc, True]
+    if col != "revenue_at_risk":
+        keys, order = [col, "revenue_at_risk", "customer_id"], [asc, False, True]
+    out = sel.sort_values(keys, ascending=order).reset_index(drop=True)
+    out["rank"] = np.arange(1, len(out) + 1)
+    return out
 
 
 def status_of(p_alive: float | np.ndarray, slipping: float = 0.7, gone: float = 0.3):

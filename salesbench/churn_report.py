@@ -13,6 +13,7 @@ sentences, figures and ``churn.results.json`` entries.
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,7 +21,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from . import churn, churn_warning, viz
+from . import churn, churn_choice, churn_warning, viz
 
 
 @dataclass
@@ -42,36 +43,47 @@ class ChurnAnalysis:
     warning: churn_warning.EarlyWarningModel | None = None
     warning_reason: str | None = None
     truth: dict[str, Any] | None = None
+    choice: churn_choice.Choice | None = None
     extras: dict[str, Any] = field(default_factory=dict)
 
     @property
-    def revenue_at_risk(self) -> dict[str, float | None]:
+    def revenue_at_risk(self) -> dict[str, Any]:
+        """Total revenue at risk of the at-risk list: expected value, 94% posterior-predictive interval
+        (``lo``/``hi``) and the parameter-only interval (``lo_param``/``hi_param``)."""
         tot = self.risk_by[self.risk_by["by"] == "total"]
         if tot.empty:
-            return {"mean": 0.0, "lo": 0.0 if self.model.n_draws_ > 1 else None, "hi": 0.0 if self.model.n_draws_ > 1 else None}
+            return {"mean": 0.0, "lo": 0.0, "hi": 0.0, "lo_param": None, "hi_param": None,
+                    "interval": "posterior predictive"}
         r = tot.iloc[0]
-        return {"mean": float(r["mean"]), "lo": _none(r["lo"]), "hi": _none(r["hi"])}
+        return {"mean": float(r["mean"]), "lo": _none(r["lo"]), "hi": _none(r["hi"]), "lo_param": _none(r["lo_param"]),
+                "hi_param": _none(r["hi_param"]), "interval": "posterior predictive"}
 
 
 def _none(x):
     return None if x is None or (isinstance(x, float) and math.isnan(x)) else float(x)
 
 
-def analyse(ds, model: str = "mbg_nbd", fit_method: str = "mcmc", priors: str = "default", time_unit: str = "W",
+def analyse(ds, model: str = "auto", fit_method: str = "mcmc", priors: str = "default", time_unit: str = "W",
             calibration_end=None, horizon: int = 52, clv_months: int = 24, discount_rate: float = 0.10,
             draws: int = 1000, tune: int = 1000, chains: int = 2, seed: int = 42, max_pred_draws: int = 400,
             chunk_size: int = 5000, vi_iterations: int = 30000, at_risk_p_alive: float = 0.5,
-            at_risk_min_value_quantile: float = 0.5, segment_by: str = "tier", early_warning: bool = True,
-            warning_window_days: int = 180, warning_label_days: int = 180, warning_draws: int = 500,
-            **_ignored) -> ChurnAnalysis:
+            at_risk_min_value_quantile: float = 0.5, at_risk_signal: str = "auto", segment_by: str = "tier",
+            early_warning: bool = True, warning_window_days: int = 180, warning_label_days: int = 180,
+            warning_draws: int = 500, **_ignored) -> ChurnAnalysis:
     """Run the whole churn analysis on a :class:`salesbench.Dataset` (parameters as in ``params/churn.yaml``).
 
     The notebook passes its whole parameter set (``analyse(ds, **P)``); the keys that do not
     concern the analysis itself (``data``, ``out_dir``, ``top_n``) are accepted and ignored.
+    ``model="auto"`` and ``at_risk_signal="auto"`` choose the purchase model and the ranking
+    signal on a holdout of the data (:func:`choose`). Raises
+    :class:`salesbench.churn_choice.NotEnoughData` (one sentence in ``reason``) when the data
+    is too small to fit a purchase model.
     """
     unknown = set(_ignored) - {"data", "out_dir", "top_n"}
     if unknown:
         raise TypeError(f"analyse() got unknown parameter(s): {', '.join(sorted(unknown))}")
+    churn_choice.check_params({"model": model, "at_risk_signal": at_risk_signal, "fit_method": fit_method,
+                               "priors": priors, "time_unit": time_unit})
     params = dict(locals())
     for k in ("ds", "_ignored", "unknown"):
         params.pop(k)
@@ -82,13 +94,29 @@ def analyse(ds, model: str = "mbg_nbd", fit_method: str = "mcmc", priors: str = 
         raise ValueError(f"calibration_end {end.date()} is after the last order date {last.date()}")
     unit_days = churn.check_time_unit(time_unit)
     rfm = churn.rfm_table(orders, end, time_unit)
-    cm = churn.ChurnModel(model=model, fit_method=fit_method, priors=priors, draws=draws, tune=tune, chains=chains,
-                          seed=seed, max_draws=max_pred_draws, chunk_size=chunk_size, vi_iterations=vi_iterations)
+    problem = churn_choice.data_problem(rfm, f" by {end.date()}")
+    if problem:
+        raise churn_choice.NotEnoughData(problem[0].upper() + problem[1:] + ".")
+    choice = choose(orders, rfm, end, last, model=model, signal=at_risk_signal, horizon=horizon,
+                    time_unit=time_unit, priors=priors, seed=seed, chunk_size=chunk_size)
+    params["model_requested"], params["model"] = model, choice.model
+    cm = churn.ChurnModel(model=choice.model, fit_method=fit_method, priors=priors, draws=draws, tune=tune,
+                          chains=chains, seed=seed, max_draws=max_pred_draws, chunk_size=chunk_size,
+                          vi_iterations=vi_iterations)
+    t0 = time.perf_counter()
     cm.fit(rfm)
+    fit_seconds = time.perf_counter() - t0
     pred = cm.predict(rfm, horizon=horizon, clv_months=clv_months, discount_rate=discount_rate, time_unit=time_unit)
+    holdout = None
+    if end < last:
+        hold, length_days = churn.holdout_purchases(orders, end, rfm["customer_id"], last=last)
+        holdout = cm.holdout_check(rfm, hold, length_days / unit_days)
+        choice.auc, choice.auc_source = holdout["auc"], "holdout"
+        if choice.signal is None:  # the user's holdout: check the signals of the fitted model itself
+            choice.signal, choice.signal_reason = churn_choice.choose_signal(holdout["auc"])
     attrs = churn.customer_attributes(ds, rfm["customer_id"], segment_by=segment_by)
     at_risk = churn.at_risk_customers(pred, attrs, p_alive_max=at_risk_p_alive,
-                                      min_clv_quantile=at_risk_min_value_quantile)
+                                      min_clv_quantile=at_risk_min_value_quantile, rank_by=choice.signal)
     sub = rfm[rfm["customer_id"].isin(at_risk["customer_id"])]
     risk_by = cm.group_totals(sub, attrs[["customer_id", "region", "segment", "owner_rep_id"]], horizon,
                               value="revenue_at_risk", clv_months=clv_months, discount_rate=discount_rate,
@@ -96,13 +124,10 @@ def analyse(ds, model: str = "mbg_nbd", fit_method: str = "mcmc", priors: str = 
     ppc = cm.repeat_purchase_ppc(rfm)
     max_f = int(min(max(rfm["frequency"].quantile(0.99), 5), 40))
     grid = cm.p_alive_grid(max_f, float(rfm["T"].quantile(0.9)))
-    holdout = None
-    if end < last:
-        hold, length_days = churn.holdout_purchases(orders, end, rfm["customer_id"], last=last)
-        holdout = cm.holdout_check(rfm, hold, length_days / unit_days)
     A = ChurnAnalysis(params=params, calibration_end=end, rfm=rfm, model=cm, predictions=pred, attrs=attrs,
                       at_risk=at_risk, risk_by=risk_by, convergence=cm.convergence(), ppc=ppc, grid=grid,
-                      holdout=holdout)
+                      holdout=holdout, choice=choice)
+    A.extras["fit_seconds"] = fit_seconds
     A.extras["last_order_date"] = last
     # early-warning model
     inds = churn_warning.available_indicators(ds)
@@ -130,11 +155,86 @@ def analyse(ds, model: str = "mbg_nbd", fit_method: str = "mcmc", priors: str = 
     return A
 
 
+def choose(orders, rfm: pd.DataFrame, end: pd.Timestamp, last: pd.Timestamp, model: str = "auto",
+           signal: str = "auto", horizon: float = 52, time_unit: str = "W", priors: str = "default", seed: int = 42,
+           chunk_size: int = 5000) -> churn_choice.Choice:
+    """Choose the purchase model and the at-risk ranking signal (:mod:`salesbench.churn_choice`).
+
+    With the user's holdout (``end`` before ``last``) the candidates are compared on it and the
+    signal is chosen afterwards from the fitted model's own holdout check (``signal`` None here).
+    Otherwise an internal split (:func:`churn_choice.selection_split`) is used for both. Without
+    enough data for a holdout the defaults are used and ``reason`` says so.
+    """
+    t0 = time.perf_counter()
+    unit_days = churn.check_time_unit(time_unit)
+    unit = {"D": "days", "W": "weeks", "M": "months"}[time_unit]
+    auto_model, auto_signal = model == "auto", signal == "auto"
+    candidates = churn_choice.CANDIDATES if auto_model else (model,)
+    user_holdout = end < last
+    if not auto_model and (user_holdout or not auto_signal):
+        s = signal if not auto_signal else None
+        return churn_choice.Choice(model=model, signal=s, table=pd.DataFrame(), calibration_end=None,
+                                   holdout_length=None, holdout=None, reason=f"Model set by the parameters: {model}.",
+                                   signal_reason="" if s is None else f"Ranked by {churn_choice.SIGNAL_LABELS[s]} (set by the parameters).")
+    if user_holdout:
+        cal_end, rfm_c = end, rfm
+    else:
+        cal_end = churn_choice.selection_split(pd.Timestamp(rfm["first_purchase"].min()), last, horizon, unit_days)
+        rfm_c = churn.rfm_table(orders, cal_end, time_unit) if cal_end < last else rfm.iloc[:0]
+    problem = None if cal_end < last else "the history is too short to hold out any time"
+    problem = problem or churn_choice.data_problem(rfm_c, f" before {cal_end.date()}")
+    if problem:
+        m = churn_choice.DEFAULT_MODEL if auto_model else model
+        s = churn_choice.DEFAULT_SIGNAL if auto_signal else signal
+        why = f"No holdout to choose on ({problem})"
+        return churn_choice.Choice(
+            model=m, signal=s, table=pd.DataFrame(), calibration_end=None, holdout_length=None, holdout=None,
+            reason=(f"{why}: the default {_model_label(m)} model is used." if auto_model else f"Model set by the parameters: {m}."),
+            signal_reason=(f"{why}: customers are ranked by {churn_choice.SIGNAL_LABELS[s]}." if auto_signal
+                           else f"Ranked by {churn_choice.SIGNAL_LABELS[s]} (set by the parameters)."),
+            seconds=time.perf_counter() - t0)
+    hold, days = churn.holdout_purchases(orders, cal_end, rfm_c["customer_id"], last=last)
+    length = days / unit_days
+    table, checks = churn_choice.compare_models(rfm_c, hold, length, candidates, priors=priors, seed=seed,
+                                                chunk_size=chunk_size)
+    where = ("the holdout after calibration_end" if user_holdout else
+             f"an internal holdout (data to {cal_end.date()} to fit, the {length:.1f} {unit} after it to test; "
+             "the chosen model is then fitted on all the data)")
+    if table["chosen"].any():
+        chosen = str(table.loc[table["chosen"], "model"].iloc[0])
+        reason = (f"Model chosen on {where}: {_model_label(chosen)} scored best "
+                  f"of the {len(candidates)} candidate{'s' if len(candidates) > 1 else ''} fitted by MAP "
+                  "(mean rank over total error, calibration by frequency and holdout log-likelihood).") if auto_model \
+            else f"Model set by the parameters: {model}."
+    else:
+        chosen = churn_choice.DEFAULT_MODEL if auto_model else model
+        reason = f"No candidate could be fitted on {where}: the default {_model_label(chosen)} model is used."
+    h = checks.get(chosen)
+    if user_holdout:
+        s, s_reason = (None, "") if auto_signal else (signal, f"Ranked by {churn_choice.SIGNAL_LABELS[signal]} (set by the parameters).")
+    elif auto_signal:
+        s, s_reason = churn_choice.choose_signal(h["auc"] if h else None)
+    else:
+        s, s_reason = signal, f"Ranked by {churn_choice.SIGNAL_LABELS[signal]} (set by the parameters)."
+    c = churn_choice.Choice(model=chosen, signal=s, table=table, calibration_end=cal_end, holdout_length=length,
+                            holdout=h, reason=reason, signal_reason=s_reason, seconds=time.perf_counter() - t0)
+    if h is not None and not user_holdout:
+        c.auc, c.auc_source = h["auc"], "internal holdout"
+    return c
+
+
+def _model_label(model: str) -> str:
+    return {"bg_nbd": "BG/NBD", "mbg_nbd": "MBG/NBD", "pareto_nbd": "Pareto/NBD"}.get(model, model)
+
+
 # --------------------------------------------------------------------------- text and cards
 def _interval(d: dict, fmt=viz.fmt_money) -> str:
+    """"94% predictive interval a–b" / "94% interval a–b (parameter uncertainty only)" / the MAP note."""
     if d.get("lo") is None or d.get("hi") is None:
         return "MAP point estimate, no interval"
-    return f"94% interval {fmt(d['lo'])}–{fmt(d['hi'])}"
+    if d.get("interval") == "posterior predictive":
+        return f"94% predictive interval {fmt(d['lo'])}–{fmt(d['hi'])}"
+    return f"94% interval {fmt(d['lo'])}–{fmt(d['hi'])} (parameter uncertainty only)"
 
 
 def _unit_name(A: "ChurnAnalysis") -> str:
@@ -180,6 +280,10 @@ def narrative_sentences(A: ChurnAnalysis) -> list[str]:
                  f"over the next {A.params['horizon']} {_unit_name(A)} ({_interval(rar)}) if they have left.{top}")
     else:
         s.append("No high-value customer currently has a low probability of being active.")
+    if A.choice is not None:
+        s.append(A.choice.reason)
+        if A.choice.signal_reason:
+            s.append(A.choice.signal_reason)
     if A.warning is not None:
         s.append(churn_warning.effect_sentence(A.warning.effects_))
     elif A.warning_reason:
@@ -205,10 +309,25 @@ def record_results(A: ChurnAnalysis, res) -> None:
         status_counts=pd.Series(churn.status_of(A.predictions["p_alive"])).value_counts().to_dict(),
         repeat_purchase_ppc=A.ppc,
     )
+    c = A.choice
+    res.set(model_requested=A.params.get("model_requested", A.params["model"]), fit_seconds=A.extras.get("fit_seconds"),
+            expected_revenue_total=A.model.totals_["expected_revenue"])
+    if c is not None:
+        res.set(model_choice={"rule": churn_choice.RULE, "chosen": c.model, "reason": c.reason,
+                              "calibration_end": c.calibration_end.date() if c.calibration_end is not None else None,
+                              "holdout_length": c.holdout_length, "seconds": c.seconds,
+                              "table": c.table if len(c.table) else None},
+                ranking={"signal": c.signal, "reason": c.signal_reason, "auc": c.auc, "measured_on": c.auc_source,
+                         "auc_signal": (c.auc or {}).get(c.signal), "auc_recency": (c.auc or {}).get("recency")})
+        if len(c.table):
+            res.table("model_comparison", c.table.round(6))
     if A.holdout is not None:
         h = A.holdout
         res.set(holdout={k: h[k] for k in ("predicted_total", "predicted_lo", "predicted_hi", "actual_total",
-                                           "error_pct", "mae", "length")} | {"by_frequency": h["by_frequency"]})
+                                           "error_pct", "mae", "length", "expected_lo", "expected_hi", "interval",
+                                           "covered", "log_lik", "log_lik_per_customer", "calibration_error",
+                                           "auc", "bought_share")}
+                | {"by_frequency": h["by_frequency"], "statement": holdout_sentence(A)})
     if A.warning is not None:
         res.set(early_warning=A.warning.summary() | {"as_of": A.extras["warning_as_of"].date()})
     else:
@@ -218,10 +337,12 @@ def record_results(A: ChurnAnalysis, res) -> None:
     for card in headline_cards(A)[:3]:
         res.headline(card["label"], card["value"], card["value"])
     cols = ["customer_id", "p_alive", "expected_purchases", "clv", "p_alive_lo", "p_alive_hi",
-            "expected_purchases_lo", "expected_purchases_hi", "clv_lo", "clv_hi", "revenue_at_risk"]
+            "expected_purchases_lo", "expected_purchases_hi", "clv_lo", "clv_hi", "revenue_at_risk", "p_purchase",
+            "since_last_purchase"]
     res.table("customers", A.predictions[cols].round(6))
     ar_cols = ["customer_id", "region", "segment", "owner_rep_id", "p_alive", "value_if_alive", "revenue_at_risk",
-               "revenue_at_risk_lo", "revenue_at_risk_hi", "clv"]
+               "revenue_at_risk_lo", "revenue_at_risk_hi", "clv", "rank", "p_purchase", "expected_purchases",
+               "since_last_purchase"]
     res.table("at_risk", A.at_risk[ar_cols].round(4))
     res.table("revenue_at_risk_by", A.risk_by.round(2))
     if A.warning is not None:
@@ -232,10 +353,11 @@ def at_risk_display(A: ChurnAnalysis, top_n: int = 25) -> pd.DataFrame:
     """The first ``top_n`` rows of the at-risk list with readable column names."""
     df = A.at_risk.head(top_n)
     return pd.DataFrame({
-        "Customer": df["customer_id"], "Region": df["region"], "Segment": df["segment"], "Owner rep": df["owner_rep_id"],
+        "Rank": df["rank"], "Customer": df["customer_id"], "Region": df["region"], "Segment": df["segment"], "Owner rep": df["owner_rep_id"],
         "P(alive)": df["p_alive"].map(lambda v: viz.fmt_pct(v)),
         "Value if active": df["value_if_alive"].map(viz.fmt_money),
         "Revenue at risk": df["revenue_at_risk"].map(viz.fmt_money),
+        "P(buys within horizon)": df["p_purchase"].map(lambda v: viz.fmt_pct(v)),
         "Status": churn.status_of(df["p_alive"]),
     })
 
@@ -260,7 +382,7 @@ def plot_revenue_at_risk(risk_by: pd.DataFrame, by: str = "region", ax=None, top
     df = df.assign(lo=lo.fillna(df["mean"]), hi=hi.fillna(df["mean"]))  # MAP: a point, no interval
     viz.interval_plot(df, label="group", mean="mean", lo="lo", hi="hi", ax=ax, color=viz.STATUS["red"])
     viz.money_axis(ax, "x")
-    ax.set_xlabel("Revenue at risk (posterior mean, 94% interval)")
+    ax.set_xlabel("Revenue at risk (expected, 94% predictive interval)")
     ax.set_ylabel("")
     ax.set_title(f"Revenue at risk by {by.replace('_id', '').replace('_', ' ')}")
     return ax
@@ -347,16 +469,66 @@ def plot_effects(effects: pd.DataFrame, ax=None):
 
 
 def holdout_sentence(A: ChurnAnalysis) -> str:
-    """Holdout result in words: predicted vs actual purchases after calibration_end."""
+    """Holdout result in words: predicted vs actual purchases after calibration_end, and whether the
+    actual lies inside the 94% predictive interval (a miss is stated, with its size)."""
     h = A.holdout
     if h is None:
         return ""
-    iv = (f" (94% interval {viz.fmt_num(h['predicted_lo'])}–{viz.fmt_num(h['predicted_hi'])})"
-          if h.get("predicted_lo") is not None else "")
+    lo, hi = h.get("predicted_lo"), h.get("predicted_hi")
+    iv = f" (94% predictive interval {viz.fmt_num(lo)}–{viz.fmt_num(hi)})" if lo is not None else ""
     err = f", {viz.fmt_pct(h['error_pct'], 1)} off" if h.get("error_pct") is not None else ""
-    return (f"Holdout test over {h['length']:.1f} {_unit_name(A)} after {A.calibration_end.date()}: the model predicted "
-            f"{viz.fmt_num(h['predicted_total'])} purchases{iv}; customers made {viz.fmt_num(h['actual_total'])}{err}. "
-            f"Mean absolute error per customer: {h['mae']:.2f} purchases.")
+    s = (f"Holdout test over {h['length']:.1f} {_unit_name(A)} after {A.calibration_end.date()}: the model predicted "
+         f"{viz.fmt_num(h['predicted_total'])} purchases{iv}; customers made {viz.fmt_num(h['actual_total'])}{err}. ")
+    if lo is not None and not h.get("covered", True):
+        side = "above" if h["actual_total"] > hi else "below"
+        s += (f"The actual lies {side} the 94% predictive interval: the miss is larger than chance explains, so the "
+              f"model's forecasts for this data are biased {'low' if side == 'above' else 'high'} by about "
+              f"{viz.fmt_pct(abs(h['error_pct']), 0)}. ")
+    elif lo is not None:
+        s += "The actual lies inside the 94% predictive interval. "
+    return s + f"Mean absolute error per customer: {h['mae']:.2f} purchases."
+
+
+def comparison_display(A: ChurnAnalysis) -> pd.DataFrame | None:
+    """The model comparison table with readable column names (None when no comparison ran)."""
+    c = A.choice
+    if c is None or not len(c.table):
+        return None
+    t = c.table
+    get = lambda col: t[col] if col in t else pd.Series(np.nan, index=t.index)  # noqa: E731
+    return pd.DataFrame({
+        "Model": t["model"].map(_model_label), "Chosen": np.where(t["chosen"], "yes", ""), "Mean rank": get("mean_rank"),
+        "Holdout log-likelihood": get("log_lik"), "Predicted": get("predicted_total"),
+        "94% predictive interval": [("–" if pd.isna(a) else f"{viz.fmt_num(a)}–{viz.fmt_num(b)}")
+                                    for a, b in zip(get("predicted_lo"), get("predicted_hi"))],
+        "Actual": get("actual_total"), "Error": get("error_pct").map(lambda v: "–" if pd.isna(v) else viz.fmt_pct(v, 1)),
+        "Calibration error": get("calibration_error"), "AUC expected purchases": get("auc_expected_purchases"),
+        "AUC P(alive)": get("auc_p_alive"), "AUC recency": get("auc_recency"), "Fit (s)": get("fit_seconds"),
+    })
+
+
+def ranking_display(A: ChurnAnalysis) -> pd.DataFrame | None:
+    """AUC of each ranking signal for "bought again in the holdout", the chosen one marked (None if unmeasured)."""
+    c = A.choice
+    if c is None or not c.auc:
+        return None
+    rows = [{"Signal": churn_choice.SIGNAL_LABELS[k], "AUC": v, "Used for the at-risk list": "yes" if k == c.signal else ""}
+            for k, v in c.auc.items() if v is not None]
+    return pd.DataFrame(rows).sort_values("AUC", ascending=False) if rows else None
+
+
+def ranking_sentence(A: ChurnAnalysis) -> str:
+    """How well the at-risk ranking sorts customers who bought again, against plain recency."""
+    c = A.choice
+    if c is None:
+        return ""
+    if not c.auc or c.auc.get(c.signal) is None:
+        return c.signal_reason
+    where = ("the holdout after calibration_end" if c.auc_source == "holdout" else
+             f"the internal holdout after {c.calibration_end.date()}")
+    return (f"On {where}, {churn_choice.SIGNAL_LABELS[c.signal]} ranked customers who bought again above those who "
+            f"did not with AUC {c.auc[c.signal]:.3f} (1 = perfect, 0.5 = chance); time since the last purchase alone "
+            f"scored {c.auc['recency']:.3f}. The at-risk list is ordered by this signal (most at risk first).")
 
 
 def truth_sentence(A: ChurnAnalysis) -> str:
