@@ -305,8 +305,8 @@ case("hostile-text-data-quality", "hostile text", demo_copy("orders", "customers
 
 def _hostile_sweep(ctx):
     write(ctx, {"orders.csv": orders(), "sweep.yaml":
-                "sweep:\n  - {_label: \"<script>alert('x')</script>\"}\n  - {_label: ../../escaped}\n"
-                "  - {_label: \"$x^$ \\\\ label\"}\n"})
+                "sweep:\n  - {seed: 1, _label: \"<script>alert('x')</script>\"}\n  - {seed: 2, _label: ../../escaped}\n"
+                "  - {seed: 3, _label: \"$x^$ \\\\ label\"}\n"})
 
 
 case("hostile-sweep-labels", "hostile text", _hostile_sweep,
@@ -417,8 +417,10 @@ case("spec-is-a-directory", "source specs", lambda ctx: (ctx["data"] / "spec.yam
      ["validate", "--data", "{data}/spec.yaml"], exit=2, says=["spec.yaml", R(r"director|folder")])
 spec_case("spec-invalid-date-format", SPEC_OK.replace("order_date: Tag", "order_date: {from: Tag, format: '%Q-%d'}"),
           ["spec.yaml", "order_date", "format"])
-spec_case("spec-wrong-delimiter", SPEC_OK.replace("header: true", "header: true\n    delimiter: ';'"),
-          ["spec.yaml", "export.csv", R(r"column|field|delimiter")])
+spec_case("spec-wrong-delimiter",
+          "tables:\n  orders:\n    file: export.csv\n    header: false\n    delimiter: ';'\n"
+          "    columns: [Kunde, Tag, Betrag]\n    map: {customer_id: Kunde, order_date: Tag, revenue: Betrag}\n",
+          ["spec.yaml", "export.csv", R(r"column|field|delimiter")], data=EXPORT.split("\n", 1)[1])
 
 
 def _computed_spec(ctx):
