@@ -189,7 +189,7 @@ case("odd-decimal-comma", "odd values", folder(orders_csv=orders(rows={0: {"reve
 case("odd-csat-out-of-range", "odd values",
      folder(orders_csv=orders(), surveys_csv=csv_text(["customer_id", "survey_date", "csat", "nps"],
                                                       [["c1", "2024-03-01", "7", "9"], ["c2", "2024-03-02", "4", "8"]])),
-     validate(), exit=0, says=["CSAT outside 1-5", R(r"\b1 rows?\b")])
+     validate(), exit=0, says=["surveys.csv", "csat", "outside 1-5", R(r"\b1 rows?\b")])
 
 
 def _unknown_stages(frames):
