@@ -57,7 +57,8 @@ def main(argv=None) -> int:
             print(f"  {r.id}: " + "; ".join(r.problems[:4]))
     print(f"\n{len(results) - len(failed) - len(skipped)} passed, {len(failed)} failed, {len(skipped)} skipped "
           f"of {len(results)} cases in {wall:.1f} s wall (jobs={args.jobs}); "
-          f"slowest: " + ", ".join(f"{r.id} {r.seconds:.1f} s" for r in sorted(results, key=lambda r: -r.seconds)[:3]))
+          f"CPU {sum(r.cpu for r in results):.0f} s; most CPU: "
+          + ", ".join(f"{r.id} {r.cpu:.1f} s" for r in sorted(results, key=lambda r: -r.cpu)[:5]))
     if args.keep:
         print(f"sandboxes kept in {workdir}")
     else:

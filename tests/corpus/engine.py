@@ -158,6 +158,7 @@ class Result:
     passed: bool | None  # None: skipped (e.g. cannot mount a tmpfs)
     problems: list[str]
     seconds: float
+    cpu: float = 0.0  # CPU seconds of this process and its waited-for children during the case
 
 
 class Skip(Exception):
@@ -351,17 +352,26 @@ def run_case(case: Case, workdir: Path) -> Result:
     sb.mkdir(parents=True)
     ctx: dict[str, Any] = {"sb": sb, "data": sb / "data", "reports": sb / "reports", "out": sb / "out"}
     ctx["data"].mkdir()
-    t0 = time.monotonic()
+    t0, c0 = time.monotonic(), _cpu()
     try:
         case.build(ctx)
     except Skip as exc:
         return Result(case.id, case.theme, case.expect.summary(), f"skipped: {exc}", None, [], time.monotonic() - t0)
     try:
-        return _run_and_check(case, ctx, t0)
+        result = _run_and_check(case, ctx, t0)
+        result.cpu = _cpu() - c0
+        return result
     finally:
         cleanup = ctx.get("cleanup")
         if cleanup:
             cleanup()
+
+
+def _cpu() -> float:
+    import resource
+
+    me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
 
 
 def _run_and_check(case: Case, ctx: dict, t0: float) -> Result:
