@@ -198,10 +198,11 @@ def convert_column(value, col: schema.Column):
     return value.cast(want)
 
 
-#: Text a date or timestamp column accepts: ``YYYY-MM-DD``, optionally followed by a time
-#: (``HH:MM[:SS[.fff]]``, separated by a blank or ``T``) and a UTC offset (``Z``, ``+02``, ``+02:00``).
-DATE_TEXT = (r"^[ \t]*[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}"
-             r"([ T][0-9]{1,2}:[0-9]{2}(:[0-9]{2}([.][0-9]+)?)?[ \t]*(Z|[+-][0-9]{2}(:?[0-9]{2})?)?)?[ \t]*$")
+#: Text a date or timestamp column accepts: ``YYYY-MM-DD`` (or ``YYYY/MM/DD``), optionally followed
+#: by a time (``HH:MM[:SS[.fff]]``, separated by a blank or ``T``) and a UTC offset (``Z``, ``UTC``,
+#: ``+02``, ``+02:00``).
+DATE_TEXT = (r"^[ \t]*[0-9]{4}[-/][0-9]{1,2}[-/][0-9]{1,2}"
+             r"([ T][0-9]{1,2}:[0-9]{2}(:[0-9]{2}([.][0-9]+)?)?[ \t]*(Z|UTC|[+-][0-9]{2}(:?[0-9]{2})?)?)?[ \t]*$")
 
 
 def plausible_dates(expr):
