@@ -200,10 +200,11 @@ def convert_column(value, col: schema.Column):
     return value.cast(want)
 
 
-#: Text a date or timestamp column accepts: ``YYYY-MM-DD``, optionally followed by a time
-#: (``HH:MM[:SS[.fff]]``, separated by a blank or ``T``) and a UTC offset (``Z``, ``+02``, ``+02:00``).
-DATE_TEXT = (r"^[ \t]*[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}"
-             r"([ T][0-9]{1,2}:[0-9]{2}(:[0-9]{2}([.][0-9]+)?)?[ \t]*(Z|[+-][0-9]{2}(:?[0-9]{2})?)?)?[ \t]*$")
+#: Text a date or timestamp column accepts: ``YYYY-MM-DD`` (or ``YYYY/MM/DD``), optionally followed
+#: by a time (``HH:MM[:SS[.fff]]``, separated by a blank or ``T``) and a UTC offset (``Z``, ``UTC``,
+#: ``+02``, ``+02:00``).
+DATE_TEXT = (r"^[ \t]*[0-9]{4}[-/][0-9]{1,2}[-/][0-9]{1,2}"
+             r"([ T][0-9]{1,2}:[0-9]{2}(:[0-9]{2}([.][0-9]+)?)?[ \t]*(Z|UTC|[+-][0-9]{2}(:?[0-9]{2})?)?)?[ \t]*$")
 
 
 def plausible_dates(expr):
@@ -553,11 +554,13 @@ class Dataset:
                 kept = d
             n_conf = int(st["sb_conflicts_"] or 0)
             if n_conf and spec.unique_key:
-                conflict = self._conflict(name, key, kept, g.filter(complete & (g["sb_k_"] > 1)), n_conf, any_bad if hit else None)
+                conflict = self._conflict(name, key, g.filter(complete & (g["sb_k_"] > 1)), n_conf,
+                                          any_bad if hit else None)
         self._prepared[name] = _Prepared(kept, n, exclusions, conflict)
         return self._prepared[name]
 
-    def _conflict(self, name, key, kept, bad_keys, n_keys, any_bad) -> "DuplicateKeys":
+    def _conflict(self, name: str, key: list[str], bad_keys, n_keys: int, any_bad) -> "DuplicateKeys":
+        """The :class:`DuplicateKeys` error for ``bad_keys`` (the first three keys, by first row)."""
         numbered = self._tables[name].mutate(sb_row_=ibis.row_number() + 1)
         if any_bad is not None:
             numbered = numbered.filter(~any_bad(numbered))

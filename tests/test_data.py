@@ -277,14 +277,15 @@ ODD_DATES = ["epoch", "-infinity", "infinity", "2024-01-05 garbage", "5881580-01
 def test_odd_date_text_never_becomes_a_date(tmp_path):
     rows = "".join(f"O{i},c{i},{d},1\n" for i, d in enumerate(ODD_DATES))
     _write(tmp_path, "orders.csv", "order_id,customer_id,order_date,revenue\n" + rows + "OK,c,2024-01-05,1\n"
-           "OK2,c,2024-01-05T10:30:00Z,1\nOK3,c, 2024-01-06 ,1\n")
+           "OK2,c,2024-01-05T10:30:00Z,1\nOK3,c, 2024-01-06 ,1\nOK4,c,2024/01/07,1\n")
     _write(tmp_path, "interactions.csv", "customer_id,occurred_at,kind\n" +
-           "".join(f"c,{d},call\n" for d in ODD_DATES) + "c,2024-01-05 10:00:00,call\nc,2024-01-05T10:00:00+02:00,call\n")
+           "".join(f"c,{d},call\n" for d in ODD_DATES) + "c,2024-01-05 10:00:00,call\nc,2024-01-05T10:00:00+02:00,call\n"
+           "c,2024-01-05 10:00:00 UTC,call\n")
     ds = open_data(tmp_path)
     dates = ds.canonical_table("orders").order_date.to_pandas()
-    assert dates.isna().tolist() == [True] * len(ODD_DATES) + [False, False, False]
-    assert ds.canonical_table("interactions").occurred_at.to_pandas().notna().sum() == 2
-    assert ds.table("orders").count().to_pyarrow().as_py() == 3  # a required date: rows left out
+    assert dates.isna().tolist() == [True] * len(ODD_DATES) + [False, False, False, False]
+    assert ds.canonical_table("interactions").occurred_at.to_pandas().notna().sum() == 3
+    assert ds.table("orders").count().to_pyarrow().as_py() == 4  # a required date: rows left out
     e = [x for x in ds.exclusions() if x["table"] == "orders"]
     assert [(x["column"], x["rows"], x["examples"]) for x in e] == [("order_date", 10, [1, 2, 3, 4, 5])]
 

@@ -104,7 +104,7 @@ def test_delimited_export_with_header_skip_rows_and_days_since(tmp_path):
         "      revenue: Betrag\n"
     )
     ds = open_data(spec)
-    df = ds.table("orders").to_pandas()
+    df = ds.canonical_table("orders").to_pandas()  # every row; ds.table leaves the unusable ones out
     assert df.customer_id.tolist() == ["A-1", "A-2", "A-1"]
     assert pd.to_datetime(df.order_date).dt.date.tolist()[:2] == [dt.date(2024, 1, 1), dt.date(2024, 2, 1)]
     # "10,5" (decimal comma) and day "x" do not parse: NULL at query time, reported by validation
