@@ -155,6 +155,16 @@ def test_validate_on_postgresql_finds_the_same_defects(pg_server, tmp_path, run_
     assert sorted((check, rows) for check, _, _, rows in found["postgres"]) == sorted(DEFECTS.items())
 
 
+def test_missing_postgresql_skips_locally_but_fails_in_ci(monkeypatch):
+    monkeypatch.setattr(pgserver, "binary", lambda name: None)
+    monkeypatch.delenv("CI", raising=False)
+    with pytest.raises(pytest.skip.Exception, match="server binaries"):
+        pgserver.start_or_skip()
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="CI is set but the PostgreSQL tests cannot run"):
+        pgserver.start_or_skip()
+
+
 def test_funnel_tables_do_not_depend_on_the_storage_order(small_demo):
     """A database returns rows in its own order (PostgreSQL: heap order, DuckDB: hash-join order):
     the funnel's per-deal tables must come out the same whatever order the tables are stored in."""
