@@ -5,7 +5,7 @@ types into a throw-away PostgreSQL server (``pg_demo`` in ``conftest.py``) and
 read by a password-authenticated, read-only user. All six reports run on it
 and, with the same parameters, on the same tables as Parquet files through
 DuckDB; their ``<name>.results.json`` and ``<name>.<table>.csv`` must agree to
-a relative 1e-6. Locally the module is skipped without PostgreSQL; under
+a relative 1e-6. Locally the server tests are skipped without PostgreSQL; under
 ``CI`` it fails instead (``.ci/run`` installs PostgreSQL 15).
 """
 from __future__ import annotations
@@ -168,7 +168,7 @@ def test_validate_on_postgresql_finds_the_same_defects(pg_server, tmp_path, run_
 def test_missing_postgresql_skips_locally_but_fails_in_ci(monkeypatch):
     monkeypatch.setattr(pgserver, "binary", lambda name: None)
     monkeypatch.delenv("CI", raising=False)
-    with pytest.raises(pytest.skip.Exception, match="server binaries"):
+    with pytest.raises(pytest.skip.Exception, match="not installed"):
         pgserver.start_or_skip()
     monkeypatch.setenv("CI", "true")
     with pytest.raises(pytest.fail.Exception, match="CI is set but the PostgreSQL tests cannot run"):
