@@ -66,13 +66,6 @@ def run_cli():
     return _run_cli
 
 
-def _pg_unavailable(reason: str):
-    """Skip locally, fail in CI: a skipped PostgreSQL test proves nothing there (``.ci/run`` installs PostgreSQL)."""
-    if os.environ.get("CI"):
-        pytest.fail(f"CI is set but the PostgreSQL tests cannot run: {reason}", pytrace=False)
-    pytest.skip(reason)
-
-
 @pytest.fixture(scope="session")
 def pg_server():
     """A throw-away PostgreSQL server on 127.0.0.1 (see ``tests/pgserver.py``), removed at the end.
@@ -81,10 +74,7 @@ def pg_server():
     """
     import pgserver
 
-    try:
-        server = pgserver.start()
-    except pgserver.Unavailable as exc:
-        _pg_unavailable(str(exc))
+    server = pgserver.start_or_skip()
     yield server
     server.stop()
 

@@ -136,6 +136,19 @@ def start() -> Server:
     return server
 
 
+def start_or_skip() -> Server:
+    """:func:`start`, or skip the test when PostgreSQL is unavailable — but fail when ``CI`` is set:
+    a skipped test proves nothing in CI (``.ci/run`` installs PostgreSQL and sets ``CI=true``)."""
+    import pytest
+
+    try:
+        return start()
+    except Unavailable as exc:
+        if os.environ.get("CI"):
+            pytest.fail(f"CI is set but the PostgreSQL tests cannot run: {exc}", pytrace=False)
+        pytest.skip(str(exc))
+
+
 def load_dataset(server: Server, db: str, ds) -> dict[str, int]:
     """Copy every table of ``ds`` into database ``db`` with canonical column types; ``{table: rows}``."""
     from psycopg import sql

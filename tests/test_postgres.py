@@ -5,7 +5,7 @@ types into a throw-away PostgreSQL server (``pg_demo`` in ``conftest.py``) and
 read by a password-authenticated, read-only user. All six reports run on it
 and, with the same parameters, on the same tables as Parquet files through
 DuckDB; their ``<name>.results.json`` and ``<name>.<table>.csv`` must agree to
-a relative 1e-6. Locally the module is skipped without PostgreSQL; under
+a relative 1e-6. Locally the server tests are skipped without PostgreSQL; under
 ``CI`` it fails instead (``.ci/run`` installs PostgreSQL 15).
 """
 from __future__ import annotations
@@ -43,10 +43,8 @@ VOLATILE_COLUMNS = {"data_quality.row_counts.csv": {"source"}}
 RTOL = 1e-6
 
 
-@pytest.fixture(scope="module")
-def runs(pg_demo, small_demo, tmp_path_factory, run_cli):
-    """``{"postgres": (run folder, process, seconds), "duckdb": (...), "url": PostgreSQL URL}``: all six reports."""
-    tmp = tmp_path_factory.mktemp("pg_e2e")
+def _run_both(pg_url: str, small_demo: Path, tmp: Path, run_cli) -> dict:
+    """``{"postgres": (run folder, process, seconds), "duckdb": (...), "url": pg_url}``: all six reports."""
     params = tmp / "cheap.yaml"
     params.write_text(CHEAP)
     # the same tables as files; truth.json left out because a database carries no demo ground truth
@@ -55,8 +53,8 @@ def runs(pg_demo, small_demo, tmp_path_factory, run_cli):
     for f in small_demo.glob("*.parquet"):
         if not f.name.startswith("truth"):
             shutil.copy(f, folder / f.name)
-    out = {"url": pg_demo}
-    for engine, data in (("postgres", pg_demo), ("duckdb", folder)):
+    out = {"url": pg_url}
+    for engine, data in (("postgres", pg_url), ("duckdb", folder)):
         t0 = time.perf_counter()
         proc = run_cli("run", *NOTEBOOKS, "--data", data, "--out", tmp / engine, "--jobs", "2", "-f", params,
                        timeout=600)
@@ -90,7 +88,7 @@ def _differences(a, b, path: str = "") -> list[str]:
     return [f"{path}: PostgreSQL {a!r} vs DuckDB {b!r}"]
 
 
-def test_every_report_runs_on_postgresql(runs):
+def _check_postgres_run(runs) -> None:
     folder, proc, _ = runs["postgres"]
     assert proc.returncode == 0, proc.stdout + proc.stderr
     manifest = json.loads((folder / "manifest.json").read_text())
@@ -102,9 +100,9 @@ def test_every_report_runs_on_postgresql(runs):
         assert res["status"] == "ok", (name, res.get("reason"))
 
 
-def test_postgresql_results_equal_duckdb(runs):
-    (pg, pg_proc, _), (duck, duck_proc, _) = runs["postgres"], runs["duckdb"]
-    assert pg_proc.returncode == 0 and duck_proc.returncode == 0, pg_proc.stdout + duck_proc.stdout
+def _check_results_equal(runs) -> None:
+    (pg, _, _), (duck, duck_proc, _) = runs["postgres"], runs["duckdb"]
+    assert duck_proc.returncode == 0, duck_proc.stdout + duck_proc.stderr
     differences = []
     for name in NOTEBOOKS:
         a = json.loads((pg / f"{name}.results.json").read_text())
@@ -113,7 +111,7 @@ def test_postgresql_results_equal_duckdb(runs):
     assert not differences, "\n".join(differences[:40])
 
 
-def test_postgresql_tables_equal_duckdb(runs):
+def _check_tables_equal(runs) -> None:
     pg, duck = runs["postgres"][0], runs["duckdb"][0]
     names = sorted(p.name for p in pg.glob("*.csv"))
     assert names == sorted(p.name for p in duck.glob("*.csv")) and len(names) > 20
@@ -124,7 +122,7 @@ def test_postgresql_tables_equal_duckdb(runs):
         pd.testing.assert_frame_equal(a, b, check_exact=False, rtol=RTOL, atol=1e-9, obj=name)
 
 
-def test_password_appears_in_no_output(runs):
+def _check_no_password(runs) -> None:
     folder, proc, _ = runs["postgres"]
     secret = pgserver.PASSWORD.encode()
     files = [f for f in folder.rglob("*") if f.is_file()]
@@ -133,6 +131,18 @@ def test_password_appears_in_no_output(runs):
     assert not leaked
     assert pgserver.PASSWORD not in proc.stdout + proc.stderr
     assert "sbuser:***@127.0.0.1" in proc.stdout  # the URL is shown, redacted
+
+
+def test_every_report_on_postgresql_equals_duckdb(pg_demo, small_demo, tmp_path, run_cli):
+    """All six reports succeed on PostgreSQL, equal DuckDB's on the same tables, and leak no password.
+
+    One test, not four sharing a fixture: under pytest-xdist a module fixture would run the
+    twelve reports once per worker."""
+    runs = _run_both(pg_demo, small_demo, tmp_path, run_cli)
+    _check_postgres_run(runs)
+    _check_results_equal(runs)
+    _check_tables_equal(runs)
+    _check_no_password(runs)
 
 
 def test_validate_on_postgresql_finds_the_same_defects(pg_server, tmp_path, run_cli):
@@ -153,6 +163,16 @@ def test_validate_on_postgresql_finds_the_same_defects(pg_server, tmp_path, run_
                          for f in report["schema_errors"] + report["quality_problems"]]
     assert found["postgres"] == found["duckdb"]
     assert sorted((check, rows) for check, _, _, rows in found["postgres"]) == sorted(DEFECTS.items())
+
+
+def test_missing_postgresql_skips_locally_but_fails_in_ci(monkeypatch):
+    monkeypatch.setattr(pgserver, "binary", lambda name: None)
+    monkeypatch.delenv("CI", raising=False)
+    with pytest.raises(pytest.skip.Exception, match="not installed"):
+        pgserver.start_or_skip()
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="CI is set but the PostgreSQL tests cannot run"):
+        pgserver.start_or_skip()
 
 
 def test_funnel_tables_do_not_depend_on_the_storage_order(small_demo):
