@@ -9,7 +9,6 @@ from __future__ import annotations
 import csv
 import io
 import os
-import shutil
 import tempfile
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
@@ -134,6 +133,3 @@ def previous_run(ctx: dict, name: str = "20250101-000000") -> Path:
     os.symlink(name, ctx["reports"] / "latest")
     return run
 
-
-def copy_tree(src: Path, dst: Path) -> None:
-    shutil.copytree(src, dst)
