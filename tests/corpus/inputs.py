@@ -6,9 +6,11 @@ when the case runs. ``demo_copy`` generates one small demo company per process
 """
 from __future__ import annotations
 
+import atexit
 import csv
 import io
 import os
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
@@ -102,6 +104,7 @@ def demo_folder() -> Path:
         from salesbench.demo import generate
 
         path = Path(tempfile.mkdtemp(prefix="sb-corpus-demo-"))
+        atexit.register(shutil.rmtree, path, True)
         generate(path, seed=1, customers=120)
         _DEMO["path"] = path
     return _DEMO["path"]
