@@ -50,8 +50,6 @@ FIXTURE_NOTEBOOKS = ROOT / "tests" / "notebooks"
 FIXTURE_ENV = {"SALESBENCH_NOTEBOOKS": str(FIXTURE_NOTEBOOKS), "SALESBENCH_PARAMS": str(FIXTURE_NOTEBOOKS / "params")}
 STATUSES = ("ok", "failed", "skipped")
 
-Pattern = "str | re.Pattern[str]"
-
 
 # --------------------------------------------------------------------------- the declarative record
 @dataclass

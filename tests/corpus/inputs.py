@@ -6,6 +6,7 @@ when the case runs. ``demo_copy`` generates one small demo company per process
 """
 from __future__ import annotations
 
+import atexit
 import csv
 import io
 import os
@@ -103,6 +104,7 @@ def demo_folder() -> Path:
         from salesbench.demo import generate
 
         path = Path(tempfile.mkdtemp(prefix="sb-corpus-demo-"))
+        atexit.register(shutil.rmtree, path, True)
         generate(path, seed=1, customers=120)
         _DEMO["path"] = path
     return _DEMO["path"]
@@ -134,6 +136,3 @@ def previous_run(ctx: dict, name: str = "20250101-000000") -> Path:
     os.symlink(name, ctx["reports"] / "latest")
     return run
 
-
-def copy_tree(src: Path, dst: Path) -> None:
-    shutil.copytree(src, dst)
