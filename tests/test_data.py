@@ -381,23 +381,21 @@ def test_exclusion_filters_compile_for_postgres():
         assert "FILTER" in sql and "AS BIGINT" not in sql.upper().replace("CAST(NULL", "")
 
 
-def test_postgres_rows_left_out_match_duckdb(postgres_server):
+def test_postgres_rows_left_out_match_duckdb(pg_server):
     """NaN, Infinity, 1e300, infinite and future dates, duplicate keys on a real PostgreSQL server."""
-    import psycopg
+    import pgserver
 
-    port = postgres_server
-    url = f"postgresql://sbuser:pg-secret-4242@127.0.0.1:{port}/postgres"
-    with psycopg.connect(url, autocommit=True) as c:
-        c.execute("CREATE SCHEMA odd")
-        c.execute("CREATE TABLE odd.orders (order_id text, line_no int, customer_id text, order_date date, "
+    pg_server.create_database("odd")
+    with pg_server.connect("odd") as c:
+        c.execute("CREATE TABLE orders (order_id text, line_no int, customer_id text, order_date date, "
                   "revenue double precision, cost numeric)")
-        c.execute("INSERT INTO odd.orders VALUES ('O1',1,'a','2024-01-01',10,1), ('O2',1,'a','2024-01-02','NaN',1), "
+        c.execute("INSERT INTO orders VALUES ('O1',1,'a','2024-01-01',10,1), ('O2',1,'a','2024-01-02','NaN',1), "
                   "('O3',1,'b','2024-01-03','Infinity',1), ('O4',1,'b','2024-01-04','-Infinity',NULL), "
                   "('O5',1,'b','2024-01-05',1e300,1), ('O6',1,'c','infinity',5,1), ('O7',1,'c','2100-01-01',5,1), "
                   "('O8',1,'c',NULL,5,1), ('O1',1,'a','2024-01-01',10,1)")
-        c.execute("CREATE TABLE odd.products (product_id text, product_line text)")
-        c.execute("INSERT INTO odd.products VALUES ('P1','a'), ('P1','b'), ('P2','c'), ('P2','c')")
-        c.execute("ALTER ROLE sbuser SET search_path = odd")
+        c.execute("CREATE TABLE products (product_id text, product_line text)")
+        c.execute("INSERT INTO products VALUES ('P1','a'), ('P1','b'), ('P2','c'), ('P2','c')")
+    url = pg_server.url("odd", pgserver.USER, pgserver.PASSWORD)
     ds = open_data(url)
     assert ds.table("orders").order_id.to_pandas().tolist() == ["O1"]
     got = sorted((e["column"] or "", e["check"], e["rows"], tuple(e["examples"])) for e in ds.exclusions(["orders"]))
