@@ -145,7 +145,8 @@ def redact(text: str, secrets: Iterable[str] = ()) -> str:
         if secret and len(secret) >= 3:
             text = text.replace(secret, "***")
     text = re.sub(
-        r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<user>[^:/@\s]+):(?P<pw>[^@/\s]*)@",
+        # ``://`` or ``:/`` (a URL that went through a path normalisation, e.g. ``postgres:/ann:pw@host``)
+        r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*:/{1,2})(?P<user>[^:/@\s]+):(?P<pw>[^@/\s]*)@",
         r"\g<scheme>\g<user>:***@",
         text,
     )
@@ -412,7 +413,8 @@ class Dataset:
                         try:
                             tables[name] = con.read_parquet(f, table_name=name)
                         except Exception as exc:
-                            raise DataError(f"{f}: cannot be read as parquet: {exc}") from None
+                            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+                            raise DataError(f"{f}: cannot be read as parquet: {first}") from None
                     else:
                         tables[name] = _read_csv(con, f, name)
                     files.append(f)
@@ -525,6 +527,9 @@ class Dataset:
             numbered = t.mutate(sb_row_=ibis.row_number() + 1)
             for (col, reason, check, bad), k in hit:
                 rows = numbered.filter(bad(numbered)).order_by("sb_row_").limit(EXAMPLE_ROWS)["sb_row_"]
+                if check == "future_dates":  # say how far ahead: a typo (2100 for 2010) shows at once
+                    latest = t.filter(bad(t))[col].max().to_pyarrow().as_py()
+                    reason = f"{reason}, up to {latest.date() if hasattr(latest, 'date') else latest}"
                 exclusions.append(_exclusion(name, col, reason, k, rows.to_pyarrow().to_pylist(), check))
             kept = t.filter(~any_bad(t))
         conflict = None
@@ -770,6 +775,28 @@ def _ragged_line(f: Path) -> tuple[int, int, int] | None:
     return None
 
 
+def _not_utf8(f: Path, chunk: int = 1 << 20) -> tuple[int, int] | None:
+    """(line number, offending byte) of the first byte sequence in ``f`` that is not UTF-8, else ``None``.
+
+    Streams the file in 1 MiB chunks with an incremental decoder (a character split
+    across two chunks is not an error).
+    """
+    import codecs
+
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    line = 1
+    with open(f, "rb") as fh:
+        while True:
+            block = fh.read(chunk)
+            try:
+                decoder.decode(block, final=not block)
+            except UnicodeDecodeError as exc:
+                return line + block[: exc.start].count(b"\n"), block[exc.start] if exc.start < len(block) else 0
+            if not block:
+                return None
+            line += block.count(b"\n")
+
+
 def _read_csv(con, f: Path, name: str):
     """Read a CSV file (header line, every column as text) with DuckDB.
 
@@ -778,6 +805,14 @@ def _read_csv(con, f: Path, name: str):
     dialect sniffer trips over it or the scan meets it further down the file
     (the whole file is counted here once, so no query of a report meets it later).
     """
+    if f.suffix == ".csv" and f.stat().st_size == 0:
+        raise DataError(f"{f}: the file is empty (0 bytes, no header line): {name} has no rows")
+    if f.suffix == ".csv":
+        bad = _not_utf8(f)
+        if bad is not None:
+            line, byte = bad
+            raise DataError(f"{f}: line {line} is not UTF-8 text (byte 0x{byte:02x}): save the file as UTF-8, or read "
+                            f"it through a source spec with its encoding (e.g. `encoding: latin-1` or `gbk`)")
     try:
         t = con.read_csv(f, table_name=name, all_varchar=True, header=True)
         if len(t.columns) != len(_csv_header(f)[1]):

@@ -397,7 +397,7 @@ def _read_yaml(path: Path, what: str) -> Any:
     try:
         return yaml_load(text)
     except yaml.YAMLError as exc:
-        raise ParamError(f"{path}: not valid YAML: {exc}", source=str(path)) from None
+        raise ParamError(f"{path}: not valid YAML{_yaml_where(exc)}", source=str(path)) from None
 
 
 def _title_from_notebook(name: str) -> str | None:
@@ -924,3 +924,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 if __name__ == "__main__":  # pragma: no cover
     raise SystemExit(main())
+
+
+def _yaml_where(exc: Exception) -> str:
+    """`` at line L, column C: <problem>`` for a PyYAML error (one line), else the error text on one line."""
+    mark, problem = getattr(exc, "problem_mark", None), getattr(exc, "problem", None)
+    if mark is not None and problem:
+        return f" at line {mark.line + 1}, column {mark.column + 1}: {problem}"
+    return ": " + " ".join(str(exc).split())

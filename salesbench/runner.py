@@ -1301,6 +1301,11 @@ def main_run(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:  # before any report started: nothing to clean up
         print("salesbench run: interrupted", file=sys.stderr)
         return 130
+    except OSError as exc:  # disk full, folder removed under us ...: the temporary folder is already gone
+        where = f" ({exc.filename})" if exc.filename else ""
+        print(f"salesbench run: error: could not write the run{where}: {exc.strerror or exc}; nothing was "
+              f"published and the previous run is unchanged", file=sys.stderr)
+        return 1
     if result.exit_code == 2 and result.message:
         print(f"salesbench run: error: {result.message}", file=sys.stderr)
     return result.exit_code

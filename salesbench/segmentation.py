@@ -449,7 +449,7 @@ def value_tiers(values: pd.Series, cuts: Sequence[float] = DEFAULT_TIER_CUTS,
     """
     cuts = [float(c) for c in cuts]
     if len(names) != len(cuts) + 1:
-        raise ValueError(f"tier_names needs {len(cuts) + 1} names for {len(cuts)} cuts, got {len(names)}")
+        raise ValueError(f"tier_names needs {len(cuts) + 1} names for the {len(cuts)} tier_cuts, got {len(names)}")
     if any(not 0 < c < 1 for c in cuts) or any(b <= a for a, b in zip(cuts, cuts[1:])):
         raise ValueError(f"tier_cuts must increase strictly inside (0, 1), got {cuts}")
     v = values.to_numpy(dtype=float)
