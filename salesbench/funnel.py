@@ -579,8 +579,14 @@ def sla_breaches(deals: Deals, sla_hours: Mapping[str, float] | None = None) -> 
         g["breach"] = g["elapsed_hours"] > float(limit)
         g["pending"] = pending[measured].to_numpy()
         parts.append(g)
-    if not parts:
-        return pd.DataFrame(columns=["opportunity_id", "rule", "stage", "elapsed_hours", "limit_hours", "breach", "pending"])
+    if not parts:  # no rule (sla_hours: {}): the same columns, no rows
+        return pd.DataFrame({"opportunity_id": pd.Series(dtype=object), "rule": pd.Series(dtype=object),
+                             "stage": pd.Series(dtype=object), "rep_id": pd.Series(dtype=object),
+                             "team": pd.Series(dtype=object), "region": pd.Series(dtype=object),
+                             "channel": pd.Series(dtype=object), "segment": pd.Series(dtype=object),
+                             "amount": pd.Series(dtype=float), "started_at": pd.Series(dtype="datetime64[ns]"),
+                             "elapsed_hours": pd.Series(dtype=float), "limit_hours": pd.Series(dtype=float),
+                             "breach": pd.Series(dtype=bool), "pending": pd.Series(dtype=bool)})
     return pd.concat(parts, ignore_index=True)
 
 

@@ -613,7 +613,13 @@ def _fit_one(k: int, Xs: np.ndarray, seed: int, sil_n: int, scores: dict, models
     from sklearn.cluster import KMeans
     from sklearn.metrics import silhouette_score
 
-    km = KMeans(n_clusters=k, n_init=10, random_state=seed).fit(Xs)
+    import warnings
+
+    from sklearn.exceptions import ConvergenceWarning
+
+    with warnings.catch_warnings():  # duplicate customers give fewer distinct clusters than k: judged below, not printed
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        km = KMeans(n_clusters=k, n_init=10, random_state=seed).fit(Xs)
     models[k] = km
     if len(set(km.labels_)) < 2:
         scores[k] = float("nan")
@@ -870,6 +876,8 @@ class Segmentation:
         self.clusters_skipped_: str | None = None
         X = pd.DataFrame(index=cust.index)
         try:
+            if len(cust) < 3:
+                raise ClusteringSkipped(f"clustering needs at least 3 customers and the data has {len(cust)}")
             X = cluster_matrix(cust, self.cluster_weights)
             self.cluster_result_ = cluster_customers(X, self.k, (self.k_min, self.k_max), self.seed,
                                                      self.cluster_sample, order_by=cust["revenue"])
