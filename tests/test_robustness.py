@@ -296,8 +296,8 @@ def test_run_on_a_one_order_company_never_fails(tmp_path, run_cli):
     """One customer with one order, one rep, one deal, hostile names: exit 0, every report ok or skipped with a reason."""
     data = tiny_company.write(tmp_path / "data", tiny_company.company(text=NAME))
     out = tmp_path / "out"
-    proc = run_cli("run", "segmentation", "funnel", "performance", "data_quality", "--data", data, "--out", out, "-j", "2",
-                   "-p", "funnel.mcmc_draws=30", "-p", "funnel.mcmc_tune=30", "-p", "funnel.mcmc_chains=1")
+    proc = run_cli("run", "segmentation", "funnel", "performance", "data_quality", "--data", data, "--out", out,
+                   "-j", "2", "-p", "funnel.mcmc_draws=30", "-p", "funnel.mcmc_tune=30", "-p", "funnel.mcmc_chains=1")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     reports = {r["name"]: r for r in json.loads((out / "manifest.json").read_text())["reports"]}
     assert {n: r["status"] for n, r in reports.items()} == {
@@ -314,3 +314,14 @@ def test_funnel_without_sla_rules_shows_empty_breach_tables():
     rep = funnel.analyze(_ds(opportunities=2), sla_hours={})
     assert funnel.breach_list(rep).empty and funnel.sla_view(rep).shape[0] == 0
     assert rep.results()["sla_breach_rate"] == {}
+
+
+def test_funnel_with_reps_without_team_and_nan_targets():
+    frames = tiny_company.company(customers=3, orders=2, months=3, opportunities=4, reps=2, teams=False)
+    frames["targets"]["value"] = np.nan
+    rep = funnel.analyze(sb.Dataset.from_frames(frames))
+    assert "team" not in rep.win_by and rep.coverage_by_team.empty
+    cards = funnel.headline_cards(rep)
+    assert cards[-1]["label"] in ("Sales velocity", "Pipeline coverage")
+    funnel.summary_sentences(rep)
+    funnel.coverage_view(rep)
