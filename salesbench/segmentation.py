@@ -525,7 +525,7 @@ def cluster_matrix(features: pd.DataFrame, weights: Mapping[str, float] | Sequen
                 pos = x[x > 0]
                 cols[name] = np.log(np.maximum(x, pos.min() if len(pos) else 1.0))
             w_of[name] = w
-        elif name == "discount" and "discount" in features.columns:
+        elif name == "discount" and "discount" in features.columns and features["discount"].notna().any():
             cols[name] = features["discount"].fillna(features["discount"].median()).to_numpy(dtype=float)
             w_of[name] = w
         elif name == "channel_mix":
