@@ -996,7 +996,8 @@ def summary_sentences(report: FunnelReport, pooled_reps=None) -> list[str]:
         else f"in the closed cohorts (created at least {report.params['mature_days']:g} days earlier)"
     )
     out = [
-        f"As of {_as_of_date(report).isoformat()}, {report.deals.n:,} opportunities are in scope; "
+        f"As of {_as_of_date(report).isoformat()}, {report.deals.n:,} "
+        f"{'opportunity is' if report.deals.n == 1 else 'opportunities are'} in scope; "
         f"{scope} "
         f"{viz.fmt_pct(res['win_rate'], 1)} of closed deals were won, and a won deal took "
         f"{viz.fmt_num(res['median_cycle_days'])} days (median) from creation to signature."

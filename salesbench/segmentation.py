@@ -984,14 +984,15 @@ class Segmentation:
                        f"the top {viz.fmt_pct(self.top_fraction)} of them make {viz.fmt_pct(self.top_share_)} of {basis}.")
             first = ts.iloc[0]
             out.append(
-                f"{viz.fmt_num(first['customers'])} {first['tier']} customers ({viz.fmt_pct(first['customer_share'], 1)} "
+                f"{viz.fmt_num(first['customers'])} {first['tier']} {_customers(first['customers'])} "
+                f"({viz.fmt_pct(first['customer_share'], 1)} "
                 f"of the base) make {viz.fmt_pct(first['value_share'])} of {basis}."
             )
         else:
             out.append(f"As of {self.as_of_.isoformat()}, {viz.fmt_num(n)} customer{'s' if n != 1 else ''} bought {when}.")
             out.append(self.tiers_skipped_)
         out.append(
-            f"The largest revenue segment is {top.name} ({viz.fmt_num(top.customers)} customers, "
+            f"The largest revenue segment is {top.name} ({viz.fmt_num(top.customers)} {_customers(top.customers)}, "
             f"{viz.fmt_pct(top.revenue_share)} of revenue)."
         )
         k, share = self._at_risk()
@@ -1094,6 +1095,10 @@ class Segmentation:
         res.table("clusters", self.clusters_)
         res.table("lifecycle", self.lifecycle_summary_)
         res.table("migration", self.migration_.reset_index())
+
+
+def _customers(n) -> str:
+    return "customer" if n == 1 else "customers"
 
 
 def _cell(m: pd.DataFrame, row: str, col: str) -> int:

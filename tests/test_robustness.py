@@ -329,3 +329,10 @@ def test_funnel_with_reps_without_team_and_nan_targets():
     assert cards[-1]["label"] in ("Sales velocity", "Pipeline coverage")
     funnel.summary_sentences(rep)
     funnel.coverage_view(rep)
+
+
+def test_one_customer_and_one_deal_read_in_the_singular():
+    S = seg.Segmentation().fit(_ds())
+    text = " ".join(S.sentences())
+    assert "1 high-value customer (100.0% of the base)" in text and "(1 customer, 100% of revenue)" in text
+    assert "1 opportunity is in scope" in funnel.summary_sentences(funnel.analyze(_ds()))[0]
