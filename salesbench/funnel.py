@@ -580,8 +580,14 @@ def sla_breaches(deals: Deals, sla_hours: Mapping[str, float] | None = None) -> 
         g["breach"] = g["elapsed_hours"] > float(limit)
         g["pending"] = pending[measured].to_numpy()
         parts.append(g)
-    if not parts:
-        return pd.DataFrame(columns=["opportunity_id", "rule", "stage", "elapsed_hours", "limit_hours", "breach", "pending"])
+    if not parts:  # no rule (sla_hours: {}): the same columns, no rows
+        return pd.DataFrame({"opportunity_id": pd.Series(dtype=object), "rule": pd.Series(dtype=object),
+                             "stage": pd.Series(dtype=object), "rep_id": pd.Series(dtype=object),
+                             "team": pd.Series(dtype=object), "region": pd.Series(dtype=object),
+                             "channel": pd.Series(dtype=object), "segment": pd.Series(dtype=object),
+                             "amount": pd.Series(dtype=float), "started_at": pd.Series(dtype="datetime64[ns]"),
+                             "elapsed_hours": pd.Series(dtype=float), "limit_hours": pd.Series(dtype=float),
+                             "breach": pd.Series(dtype=bool), "pending": pd.Series(dtype=bool)})
     return pd.concat(parts, ignore_index=True)
 
 
@@ -991,7 +997,8 @@ def summary_sentences(report: FunnelReport, pooled_reps=None) -> list[str]:
         else f"in the closed cohorts (created at least {report.params['mature_days']:g} days earlier)"
     )
     out = [
-        f"As of {_as_of_date(report).isoformat()}, {report.deals.n:,} opportunities are in scope; "
+        f"As of {_as_of_date(report).isoformat()}, {report.deals.n:,} "
+        f"{'opportunity is' if report.deals.n == 1 else 'opportunities are'} in scope; "
         f"{scope} "
         f"{viz.fmt_pct(res['win_rate'], 1)} of closed deals were won, and a won deal took "
         f"{viz.fmt_num(res['median_cycle_days'])} days (median) from creation to signature."

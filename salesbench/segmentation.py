@@ -525,7 +525,7 @@ def cluster_matrix(features: pd.DataFrame, weights: Mapping[str, float] | Sequen
                 pos = x[x > 0]
                 cols[name] = np.log(np.maximum(x, pos.min() if len(pos) else 1.0))
             w_of[name] = w
-        elif name == "discount" and "discount" in features.columns:
+        elif name == "discount" and "discount" in features.columns and features["discount"].notna().any():
             cols[name] = features["discount"].fillna(features["discount"].median()).to_numpy(dtype=float)
             w_of[name] = w
         elif name == "channel_mix":
@@ -613,7 +613,13 @@ def _fit_one(k: int, Xs: np.ndarray, seed: int, sil_n: int, scores: dict, models
     from sklearn.cluster import KMeans
     from sklearn.metrics import silhouette_score
 
-    km = KMeans(n_clusters=k, n_init=10, random_state=seed).fit(Xs)
+    import warnings
+
+    from sklearn.exceptions import ConvergenceWarning
+
+    with warnings.catch_warnings():  # duplicate customers give fewer distinct clusters than k: judged below, not printed
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        km = KMeans(n_clusters=k, n_init=10, random_state=seed).fit(Xs)
     models[k] = km
     if len(set(km.labels_)) < 2:
         scores[k] = float("nan")
@@ -870,6 +876,8 @@ class Segmentation:
         self.clusters_skipped_: str | None = None
         X = pd.DataFrame(index=cust.index)
         try:
+            if len(cust) < 3:
+                raise ClusteringSkipped(f"clustering needs at least 3 customers and the data has {len(cust)}")
             X = cluster_matrix(cust, self.cluster_weights)
             self.cluster_result_ = cluster_customers(X, self.k, (self.k_min, self.k_max), self.seed,
                                                      self.cluster_sample, order_by=cust["revenue"])
@@ -976,14 +984,15 @@ class Segmentation:
                        f"the top {viz.fmt_pct(self.top_fraction)} of them make {viz.fmt_pct(self.top_share_)} of {basis}.")
             first = ts.iloc[0]
             out.append(
-                f"{viz.fmt_num(first['customers'])} {first['tier']} customers ({viz.fmt_pct(first['customer_share'], 1)} "
+                f"{viz.fmt_num(first['customers'])} {first['tier']} {_customers(first['customers'])} "
+                f"({viz.fmt_pct(first['customer_share'], 1)} "
                 f"of the base) make {viz.fmt_pct(first['value_share'])} of {basis}."
             )
         else:
             out.append(f"As of {self.as_of_.isoformat()}, {viz.fmt_num(n)} customer{'s' if n != 1 else ''} bought {when}.")
             out.append(self.tiers_skipped_)
         out.append(
-            f"The largest revenue segment is {top.name} ({viz.fmt_num(top.customers)} customers, "
+            f"The largest revenue segment is {top.name} ({viz.fmt_num(top.customers)} {_customers(top.customers)}, "
             f"{viz.fmt_pct(top.revenue_share)} of revenue)."
         )
         k, share = self._at_risk()
@@ -1086,6 +1095,10 @@ class Segmentation:
         res.table("clusters", self.clusters_)
         res.table("lifecycle", self.lifecycle_summary_)
         res.table("migration", self.migration_.reset_index())
+
+
+def _customers(n) -> str:
+    return "customer" if n == 1 else "customers"
 
 
 def _cell(m: pd.DataFrame, row: str, col: str) -> int:

@@ -21,7 +21,7 @@ def company(customers: int = 1, orders: int = 1, months: int = 1, reps: int = 1,
     ``orders`` orders per customer, spread evenly over ``months`` calendar months from
     ``start``; ``opportunities`` deals (every second one won unless ``lost_only``);
     ``text`` replaces every name, region, team, segment, product line, channel and
-    lost reason with that string (plus a number where several values must differ);
+    lost reason with that string and prefixes the rep ids (plus a number where several values must differ);
     ``regions`` distinct regions; ``teams=False`` leaves the reps' team empty;
     ``open_deals=True`` leaves every deal open at its last stage.
     """
@@ -31,7 +31,7 @@ def company(customers: int = 1, orders: int = 1, months: int = 1, reps: int = 1,
         base = text if text is not None else kind
         return base if i == 0 else f"{base} {i + 1}"
 
-    rep_ids = [f"R{i + 1}" for i in range(reps)]
+    rep_ids = [f"R{i + 1}" if text is None else f"{text} R{i + 1}" for i in range(reps)]
     region_of = [label("North", i % regions) for i in range(max(reps, customers))]
     rep_frame = pd.DataFrame({
         "rep_id": rep_ids, "name": [label("Rep", i) for i in range(reps)],
@@ -88,7 +88,7 @@ def company(customers: int = 1, orders: int = 1, months: int = 1, reps: int = 1,
         status = "open" if open_deals else "won" if won else "lost"
         opp.append({"opportunity_id": f"D{i + 1}", "customer_id": cust_ids[i % customers], "rep_id": rep_ids[i % reps],
                     "created_at": created, "amount": 1000.0, "stage": stages[-1] if open_deals else status,
-                    "status": status, "closed_at": None if open_deals else closed,
+                    "status": status, "closed_at": pd.NaT if open_deals else closed,
                     "lost_reason": label("price", 0) if status == "lost" else None, "channel": label("direct", 0)})
         for j, s in enumerate(stages):
             hist.append({"opportunity_id": f"D{i + 1}", "stage": s, "entered_at": created + pd.Timedelta(days=5 * j)})
