@@ -562,13 +562,14 @@ def unknown_stages(ds: Dataset, stages: list[str] | tuple[str, ...] | None = Non
         from .params import defaults
 
         stages = defaults("funnel")["stages"]
-    known = list(dict.fromkeys([*stages, *schema.CLOSED_STAGES]))
+    # matched as the funnel matches them (funnel.load_deals): case-insensitive, surrounding spaces ignored
+    known = sorted({str(s).strip().lower() for s in [*stages, *schema.CLOSED_STAGES]})
     frames = []
     for name in ("stage_history", "opportunities"):
         if not ds.has_columns(name, ["stage"]) or "stage" in ds.type_errors.get(name, {}):
             continue
         t = _with_rownum(ds.canonical_table(name))
-        bad = t.filter(t.stage.notnull() & ~t.stage.isin(known))
+        bad = t.filter(t.stage.notnull() & ~t.stage.strip().lower().isin(known))
         agg = bad.group_by("stage").aggregate(rows=bad.count(), first_row=bad[ROW].min()).to_pandas()
         if not agg.empty:
             agg.insert(0, "column", "stage")
