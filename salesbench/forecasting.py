@@ -58,8 +58,9 @@ DIMENSIONS = ("region", "product_line", "channel")
 METRICS = ("revenue", "orders", "repeat_orders")
 #: Model keys, labels and the combination's members live in :mod:`salesbench.forecasting_frame`.
 #: Default model set for the total and single-dimension series, and for the deeper combinations: the
-#: combination is the median of the evaluated members (ETS, Theta, ARIMA; Holt-Winters and Theta deeper down).
-DEFAULT_MODELS = ("seasonal_naive", "ets", "theta", "arima", "arimax", "combination")
+#: combination is the median of the evaluated members (ETS, Holt-Winters, Theta, ARIMA; Holt-Winters and Theta
+#: deeper down).
+DEFAULT_MODELS = ("seasonal_naive", "ets", "holt_winters", "theta", "arima", "arimax", "combination")
 DEFAULT_DEEP_MODELS = ("seasonal_naive", "holt_winters", "theta", "combination")
 #: Exogenous drivers built from the orders table when its columns exist.
 DRIVERS = ("promo_share", "discount")
@@ -173,6 +174,27 @@ def complete_periods(first: _dt.date, last: _dt.date, frequency: str = "M",
     return pd.DatetimeIndex(kept), [d.date() for d in dropped]
 
 
+def data_granularity(dates) -> str | None:
+    """``"M"`` when the data holds period-level monthly rows, ``"W"`` for weekly rows, else None (transactions).
+
+    Monthly: at least two distinct dates, all on the same day of the month
+    (e.g. the 1st) or all on the month's last day, at least 28 days apart.
+    Weekly: at least two distinct dates, all on the same weekday (e.g. Friday),
+    at least 7 days apart. Such a row stands for its whole period, so the
+    partial-period rule of :func:`complete_periods` must not drop the first
+    and last periods.
+    """
+    d = pd.DatetimeIndex(pd.to_datetime(pd.Series(dates).dropna().unique())).sort_values()
+    if len(d) < 2:
+        return None
+    gaps = np.diff(d.normalize().to_numpy().astype("datetime64[D]").astype(np.int64))  # days
+    if gaps.min() >= 28 and (d.day.nunique() == 1 or bool(d.is_month_end.all())):
+        return "M"
+    if gaps.min() >= 7 and d.weekday.nunique() == 1:
+        return "W"
+    return None
+
+
 def _attach_dimensions(ds, dimensions: Sequence[str], notes: list[str]):
     """Orders with the requested hierarchy dimensions joined in (ibis); returns (table, dims found)."""
     o = ds.table("orders")
@@ -276,14 +298,20 @@ def build_series(ds, frequency: str = "M", metric: str = "revenue",
     value_cols = ["y", *[c for c in ("revenue_sum", "promo_revenue", "list_revenue") if c in bottom.columns]]
     bottom["ds"] = pd.to_datetime(bottom["ds"])
 
-    hist_periods, dropped = complete_periods(first, as_of_d, frequency, min_coverage)
+    dates = o.select(d_=o.order_date).distinct().to_pandas()["d_"]
+    level = data_granularity(dates)
+    period_level = level is not None and (level == frequency or level == "M")
+    if period_level:
+        notes.append(f"The data has one date per {'month' if level == 'M' else 'week'} (period-level rows): every "
+                     "period is complete, including the first and the last.")
+    hist_periods, dropped = complete_periods(first, as_of_d, frequency, 0.0 if period_level else min_coverage)
     if dropped:
         notes.append("Partial periods left out: " + ", ".join(str(d) for d in dropped) + ".")
     if len(hist_periods) < 2 * m + 2 and m > 1:
         notes.append(f"Only {len(hist_periods)} complete periods: seasonal models need more than {2 * m}.")
     hold_periods = pd.DatetimeIndex([])
     if as_of_d < data_last:
-        hp, _ = complete_periods(as_of_d + _dt.timedelta(days=1), data_last, frequency, 1.0)
+        hp, _ = complete_periods(as_of_d + _dt.timedelta(days=1), data_last, frequency, 0.0 if period_level else 1.0)
         hold_periods = hp[hp > (hist_periods.max() if len(hist_periods) else pd.Timestamp(first))]
     all_periods = hist_periods.append(hold_periods)
 

@@ -1,0 +1,157 @@
+"""forecasting_frame: combination, conformal interval factors, robust choice, honest scores, drivers, fallbacks."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import salesbench as sb
+from salesbench import forecasting as F
+from salesbench import forecasting_frame as FF
+
+
+def _fc(rows):
+    """Backtest-like long frame from (uid, origin, h, model, y, mean, half80, half95) tuples."""
+    out = []
+    for uid, origin, h, model, y, mean, w80, w95 in rows:
+        out.append({"unique_id": uid, "ds": pd.Timestamp("2024-01-01") + pd.DateOffset(months=origin + h),
+                    "cutoff": pd.Timestamp("2024-01-01") + pd.DateOffset(months=origin), "origin": origin, "h": h,
+                    "y": y, "model": model, "mean": mean, "lo80": mean - w80, "hi80": mean + w80,
+                    "lo95": mean - w95, "hi95": mean + w95, "scale": 1.0})
+    return pd.DataFrame(out)
+
+
+def test_combination_is_the_median_of_members_per_period():
+    fc = _fc([("a", 0, 1, "ets", 10, 9, 1, 2), ("a", 0, 1, "theta", 10, 12, 2, 3), ("a", 0, 1, "arima", 10, 10, 3, 6),
+              ("a", 0, 1, "seasonal_naive", 10, 0, 1, 1), ("b", 0, 1, "ets", 5, 5, 1, 1)])
+    out = FF.add_combination(fc)
+    comb = out[out["model"] == "combination"]
+    assert comb["unique_id"].tolist() == ["a"]  # b has one member only: no combination
+    r = comb.iloc[0]
+    assert r["mean"] == 10 and r["lo80"] == np.median([8, 10, 7]) and r["hi95"] == np.median([11, 15, 16])
+
+
+def test_interval_factors_are_conformal_quantiles_and_calibrate_stretches():
+    # errors of 0..9 against a half-width of 5: ratios 0, .2, ..., 1.8
+    rows = [("a", i, 1, "ets", 100 + i, 100, 5, 10) for i in range(10)]
+    f = FF.interval_factors(_fc(rows))["ets"]
+    # conformal 80% quantile: the ceil(11 * 0.8) = 9th smallest ratio = 8 / 5
+    assert f[80] == pytest.approx(8 / 5) and f[95] == pytest.approx(9 / 10)
+    cal = FF.calibrate(_fc(rows), {"ets": f})
+    assert cal["hi80"].iloc[0] == pytest.approx(100 + 5 * 8 / 5) and cal["lo95"].iloc[0] == pytest.approx(100 - 9)
+    assert ((cal["y"] >= cal["lo80"]) & (cal["y"] <= cal["hi80"])).mean() == pytest.approx(0.9)
+
+
+def test_selection_prefers_the_combination_within_the_margin():
+    scores = pd.DataFrame([
+        ("a", "seasonal_naive", 0.95), ("a", "ets", 0.92), ("a", "combination", 1.0),  # within 10%: combination
+        ("b", "theta", 0.85), ("b", "combination", 1.0),                              # 15% better: theta
+        ("c", "seasonal_naive", 1.2), ("c", "combination", np.nan), ("c", "ets", 0.9),  # no combination score
+    ], columns=["unique_id", "model", "mase"]).assign(wape=0.1)
+    assert FF.select_models(scores) == {"a": "combination", "b": "theta", "c": "ets"}
+
+
+def test_honest_scores_choose_on_early_origins_and_score_late_ones():
+    rows = []
+    for o in range(4):
+        # ets is perfect on the early origins, bad on the late ones; theta the reverse
+        e_ets, e_theta = (0, 4) if o < 2 else (6, 1)
+        rows += [("a", o, 1, "ets", 10, 10 + e_ets, 1, 2), ("a", o, 1, "theta", 10, 10 + e_theta, 1, 2)]
+    fc = _fc(rows)
+    honest = FF.honest_scores(fc, ["ets", "theta"], n_eval=2)
+    r = honest.iloc[0]
+    assert r["model"] == "ets"  # chosen on origins 0-1
+    assert r["wape"] == pytest.approx(0.6) and r["mase"] == pytest.approx(6.0)  # scored on origins 2-3
+    # the same-origin choice would have claimed theta's in-sample 0.25
+    assert FF.select_models(FF.score_backtest(fc), ["ets", "theta"])["a"] == "theta"
+    assert FF.honest_scores(fc, ["ets", "theta"], n_eval=0).empty
+
+
+def test_planned_drivers_use_plan_then_last_year():
+    ds = pd.date_range("2023-01-01", periods=14, freq="MS")
+    train = pd.DataFrame({"unique_id": "a", "ds": ds, "promo_share": np.arange(14) / 100})
+    fut = pd.DataFrame({"unique_id": "a", "ds": pd.date_range("2024-03-01", periods=3, freq="MS")})
+    plan = pd.DataFrame({"unique_id": ["a"], "ds": [pd.Timestamp("2024-04-01")], "promo_share": [0.5]})
+    out = FF.planned_drivers(train, fut, 12, ["promo_share"], plan)
+    # March 2024 = March 2023 (index 2); April planned; May 2024 = May 2023 (index 4)
+    assert out["promo_share"].tolist() == pytest.approx([0.02, 0.5, 0.04])
+
+
+def _driver_dataset():
+    rng = np.random.default_rng(3)
+    rows = []
+    for i in range(40):
+        day = (pd.Timestamp("2021-01-01") + pd.DateOffset(months=i)).date()
+        promo = rng.uniform() < 0.4  # promotions do not repeat year on year
+        for k in range(3):
+            rows.append({"order_id": f"o{i}-{k}", "order_date": day, "customer_id": f"c{k}",
+                         "revenue": float(100 * (1.6 if promo else 1.0) * rng.uniform(0.95, 1.05)), "promo": promo})
+    return sb.Dataset.from_frames({"orders": pd.DataFrame(rows)})
+
+
+def test_arimax_backtest_gets_the_drivers_the_forecast_would_get():
+    """At every origin, ARIMA + drivers sees last year's promotions for the window — not the actual ones."""
+    series = F.build_series(_driver_dataset(), dimensions=[])
+    bt = F.backtest(series, models=["seasonal_naive", "arimax"], deep_models=[], horizon=3, n_origins=2)
+    got = bt.raw[bt.raw["model"] == "arimax"]
+    for cut, g in got.groupby("cutoff"):
+        train = F.SeriesSet(**{**series.__dict__, "Y": series.Y[series.Y["ds"] <= cut].reset_index(drop=True)})
+        base, _ = F.forecast_base(train, {F.TOTAL: "arimax"}, 3)
+        assert np.allclose(g.sort_values("ds")["mean"].to_numpy(), base.sort_values("ds")["mean"].to_numpy(),
+                           rtol=1e-6), cut
+        # and the actual future promotions would have given a different forecast
+        assert not np.allclose(FF.planned_drivers(train.Y, g[["unique_id", "ds"]], 12, ["promo_share"])
+                               ["promo_share"].to_numpy(),
+                               series.Y.set_index("ds").loc[g["ds"], "promo_share"].to_numpy())
+
+
+def test_one_series_hierarchy_forecasts_without_reconciliation():
+    """A bare orders export (no region / product line / channel): one series, nothing to reconcile."""
+    rng = np.random.default_rng(1)
+    days = pd.date_range("2022-01-01", "2024-12-31", freq="D")
+    orders = pd.DataFrame({"customer_id": "a", "order_date": days.date,
+                           "revenue": 50 + 10 * np.sin(2 * np.pi * days.dayofyear / 365) + rng.normal(0, 2, len(days))})
+    ds = sb.Dataset.from_frames({"orders": orders})
+    f = F.SalesForecast(n_origins=4, reconciliation="mint_shrink").fit(ds)
+    assert f.series.ids == [F.TOTAL] and f.reconciliation_used == "none"
+    assert len(f.forecast) == 3 and f.forecast["mean"].notna().all()
+    assert "nothing to reconcile" in F.coherence_sentence(f)
+    assert any("nothing to reconcile" in n for n in F.method_notes(f))
+    assert F.headline_cards(f) and F.narrative_sentences(f)
+
+
+def test_mint_failure_falls_back_to_ols_and_says_so(monkeypatch):
+    from test_forecasting_unit import _toy_dataset
+
+    real = F.reconcile
+
+    def failing(base, fitted, series, method="mint_shrink"):
+        if method == "mint_shrink":
+            raise Exception("Insample residuals close to 0, zero_residual_prc=0.99. Check `Y_df`")
+        return real(base, fitted, series, method)
+
+    monkeypatch.setattr(F, "reconcile", failing)
+    f = F.SalesForecast(dimensions=["region"], models=["seasonal_naive", "holt_winters"], n_origins=2,
+                        as_of="2024-06-30").fit(_toy_dataset())
+    assert f.reconciliation_used == "ols" and f.coherence < 1e-6
+    assert "Insample residuals close to 0" in f.reconciliation_note and "used MinTrace OLS" in f.reconciliation_note
+    assert "fallback" in F.reconciliation_label(f)
+
+
+def test_period_level_exports_keep_their_first_and_last_periods():
+    months = pd.date_range("2023-01-01", "2024-06-01", freq="MS")
+    monthly = pd.DataFrame({"customer_id": "a", "order_date": months.date, "revenue": np.arange(len(months)) + 10.0})
+    s = F.build_series(sb.Dataset.from_frames({"orders": monthly}), dimensions=[], as_of="2024-06-01")
+    # one row per month dated the 1st: January 2023 and June 2024 are whole months, not 1-day slivers
+    assert s.Y["ds"].min() == pd.Timestamp("2023-01-01") and s.Y["ds"].max() == pd.Timestamp("2024-06-01")
+    assert s.dropped_periods == [] and len(s.Y) == 18
+    fridays = pd.date_range("2024-01-05", periods=30, freq="W-FRI")
+    weekly = pd.DataFrame({"customer_id": "a", "order_date": fridays.date, "revenue": 5.0})
+    w = F.build_series(sb.Dataset.from_frames({"orders": weekly}), frequency="W", dimensions=[])
+    assert len(w.Y) == 30 and w.dropped_periods == []
+    # transactions (every day) still lose a partial edge period
+    days = pd.date_range("2024-01-10", "2024-04-30", freq="D")
+    daily = pd.DataFrame({"customer_id": "a", "order_date": days.date, "revenue": 1.0})
+    t = F.build_series(sb.Dataset.from_frames({"orders": daily}), dimensions=[])
+    assert t.dropped_periods == [pd.Timestamp("2024-01-01").date()] and len(t.Y) == 3
+    assert F.data_granularity(days) is None and F.data_granularity(months) == "M" and F.data_granularity(fridays) == "W"
