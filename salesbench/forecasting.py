@@ -357,11 +357,42 @@ def build_series(ds, frequency: str = "M", metric: str = "revenue",
         drivers.append("discount")
     Y = Y[["unique_id", "ds", "y", *drivers]].sort_values(["unique_id", "ds"]).reset_index(drop=True)
     is_hist = Y["ds"].isin(hist_periods)
+    plan = load_plan(ds, drivers, list(S.index), unit)
+    if plan is not None:
+        notes.append(f"Planned drivers from the plan_drivers table for {plan['ds'].nunique()} period(s).")
     return SeriesSet(
         Y=Y[is_hist].reset_index(drop=True), holdout=Y[~is_hist].reset_index(drop=True), S=S, tags=tags,
         meta=meta, frequency=frequency, freq=alias, season_length=m, metric=metric, dimensions=dims,
-        drivers=drivers, as_of=as_of_d, dropped_periods=dropped, notes=notes,
+        drivers=drivers, as_of=as_of_d, dropped_periods=dropped, notes=notes, plan=plan,
     )
+
+
+def load_plan(ds, drivers: Sequence[str], ids: Sequence[str], unit: str = "M") -> pd.DataFrame | None:
+    """The optional ``plan_drivers`` table as ``unique_id, ds, <drivers>`` for every series, or None.
+
+    The plan is the business's: every series gets the same planned
+    promotion share and discount (a driver the plan leaves empty keeps the
+    last-year assumption: those rows are dropped). Periods are truncated to
+    the forecast frequency.
+    """
+    if not drivers or not ds.has("plan_drivers"):
+        return None
+    t = ds.table("plan_drivers")
+    cols = [d for d in drivers if d in t.columns]
+    if not cols:
+        return None
+    df = t.select("period", *cols).to_pandas().dropna()
+    if df.empty:
+        return None
+    per = pd.to_datetime(df["period"])
+    df["ds"] = per.dt.to_period("M").dt.start_time if unit == "M" else per - pd.to_timedelta(per.dt.weekday, unit="D")
+    for d in drivers:
+        if d not in df.columns:
+            df[d] = np.nan
+    df = df.groupby("ds", as_index=False)[list(drivers)].mean().dropna()
+    return pd.DataFrame({"unique_id": np.repeat(list(ids), len(df)),
+                         "ds": np.tile(df["ds"].to_numpy(), len(ids)),
+                         **{d: np.tile(df[d].to_numpy(dtype=float), len(ids)) for d in drivers}})
 
 
 def usable_drivers(series: SeriesSet, max_corr: float = 0.9) -> list[str]:

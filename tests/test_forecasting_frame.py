@@ -44,8 +44,8 @@ def test_interval_factors_are_conformal_quantiles_and_calibrate_stretches():
 
 def test_selection_prefers_the_combination_within_the_margin():
     scores = pd.DataFrame([
-        ("a", "seasonal_naive", 0.95), ("a", "ets", 0.92), ("a", "combination", 1.0),  # within 10%: combination
-        ("b", "theta", 0.85), ("b", "combination", 1.0),                              # 15% better: theta
+        ("a", "seasonal_naive", 0.97), ("a", "ets", 0.96), ("a", "combination", 1.0),  # within 5%: combination
+        ("b", "theta", 0.9), ("b", "combination", 1.0),                               # 10% better: theta
         ("c", "seasonal_naive", 1.2), ("c", "combination", np.nan), ("c", "ets", 0.9),  # no combination score
     ], columns=["unique_id", "model", "mase"]).assign(wape=0.1)
     assert FF.select_models(scores) == {"a": "combination", "b": "theta", "c": "ets"}
@@ -155,3 +155,16 @@ def test_period_level_exports_keep_their_first_and_last_periods():
     t = F.build_series(sb.Dataset.from_frames({"orders": daily}), dimensions=[])
     assert t.dropped_periods == [pd.Timestamp("2024-01-01").date()] and len(t.Y) == 3
     assert F.data_granularity(days) is None and F.data_granularity(months) == "M" and F.data_granularity(fridays) == "W"
+
+
+def test_plan_drivers_table_feeds_the_forecast_and_the_backtest_windows_it_covers():
+    base = _driver_dataset()
+    orders = base.table("orders").to_pandas()
+    plan = pd.DataFrame({"period": pd.to_datetime(["2024-05-01", "2024-06-01"]).date, "promo_share": [1.0, 0.0]})
+    ds = sb.Dataset.from_frames({"orders": orders, "plan_drivers": plan})
+    series = F.build_series(ds, dimensions=[])
+    assert series.Y["ds"].max() == pd.Timestamp("2024-04-01")
+    fut = F.future_drivers(series, 3, ["promo_share"])
+    last_july = series.Y.set_index("ds").loc["2023-07-01", "promo_share"]
+    assert fut["promo_share"].tolist() == pytest.approx([1.0, 0.0, last_july])  # plan, plan, last year
+    assert any("plan_drivers" in n for n in series.notes)
