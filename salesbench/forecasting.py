@@ -267,7 +267,7 @@ def build_series(ds, frequency: str = "M", metric: str = "revenue",
 
     span = o.aggregate(first=o.order_date.min(), last=o.order_date.max()).to_pandas().iloc[0]
     if pd.isna(span["first"]):
-        raise ValueError("the orders table is empty: nothing to forecast")
+        raise InsufficientHistory("the orders table is empty: nothing to forecast", "no orders")
     data_first, data_last = pd.Timestamp(span["first"]).date(), pd.Timestamp(span["last"]).date()
     first = pd.Timestamp(start).date() if start else data_first
     as_of_d = pd.Timestamp(as_of).date() if as_of else data_last
@@ -307,6 +307,10 @@ def build_series(ds, frequency: str = "M", metric: str = "revenue",
     hist_periods, dropped = complete_periods(first, as_of_d, frequency, 0.0 if period_level else min_coverage)
     if dropped:
         notes.append("Partial periods left out: " + ", ".join(str(d) for d in dropped) + ".")
+    if not len(hist_periods):
+        raise InsufficientHistory(
+            f"no complete {'month' if frequency == 'M' else 'week'} of orders between {first} and {as_of_d}",
+            f"no complete {'month' if frequency == 'M' else 'week'} of history")
     if len(hist_periods) < 2 * m + 2 and m > 1:
         notes.append(f"Only {len(hist_periods)} complete periods: seasonal models need more than {2 * m}.")
     hold_periods = pd.DatetimeIndex([])
@@ -393,6 +397,58 @@ def load_plan(ds, drivers: Sequence[str], ids: Sequence[str], unit: str = "M") -
     return pd.DataFrame({"unique_id": np.repeat(list(ids), len(df)),
                          "ds": np.tile(df["ds"].to_numpy(), len(ids)),
                          **{d: np.tile(df[d].to_numpy(dtype=float), len(ids)) for d in drivers}})
+
+
+class InsufficientHistory(ValueError):
+    """Too little history for a forecast with a backtest; ``reason`` is the short form for a skipped report."""
+
+    def __init__(self, message: str, reason: str):
+        super().__init__(message)
+        self.reason = reason
+
+
+def fit_backtest_to_history(series: SeriesSet, horizon: int, n_origins: int) -> int:
+    """The number of backtest origins the history allows (≤ ``n_origins``), adapting short histories.
+
+    Every origin needs ``max(m + 1, 4)`` periods of training data before it.
+    With fewer periods than ``n_origins`` need, fewer origins are used; when
+    not even one origin fits with the season length m, the series are treated
+    as non-seasonal (m = 1). Each change is added to ``series.notes``. Raises
+    :class:`InsufficientHistory` when not even that fits (fewer than
+    ``horizon + 4`` periods).
+    """
+    n_hist = int(series.Y.groupby("unique_id").size().min())
+    m = series.season_length
+    fits = n_hist - horizon - max(m + 1, 4) + 1
+    if fits < 1 and m > 1:
+        series.notes.append(f"Only {n_hist} periods: too few for seasonal models (season length {m}); the "
+                            "series are treated as non-seasonal.")
+        series.season_length = m = 1
+        fits = n_hist - horizon - 3
+    if fits < 1:
+        raise InsufficientHistory(
+            f"only {n_hist} complete period(s) of history: a {horizon}-period forecast with a backtest needs at "
+            f"least {horizon + 4}", f"only {n_hist} complete period(s) of history; the forecast needs {horizon + 4}")
+    if fits < n_origins:
+        series.notes.append(f"Only {n_hist} periods: the backtest uses {fits} origin(s) instead of {n_origins}.")
+        return fits
+    return n_origins
+
+
+def fit_or_stop(P, ds, res) -> "SalesForecast":
+    """The notebook's fit: :class:`SalesForecast` from the parameters, or — with too little history — the report
+    recorded as skipped with the reason and the notebook stopped cleanly (``SystemExit``, which Papermill treats
+    as a clean end)."""
+    try:
+        return SalesForecast.from_params(P).fit(ds)
+    except InsufficientHistory as exc:
+        from . import viz
+
+        res.skip(exc.reason)
+        from IPython.display import display
+
+        display(viz.narrative(f"Forecast skipped: {exc}."))
+        raise SystemExit from None
 
 
 def usable_drivers(series: SeriesSet, max_corr: float = 0.9) -> list[str]:
@@ -838,6 +894,7 @@ class SalesForecast:
                                    self.min_period_coverage, self.season_length)
         self.timings["series"] = time.perf_counter() - t
         t = time.perf_counter()
+        self.n_origins = fit_backtest_to_history(self.series, self.horizon, self.n_origins)
         self.bt = backtest(self.series, self.models, self.horizon, self.n_origins, n_jobs=self.n_jobs,
                            refit=self.refit, selection_metric=self.selection_metric,
                            deep_models=self.deep_models, deep_depth=self.deep_depth)

@@ -168,3 +168,42 @@ def test_plan_drivers_table_feeds_the_forecast_and_the_backtest_windows_it_cover
     last_july = series.Y.set_index("ds").loc["2023-07-01", "promo_share"]
     assert fut["promo_share"].tolist() == pytest.approx([1.0, 0.0, last_july])  # plan, plan, last year
     assert any("plan_drivers" in n for n in series.notes)
+
+
+def _bare(dates, revenue=100.0):
+    return sb.Dataset.from_frames({"orders": pd.DataFrame(
+        {"customer_id": "a", "order_date": pd.to_datetime(dates).date, "revenue": revenue})})
+
+
+class _Res:
+    status = reason = None
+
+    def skip(self, reason):
+        self.status, self.reason = "skipped", reason
+
+
+def test_tiny_data_is_skipped_with_a_reason_never_a_crash():
+    one_order = _bare(["2024-03-14"])
+    two_months = _bare(pd.date_range("2024-01-01", "2024-02-29", freq="D"))
+    P = {"frequency": "M", "metric": "revenue", "dimensions": ["region", "product_line", "channel"], "as_of": None,
+         "start": None, "horizon": 3, "n_origins": 6, "models": list(F.DEFAULT_MODELS),
+         "deep_models": list(F.DEFAULT_DEEP_MODELS), "deep_depth": 2, "selection_metric": "mase",
+         "reconciliation": "mint_shrink", "season_length": None, "min_period_coverage": 0.9, "refit": True,
+         "n_jobs": 1}
+    for ds, words in [(one_order, "no complete month"), (two_months, "only 2 complete period(s)")]:
+        with pytest.raises(F.InsufficientHistory, match=words.replace("(", r"\(").replace(")", r"\)")):
+            F.SalesForecast().fit(ds)
+        res = _Res()
+        with pytest.raises(SystemExit) as stop:
+            F.fit_or_stop(P, ds, res)
+        assert stop.value.code is None  # Papermill treats a bare SystemExit as a clean end
+        assert res.status == "skipped" and words.split()[0] in res.reason
+
+
+def test_short_history_uses_fewer_origins_and_no_season():
+    rng = np.random.default_rng(0)
+    days = pd.date_range("2024-01-01", "2024-10-31", freq="D")
+    f = F.SalesForecast(n_origins=6).fit(_bare(days, 100 + rng.normal(0, 5, len(days))))
+    assert f.series.season_length == 1 and f.bt.n_origins == 4  # 10 months − horizon 3 − 3
+    assert any("non-seasonal" in n for n in f.series.notes) and any("4 origin(s)" in n for n in f.series.notes)
+    assert len(f.forecast) == 3 and F.headline_cards(f) and F.method_notes(f) and F.narrative_sentences(f)

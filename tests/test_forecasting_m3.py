@@ -32,7 +32,7 @@ def m3():
 def test_subset_is_the_documented_one(m3):
     M3, train, test, res = m3
     ids = sorted(train["unique_id"].unique())
-    assert len(ids) == 112 and ids[0] == "N1404" and test.groupby("unique_id").size().eq(18).all()
+    assert len(ids) == 112 and ids[0] == "N1402" and test.groupby("unique_id").size().eq(18).all()
 
 
 def test_default_choice_beats_theta_on_smape_and_mase(m3):
