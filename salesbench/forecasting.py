@@ -622,8 +622,8 @@ def future_drivers(series: SeriesSet, horizon: int, drivers: Sequence[str]) -> p
 
 
 def forecast_base(series: SeriesSet, chosen: dict[str, str], horizon: int, n_jobs: int = 1,
-                  factors: dict | None = None, members_by_id: dict[str, Sequence[str]] | None = None
-                  ) -> tuple[pd.DataFrame, pd.DataFrame]:
+                  factors: dict | None = None, members_by_id: dict[str, Sequence[str]] | None = None,
+                  n_train: int | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Fit each series' chosen model on its whole history and forecast ``horizon`` periods.
 
     A series whose choice is the combination gets its members fitted
@@ -641,7 +641,7 @@ def forecast_base(series: SeriesSet, chosen: dict[str, str], horizon: int, n_job
         members_by_id = {uid: ["ets", "theta"] for uid in series.ids}
     need = models_needed(chosen, members_by_id)
     base, fitted = fit_forecast(series.Y, need, series.season_length, series.freq, horizon, n_jobs, drivers,
-                                series.plan, fitted=True)
+                                series.plan, fitted=True, n_train=n_train)
     return final_forecasts(base, chosen, factors or {}, fitted)
 
 
@@ -906,7 +906,7 @@ class SalesForecast:
         self.timings["backtest"] = time.perf_counter() - t
         t = time.perf_counter()
         self.base, self.fitted = forecast_base(self.series, self.bt.chosen, self.horizon, self.n_jobs,
-                                               self.bt.factors, self.bt.members_by_id())
+                                               self.bt.factors, self.bt.members_by_id(), self.bt.n_train)
         self.timings["forecast"] = time.perf_counter() - t
         t = time.perf_counter()
         self.forecast, self.reconciliation_used, note = reconcile_or_fall_back(

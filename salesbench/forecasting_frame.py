@@ -89,7 +89,7 @@ def model_season(m: int) -> int:
     return m if m <= 24 else 1
 
 
-def make_models(names: Sequence[str], season_length: int):
+def make_models(names: Sequence[str], season_length: int, n_train: int | None = None):
     """statsforecast model objects for the model keys in ``names`` (aliases = the keys).
 
     seasonal_naive = ``SeasonalNaive(m)`` (the baseline); theta = ``Theta``
@@ -100,11 +100,20 @@ def make_models(names: Sequence[str], season_length: int):
     (Svetunkov & Kourentzes); arima / arimax = ``AutoARIMA`` (Hyndman &
     Khandakar 2008), arimax with the driver columns as regressors. The
     combination is not a model object: :func:`add_combination` builds it.
+
+    Long seasons (m > 24, e.g. 52 weeks): ETS, Holt-Winters, CES and ARIMA
+    cannot hold the season themselves, so when every series has at least
+    ``2m + 1`` training points (``n_train``) they run on the seasonally
+    adjusted series of an STL decomposition and the season is added back
+    (``MSTL(m, trend_forecaster=...)``, Bandara et al. 2021). With less
+    history they run without a season (m = 1).
     """
     from statsforecast.models import (AutoARIMA, AutoCES, AutoETS, DynamicOptimizedTheta, SeasonalNaive,
                                       Theta)
 
     ms = model_season(season_length)
+    if season_length > 24 and n_train is not None and n_train >= 2 * season_length + 1:
+        return [_long_season(n, season_length) for n in names]
     out = []
     for n in names:
         if n == "seasonal_naive":
@@ -124,6 +133,25 @@ def make_models(names: Sequence[str], season_length: int):
         else:
             raise ValueError(f"unknown model {n!r}; choose from {', '.join(m for m in MODELS if m != 'combination')}")
     return out
+
+
+def _long_season(name: str, m: int):
+    from statsforecast.models import (MSTL, AutoARIMA, AutoCES, AutoETS, DynamicOptimizedTheta, SeasonalNaive,
+                                      Theta)
+
+    if name == "seasonal_naive":
+        return SeasonalNaive(season_length=m, alias=name)
+    if name == "theta":
+        return Theta(season_length=m, alias=name)
+    if name == "dotm":
+        return DynamicOptimizedTheta(season_length=m, alias=name)
+    trend = {"ets": lambda: AutoETS(season_length=1), "holt_winters": lambda: AutoETS(season_length=1, model="ZAN"),
+             "ces": lambda: AutoCES(season_length=1), "arima": lambda: AutoARIMA(season_length=1)}
+    if name == "arimax":  # regressors do not pass through MSTL
+        return AutoARIMA(season_length=1, alias=name)
+    if name not in trend:
+        raise ValueError(f"unknown model {name!r}; choose from {', '.join(m for m in MODELS if m != 'combination')}")
+    return MSTL(season_length=m, trend_forecaster=trend[name](), alias=name)
 
 
 def check_models(names: Sequence[str]) -> None:
@@ -241,7 +269,8 @@ def cross_validate(Y: pd.DataFrame, model_ids: dict[str, Sequence[str]], season_
                                               n_origins, step, n_jobs, list(drivers), plan))
             else:
                 df = Y[Y["unique_id"].isin(ids)][["unique_id", "ds", "y"]]
-                sf = statsforecast(make_models([name], season_length), freq, n_jobs)
+                n_train = int(df.groupby("unique_id").size().min()) - horizon - (n_origins - 1) * step
+                sf = statsforecast(make_models([name], season_length, n_train), freq, n_jobs)
                 cv = sf.cross_validation(h=horizon, df=df, n_windows=n_origins, step_size=step,
                                          level=list(LEVELS), refit=refit)
                 parts.append(long_forecasts(cv, [name], keys))
@@ -267,7 +296,8 @@ def _cv_with_drivers(Y, season_length, freq, horizon, n_origins, step, n_jobs, d
         after = Y[Y["ds"] > Y["unique_id"].map(ck)].sort_values(["unique_id", "ds"])
         test = after.groupby("unique_id", sort=False).head(horizon)
         X = planned_drivers(train, test[["unique_id", "ds"]], season_length, drivers, plan)
-        sf = statsforecast(make_models(["arimax"], season_length), freq, n_jobs)
+        n_train = int(Y.groupby("unique_id").size().min()) - horizon - (n_origins - 1) * step
+        sf = statsforecast(make_models(["arimax"], season_length, n_train), freq, n_jobs)
         out = sf.forecast(h=horizon, df=train[["unique_id", "ds", "y", *drivers]], X_df=X, level=list(LEVELS))
         out = out.merge(test[["unique_id", "ds", "y"]], on=["unique_id", "ds"], how="inner")
         out["cutoff"] = out["unique_id"].map(ck)
@@ -455,6 +485,7 @@ class Backtest:
     n_eval: int = 0
     step: int = 1
     raw: pd.DataFrame | None = None
+    n_train: int | None = None
 
     def members_by_id(self) -> dict[str, list[str]]:
         """Per series, the combination members evaluated for it (what a chosen combination is built from)."""
@@ -501,20 +532,26 @@ def run_backtest(Y: pd.DataFrame, model_ids: dict[str, Sequence[str]], season_le
     scores = score_backtest(fc)
     chosen = select_models(scores, evaluated, selection_metric, margin)
     seconds["scoring"] = time.perf_counter() - t_score
+    n_train = int(Y.groupby("unique_id").size().min()) - horizon - (n_origins - 1) * step
     return Backtest(fc, scores, chosen, evaluated, [], horizon, n_origins, time.perf_counter() - t0, seconds,
-                    honest, factors, n_eval, step, raw)
+                    honest, factors, n_eval, step, raw, n_train)
 
 
 # =========================================================================== final forecasts
 def fit_forecast(Y: pd.DataFrame, model_ids: dict[str, Sequence[str]], season_length: int, freq: str,
                  horizon: int, n_jobs: int = 1, drivers: Sequence[str] = (), plan: pd.DataFrame | None = None,
-                 fitted: bool = False) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+                 fitted: bool = False, n_train: int | None = None) -> tuple[pd.DataFrame, pd.DataFrame | None]:
     """Fit each model on the whole history of its series and forecast ``horizon`` periods.
+
+    ``n_train`` decides the model form for long seasons (:func:`make_models`); pass the backtest's
+    (``Backtest.n_train``) so that the forecast uses the form the backtest measured.
 
     Returns (long ``unique_id, ds, model, mean, lo80, hi80, lo95, hi95``,
     in-sample fitted values ``unique_id, ds, y, model, fitted`` or None).
     """
     base, fits = [], []
+    if n_train is None:
+        n_train = int(Y.groupby("unique_id").size().min())
     with quiet_single_thread():
         for name, ids in model_ids.items():
             if not len(ids) or name == "combination":
@@ -526,7 +563,7 @@ def fit_forecast(Y: pd.DataFrame, model_ids: dict[str, Sequence[str]], season_le
             if name == "arimax":
                 fut = future_dates(df, horizon, freq)
                 X = planned_drivers(df, fut, season_length, xcols, plan)
-            sf = statsforecast(make_models([name], season_length), freq, n_jobs)
+            sf = statsforecast(make_models([name], season_length, n_train), freq, n_jobs)
             out = sf.forecast(h=horizon, df=df, X_df=X, level=list(LEVELS), fitted=fitted)
             base.append(long_forecasts(out, [name], ["unique_id", "ds"]))
             if fitted:
@@ -652,6 +689,7 @@ def forecast_frame(df: pd.DataFrame, h: int, freq: str = "MS", season_length: in
     t1 = time.perf_counter()
     member_list = [m for m in fitting if m in set(members)]
     need_models = models_needed(chosen, {u: member_list for u in chosen})
-    base, _ = fit_forecast(Y, need_models, season_length, freq, h, n_jobs)
+    base, _ = fit_forecast(Y, need_models, season_length, freq, h, n_jobs,
+                           n_train=bt.n_train if bt is not None else None)
     fc, _ = final_forecasts(base, chosen, factors, None, members)
     return FrameForecast(fc, bt, chosen, short, {"backtest": t1 - t0, "forecast": time.perf_counter() - t1})

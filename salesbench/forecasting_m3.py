@@ -8,7 +8,7 @@ the installed package, never copied into this repository.
 *Sales-like* series: the 669 monthly series whose description contains SALES,
 SHIPMENTS, ORDERS or REVENUE. The forecast horizon is the official 18 months.
 The test suite uses a fixed subset: every 6th of these series in id order
-(:func:`m3_monthly_sales` with ``every=6``: 112 series, N1402 … ).
+(:func:`m3_monthly_sales` with ``every=6``: 112 series, the first N1402).
 
 Scoring (:func:`score_m3`), as in the M3/M4 competitions: sMAPE = mean over
 series of (200/h) Σ|y − ŷ| / (|y| + |ŷ|); MASE = mean over series of mean|y
