@@ -145,7 +145,8 @@ def _long_season(name: str, m: int):
         return Theta(season_length=m, alias=name)
     if name == "dotm":
         return DynamicOptimizedTheta(season_length=m, alias=name)
-    trend = {"ets": lambda: AutoETS(season_length=1), "holt_winters": lambda: AutoETS(season_length=1, model="ZAN"),
+    trend = {"ets": lambda: AutoETS(season_length=1, model="ZZN"),
+             "holt_winters": lambda: AutoETS(season_length=1, model="ZAN"),
              "ces": lambda: AutoCES(season_length=1), "arima": lambda: AutoARIMA(season_length=1)}
     if name == "arimax":  # regressors do not pass through MSTL
         return AutoARIMA(season_length=1, alias=name)

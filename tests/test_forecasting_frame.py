@@ -207,3 +207,12 @@ def test_short_history_uses_fewer_origins_and_no_season():
     assert f.series.season_length == 1 and f.bt.n_origins == 4  # 10 months − horizon 3 − 3
     assert any("non-seasonal" in n for n in f.series.notes) and any("4 origin(s)" in n for n in f.series.notes)
     assert len(f.forecast) == 3 and F.headline_cards(f) and F.method_notes(f) and F.narrative_sentences(f)
+
+
+def test_weekly_seasons_reach_ets_and_arima_through_mstl_when_history_allows():
+    long = FF.make_models(["ets", "arima", "theta", "seasonal_naive"], 52, n_train=120)
+    assert [type(m).__name__ for m in long] == ["MSTL", "MSTL", "Theta", "SeasonalNaive"]
+    assert long[0].season_length in (52, [52]) and long[2].season_length == 52
+    short = FF.make_models(["ets", "arima"], 52, n_train=90)  # under two years: no yearly season for ETS/ARIMA
+    assert [type(m).__name__ for m in short] == ["AutoETS", "AutoARIMA"] and short[0].season_length == 1
+    assert [type(m).__name__ for m in FF.make_models(["ets"], 12, n_train=120)] == ["AutoETS"]
