@@ -1231,7 +1231,8 @@ def method_notes(f: SalesForecast) -> list[str]:
     if len(tot):
         r = tot.iloc[0]
         notes.append(
-            "The model choice is scored on the same backtest that made it, which flatters it. Chosen on the "
+            "Scores in the backtest tables come from the same origins that made the choice, which flatters it; "
+            "the headline accuracy does not (chosen on the earlier origins, scored on the later). Chosen on the "
             f"earlier origins only and scored on the last two, the total's MASE is {r['mase_nested_choice']:.2f} "
             f"against {r['mase_seasonal_naive']:.2f} for seasonal naive; across all series the nested choice beats "
             f"seasonal naive in {_pct((f.nested['beats_baseline'] * f.nested['n_series']).sum() / f.nested['n_series'].sum())}"

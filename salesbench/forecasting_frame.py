@@ -308,7 +308,8 @@ def _cv_with_drivers(Y, season_length, freq, horizon, n_origins, step, n_jobs, d
 
 def origin_scales(Y: pd.DataFrame, cutoffs: pd.DataFrame, season_length: int) -> pd.DataFrame:
     """MASE scale of every series at each of its cut-offs (``cutoffs``: ``unique_id, cutoff``): the seasonal
-    naive in-sample MAE of the history up to the cut-off (:func:`salesbench.forecasting_metrics.seasonal_naive_scale`)."""
+    naive in-sample MAE of the history up to the cut-off
+    (:func:`salesbench.forecasting_metrics.seasonal_naive_scale`)."""
     rows = []
     by_id = dict(tuple(Y.groupby("unique_id", sort=False)))
     for uid, c in zip(cutoffs["unique_id"], cutoffs["cutoff"]):
@@ -662,7 +663,8 @@ def forecast_frame(df: pd.DataFrame, h: int, freq: str = "MS", season_length: in
     check_models(models)
     need_cols = {"unique_id", "ds", "y"}
     if not need_cols <= set(df.columns):
-        raise ValueError(f"forecast_frame needs columns unique_id, ds, y; missing {', '.join(sorted(need_cols - set(df.columns)))}")
+        missing = ", ".join(sorted(need_cols - set(df.columns)))
+        raise ValueError(f"forecast_frame needs columns unique_id, ds, y; missing {missing}")
     if h < 1:
         raise ValueError("h must be at least 1")
     Y = df[["unique_id", "ds", "y"]].copy()
