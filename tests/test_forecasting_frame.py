@@ -216,3 +216,19 @@ def test_weekly_seasons_reach_ets_and_arima_through_mstl_when_history_allows():
     short = FF.make_models(["ets", "arima"], 52, n_train=90)  # under two years: no yearly season for ETS/ARIMA
     assert [type(m).__name__ for m in short] == ["AutoETS", "AutoARIMA"] and short[0].season_length == 1
     assert [type(m).__name__ for m in FF.make_models(["ets"], 12, n_train=120)] == ["AutoETS"]
+
+
+def test_forecast_frame_on_a_plain_frame_with_a_short_series():
+    rng = np.random.default_rng(5)
+    parts = []
+    for uid, n in [("a", 60), ("b", 60), ("c", 10)]:
+        ds = pd.date_range("2020-01-01", periods=n, freq="MS")
+        y = 100 + 10 * np.sin(2 * np.pi * np.arange(n) / 12) + rng.normal(0, 2, n)
+        parts.append(pd.DataFrame({"unique_id": uid, "ds": ds, "y": y}))
+    res = FF.forecast_frame(pd.concat(parts), h=6, freq="MS", season_length=12)
+    assert res.not_backtested == ["c"] and res.chosen["c"] == "combination"
+    assert len(res.forecast) == 18 and res.forecast[["mean", "lo80", "hi80"]].notna().all().all()
+    assert (res.forecast["lo95"] <= res.forecast["lo80"]).all() and (res.forecast["hi80"] <= res.forecast["hi95"]).all()
+    assert set(res.claimed()["unique_id"]) == {"a", "b"}
+    with pytest.raises(ValueError, match="missing y"):
+        FF.forecast_frame(pd.concat(parts).drop(columns="y"), h=6)
