@@ -40,7 +40,8 @@ import numpy as np
 import pandas as pd
 
 from . import forecasting_metrics as fm
-from .forecasting_frame import (COMBINATION_MEMBERS, future_dates, MARGIN, MODEL_LABELS, MODELS, Backtest,  # noqa: F401
+from .forecasting_frame import (COMBINATION_MEMBERS, MARGIN, MODEL_LABELS, MODELS, Backtest,  # noqa: F401
+                                future_dates, honest_forecasts,
                                 add_combination, calibrate, check_models, final_forecasts, fit_forecast,
                                 forecast_frame, honest_scores, interval_factors, make_models, models_needed,
                                 origin_scales, planned_drivers, run_backtest, score_backtest, select_models)
@@ -710,6 +711,39 @@ def reconcile_or_fall_back(base: pd.DataFrame, fitted: pd.DataFrame, series: Ser
     raise RuntimeError("; ".join(tried))
 
 
+def reconciled_honest_scores(bt: Backtest, fitted: pd.DataFrame, series: SeriesSet, method: str) -> pd.DataFrame | None:
+    """:func:`salesbench.forecasting_frame.honest_scores` of the forecasts as the report shows them: at each
+    held-out origin, the early-chosen, calibrated base forecasts of every series reconciled with ``method`` (the
+    one the forecast used; MinTrace weights from the final fit's in-sample errors). None when there is nothing to
+    reconcile, no held-out origin, or reconciliation fails on a backtest origin."""
+    if method == "none" or bt.n_eval < 1:
+        return None
+    hf = honest_forecasts(bt.raw, bt.models, bt.n_eval)
+    if hf.empty or set(hf["unique_id"]) != set(series.ids):
+        return None
+    parts = []
+    try:
+        for cut, g in hf.groupby("cutoff"):
+            if g.groupby("unique_id").size().nunique() != 1 or g[["mean", "lo80", "hi80", "lo95", "hi95"]].isna().any().any():
+                return None
+            rec = reconcile(g[["unique_id", "ds", "model", "mean", "lo80", "hi80", "lo95", "hi95"]], fitted, series,
+                            method)
+            keep = g[["unique_id", "ds", "cutoff", "y", "scale", "model"]]
+            parts.append(keep.merge(rec[["unique_id", "ds", "mean", "lo80", "hi80", "lo95", "hi95"]],
+                                    on=["unique_id", "ds"]))
+    except Exception:  # noqa: BLE001 - a backtest origin hierarchicalforecast cannot reconcile: keep base scores
+        return None
+    return score_backtest(pd.concat(parts, ignore_index=True))
+
+
+def _honest_base_total(f) -> dict | None:
+    h = f.bt.honest
+    if h is None or h.empty or TOTAL not in set(h["unique_id"]):
+        return None
+    r = h[h["unique_id"] == TOTAL].iloc[0]
+    return {k: (str(r[k]) if k == "model" else float(r[k])) for k in ("model", "mase", "wape", "coverage_80")}
+
+
 def reconciliation_label(f) -> str:
     """The reconciliation actually applied, in words (with the fallback when the requested one could not run)."""
     if f.reconciliation_used == "none":
@@ -912,6 +946,7 @@ class SalesForecast:
         self.forecast, self.reconciliation_used, note = reconcile_or_fall_back(
             self.base, self.fitted, self.series, self.reconciliation)
         self.reconciliation_note = note
+        self.honest_reconciled = reconciled_honest_scores(self.bt, self.fitted, self.series, self.reconciliation_used)
         self.coherence = coherence_error(self.forecast, self.series)
         self.timings["reconcile"] = time.perf_counter() - t
         self.targets = load_targets(ds, self.metric) if self.metric == "revenue" else None
@@ -934,9 +969,11 @@ class SalesForecast:
 
     def honest_total(self) -> dict | None:
         """The claimed accuracy of the total: the model chosen on the earlier origins, scored (calibrated
-        intervals included) on the last ``bt.n_eval`` origins — ``{model, mase, wape, bias, coverage_80,
+        intervals included) on the last ``bt.n_eval`` origins *after reconciliation* when the report
+        reconciles (what is shown), else of the base forecasts — ``{model, mase, wape, bias, coverage_80,
         coverage_95}``, or None with too few origins to hold any out."""
-        h = self.bt.honest
+        rec = getattr(self, "honest_reconciled", None)
+        h = rec if rec is not None and not rec.empty else self.bt.honest
         if h is None or h.empty or TOTAL not in set(h["unique_id"]):
             return None
         r = h[h["unique_id"] == TOTAL].iloc[0]
@@ -953,8 +990,10 @@ class SalesForecast:
         """How :meth:`accuracy_total` was measured, in words."""
         if self.honest_total() is None:
             return f"backtest, {self.bt.n_origins} origins × {self.horizon} periods (the origins that chose the model)"
+        rec = getattr(self, "honest_reconciled", None)
+        after = ", after reconciliation" if rec is not None and not rec.empty else ""
         return (f"backtest: model chosen on {self.bt.n_origins - self.bt.n_eval} origins, scored on the next "
-                f"{self.bt.n_eval} × {self.horizon} periods")
+                f"{self.bt.n_eval} × {self.horizon} periods{after}")
 
     def forecast_total(self) -> list[dict]:
         """[{period, mean, lo80, hi80, lo95, hi95}] for the total series (reconciled)."""
@@ -1043,7 +1082,8 @@ def narrative_sentences(f: SalesForecast) -> list[str]:
         out.append(
             f"The forecast for the total uses the {_label(f.chosen_total)} model. Choosing the model on the first "
             f"{f.bt.n_origins - f.bt.n_eval} backtest origins and forecasting from the last {f.bt.n_eval} was "
-            f"{viz.fmt_pct(f.accuracy_total())} accurate (MASE {h['mase']:.2f}; seasonal naive "
+            f"{viz.fmt_pct(f.accuracy_total())} accurate"
+            f"{' after reconciliation' if 'reconciliation' in f.accuracy_basis() else ''} (MASE {h['mase']:.2f}; seasonal naive "
             f"{bt['seasonal_naive']['mase']:.2f} over all origins) and its calibrated 80% intervals held "
             f"{viz.fmt_pct(h['coverage_80'])} of the actuals.")
     else:
@@ -1074,6 +1114,7 @@ def publish(f: SalesForecast, res, lifecycle: pd.DataFrame | None = None) -> Non
         as_of=f.series.as_of, history_start=f.series.Y["ds"].min(), history_end=f.series.Y["ds"].max(),
         backtest=f.backtest_total(), chosen_model_total=f.chosen_total, accuracy_total=f.accuracy_total(),
         accuracy_total_basis=f.accuracy_basis(), honest_total=f.honest_total(), n_eval_origins=f.bt.n_eval,
+        honest_total_before_reconciliation=_honest_base_total(f),
         interval_factors={m: {str(k): v for k, v in d.items()} for m, d in f.bt.factors.items()},
         reconciliation_used=f.reconciliation_used, dropped_periods=f.series.dropped_periods,
         forecast_total=f.forecast_total(), reconciliation=reconciliation_label(f),

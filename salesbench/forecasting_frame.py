@@ -447,15 +447,25 @@ def honest_scores(fc: pd.DataFrame, models: Sequence[str], n_eval: int, metric: 
     ``model`` = the early choice). Empty when there are too few origins.
     """
     cols = ["unique_id", "model", "mase", "wape", "bias", "coverage_80", "coverage_95", "n"]
+    late = honest_forecasts(fc, models, n_eval, metric, margin)
+    if late.empty:
+        return pd.DataFrame(columns=cols)
+    return score_backtest(late)[cols]
+
+
+def honest_forecasts(fc: pd.DataFrame, models: Sequence[str], n_eval: int, metric: str = "mase",
+                     margin: float = MARGIN) -> pd.DataFrame:
+    """The forecasts :func:`honest_scores` scores: on the last ``n_eval`` origins, each series' model chosen
+    on the earlier origins, intervals calibrated with the earlier origins' factors (empty when too few)."""
     last = fc.groupby("unique_id")["origin"].transform("max")
     late_mask = fc["origin"] > last - n_eval
     early, late = fc[~late_mask], fc[late_mask]
     if n_eval < 1 or early.empty or late.empty:
-        return pd.DataFrame(columns=cols)
+        return fc.iloc[:0]
     choice = select_models(score_backtest(early), models, metric, margin)
     factors = interval_factors(early)
     late = late[late["model"] == late["unique_id"].map(choice)]
-    return score_backtest(calibrate(late, factors))[cols]
+    return calibrate(late, factors)
 
 
 @dataclass

@@ -232,3 +232,23 @@ def test_forecast_frame_on_a_plain_frame_with_a_short_series():
     assert set(res.claimed()["unique_id"]) == {"a", "b"}
     with pytest.raises(ValueError, match="missing y"):
         FF.forecast_frame(pd.concat(parts).drop(columns="y"), h=6)
+
+
+def test_claimed_accuracy_is_that_of_the_reconciled_forecasts():
+    from test_forecasting_unit import _toy_dataset
+
+    f = F.SalesForecast(dimensions=["region"], models=["seasonal_naive", "holt_winters", "theta", "combination"],
+                        n_origins=4, as_of="2024-06-30", reconciliation="ols").fit(_toy_dataset())
+    rec = f.honest_reconciled.set_index("unique_id")
+    assert f.accuracy_total() == pytest.approx(1 - rec.loc["Total", "wape"])
+    assert "after reconciliation" in f.accuracy_basis()
+    # by hand: reconcile the held-out origins' early-chosen forecasts and score the total
+    hf = FF.honest_forecasts(f.bt.raw, f.bt.models, f.bt.n_eval)
+    ys, ms = [], []
+    for _, g in hf.groupby("cutoff"):
+        r = F.reconcile(g[["unique_id", "ds", "model", "mean", "lo80", "hi80", "lo95", "hi95"]], f.fitted, f.series,
+                        "ols")
+        t = r[r["unique_id"] == "Total"].merge(g[["unique_id", "ds", "y"]], on=["unique_id", "ds"])
+        ys += t["y"].tolist()
+        ms += t["mean"].tolist()
+    assert rec.loc["Total", "wape"] == pytest.approx(np.abs(np.subtract(ys, ms)).sum() / np.abs(ys).sum())
