@@ -196,6 +196,20 @@ def data_granularity(dates) -> str | None:
     return None
 
 
+def _one_per_key(t, key: str, col: str, table: str, notes: list[str]):
+    """``key, col`` with one row per key, so that joining it to orders can never multiply revenue.
+
+    A key listed more than once (a quality problem validate reports) keeps
+    its alphabetically first non-null ``col``; the count goes to ``notes``.
+    """
+    t = t.select(key, col)
+    dup = t.group_by(key).aggregate(n_=t[key].count()).filter(lambda x: x.n_ > 1).count().to_pandas()
+    if int(dup):
+        notes.append(f"{int(dup)} {key} value(s) appear more than once in the {table} table: each uses its "
+                     f"alphabetically first {col}, so no order is counted twice.")
+    return t.group_by(key).aggregate(**{col: t[col].min()})
+
+
 def _attach_dimensions(ds, dimensions: Sequence[str], notes: list[str]):
     """Orders with the requested hierarchy dimensions joined in (ibis); returns (table, dims found)."""
     o = ds.table("orders")
@@ -205,7 +219,8 @@ def _attach_dimensions(ds, dimensions: Sequence[str], notes: list[str]):
             raise ValueError(f"unknown hierarchy level {dim!r}; choose from {', '.join(DIMENSIONS)}")
         if dim == "region":
             if ds.has_columns("customers", ["customer_id", "region"]):
-                c = ds.table("customers").select("customer_id", region_="region")
+                c = _one_per_key(ds.table("customers"), "customer_id", "region", "customers", notes)
+                c = c.select("customer_id", region_="region")
                 o = o.left_join(c, o.customer_id == c.customer_id).drop("customer_id_right")
                 o = o.mutate(region=o.region_.fill_null("unknown")).drop("region_")
                 found.append(dim)
@@ -213,7 +228,8 @@ def _attach_dimensions(ds, dimensions: Sequence[str], notes: list[str]):
                 notes.append("No customers table with a region column: no region level.")
         elif dim == "product_line":
             if "product_id" in o.columns and ds.has_columns("products", ["product_id", "product_line"]):
-                p = ds.table("products").select(pid_="product_id", product_line_="product_line")
+                p = _one_per_key(ds.table("products"), "product_id", "product_line", "products", notes)
+                p = p.select(pid_="product_id", product_line_="product_line")
                 o = o.left_join(p, o.product_id == p.pid_).drop("pid_")
                 o = o.mutate(product_line=o.product_line_.fill_null("unknown")).drop("product_line_")
                 found.append(dim)

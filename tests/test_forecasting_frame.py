@@ -252,3 +252,24 @@ def test_claimed_accuracy_is_that_of_the_reconciled_forecasts():
         ys += t["y"].tolist()
         ms += t["mean"].tolist()
     assert rec.loc["Total", "wape"] == pytest.approx(np.abs(np.subtract(ys, ms)).sum() / np.abs(ys).sum())
+
+
+def test_duplicate_dimension_keys_never_multiply_revenue():
+    """Issue #11: a products table listing a product_id twice made the forecast series a multiple of revenue."""
+    months = pd.date_range("2023-01-01", "2024-12-01", freq="MS")
+    orders = pd.DataFrame({"order_id": [f"o{i}" for i in range(len(months))], "customer_id": "c1",
+                           "order_date": months.date, "product_id": "p1", "revenue": 100.0})
+    products = pd.DataFrame({"product_id": ["p1", "p1", "p1"], "product_line": ["B", "A", "A"]})
+    customers = pd.DataFrame({"customer_id": ["c1", "c1"], "region": ["North", "South"]})
+    ds = sb.Dataset.from_frames({"orders": orders, "products": products, "customers": customers})
+    s = F.build_series(ds, dimensions=["region", "product_line"])
+    tot = s.Y[s.Y["unique_id"] == F.TOTAL]
+    assert tot["y"].sum() == pytest.approx(100.0 * len(months))
+    assert set(s.tags["product_line"]) == {"A"} and set(s.tags["region"]) == {"North"}
+    assert any("product_id value(s) appear more than once in the products table" in n for n in s.notes)
+    assert any("customer_id value(s) appear more than once in the customers table" in n for n in s.notes)
+    from salesbench.forecasting_lifecycle import monthly_line_revenue
+
+    line = monthly_line_revenue(ds)
+    # (the lifecycle leaves out the trailing partial month: the last order is on 2024-12-01)
+    assert line["revenue"].sum() == pytest.approx(100.0 * (len(months) - 1)) and set(line["product_line"]) == {"A"}
