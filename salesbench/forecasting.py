@@ -378,41 +378,40 @@ def build_series(ds, frequency: str = "M", metric: str = "revenue",
         drivers.append("discount")
     Y = Y[["unique_id", "ds", "y", *drivers]].sort_values(["unique_id", "ds"]).reset_index(drop=True)
     is_hist = Y["ds"].isin(hist_periods)
-    plan = load_plan(ds, drivers, list(S.index), unit)
-    if plan is not None:
-        notes.append(f"Planned drivers from the plan_drivers table for {plan['ds'].nunique()} period(s).")
     return SeriesSet(
         Y=Y[is_hist].reset_index(drop=True), holdout=Y[~is_hist].reset_index(drop=True), S=S, tags=tags,
         meta=meta, frequency=frequency, freq=alias, season_length=m, metric=metric, dimensions=dims,
-        drivers=drivers, as_of=as_of_d, dropped_periods=dropped, notes=notes, plan=plan,
+        drivers=drivers, as_of=as_of_d, dropped_periods=dropped, notes=notes,
     )
 
 
-def load_plan(ds, drivers: Sequence[str], ids: Sequence[str], unit: str = "M") -> pd.DataFrame | None:
-    """The optional ``plan_drivers`` table as ``unique_id, ds, <drivers>`` for every series, or None.
+def plan_frame(plan: pd.DataFrame | None, series: SeriesSet) -> pd.DataFrame | None:
+    """A planned promotion/price calendar (``period, promo_share, discount``; either driver may be missing)
+    as ``unique_id, ds, <drivers>`` for every series, or None.
 
-    The plan is the business's: every series gets the same planned
-    promotion share and discount (a driver the plan leaves empty keeps the
-    last-year assumption: those rows are dropped). Periods are truncated to
-    the forecast frequency.
+    The plan is the business's: every series gets the same planned promotion
+    share and discount; a period whose plan leaves a driver empty keeps the
+    last-year assumption (the row is dropped). Periods are truncated to the
+    forecast frequency. Include past periods' plans to have the backtest use
+    them too (:func:`salesbench.forecasting_frame.planned_drivers`).
     """
-    if not drivers or not ds.has("plan_drivers"):
+    drivers = list(series.drivers)
+    if plan is None or plan.empty or not drivers:
         return None
-    t = ds.table("plan_drivers")
-    cols = [d for d in drivers if d in t.columns]
-    if not cols:
-        return None
-    df = t.select("period", *cols).to_pandas().dropna()
-    if df.empty:
-        return None
+    if "period" not in plan.columns or not any(d in plan.columns for d in drivers):
+        raise ValueError(f"the driver plan needs a period column and one of {', '.join(drivers)}")
+    df = plan.copy()
     per = pd.to_datetime(df["period"])
-    df["ds"] = per.dt.to_period("M").dt.start_time if unit == "M" else per - pd.to_timedelta(per.dt.weekday, unit="D")
+    df["ds"] = (per.dt.to_period("M").dt.start_time if series.frequency == "M"
+                else per - pd.to_timedelta(per.dt.weekday, unit="D"))
     for d in drivers:
         if d not in df.columns:
             df[d] = np.nan
-    df = df.groupby("ds", as_index=False)[list(drivers)].mean().dropna()
-    return pd.DataFrame({"unique_id": np.repeat(list(ids), len(df)),
-                         "ds": np.tile(df["ds"].to_numpy(), len(ids)),
+    df = df.groupby("ds", as_index=False)[drivers].mean().dropna()
+    if df.empty:
+        return None
+    ids = series.ids
+    return pd.DataFrame({"unique_id": np.repeat(ids, len(df)), "ds": np.tile(df["ds"].to_numpy(), len(ids)),
                          **{d: np.tile(df[d].to_numpy(dtype=float), len(ids)) for d in drivers}})
 
 
@@ -928,6 +927,7 @@ class SalesForecast:
     min_period_coverage: float = 0.9
     refit: bool = True
     n_jobs: int = 1
+    plan: pd.DataFrame | None = None  # planned drivers (period, promo_share, discount): see plan_frame
 
     @classmethod
     def from_params(cls, P) -> "SalesForecast":
@@ -942,6 +942,9 @@ class SalesForecast:
         t = time.perf_counter()
         self.series = build_series(ds, self.frequency, self.metric, self.dimensions, self.as_of, self.start,
                                    self.min_period_coverage, self.season_length)
+        self.series.plan = plan_frame(self.plan, self.series)
+        if self.series.plan is not None:
+            self.series.notes.append(f"Planned drivers for {self.series.plan['ds'].nunique()} period(s).")
         self.timings["series"] = time.perf_counter() - t
         t = time.perf_counter()
         self.n_origins = fit_backtest_to_history(self.series, self.horizon, self.n_origins)
@@ -1296,7 +1299,7 @@ def method_notes(f: SalesForecast) -> list[str]:
             " of series.")
     drivers = usable_drivers(s)
     if "arimax" in f.bt.models:
-        how = ("the planned calendar where the plan_drivers table gives it, else the values of the same period a "
+        how = ("the planned calendar where the plan gives it, else the values of the same period a "
                "year earlier" if s.plan is not None else "the values of the same period a year earlier")
         notes.append(f"ARIMA + drivers uses {', '.join(drivers)}. For the periods it forecasts it gets {how} — "
                      "in the backtest exactly as in the forecast, so its backtest accuracy is the one to expect.")

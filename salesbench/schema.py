@@ -33,9 +33,6 @@ Conventions
 * ``targets``: ``period`` is the first day of the month, ``level`` one of
   company/region/team/rep, ``key`` the region/team/rep id (``company`` for the
   company level), ``metric`` e.g. ``revenue``.
-* ``plan_drivers`` (optional): the planned promotion/price calendar, one row
-  per forecast period; the forecast's "ARIMA + drivers" uses it for every
-  series, in the backtest and in the forecast alike.
 """
 from __future__ import annotations
 
@@ -247,17 +244,6 @@ TABLES: dict[str, Table] = {
             ),
             key=("period", "level", "key", "metric"),
             enables=("performance", "forecasting", "funnel"),
-        ),
-        Table(
-            "plan_drivers",
-            (
-                _c("period", "date", required=True, description="first day of the forecast month (or week)"),
-                _c("promo_share", "float", description="planned share of revenue sold on promotion, 0-1"),
-                _c("discount", "float", description="planned average discount off list price, 0-1"),
-            ),
-            key=("period",),
-            description="optional planned promotion/price calendar for the forecast horizon",
-            enables=("forecasting",),
         ),
     ]
 }

@@ -157,17 +157,18 @@ def test_period_level_exports_keep_their_first_and_last_periods():
     assert F.data_granularity(days) is None and F.data_granularity(months) == "M" and F.data_granularity(fridays) == "W"
 
 
-def test_plan_drivers_table_feeds_the_forecast_and_the_backtest_windows_it_covers():
-    base = _driver_dataset()
-    orders = base.table("orders").to_pandas()
-    plan = pd.DataFrame({"period": pd.to_datetime(["2024-05-01", "2024-06-01"]).date, "promo_share": [1.0, 0.0]})
-    ds = sb.Dataset.from_frames({"orders": orders, "plan_drivers": plan})
+def test_driver_plan_feeds_the_forecast_and_the_backtest_windows_it_covers():
+    ds = _driver_dataset()
+    plan = pd.DataFrame({"period": pd.to_datetime(["2024-05-15", "2024-06-01"]).date, "promo_share": [1.0, 0.0]})
     series = F.build_series(ds, dimensions=[])
+    series.plan = F.plan_frame(plan, series)
     assert series.Y["ds"].max() == pd.Timestamp("2024-04-01")
     fut = F.future_drivers(series, 3, ["promo_share"])
     last_july = series.Y.set_index("ds").loc["2023-07-01", "promo_share"]
     assert fut["promo_share"].tolist() == pytest.approx([1.0, 0.0, last_july])  # plan, plan, last year
-    assert any("plan_drivers" in n for n in series.notes)
+    f = F.SalesForecast(dimensions=[], models=["seasonal_naive", "arimax"], n_origins=2, plan=plan).fit(ds)
+    assert any("Planned drivers for 2 period(s)" in n for n in f.series.notes)
+    assert any("planned calendar" in n for n in F.method_notes(f))
 
 
 def _bare(dates, revenue=100.0):
