@@ -44,6 +44,8 @@ def monthly_line_revenue(ds, as_of: _dt.date | str | None = None) -> pd.DataFram
         return None
     o = ds.table("orders")
     p = ds.table("products").select(pid_="product_id", product_line="product_line")
+    # one row per product (a duplicated product_id keeps its alphabetically first line): never multiply revenue
+    p = p.group_by("pid_").aggregate(product_line=p.product_line.min())
     j = o.inner_join(p, o.product_id == p.pid_)
     last = pd.Timestamp(as_of) if as_of else pd.Timestamp(last_order_date(o))
     j = j.filter(j.order_date <= last.date())

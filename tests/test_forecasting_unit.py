@@ -173,8 +173,9 @@ def test_repeat_orders_metric_counts_purchase_days_after_the_first():
 def test_as_of_moves_later_periods_to_holdout(toy):
     s = F.build_series(toy, dimensions=["region"], as_of="2023-12-31")
     assert s.Y["ds"].max() == pd.Timestamp("2023-12-01")
-    # the last order is on 2024-06-01: June is a partial month, left out
-    assert sorted(s.holdout["ds"].unique()) == list(pd.date_range("2024-01-01", "2024-05-01", freq="MS"))
+    # every order is dated the 1st: period-level monthly rows, so June 2024 (last order 2024-06-01) is a whole
+    # month, not a one-day sliver (issue #11: period-level exports lost their last period)
+    assert sorted(s.holdout["ds"].unique()) == list(pd.date_range("2024-01-01", "2024-06-01", freq="MS"))
 
 
 def test_unknown_options_raise(toy):

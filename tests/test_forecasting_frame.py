@@ -1,0 +1,276 @@
+"""forecasting_frame: combination, conformal interval factors, robust choice, honest scores, drivers, fallbacks."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import salesbench as sb
+from salesbench import forecasting as F
+from salesbench import forecasting_frame as FF
+
+
+def _fc(rows):
+    """Backtest-like long frame from (uid, origin, h, model, y, mean, half80, half95) tuples."""
+    out = []
+    for uid, origin, h, model, y, mean, w80, w95 in rows:
+        out.append({"unique_id": uid, "ds": pd.Timestamp("2024-01-01") + pd.DateOffset(months=origin + h),
+                    "cutoff": pd.Timestamp("2024-01-01") + pd.DateOffset(months=origin), "origin": origin, "h": h,
+                    "y": y, "model": model, "mean": mean, "lo80": mean - w80, "hi80": mean + w80,
+                    "lo95": mean - w95, "hi95": mean + w95, "scale": 1.0})
+    return pd.DataFrame(out)
+
+
+def test_combination_is_the_median_of_members_per_period():
+    fc = _fc([("a", 0, 1, "ets", 10, 9, 1, 2), ("a", 0, 1, "theta", 10, 12, 2, 3), ("a", 0, 1, "arima", 10, 10, 3, 6),
+              ("a", 0, 1, "seasonal_naive", 10, 0, 1, 1), ("b", 0, 1, "ets", 5, 5, 1, 1)])
+    out = FF.add_combination(fc)
+    comb = out[out["model"] == "combination"]
+    assert comb["unique_id"].tolist() == ["a"]  # b has one member only: no combination
+    r = comb.iloc[0]
+    assert r["mean"] == 10 and r["lo80"] == np.median([8, 10, 7]) and r["hi95"] == np.median([11, 15, 16])
+
+
+def test_interval_factors_are_conformal_quantiles_and_calibrate_stretches():
+    # errors of 0..9 against a half-width of 5: ratios 0, .2, ..., 1.8
+    rows = [("a", i, 1, "ets", 100 + i, 100, 5, 10) for i in range(10)]
+    f = FF.interval_factors(_fc(rows))["ets"]
+    # conformal 80% quantile: the ceil(11 * 0.8) = 9th smallest ratio = 8 / 5
+    assert f[80] == pytest.approx(8 / 5) and f[95] == pytest.approx(9 / 10)
+    cal = FF.calibrate(_fc(rows), {"ets": f})
+    assert cal["hi80"].iloc[0] == pytest.approx(100 + 5 * 8 / 5) and cal["lo95"].iloc[0] == pytest.approx(100 - 9)
+    assert ((cal["y"] >= cal["lo80"]) & (cal["y"] <= cal["hi80"])).mean() == pytest.approx(0.9)
+
+
+def test_selection_prefers_the_combination_within_the_margin():
+    scores = pd.DataFrame([
+        ("a", "seasonal_naive", 0.97), ("a", "ets", 0.96), ("a", "combination", 1.0),  # within 5%: combination
+        ("b", "theta", 0.9), ("b", "combination", 1.0),                               # 10% better: theta
+        ("c", "seasonal_naive", 1.2), ("c", "combination", np.nan), ("c", "ets", 0.9),  # no combination score
+    ], columns=["unique_id", "model", "mase"]).assign(wape=0.1)
+    assert FF.select_models(scores) == {"a": "combination", "b": "theta", "c": "ets"}
+
+
+def test_honest_scores_choose_on_early_origins_and_score_late_ones():
+    rows = []
+    for o in range(4):
+        # ets is perfect on the early origins, bad on the late ones; theta the reverse
+        e_ets, e_theta = (0, 4) if o < 2 else (6, 1)
+        rows += [("a", o, 1, "ets", 10, 10 + e_ets, 1, 2), ("a", o, 1, "theta", 10, 10 + e_theta, 1, 2)]
+    fc = _fc(rows)
+    honest = FF.honest_scores(fc, ["ets", "theta"], n_eval=2)
+    r = honest.iloc[0]
+    assert r["model"] == "ets"  # chosen on origins 0-1
+    assert r["wape"] == pytest.approx(0.6) and r["mase"] == pytest.approx(6.0)  # scored on origins 2-3
+    # the same-origin choice would have claimed theta's in-sample 0.25
+    assert FF.select_models(FF.score_backtest(fc), ["ets", "theta"])["a"] == "theta"
+    assert FF.honest_scores(fc, ["ets", "theta"], n_eval=0).empty
+
+
+def test_planned_drivers_use_plan_then_last_year():
+    ds = pd.date_range("2023-01-01", periods=14, freq="MS")
+    train = pd.DataFrame({"unique_id": "a", "ds": ds, "promo_share": np.arange(14) / 100})
+    fut = pd.DataFrame({"unique_id": "a", "ds": pd.date_range("2024-03-01", periods=3, freq="MS")})
+    plan = pd.DataFrame({"unique_id": ["a"], "ds": [pd.Timestamp("2024-04-01")], "promo_share": [0.5]})
+    out = FF.planned_drivers(train, fut, 12, ["promo_share"], plan)
+    # March 2024 = March 2023 (index 2); April planned; May 2024 = May 2023 (index 4)
+    assert out["promo_share"].tolist() == pytest.approx([0.02, 0.5, 0.04])
+
+
+def _driver_dataset():
+    rng = np.random.default_rng(3)
+    rows = []
+    for i in range(40):
+        day = (pd.Timestamp("2021-01-01") + pd.DateOffset(months=i)).date()
+        promo = rng.uniform() < 0.4  # promotions do not repeat year on year
+        for k in range(3):
+            rows.append({"order_id": f"o{i}-{k}", "order_date": day, "customer_id": f"c{k}",
+                         "revenue": float(100 * (1.6 if promo else 1.0) * rng.uniform(0.95, 1.05)), "promo": promo})
+    return sb.Dataset.from_frames({"orders": pd.DataFrame(rows)})
+
+
+def test_arimax_backtest_gets_the_drivers_the_forecast_would_get():
+    """At every origin, ARIMA + drivers sees last year's promotions for the window — not the actual ones."""
+    series = F.build_series(_driver_dataset(), dimensions=[])
+    bt = F.backtest(series, models=["seasonal_naive", "arimax"], deep_models=[], horizon=3, n_origins=2)
+    got = bt.raw[bt.raw["model"] == "arimax"]
+    for cut, g in got.groupby("cutoff"):
+        train = F.SeriesSet(**{**series.__dict__, "Y": series.Y[series.Y["ds"] <= cut].reset_index(drop=True)})
+        base, _ = F.forecast_base(train, {F.TOTAL: "arimax"}, 3)
+        assert np.allclose(g.sort_values("ds")["mean"].to_numpy(), base.sort_values("ds")["mean"].to_numpy(),
+                           rtol=1e-6), cut
+        # and the actual future promotions would have given a different forecast
+        assert not np.allclose(FF.planned_drivers(train.Y, g[["unique_id", "ds"]], 12, ["promo_share"])
+                               ["promo_share"].to_numpy(),
+                               series.Y.set_index("ds").loc[g["ds"], "promo_share"].to_numpy())
+
+
+def test_one_series_hierarchy_forecasts_without_reconciliation():
+    """A bare orders export (no region / product line / channel): one series, nothing to reconcile."""
+    rng = np.random.default_rng(1)
+    days = pd.date_range("2022-01-01", "2024-12-31", freq="D")
+    orders = pd.DataFrame({"customer_id": "a", "order_date": days.date,
+                           "revenue": 50 + 10 * np.sin(2 * np.pi * days.dayofyear / 365) + rng.normal(0, 2, len(days))})
+    ds = sb.Dataset.from_frames({"orders": orders})
+    f = F.SalesForecast(n_origins=4, reconciliation="mint_shrink").fit(ds)
+    assert f.series.ids == [F.TOTAL] and f.reconciliation_used == "none"
+    assert len(f.forecast) == 3 and f.forecast["mean"].notna().all()
+    assert "nothing to reconcile" in F.coherence_sentence(f)
+    assert any("nothing to reconcile" in n for n in F.method_notes(f))
+    assert F.headline_cards(f) and F.narrative_sentences(f)
+
+
+def test_mint_failure_falls_back_to_ols_and_says_so(monkeypatch):
+    from test_forecasting_unit import _toy_dataset
+
+    real = F.reconcile
+
+    def failing(base, fitted, series, method="mint_shrink"):
+        if method == "mint_shrink":
+            raise Exception("Insample residuals close to 0, zero_residual_prc=0.99. Check `Y_df`")
+        return real(base, fitted, series, method)
+
+    monkeypatch.setattr(F, "reconcile", failing)
+    f = F.SalesForecast(dimensions=["region"], models=["seasonal_naive", "holt_winters"], n_origins=2,
+                        as_of="2024-06-30").fit(_toy_dataset())
+    assert f.reconciliation_used == "ols" and f.coherence < 1e-6
+    assert "Insample residuals close to 0" in f.reconciliation_note and "used MinTrace OLS" in f.reconciliation_note
+    assert "fallback" in F.reconciliation_label(f)
+
+
+def test_period_level_exports_keep_their_first_and_last_periods():
+    months = pd.date_range("2023-01-01", "2024-06-01", freq="MS")
+    monthly = pd.DataFrame({"customer_id": "a", "order_date": months.date, "revenue": np.arange(len(months)) + 10.0})
+    s = F.build_series(sb.Dataset.from_frames({"orders": monthly}), dimensions=[], as_of="2024-06-01")
+    # one row per month dated the 1st: January 2023 and June 2024 are whole months, not 1-day slivers
+    assert s.Y["ds"].min() == pd.Timestamp("2023-01-01") and s.Y["ds"].max() == pd.Timestamp("2024-06-01")
+    assert s.dropped_periods == [] and len(s.Y) == 18
+    fridays = pd.date_range("2024-01-05", periods=30, freq="W-FRI")
+    weekly = pd.DataFrame({"customer_id": "a", "order_date": fridays.date, "revenue": 5.0})
+    w = F.build_series(sb.Dataset.from_frames({"orders": weekly}), frequency="W", dimensions=[])
+    assert len(w.Y) == 30 and w.dropped_periods == []
+    # transactions (every day) still lose a partial edge period
+    days = pd.date_range("2024-01-10", "2024-04-30", freq="D")
+    daily = pd.DataFrame({"customer_id": "a", "order_date": days.date, "revenue": 1.0})
+    t = F.build_series(sb.Dataset.from_frames({"orders": daily}), dimensions=[])
+    assert t.dropped_periods == [pd.Timestamp("2024-01-01").date()] and len(t.Y) == 3
+    assert F.data_granularity(days) is None and F.data_granularity(months) == "M" and F.data_granularity(fridays) == "W"
+
+
+def test_driver_plan_feeds_the_forecast_and_the_backtest_windows_it_covers():
+    ds = _driver_dataset()
+    plan = pd.DataFrame({"period": pd.to_datetime(["2024-05-15", "2024-06-01"]).date, "promo_share": [1.0, 0.0]})
+    series = F.build_series(ds, dimensions=[])
+    series.plan = F.plan_frame(plan, series)
+    assert series.Y["ds"].max() == pd.Timestamp("2024-04-01")
+    fut = F.future_drivers(series, 3, ["promo_share"])
+    last_july = series.Y.set_index("ds").loc["2023-07-01", "promo_share"]
+    assert fut["promo_share"].tolist() == pytest.approx([1.0, 0.0, last_july])  # plan, plan, last year
+    f = F.SalesForecast(dimensions=[], models=["seasonal_naive", "arimax"], n_origins=2, plan=plan).fit(ds)
+    assert any("Planned drivers for 2 period(s)" in n for n in f.series.notes)
+    assert any("planned calendar" in n for n in F.method_notes(f))
+
+
+def _bare(dates, revenue=100.0):
+    return sb.Dataset.from_frames({"orders": pd.DataFrame(
+        {"customer_id": "a", "order_date": pd.to_datetime(dates).date, "revenue": revenue})})
+
+
+class _Res:
+    status = reason = None
+
+    def skip(self, reason):
+        self.status, self.reason = "skipped", reason
+
+
+def test_tiny_data_is_skipped_with_a_reason_never_a_crash():
+    one_order = _bare(["2024-03-14"])
+    two_months = _bare(pd.date_range("2024-01-01", "2024-02-29", freq="D"))
+    P = {"frequency": "M", "metric": "revenue", "dimensions": ["region", "product_line", "channel"], "as_of": None,
+         "start": None, "horizon": 3, "n_origins": 6, "models": list(F.DEFAULT_MODELS),
+         "deep_models": list(F.DEFAULT_DEEP_MODELS), "deep_depth": 2, "selection_metric": "mase",
+         "reconciliation": "mint_shrink", "season_length": None, "min_period_coverage": 0.9, "refit": True,
+         "n_jobs": 1}
+    for ds, words in [(one_order, "no complete month"), (two_months, "only 2 complete period(s)")]:
+        with pytest.raises(F.InsufficientHistory, match=words.replace("(", r"\(").replace(")", r"\)")):
+            F.SalesForecast().fit(ds)
+        res = _Res()
+        with pytest.raises(SystemExit) as stop:
+            F.fit_or_stop(P, ds, res)
+        assert stop.value.code is None  # Papermill treats a bare SystemExit as a clean end
+        assert res.status == "skipped" and words.split()[0] in res.reason
+
+
+def test_short_history_uses_fewer_origins_and_no_season():
+    rng = np.random.default_rng(0)
+    days = pd.date_range("2024-01-01", "2024-10-31", freq="D")
+    f = F.SalesForecast(n_origins=6).fit(_bare(days, 100 + rng.normal(0, 5, len(days))))
+    assert f.series.season_length == 1 and f.bt.n_origins == 4  # 10 months − horizon 3 − 3
+    assert any("non-seasonal" in n for n in f.series.notes) and any("4 origin(s)" in n for n in f.series.notes)
+    assert len(f.forecast) == 3 and F.headline_cards(f) and F.method_notes(f) and F.narrative_sentences(f)
+
+
+def test_weekly_seasons_reach_ets_and_arima_through_mstl_when_history_allows():
+    long = FF.make_models(["ets", "arima", "theta", "seasonal_naive"], 52, n_train=120)
+    assert [type(m).__name__ for m in long] == ["MSTL", "MSTL", "Theta", "SeasonalNaive"]
+    assert long[0].season_length in (52, [52]) and long[2].season_length == 52
+    short = FF.make_models(["ets", "arima"], 52, n_train=90)  # under two years: no yearly season for ETS/ARIMA
+    assert [type(m).__name__ for m in short] == ["AutoETS", "AutoARIMA"] and short[0].season_length == 1
+    assert [type(m).__name__ for m in FF.make_models(["ets"], 12, n_train=120)] == ["AutoETS"]
+
+
+def test_forecast_frame_on_a_plain_frame_with_a_short_series():
+    rng = np.random.default_rng(5)
+    parts = []
+    for uid, n in [("a", 60), ("b", 60), ("c", 10)]:
+        ds = pd.date_range("2020-01-01", periods=n, freq="MS")
+        y = 100 + 10 * np.sin(2 * np.pi * np.arange(n) / 12) + rng.normal(0, 2, n)
+        parts.append(pd.DataFrame({"unique_id": uid, "ds": ds, "y": y}))
+    res = FF.forecast_frame(pd.concat(parts), h=6, freq="MS", season_length=12)
+    assert res.not_backtested == ["c"] and res.chosen["c"] == "combination"
+    assert len(res.forecast) == 18 and res.forecast[["mean", "lo80", "hi80"]].notna().all().all()
+    assert (res.forecast["lo95"] <= res.forecast["lo80"]).all() and (res.forecast["hi80"] <= res.forecast["hi95"]).all()
+    assert set(res.claimed()["unique_id"]) == {"a", "b"}
+    with pytest.raises(ValueError, match="missing y"):
+        FF.forecast_frame(pd.concat(parts).drop(columns="y"), h=6)
+
+
+def test_claimed_accuracy_is_that_of_the_reconciled_forecasts():
+    from test_forecasting_unit import _toy_dataset
+
+    f = F.SalesForecast(dimensions=["region"], models=["seasonal_naive", "holt_winters", "theta", "combination"],
+                        n_origins=4, as_of="2024-06-30", reconciliation="ols").fit(_toy_dataset())
+    rec = f.honest_reconciled.set_index("unique_id")
+    assert f.accuracy_total() == pytest.approx(1 - rec.loc["Total", "wape"])
+    assert "after reconciliation" in f.accuracy_basis()
+    # by hand: reconcile the held-out origins' early-chosen forecasts and score the total
+    hf = FF.honest_forecasts(f.bt.raw, f.bt.models, f.bt.n_eval)
+    ys, ms = [], []
+    for _, g in hf.groupby("cutoff"):
+        r = F.reconcile(g[["unique_id", "ds", "model", "mean", "lo80", "hi80", "lo95", "hi95"]], f.fitted, f.series,
+                        "ols")
+        t = r[r["unique_id"] == "Total"].merge(g[["unique_id", "ds", "y"]], on=["unique_id", "ds"])
+        ys += t["y"].tolist()
+        ms += t["mean"].tolist()
+    assert rec.loc["Total", "wape"] == pytest.approx(np.abs(np.subtract(ys, ms)).sum() / np.abs(ys).sum())
+
+
+def test_duplicate_dimension_keys_never_multiply_revenue():
+    """Issue #11: a products table listing a product_id twice made the forecast series a multiple of revenue."""
+    months = pd.date_range("2023-01-01", "2024-12-01", freq="MS")
+    orders = pd.DataFrame({"order_id": [f"o{i}" for i in range(len(months))], "customer_id": "c1",
+                           "order_date": months.date, "product_id": "p1", "revenue": 100.0})
+    products = pd.DataFrame({"product_id": ["p1", "p1", "p1"], "product_line": ["B", "A", "A"]})
+    customers = pd.DataFrame({"customer_id": ["c1", "c1"], "region": ["North", "South"]})
+    ds = sb.Dataset.from_frames({"orders": orders, "products": products, "customers": customers})
+    s = F.build_series(ds, dimensions=["region", "product_line"])
+    tot = s.Y[s.Y["unique_id"] == F.TOTAL]
+    assert tot["y"].sum() == pytest.approx(100.0 * len(months))
+    assert set(s.tags["product_line"]) == {"A"} and set(s.tags["region"]) == {"North"}
+    assert any("product_id value(s) appear more than once in the products table" in n for n in s.notes)
+    assert any("customer_id value(s) appear more than once in the customers table" in n for n in s.notes)
+    from salesbench.forecasting_lifecycle import monthly_line_revenue
+
+    line = monthly_line_revenue(ds)
+    # (the lifecycle leaves out the trailing partial month: the last order is on 2024-12-01)
+    assert line["revenue"].sum() == pytest.approx(100.0 * (len(months) - 1)) and set(line["product_line"]) == {"A"}
