@@ -40,6 +40,7 @@ import numpy as np
 import pandas as pd
 
 from . import forecasting_metrics as fm
+from .results import ReportSkipped
 from .forecasting_frame import (COMBINATION_MEMBERS, MARGIN, MODEL_LABELS, MODELS, Backtest,  # noqa: F401
                                 future_dates, honest_forecasts,
                                 add_combination, calibrate, check_models, final_forecasts, fit_forecast,
@@ -415,11 +416,15 @@ def plan_frame(plan: pd.DataFrame | None, series: SeriesSet) -> pd.DataFrame | N
                          **{d: np.tile(df[d].to_numpy(dtype=float), len(ids)) for d in drivers}})
 
 
-class InsufficientHistory(ValueError):
-    """Too little history for a forecast with a backtest; ``reason`` is the short form for a skipped report."""
+class InsufficientHistory(ReportSkipped):
+    """Too little history for a forecast with a backtest; ``reason`` is the short form for a skipped report.
+
+    A :class:`~salesbench.results.ReportSkipped`: inside ``with res.skipping():`` the
+    report is recorded as skipped with the reason, as every report does.
+    """
 
     def __init__(self, message: str, reason: str):
-        super().__init__(message)
+        ValueError.__init__(self, message)
         self.reason = reason
 
 
@@ -449,22 +454,6 @@ def fit_backtest_to_history(series: SeriesSet, horizon: int, n_origins: int) -> 
         series.notes.append(f"Only {n_hist} periods: the backtest uses {fits} origin(s) instead of {n_origins}.")
         return fits
     return n_origins
-
-
-def fit_or_stop(P, ds, res) -> "SalesForecast":
-    """The notebook's fit: :class:`SalesForecast` from the parameters, or — with too little history — the report
-    recorded as skipped with the reason and the notebook stopped cleanly (``SystemExit``, which Papermill treats
-    as a clean end)."""
-    try:
-        return SalesForecast.from_params(P).fit(ds)
-    except InsufficientHistory as exc:
-        from . import viz
-
-        res.skip(exc.reason)
-        from IPython.display import display
-
-        display(viz.narrative(f"Forecast skipped: {exc}."))
-        raise SystemExit from None
 
 
 def usable_drivers(series: SeriesSet, max_corr: float = 0.9) -> list[str]:

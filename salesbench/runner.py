@@ -289,7 +289,7 @@ def _execute(spec: dict[str, Any]) -> dict[str, Any]:
     ipc_dir = tempfile.mkdtemp(prefix="sbk-")  # short path: unix sockets are limited to ~107 bytes
     cfg = Config({"KernelManager": {"transport": "ipc", "ip": os.path.join(ipc_dir, "k")}})
     result: dict[str, Any] = {"status": "ok", "error": None, "reason": None, "headline": []}
-    stopped_to_skip = False
+    stopped_early = False
     try:
         pm.execute_notebook(
             spec["input"], str(out_nb), parameters=spec["parameters"], kernel_name="python3",
@@ -298,8 +298,9 @@ def _execute(spec: dict[str, Any]) -> dict[str, Any]:
         )
     except pm.PapermillExecutionError as exc:
         result.update(status="failed", error=f"{exc.ename}: {exc.evalue} (cell {exc.exec_count})")
-        # the notebook stopped on purpose after recording res.skip(reason) (salesbench.results.ReportSkipped)
-        stopped_to_skip = exc.ename in ("ReportSkipped", "MissingTables")
+        # the notebook may have stopped on purpose after recording res.skip(reason)
+        # (salesbench.results.ReportSkipped and its subclasses, MissingTables): its results.json says so below
+        stopped_early = True
     except CellTimeoutError:  # its own text ends in the cell's source between lines of dashes
         where = timed_out_cell(out_nb) or "a cell"
         result.update(status="failed", error=f"timed out: {where} ran longer than the per-cell limit of "
@@ -314,13 +315,13 @@ def _execute(spec: dict[str, Any]) -> dict[str, Any]:
         try:
             data = json.loads(results_path.read_text(encoding="utf-8"))
             result["headline"] = [h for h in data.get("headline", []) if isinstance(h, dict)]
-            if (result["status"] == "ok" or stopped_to_skip) and data.get("status") == "skipped":
+            if (result["status"] == "ok" or stopped_early) and data.get("status") == "skipped":
                 result.update(status="skipped", error=None, reason=str(data.get("reason") or "skipped by the notebook"))
         except (OSError, ValueError) as exc:
             if result["status"] == "ok":
                 result.update(status="failed", error=f"unreadable {results_path.name}: {exc}")
     result["html"] = False
-    if result["status"] != "failed" and not stopped_to_skip and out_nb.exists():
+    if result["status"] != "failed" and not stopped_early and out_nb.exists():
         try:
             render_html(out_nb, workdir / f"{spec['name']}.html", spec["html"])
             result["html"] = True

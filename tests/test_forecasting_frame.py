@@ -8,6 +8,7 @@ import pytest
 import salesbench as sb
 from salesbench import forecasting as F
 from salesbench import forecasting_frame as FF
+from salesbench.results import ReportSkipped
 
 
 def _fc(rows):
@@ -176,14 +177,7 @@ def _bare(dates, revenue=100.0):
         {"customer_id": "a", "order_date": pd.to_datetime(dates).date, "revenue": revenue})})
 
 
-class _Res:
-    status = reason = None
-
-    def skip(self, reason):
-        self.status, self.reason = "skipped", reason
-
-
-def test_tiny_data_is_skipped_with_a_reason_never_a_crash():
+def test_tiny_data_is_skipped_with_a_reason_never_a_crash(tmp_path):
     one_order = _bare(["2024-03-14"])
     two_months = _bare(pd.date_range("2024-01-01", "2024-02-29", freq="D"))
     P = {"frequency": "M", "metric": "revenue", "dimensions": ["region", "product_line", "channel"], "as_of": None,
@@ -194,10 +188,10 @@ def test_tiny_data_is_skipped_with_a_reason_never_a_crash():
     for ds, words in [(one_order, "no complete month"), (two_months, "only 2 complete period(s)")]:
         with pytest.raises(F.InsufficientHistory, match=words.replace("(", r"\(").replace(")", r"\)")):
             F.SalesForecast().fit(ds)
-        res = _Res()
-        with pytest.raises(SystemExit) as stop:
-            F.fit_or_stop(P, ds, res)
-        assert stop.value.code is None  # Papermill treats a bare SystemExit as a clean end
+        res = sb.results.Results("forecasting", tmp_path)
+        with pytest.raises(ReportSkipped):  # as in the notebook: recorded as skipped, then the notebook stops
+            with res.skipping():
+                F.SalesForecast.from_params(P).fit(ds)
         assert res.status == "skipped" and words.split()[0] in res.reason
 
 
