@@ -204,7 +204,8 @@ def choose(orders, rfm: pd.DataFrame, end: pd.Timestamp, last: pd.Timestamp, mod
         chosen = str(table.loc[table["chosen"], "model"].iloc[0])
         reason = (f"Model chosen on {where}: {_model_label(chosen)} scored best "
                   f"of the {len(candidates)} candidate{'s' if len(candidates) > 1 else ''} fitted by MAP "
-                  "(mean rank over total error, calibration by frequency and holdout log-likelihood).") if auto_model \
+                  "(mean rank over total error, calibration by frequency, holdout log-likelihood and how well P(alive) "
+                  "ranks who bought again).") if auto_model \
             else f"Model set by the parameters: {model}."
     else:
         chosen = churn_choice.DEFAULT_MODEL if auto_model else model
