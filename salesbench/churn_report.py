@@ -234,7 +234,8 @@ def _interval(d: dict, fmt=viz.fmt_money) -> str:
     if d.get("lo") is None or d.get("hi") is None:
         return "MAP point estimate, no interval"
     if d.get("interval") == "posterior predictive":
-        return f"94% predictive interval {fmt(d['lo'])}–{fmt(d['hi'])}"
+        note = "" if d.get("lo_param") is not None else " (purchase noise only: a MAP fit has no parameter uncertainty)"
+        return f"94% predictive interval {fmt(d['lo'])}–{fmt(d['hi'])}{note}"
     return f"94% interval {fmt(d['lo'])}–{fmt(d['hi'])} (parameter uncertainty only)"
 
 
@@ -476,7 +477,8 @@ def holdout_sentence(A: ChurnAnalysis) -> str:
     if h is None:
         return ""
     lo, hi = h.get("predicted_lo"), h.get("predicted_hi")
-    iv = f" (94% predictive interval {viz.fmt_num(lo)}–{viz.fmt_num(hi)})" if lo is not None else ""
+    map_note = "" if h.get("expected_lo") is not None else "; purchase noise only, a MAP fit has no parameter uncertainty"
+    iv = f" (94% predictive interval {viz.fmt_num(lo)}–{viz.fmt_num(hi)}{map_note})" if lo is not None else ""
     err = f", {viz.fmt_pct(h['error_pct'], 1)} off" if h.get("error_pct") is not None else ""
     s = (f"Holdout test over {h['length']:.1f} {_unit_name(A)} after {A.calibration_end.date()}: the model predicted "
          f"{viz.fmt_num(h['predicted_total'])} purchases{iv}; customers made {viz.fmt_num(h['actual_total'])}{err}. ")
