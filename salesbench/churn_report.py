@@ -63,7 +63,7 @@ def _none(x):
     return None if x is None or (isinstance(x, float) and math.isnan(x)) else float(x)
 
 
-def analyse(ds, model: str = "auto", fit_method: str = "mcmc", priors: str = "default", time_unit: str = "W",
+def analyse(ds, model: str = "mbg_nbd", fit_method: str = "mcmc", priors: str = "default", time_unit: str = "W",
             calibration_end=None, horizon: int = 52, clv_months: int = 24, discount_rate: float = 0.10,
             draws: int = 1000, tune: int = 1000, chains: int = 2, seed: int = 42, max_pred_draws: int = 400,
             chunk_size: int = 5000, vi_iterations: int = 30000, at_risk_p_alive: float = 0.5,

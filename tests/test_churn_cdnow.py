@@ -173,7 +173,7 @@ def master(cdnow_master):
     from salesbench import churn_report
 
     ds = sb.open_data(repo_root() / "params" / "sources" / "cdnow_master.yaml")
-    return churn_report.analyse(ds, fit_method="map", priors="flat", calibration_end=CAL_END, horizon=39,
+    return churn_report.analyse(ds, model="auto", fit_method="map", priors="flat", calibration_end=CAL_END, horizon=39,
                                 clv_months=1, early_warning=False)
 
 

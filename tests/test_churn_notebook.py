@@ -25,7 +25,7 @@ def _expected_counts(folder, cal_end):
 
 def test_end_to_end_small_demo(run_cli, small_demo, tmp_path):
     out = tmp_path / "report"
-    proc = run_cli("run", "churn", "--data", small_demo, "--out", out, "-p", "fit_method=map",
+    proc = run_cli("run", "churn", "--data", small_demo, "--out", out, "-p", "fit_method=map", "-p", "model=auto",
                    "-p", "calibration_end=2025-06-30", "-p", "warning_draws=100", timeout=600)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     res = json.loads((out / "churn.results.json").read_text())
