@@ -19,6 +19,14 @@ Usage::
     .venv/bin/python benchmarks/bench_churn.py --sizes 10000 100000 1000000 \\
         --methods map advi mcmc --max-mcmc 100000 --lifetimes-python /tmp/lt_venv/bin/python
 
+``--cdnow sample|master`` instead runs the model choice on CDNOW (calibration to 1997-09-30, weeks,
+39-week holdout): MAP fits of BG/NBD, MBG/NBD and Pareto/NBD with wall and CPU seconds, their
+holdout scores (predicted total with the 94% posterior-predictive interval, log-likelihood,
+calibration error, ranking AUCs of each signal), then the full NUTS posterior of the chosen model
+(``--draws``/``--tune``, 2 chains) with its fit time and predictive interval::
+
+    .venv/bin/python benchmarks/bench_churn.py --cdnow master --draws 500 --tune 500
+
 MCMC above ``--max-mcmc`` customers is skipped (NUTS cost grows linearly with customers:
 about 66 s at 23,570 customers on 2 cores, so 10^6 would take the better part of an hour).
 """
@@ -95,6 +103,46 @@ def fit_lifetimes(rfm: pd.DataFrame, python: str) -> dict:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
+def cdnow_comparison(which: str, draws: int, tune: int, mcmc: bool = True) -> list[dict]:
+    """Model choice on CDNOW ``which`` with timings (see the module doc); returns the rows printed."""
+    from salesbench import churn_choice, open_data
+    from salesbench.params import repo_root
+
+    ds = open_data(repo_root() / "params" / "sources" / f"cdnow_{which}.yaml")
+    orders = ds.table("orders")
+    rfm = churn.rfm_table(orders, "1997-09-30", "W")
+    hold, days = churn.holdout_purchases(orders, "1997-09-30", rfm["customer_id"])
+    churn.ChurnModel(model="bg_nbd", fit_method="map", spend=False).fit(rfm.head(500))  # compile outside timings
+    rows = []
+    for name in churn_choice.CANDIDATES:
+        m = churn.ChurnModel(model=name, fit_method="map", spend=False)
+        t, c = time.perf_counter(), _cpu()
+        m.fit(rfm)
+        fit_s, fit_c = time.perf_counter() - t, _cpu() - c
+        t, c = time.perf_counter(), _cpu()
+        h = m.holdout_check(rfm, hold, days / 7)
+        rows.append({"data": which, "model": name, "method": "map", "fit_seconds": fit_s, "fit_cpu_seconds": fit_c,
+                     "check_seconds": time.perf_counter() - t, "check_cpu_seconds": _cpu() - c,
+                     **{k: h[k] for k in ("predicted_total", "predicted_lo", "predicted_hi", "actual_total", "error_pct",
+                                          "covered", "log_lik", "calibration_error")},
+                     **{f"auc_{k}": v for k, v in h["auc"].items()}})
+        print(json.dumps(rows[-1]), flush=True)
+    table, _ = churn_choice.compare_models(rfm, hold, days / 7)
+    chosen = str(table.loc[table["chosen"], "model"].iloc[0])
+    if mcmc:
+        m = churn.ChurnModel(model=chosen, fit_method="mcmc", draws=draws, tune=tune, chains=2, spend=False)
+        t, c = time.perf_counter(), _cpu()
+        m.fit(rfm)
+        fit_s, fit_c = time.perf_counter() - t, _cpu() - c
+        h = m.holdout_check(rfm, hold, days / 7)
+        rows.append({"data": which, "model": chosen, "method": f"mcmc 2x({tune}+{draws})", "fit_seconds": fit_s,
+                     "fit_cpu_seconds": fit_c, "r_hat_max": m.convergence()["r_hat_max"],
+                     **{k: h[k] for k in ("predicted_total", "predicted_lo", "predicted_hi", "expected_lo",
+                                          "expected_hi", "actual_total", "error_pct", "covered", "log_lik")}})
+        print(json.dumps(rows[-1]), flush=True)
+    return rows
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
@@ -104,7 +152,17 @@ def main(argv=None) -> int:
     ap.add_argument("--tune", type=int, default=500)
     ap.add_argument("--lifetimes-python", default=None, help="interpreter with lifetimes installed")
     ap.add_argument("--out", default=None, help="write the table as JSON lines here")
+    ap.add_argument("--cdnow", choices=["sample", "master"], default=None,
+                    help="instead: model choice on CDNOW with timings (MAP comparison, then NUTS for the chosen model)")
+    ap.add_argument("--no-mcmc", action="store_true", help="with --cdnow: skip the NUTS fit of the chosen model")
     args = ap.parse_args(argv)
+
+    if args.cdnow:
+        rows = cdnow_comparison(args.cdnow, args.draws, args.tune, mcmc=not args.no_mcmc)
+        print(pd.DataFrame(rows).to_string(index=False))
+        if args.out:
+            Path(args.out).write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+        return 0
 
     rows = []
     warm = simulate(2000, seed=99)

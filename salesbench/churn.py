@@ -606,8 +606,11 @@ class ChurnModel:
         * ``log_lik``: holdout log-likelihood Σ log P(X = actual count | history), the predictive
           probability averaged over at most ``ll_draws`` posterior draws
           (:func:`salesbench.churn_predictive.count_pmf`), and ``log_lik_per_customer``;
-        * ``calibration_error``: Σ over frequency buckets of customers × |mean predicted − mean
-          actual|, divided by the actual total (0 = every bucket right);
+        * ``calibration_error``: mean over the calibration-frequency buckets (0, 1, …, ``max_bucket``+)
+          of the symmetric relative gap |p − a| / ((p + a) / 2) between mean predicted and mean
+          actual holdout purchases (0 = every bucket right, 2 = worst; unweighted, so the
+          frequent buyers count as much as the many one-time buyers and it does not merely
+          repeat the total error);
         * ``auc``: ROC AUC for "bought again in the holdout" of each ranking signal —
           ``p_alive``, ``p_purchase`` (P(at least one purchase in the holdout)),
           ``expected_purchases`` and ``recency`` (− time since the last purchase) — None when
@@ -653,7 +656,9 @@ class ChurnModel:
         signals = {"p_alive": "p_alive", "p_purchase": "p_purchase", "expected_purchases": "predicted",
                    "recency": "recency_signal"}
         auc = {k: (roc_auc(df[c], bought) if 0 < bought.sum() < len(df) else None) for k, c in signals.items()}
-        calib = float((by["customers"] * (by["predicted"] - by["actual"]).abs()).sum() / actual) if actual else None
+        gap = (by["predicted"] - by["actual"]).abs()
+        size = (by["predicted"].abs() + by["actual"].abs()) / 2
+        calib = float(np.where(size > 0, gap / size.where(size > 0, 1.0), 0.0).mean()) if len(by) else None
         return {
             "predicted_total": pred, "predicted_lo": tot["lo"], "predicted_hi": tot["hi"],
             "expected_lo": tot["lo_param"], "expected_hi": tot["hi_param"], "interval": tot["interval"],

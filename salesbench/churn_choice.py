@@ -8,15 +8,19 @@ then fitted for the chosen model only) on the calibration period and scores each
 * **total error**: |predicted − actual| purchases in the holdout, what a forecast of the
   customer base gets right or wrong;
 * **calibration by frequency** (:meth:`holdout_check` ``calibration_error``): mean predicted vs
-  actual purchases per calibration-frequency group (Fader, Hardie & Lee 2005, fig. 4), the
-  customers × absolute gaps summed and divided by the actual total;
+  actual purchases per calibration-frequency group (Fader, Hardie & Lee 2005, fig. 4), the mean
+  symmetric relative gap over the groups;
 * **holdout log-likelihood** Σ log P(X = actual | history): a proper score of each customer's
-  whole predicted distribution of purchases (it is dominated by the many customers who do not
-  buy, so on its own it can prefer a model that under-forecasts the total).
+  whole predicted distribution of purchases (dominated by the many customers who do not buy,
+  so on its own it can prefer a model that under-forecasts the total);
+* **P(alive) ranking**: ROC AUC of P(alive) for "bought again in the holdout" — the report's
+  "probably gone" shares and the at-risk list are read from P(alive), and BG/NBD, which gives
+  every one-time buyer P(alive) = 1, can rank worse than chance (AUC 0.32 on CDNOW master)
+  while forecasting the total well.
 
 **The rule**: each model is ranked on each criterion (1 = best) and the model with the best
 mean rank is chosen; ties go to the higher log-likelihood. Whether the actual lies inside the
-94% predictive interval and the ranking AUCs are shown beside it.
+94% predictive interval and the AUCs of the other ranking signals are shown beside it.
 
 The holdout is the user's own (``calibration_end`` before the last order date) or, when the
 report runs up to the last order date, an internal one: the last ``min(horizon, a third of the
@@ -45,8 +49,9 @@ SIGNALS: tuple[str, ...] = ("p_purchase", "expected_purchases", "p_alive", "rece
 #: Used when no holdout is possible: the model's probability of buying within the horizon.
 DEFAULT_SIGNAL = "p_purchase"
 DEFAULT_MODEL = "mbg_nbd"
-RULE = ("best mean rank over three holdout criteria — |total error|, calibration error by frequency, holdout "
-        "log-likelihood — ties broken by the log-likelihood (MAP fits on the calibration period)")
+RULE = ("best mean rank over four holdout criteria — |total error|, calibration error by frequency, holdout "
+        "log-likelihood, AUC of P(alive) for 'bought again' — ties broken by the log-likelihood (MAP fits on the "
+        "calibration period)")
 #: Minimum data to fit a purchase model at all.
 MIN_CUSTOMERS = 10
 MIN_REPEAT_CUSTOMERS = 3
@@ -161,7 +166,7 @@ def compare_models(rfm: pd.DataFrame, holdout: pd.DataFrame, length: float, cand
     if ok.any():
         t = table[ok]
         ranks = pd.concat([t["error_pct"].abs().rank(method="min"), t["calibration_error"].rank(method="min"),
-                           (-t["log_lik"]).rank(method="min")], axis=1)
+                           (-t["log_lik"]).rank(method="min"), (-t["auc_p_alive"]).rank(method="min")], axis=1)
         table.loc[ok, "mean_rank"] = ranks.mean(axis=1)
         best = table[ok].sort_values(["mean_rank", "log_lik"], ascending=[True, False]).index[0]
         table.loc[best, "chosen"] = True

@@ -63,7 +63,7 @@ def _none(x):
     return None if x is None or (isinstance(x, float) and math.isnan(x)) else float(x)
 
 
-def analyse(ds, model: str = "auto", fit_method: str = "mcmc", priors: str = "default", time_unit: str = "W",
+def analyse(ds, model: str = "mbg_nbd", fit_method: str = "mcmc", priors: str = "default", time_unit: str = "W",
             calibration_end=None, horizon: int = 52, clv_months: int = 24, discount_rate: float = 0.10,
             draws: int = 1000, tune: int = 1000, chains: int = 2, seed: int = 42, max_pred_draws: int = 400,
             chunk_size: int = 5000, vi_iterations: int = 30000, at_risk_p_alive: float = 0.5,
@@ -204,7 +204,8 @@ def choose(orders, rfm: pd.DataFrame, end: pd.Timestamp, last: pd.Timestamp, mod
         chosen = str(table.loc[table["chosen"], "model"].iloc[0])
         reason = (f"Model chosen on {where}: {_model_label(chosen)} scored best "
                   f"of the {len(candidates)} candidate{'s' if len(candidates) > 1 else ''} fitted by MAP "
-                  "(mean rank over total error, calibration by frequency and holdout log-likelihood).") if auto_model \
+                  "(mean rank over total error, calibration by frequency, holdout log-likelihood and how well P(alive) "
+                  "ranks who bought again).") if auto_model \
             else f"Model set by the parameters: {model}."
     else:
         chosen = churn_choice.DEFAULT_MODEL if auto_model else model
@@ -233,7 +234,8 @@ def _interval(d: dict, fmt=viz.fmt_money) -> str:
     if d.get("lo") is None or d.get("hi") is None:
         return "MAP point estimate, no interval"
     if d.get("interval") == "posterior predictive":
-        return f"94% predictive interval {fmt(d['lo'])}–{fmt(d['hi'])}"
+        note = "" if d.get("lo_param") is not None else " (purchase noise only: a MAP fit has no parameter uncertainty)"
+        return f"94% predictive interval {fmt(d['lo'])}–{fmt(d['hi'])}{note}"
     return f"94% interval {fmt(d['lo'])}–{fmt(d['hi'])} (parameter uncertainty only)"
 
 
@@ -475,7 +477,8 @@ def holdout_sentence(A: ChurnAnalysis) -> str:
     if h is None:
         return ""
     lo, hi = h.get("predicted_lo"), h.get("predicted_hi")
-    iv = f" (94% predictive interval {viz.fmt_num(lo)}–{viz.fmt_num(hi)})" if lo is not None else ""
+    map_note = "" if h.get("expected_lo") is not None else "; purchase noise only, a MAP fit has no parameter uncertainty"
+    iv = f" (94% predictive interval {viz.fmt_num(lo)}–{viz.fmt_num(hi)}{map_note})" if lo is not None else ""
     err = f", {viz.fmt_pct(h['error_pct'], 1)} off" if h.get("error_pct") is not None else ""
     s = (f"Holdout test over {h['length']:.1f} {_unit_name(A)} after {A.calibration_end.date()}: the model predicted "
          f"{viz.fmt_num(h['predicted_total'])} purchases{iv}; customers made {viz.fmt_num(h['actual_total'])}{err}. ")

@@ -150,3 +150,87 @@ def test_uses_current_pymc_marketing_api(cdnow, monkeypatch):
     deprecated = [str(w.message) for w in caught if "removed in version 1.0" in str(w.message)
                   or "fit_method" in str(w.message)]
     assert deprecated == []
+
+
+def test_holdout_interval_is_predictive_and_wider_than_parameter_only(cdnow, mcmc_default):
+    """The 94% interval of the holdout count includes purchase-process noise: it contains the parameter-only one."""
+    rfm, hold, weeks = cdnow
+    h = mcmc_default.holdout_check(rfm, hold, weeks)
+    assert h["interval"] == "posterior predictive"
+    assert h["predicted_lo"] < h["expected_lo"] < h["predicted_total"] < h["expected_hi"] < h["predicted_hi"]
+    assert (h["predicted_hi"] - h["predicted_lo"]) > 1.3 * (h["expected_hi"] - h["expected_lo"])
+
+
+# --------------------------------------------------------------------------- CDNOW master (23,570 customers)
+MASTER = {"customers": 23570, "repeats": 24337, "holdout": 19684, "bgnbd": {"r": 0.2516, "alpha": 4.789, "a": 0.7234,
+                                                                           "b": 2.161}, "bgnbd_holdout": 16874,
+          "recency_auc": 0.759}
+
+
+@pytest.fixture(scope="module")
+def master(cdnow_master):
+    """The report's analysis on CDNOW master with a holdout (MAP, flat priors: the comparison fits are the MLE)."""
+    from salesbench import churn_report
+
+    ds = sb.open_data(repo_root() / "params" / "sources" / "cdnow_master.yaml")
+    return churn_report.analyse(ds, model="auto", fit_method="map", priors="flat", calibration_end=CAL_END, horizon=39,
+                                clv_months=1, early_warning=False)
+
+
+def test_master_summary_and_published_bgnbd(master):
+    assert len(master.rfm) == MASTER["customers"]
+    assert int(master.rfm["frequency"].sum()) == MASTER["repeats"]
+    assert master.holdout["actual_total"] == MASTER["holdout"]
+    tab = master.choice.table.set_index("model")
+    assert list(tab.index) == ["bg_nbd", "mbg_nbd", "pareto_nbd"] and tab["error"].isna().all()
+    assert tab.loc["bg_nbd", "predicted_total"] == pytest.approx(MASTER["bgnbd_holdout"], rel=0.002)
+    # every model under-forecasts CDNOW's weeks 40-78 (BG/NBD by 14%, the published behaviour)
+    assert (tab["error_pct"] < -0.10).all()
+    # P(alive) ranks "bought again" badly under BG/NBD (every one-time buyer is alive) and at ~0.70 under MBG/NBD
+    assert tab.loc["bg_nbd", "auc_p_alive"] == pytest.approx(0.32, abs=0.01)
+    assert tab.loc["mbg_nbd", "auc_p_alive"] == pytest.approx(0.70, abs=0.01)
+
+
+def test_master_model_choice_follows_the_stated_rule(master):
+    tab = master.choice.table
+    assert tab["chosen"].sum() == 1
+    chosen = tab[tab["chosen"]].iloc[0]
+    assert chosen["model"] == master.params["model"] == master.model.model
+    assert chosen["mean_rank"] == tab["mean_rank"].min()
+    ranks = pd.concat([tab["error_pct"].abs().rank(method="min"), tab["calibration_error"].rank(method="min"),
+                       (-tab["log_lik"]).rank(method="min"), (-tab["auc_p_alive"]).rank(method="min")],
+                      axis=1).mean(axis=1)
+    assert list(ranks) == list(tab["mean_rank"])
+
+
+def test_master_predictive_interval_states_the_miss(master, tmp_path):
+    """The chosen model's 94% predictive interval (MAP fit: purchase-process noise) misses 19,684 — the model
+    under-forecasts this holdout by more than chance — and the report and results say so."""
+    from salesbench import churn_report
+
+    h = master.holdout
+    assert h["predicted_lo"] < h["predicted_total"] < h["predicted_hi"] < h["actual_total"]
+    assert 300 < h["predicted_hi"] - h["predicted_lo"] < 2000  # ~ ±2 sd of a sum of 23,570 customers' counts
+    assert h["covered"] is False
+    text = churn_report.holdout_sentence(master)
+    assert "customers made 19,684" in text and "The actual lies above the 94% predictive interval" in text
+    assert "biased low" in text
+    res = sb.results.Results("churn", tmp_path)
+    churn_report.record_results(master, res)
+    res.save()
+    saved = res.load(tmp_path / "churn.results.json")
+    assert saved["holdout"]["covered"] is False and saved["holdout"]["interval"] == "posterior predictive"
+    assert "lies above the 94% predictive interval" in saved["holdout"]["statement"]
+    assert saved["revenue_at_risk"]["interval"] == "posterior predictive"
+
+
+def test_master_at_risk_ranking_beats_recency(master):
+    auc = master.choice.auc
+    assert auc["recency"] == pytest.approx(MASTER["recency_auc"], abs=0.001)  # FIELD_NOTES: 0.759
+    signal = master.choice.signal
+    assert signal != "recency" and auc[signal] >= auc["recency"]
+    assert auc[signal] == max(auc.values())
+    col, asc = churn.RANK_ORDER[signal]
+    ranked = master.at_risk[col]
+    assert (ranked.is_monotonic_increasing if asc else ranked.is_monotonic_decreasing)
+    assert "time since the last purchase alone scored 0.759" in __import__("salesbench.churn_report").churn_report.ranking_sentence(master)

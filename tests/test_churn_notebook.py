@@ -25,18 +25,32 @@ def _expected_counts(folder, cal_end):
 
 def test_end_to_end_small_demo(run_cli, small_demo, tmp_path):
     out = tmp_path / "report"
-    proc = run_cli("run", "churn", "--data", small_demo, "--out", out, "-p", "fit_method=map",
+    proc = run_cli("run", "churn", "--data", small_demo, "--out", out, "-p", "fit_method=map", "-p", "model=auto",
                    "-p", "calibration_end=2025-06-30", "-p", "warning_draws=100", timeout=600)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     res = json.loads((out / "churn.results.json").read_text())
     assert res["status"] == "ok"
     n_customers, holdout_days = _expected_counts(small_demo, pd.Timestamp("2025-06-30"))
-    assert res["model"] == "mbg_nbd" and res["fit_method"] == "map" and res["time_unit"] == "W"
+    assert res["model_requested"] == "auto" and res["fit_method"] == "map" and res["time_unit"] == "W"
+    # model chosen on the holdout after calibration_end, by the stated rule; the comparison is exported
+    choice = res["model_choice"]
+    assert res["model"] == choice["chosen"] and choice["calibration_end"] == "2025-06-30"
+    comparison = pd.read_csv(out / "churn.model_comparison.csv")
+    assert list(comparison["model"]) == ["bg_nbd", "mbg_nbd", "pareto_nbd"]
+    assert comparison.loc[comparison["chosen"], "model"].tolist() == [res["model"]]
+    assert comparison.loc[comparison["chosen"], "mean_rank"].iloc[0] == comparison["mean_rank"].min()
+    # the at-risk list is ordered by the signal that ranked best on the holdout, never worse than recency
+    rank = res["ranking"]
+    assert rank["measured_on"] == "holdout" and rank["auc_signal"] >= rank["auc_recency"]
+    assert rank["auc"][rank["signal"]] == max(v for v in rank["auc"].values() if v is not None)
+    h = res["holdout"]
+    assert h["interval"] == "posterior predictive" and h["predicted_lo"] < h["predicted_total"] < h["predicted_hi"]
+    assert h["covered"] == (h["predicted_lo"] <= h["actual_total"] <= h["predicted_hi"])
     assert res["calibration_end"] == "2025-06-30"
     assert res["n_customers"] == n_customers
     assert res["holdout"]["actual_total"] == holdout_days
     assert 0.6 < res["holdout"]["predicted_total"] / holdout_days < 1.4
-    assert set(res["params"]) == {"r", "alpha", "a", "b"}
+    assert set(res["params"]) == set(churn_report.churn.MODEL_PARAMS[res["model"]])
     assert res["r_hat_max"] is None  # MAP: no sampler diagnostics
     assert res["revenue_at_risk"]["mean"] > 0
     customers = pd.read_csv(out / "churn.customers.csv")
@@ -56,6 +70,7 @@ def test_end_to_end_small_demo(run_cli, small_demo, tmp_path):
     assert len(res["headline"]) == 3
     html = (out / "churn.html").read_text()
     assert "Revenue at risk" in html and "Traceback" not in html
+    assert "Model choice and ranking check" in html and "94% predictive interval" in html
 
 
 def test_bare_orders_skips_early_warning(small_demo, tmp_path):

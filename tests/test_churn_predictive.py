@@ -200,7 +200,7 @@ def test_two_months_of_data_choose_fit_and_record(tmp_path):
                  for d in days]
     rows += [("C00", "2024-02-29", 15.0), ("C04", "2024-02-20", 15.0)]
     ds = sb.Dataset.from_frames({"orders": _orders(rows)})
-    A = churn_report.analyse(ds, fit_method="map", horizon=4, clv_months=2, early_warning=False)
+    A = churn_report.analyse(ds, model="auto", fit_method="map", horizon=4, clv_months=2, early_warning=False)
     c = A.choice
     assert c.calibration_end == pd.Timestamp("2024-02-10") and c.holdout_length == pytest.approx(19 / 7)
     assert list(c.table["model"]) == list(churn_choice.CANDIDATES) and c.table["chosen"].sum() == 1
