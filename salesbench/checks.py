@@ -129,10 +129,13 @@ def forecasting(values: Mapping[str, Any]) -> None:
 
 
 def churn(values: Mapping[str, Any]) -> None:
-    """Purchase model, fit method, priors and time unit from their fixed lists."""
+    """Purchase model (or ``auto``), at-risk ranking signal, fit method, priors and time unit from their fixed lists."""
     from . import churn as ch
+    from . import churn_choice
 
-    _one_of(values, "model", list(ch.MODEL_PARAMS))
+    _one_of(values, "model", list(churn_choice.MODELS))
+    if "at_risk_signal" in values:
+        _one_of(values, "at_risk_signal", list(churn_choice.SIGNAL_CHOICES))
     _one_of(values, "fit_method", ch.FIT_METHODS)
     _one_of(values, "priors", ch.PRIORS)
     _call("time_unit", ch.check_time_unit, values["time_unit"])

@@ -263,8 +263,9 @@ def test_future_dated_events_are_left_out_but_plans_and_due_dates_are_kept(tmp_p
     assert ds.table("stage_history").stage.to_pandas().tolist() == ["lead"]
     assert ds.table("targets").count().to_pyarrow().as_py() == 1  # plans lie in the future by design
     assert {(e["table"], e["reason"], e["rows"]) for e in ds.exclusions()} == {
-        ("orders", "after today (2025-06-30)", 1), ("invoices", "after today (2025-06-30)", 1),
-        ("stage_history", "after today (2025-06-30)", 1)}
+        ("orders", "after today (2025-06-30), up to 2100-01-01", 1),
+        ("invoices", "after today (2025-06-30), up to 2025-07-02", 1),
+        ("stage_history", "after today (2025-06-30), up to 2025-07-01", 1)}
     # the default analysis date is the last order on or before today, never 2100-01-01
     assert data_mod.last_order_date(ds.canonical_table("orders")) == dt.date(2025, 6, 30)
     assert data_mod.last_order_date(ds.canonical_table("orders"), on_or_before=dt.date(2025, 6, 15)) == dt.date(2025, 6, 1)

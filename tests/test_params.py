@@ -306,7 +306,7 @@ def test_declared_check_rejects_weights_that_do_not_sum_to_one_before_any_kernel
 @pytest.mark.parametrize("notebook, override, fragments", [
     ("segmentation", "rfm_segments={A: {r: [1, 5], f: [1, 4]}}",
      ["parameter 'rfm_segments'", "do not cover every R/F cell", "R1F5, R2F5, R3F5, R4F5, R5F5"]),
-    ("segmentation", "tier_names=[big, small]", ["parameter 'tier_names'", "needs 4 names for 3 cuts, got 2"]),
+    ("segmentation", "tier_names=[big, small]", ["parameter 'tier_names'", "needs 4 names for the 3 tier_cuts, got 2"]),
     ("segmentation", "tier_cuts=[0.5, 0.4, 0.9]", ["parameter 'tier_cuts'", "must increase strictly"]),
     ("segmentation", "score_ties=max", ["parameter 'score_ties'", "'first' or 'min', not 'max'"]),
     ("segmentation", "top_fraction=0", ["parameter 'top_fraction'", "must be in (0, 1]"]),
@@ -329,7 +329,8 @@ def test_declared_check_rejects_weights_that_do_not_sum_to_one_before_any_kernel
     ("forecasting", "reconciliation=top_down", ["parameter 'reconciliation'", "not 'top_down'"]),
     ("forecasting", "season_length=0", ["parameter 'season_length'", "at least 1"]),
     ("forecasting", "lifecycle_growth=-0.2", ["parameter 'lifecycle_growth'", "above the decline threshold"]),
-    ("churn", "model=bgnbd", ["parameter 'model'", "one of bg_nbd, mbg_nbd, pareto_nbd, not 'bgnbd'"]),
+    ("churn", "model=bgnbd", ["parameter 'model'", "one of auto, bg_nbd, mbg_nbd, pareto_nbd, not 'bgnbd'"]),
+    ("churn", "at_risk_signal=clv", ["parameter 'at_risk_signal'", "not 'clv'"]),
     ("churn", "fit_method=nuts", ["parameter 'fit_method'", "not 'nuts'"]),
     ("churn", "priors=wide", ["parameter 'priors'", "not 'wide'"]),
     ("churn", "time_unit=Y", ["parameter 'time_unit'", "not 'Y'"]),

@@ -289,7 +289,7 @@ def test_computed_columns_are_evaluated_in_the_engine_with_known_answers(tmp_pat
     ds = open_spec(spec)
     t = ds.raw_table("orders")
     assert t.schema()["revenue"].is_floating() and t.schema()["order_date"].is_date()  # typed in the engine
-    df = ds.table("orders").to_pandas()
+    df = ds.canonical_table("orders").to_pandas()
     assert df.order_id.tolist()[:4] == ["S1-O1", "S1-O1", "S2-O2", "S2-O2"]
     # ISO weeks: 2024-W01 starts Mon 1 Jan 2024, 2023-W10 Mon 6 Mar 2023, 2024-W52 Mon 23 Dec 2024, 2021 has
     # no week 53 so it runs into 2022-W01 (Mon 3 Jan 2022), 2024-W02 Mon 8 Jan 2024
@@ -319,7 +319,7 @@ def test_expression_edge_values_become_empty_not_errors(tmp_path):
         "      quantity: {expr: 'int(a) % b'}\n"
         "      unit_price: {expr: 'year(make_date(2024, b + 11, 31))'}\n"
     )
-    df = open_spec(spec).table("orders").to_pandas()
+    df = open_spec(spec).canonical_table("orders").to_pandas()
     # 1e11 days and -800,000 days leave the years 1..9999; 1/0 is empty, not inf; int(1e300) empty
     assert pd.to_datetime(df.order_date).dt.date.tolist()[1] == dt.date(2000, 1, 6)
     assert df.order_date.isna().tolist() == [True, False, True]
@@ -389,7 +389,7 @@ def test_dedupe_keeps_the_stated_row_counts_the_dropped_and_never_drops_empty_ke
 
     spec = _weekly_spec(tmp_path, DEDUPE_MAP, extra=f"    dedupe: {{key: [oid], keep: {keep}}}\n")
     ds = open_spec(spec)
-    df = ds.table("orders").to_pandas()
+    df = ds.canonical_table("orders").to_pandas()
     assert df.order_id.tolist() == ["O1", "O2", None]  # file order kept; the row with an empty key stays
     assert pd.to_datetime(df.order_date).dt.date.tolist()[:2] == kept_dates
     (found,) = dedupe_findings(ds)
@@ -554,6 +554,6 @@ def test_mapped_conversions_out_of_range_become_empty(tmp_path):
     spec = tmp_path / "big.yaml"
     spec.write_text("tables:\n  orders: {file: big.csv, header: true, map: {customer_id: a, order_date: "
                     "{from: b, format: '%Y-%m-%d'}, revenue: c, line_no: {from: q, type: float}}}\n")
-    df = open_spec(spec).table("orders").to_pandas()  # used to fail in DuckDB: 1e300 does not fit an integer
+    df = open_spec(spec).canonical_table("orders").to_pandas()  # used to fail in DuckDB: 1e300 does not fit an integer
     assert df.line_no.isna().tolist() == [True, False] and df.line_no[1] == 3
     assert df.order_date.isna().tolist() == [False, True]
