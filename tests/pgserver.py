@@ -160,7 +160,7 @@ def load_dataset(server: Server, db: str, ds) -> dict[str, int]:
     with server.connect(db) as c:
         for name in ds.tables:
             spec = schema.table(name)
-            t = ds.table(name)
+            t = ds.canonical_table(name)  # every row, as the source has it (table() leaves bad rows out)
             cols = [col for col in spec.columns if col.name in t.columns]
             c.execute(sql.SQL("CREATE TABLE {} ({})").format(
                 sql.Identifier(name),

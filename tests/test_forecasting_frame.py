@@ -250,21 +250,37 @@ def test_claimed_accuracy_is_that_of_the_reconciled_forecasts():
 
 
 def test_duplicate_dimension_keys_never_multiply_revenue():
-    """Issue #11: a products table listing a product_id twice made the forecast series a multiple of revenue."""
+    """Issue #11: a products table listing a product_id twice made the forecast series a multiple of revenue.
+
+    Exact copies are dropped by ``Dataset.table``; conflicting rows stop with ``DuplicateKeys`` (exit 2 in a
+    run); the join itself still keeps one row per key (``_one_per_key``) as a second line of defence.
+    """
+    import ibis
+
+    from salesbench.data import DuplicateKeys
+    from salesbench.forecasting_lifecycle import monthly_line_revenue
+
     months = pd.date_range("2023-01-01", "2024-12-01", freq="MS")
     orders = pd.DataFrame({"order_id": [f"o{i}" for i in range(len(months))], "customer_id": "c1",
                            "order_date": months.date, "product_id": "p1", "revenue": 100.0})
-    products = pd.DataFrame({"product_id": ["p1", "p1", "p1"], "product_line": ["B", "A", "A"]})
-    customers = pd.DataFrame({"customer_id": ["c1", "c1"], "region": ["North", "South"]})
-    ds = sb.Dataset.from_frames({"orders": orders, "products": products, "customers": customers})
+    copies = pd.DataFrame({"product_id": ["p1", "p1", "p1"], "product_line": ["A", "A", "A"]})
+    customers = pd.DataFrame({"customer_id": ["c1", "c1"], "region": ["North", "North"]})
+    ds = sb.Dataset.from_frames({"orders": orders, "products": copies, "customers": customers})
     s = F.build_series(ds, dimensions=["region", "product_line"])
     tot = s.Y[s.Y["unique_id"] == F.TOTAL]
     assert tot["y"].sum() == pytest.approx(100.0 * len(months))
     assert set(s.tags["product_line"]) == {"A"} and set(s.tags["region"]) == {"North"}
-    assert any("product_id value(s) appear more than once in the products table" in n for n in s.notes)
-    assert any("customer_id value(s) appear more than once in the customers table" in n for n in s.notes)
-    from salesbench.forecasting_lifecycle import monthly_line_revenue
-
     line = monthly_line_revenue(ds)
     # (the lifecycle leaves out the trailing partial month: the last order is on 2024-12-01)
     assert line["revenue"].sum() == pytest.approx(100.0 * (len(months) - 1)) and set(line["product_line"]) == {"A"}
+
+    conflicting = pd.DataFrame({"product_id": ["p1", "p1"], "product_line": ["B", "A"]})
+    ds = sb.Dataset.from_frames({"orders": orders, "products": conflicting, "customers": customers})
+    with pytest.raises(DuplicateKeys, match=r"table products .*product_id"):
+        F.build_series(ds, dimensions=["region", "product_line"])
+
+    notes: list[str] = []
+    one = F._one_per_key(ibis.memtable(conflicting), "product_id", "product_line", "products", notes).to_pandas()
+    assert one.to_dict("records") == [{"product_id": "p1", "product_line": "A"}]
+    assert any("product_id value(s) appear more than once in the products table" in n for n in notes)
+
