@@ -35,7 +35,7 @@ notebooks:
 """
 
 #: Result keys that legitimately differ between two runs: wall-clock seconds.
-VOLATILE = {"timings", "model_seconds", "fit_seconds"}
+VOLATILE = {"timings", "model_seconds", "fit_seconds", "seconds"}
 
 #: CSV columns that legitimately differ: the data source description.
 VOLATILE_COLUMNS = {"data_quality.row_counts.csv": {"source"}, "churn.model_comparison.csv": {"fit_seconds"}}
