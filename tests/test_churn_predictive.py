@@ -157,7 +157,8 @@ def test_check_params_names_key_and_choices():
 def test_bad_model_parameter_is_exit_2_before_any_kernel(run_cli, tmp_path):
     proc = run_cli("run", "churn", "--data", "demo", "--out", tmp_path / "r", "-p", "model=bgnbd", timeout=120)
     assert proc.returncode == 2, proc.stdout + proc.stderr
-    assert "model must be one of auto, bg_nbd, mbg_nbd, pareto_nbd" in proc.stdout + proc.stderr
+    out = proc.stdout + proc.stderr
+    assert "parameter 'model'" in out and "must be one of auto, bg_nbd, mbg_nbd, pareto_nbd, not 'bgnbd'" in out
     assert "Traceback" not in proc.stdout + proc.stderr
 
 
