@@ -267,14 +267,18 @@ def test_reconciled_intervals_widen_when_reconciled_backtest_errors_exceed_them(
                              "level": series.meta.set_index("unique_id").loc[uid, "level"]})
     rec_fc = pd.DataFrame(rows)
     rec_fc.loc[rec_fc["unique_id"] == "Total", "y"] = 100 + np.sign(rec_fc["y"] - 100) * 20.0  # 2× the 80% half-width
-    k = F.reconciled_factors(rec_fc)
-    assert k["total"][80] == pytest.approx(2.0) and k["total"][95] == pytest.approx(1.0)  # 20 / 20 at 95%
-    assert k["bottom"][80] == pytest.approx(0.5)
+    raw = F.reconciled_factors(rec_fc, widen_only=False)
+    assert raw["total"][80] == pytest.approx(2.0) and raw["total"][95] == pytest.approx(1.0)  # 20 / 20 at 95%
+    assert raw["bottom"][80] == pytest.approx(0.5)
+    k = F.reconciled_factors(rec_fc)  # default: never narrower than reconciliation gives
+    assert k["total"][80] == pytest.approx(2.0) and k["bottom"][80] == 1.0
     fc = pd.DataFrame({"unique_id": ["Total", "A"], "ds": pd.to_datetime(["2025-01-01"] * 2), "mean": [100.0, 50.0],
                        "lo80": [90.0, 45.0], "hi80": [110.0, 55.0], "lo95": [75.0, 40.0], "hi95": [125.0, 60.0]})
     out = F.calibrate_reconciled(fc, k, series).set_index("unique_id")
     assert out.loc["Total", ["lo80", "hi80"]].tolist() == pytest.approx([80.0, 120.0])  # widened ×2
-    assert out.loc["A", ["lo80", "hi80"]].tolist() == pytest.approx([47.5, 52.5])  # narrowed ×0.5
+    assert out.loc["A", ["lo80", "hi80"]].tolist() == pytest.approx([45.0, 55.0])  # kept
+    narrowed = F.calibrate_reconciled(fc, raw, series).set_index("unique_id")
+    assert narrowed.loc["A", ["lo80", "hi80"]].tolist() == pytest.approx([47.5, 52.5])  # ×0.5 without widen_only
     assert out["mean"].tolist() == [100.0, 50.0] and "model" not in out.columns
     # P(reach) uses the widened interval: σ doubles
     assert F.prob_reach(100.0, out.loc["Total", "lo80"], out.loc["Total", "hi80"], 110.0) == pytest.approx(
