@@ -752,7 +752,8 @@ def reconciled_factors(rec_fc: pd.DataFrame, widen_only: bool = True) -> dict[st
     return {lv: {q: max(v, 1.0) for q, v in d.items()} for lv, d in k.items()} if widen_only else k
 
 
-def calibrate_reconciled(forecast: pd.DataFrame, factors: dict[str, dict[int, float]], series: SeriesSet) -> pd.DataFrame:
+def calibrate_reconciled(forecast: pd.DataFrame, factors: dict[str, dict[int, float]],
+                         series: SeriesSet) -> pd.DataFrame:
     """Stretch reconciled intervals (``unique_id, ds, mean, lo80, ...``) by their level's factor
     (:func:`reconciled_factors`; 1 for a level without one). Means — and so coherence — are unchanged."""
     if not factors:
@@ -949,7 +950,8 @@ class SalesForecast:
     Parameters mirror ``params/forecasting.yaml``. After ``fit`` the attributes
     ``series`` (:class:`SeriesSet`), ``bt`` (:class:`Backtest`), ``levels``
     (:func:`level_summary`), ``base`` / ``fitted`` (:func:`forecast_base`),
-    ``forecast`` (reconciled, :func:`reconcile`), ``gap`` (:func:`target_gap`),
+    ``forecast`` (reconciled, :func:`reconcile`, intervals stretched by :func:`calibrate_reconciled`;
+    ``forecast_uncalibrated`` before that), ``gap`` (:func:`target_gap`),
     ``quarter`` (:func:`next_quarter`), ``nested`` (:func:`nested_check`), ``sum_coverage``
     (:func:`horizon_sum_coverage`) and ``timings`` (seconds per step) are set.
     """
