@@ -1401,6 +1401,9 @@ def method_notes(f: SalesForecast) -> list[str]:
             "Reconciled intervals come from a normal approximation that ignores how the base models err; the "
             "intervals shown are stretched per level by the conformal factor of the reconciled backtest forecasts' "
             "errors (80%: ×" + ", ".join(f"{d.get(80, 1.0):.2f} {lv}" for lv, d in k.items()) + ")." + held)
+    elif f.reconciliation_used != "none":
+        notes.append("The reconciled intervals are shown as reconciliation gives them: the backtest could not be "
+                     "reconciled origin by origin, so they are not calibrated on their own backtest errors.")
     if f.bt.skipped:
         notes.append("ARIMA + drivers was not run: the data has no usable promotion or discount columns.")
     if f.quarter is not None:

@@ -309,6 +309,12 @@ def test_shown_intervals_are_calibrated_on_the_reconciled_backtest():
     assert (shown["mean"] == before["mean"]).all() and F.coherence_error(f.forecast, f.series) < 1e-9
     cov = f.honest_coverage()
     assert set(cov) == {"base", "reconciled", "shown"} and 0 <= cov["shown"]["total_80"] <= 1
+    assert any("stretched per level by the conformal factor" in n for n in F.method_notes(f))
+    # an origin that cannot be reconciled (a series missing) → no factors; one series → nothing to reconcile
+    assert F.reconcile_backtest(fc[fc["unique_id"] != "Total"], f.fitted, f.series, "ols") is None
+    assert F.reconcile_backtest(fc, f.fitted, f.series, "none") is None
+    f.reconciled_factors = {}
+    assert any("not calibrated on their own backtest errors" in n for n in F.method_notes(f))
 
 
 def test_duplicate_dimension_keys_never_multiply_revenue():
