@@ -42,7 +42,7 @@ import pandas as pd
 from . import forecasting_metrics as fm
 from .results import ReportSkipped
 from .forecasting_frame import (COMBINATION_MEMBERS, MARGIN, MODEL_LABELS, MODELS, Backtest,  # noqa: F401
-                                future_dates, honest_forecasts,
+                                future_dates, honest_forecasts, split_forecasts,
                                 add_combination, calibrate, check_models, final_forecasts, fit_forecast,
                                 forecast_frame, honest_scores, interval_factors, make_models, models_needed,
                                 origin_scales, planned_drivers, run_backtest, score_backtest, select_models)
@@ -715,29 +715,84 @@ def reconcile_or_fall_back(base: pd.DataFrame, fitted: pd.DataFrame, series: Ser
     raise RuntimeError("; ".join(tried))
 
 
-def reconciled_honest_scores(bt: Backtest, fitted: pd.DataFrame, series: SeriesSet, method: str) -> pd.DataFrame | None:
-    """:func:`salesbench.forecasting_frame.honest_scores` of the forecasts as the report shows them: at each
-    held-out origin, the early-chosen, calibrated base forecasts of every series reconciled with ``method`` (the
-    one the forecast used; MinTrace weights from the final fit's in-sample errors). None when there is nothing to
-    reconcile, no held-out origin, or reconciliation fails on a backtest origin."""
-    if method == "none" or bt.n_eval < 1:
-        return None
-    hf = honest_forecasts(bt.raw, bt.models, bt.n_eval)
-    if hf.empty or set(hf["unique_id"]) != set(series.ids):
+def reconcile_backtest(fc: pd.DataFrame, fitted: pd.DataFrame, series: SeriesSet, method: str) -> pd.DataFrame | None:
+    """Backtest forecasts as the report would show them: each origin's (``cutoff``) forecasts of every series
+    (one model per series, calibrated) reconciled with ``method`` (MinTrace weights from the final fit's
+    in-sample errors). Returns ``unique_id, ds, cutoff, origin, y, scale, model, level`` and the reconciled
+    ``mean, lo80, hi80, lo95, hi95``; None when there is nothing to reconcile or an origin cannot be."""
+    if method == "none" or fc.empty or set(fc["unique_id"]) != set(series.ids):
         return None
     parts = []
     try:
-        for cut, g in hf.groupby("cutoff"):
-            if g.groupby("unique_id").size().nunique() != 1 or g[["mean", "lo80", "hi80", "lo95", "hi95"]].isna().any().any():
+        for _, g in fc.groupby("cutoff"):
+            if (set(g["unique_id"]) != set(series.ids) or g.groupby("unique_id").size().nunique() != 1
+                    or g[["mean", "lo80", "hi80", "lo95", "hi95"]].isna().any().any()):
                 return None
             rec = reconcile(g[["unique_id", "ds", "model", "mean", "lo80", "hi80", "lo95", "hi95"]], fitted, series,
                             method)
-            keep = g[["unique_id", "ds", "cutoff", "y", "scale", "model"]]
+            keep = g[["unique_id", "ds", "cutoff", "origin", "y", "scale", "model"]]
             parts.append(keep.merge(rec[["unique_id", "ds", "mean", "lo80", "hi80", "lo95", "hi95"]],
                                     on=["unique_id", "ds"]))
-    except Exception:  # noqa: BLE001 - a backtest origin hierarchicalforecast cannot reconcile: keep base scores
+    except Exception:  # noqa: BLE001 - a backtest origin hierarchicalforecast cannot reconcile
         return None
-    return score_backtest(pd.concat(parts, ignore_index=True))
+    out = pd.concat(parts, ignore_index=True)
+    return out.merge(series.meta[["unique_id", "level"]], on="unique_id", how="left")
+
+
+def reconciled_factors(rec_fc: pd.DataFrame, widen_only: bool = True) -> dict[str, dict[int, float]]:
+    """Hierarchy level → {80: k, 95: k}: the conformal factors (:func:`salesbench.forecasting_frame.interval_factors`)
+    of reconciled backtest forecasts (:func:`reconcile_backtest`), pooled per level (total, region, ...) over its
+    series, origins and horizons: k > 1 when reconciled errors exceed the reconciled intervals' half-widths.
+
+    ``widen_only`` (default) keeps k ≥ 1: the base intervals are already calibrated on the same origins, and this
+    step corrects what reconciliation loses; a level's few reconciled errors (the total has one series: origins ×
+    horizon points) that happen to fall well inside must not shrink them (on the default demo, k = 0.43 for the
+    total on the choice origins, whose held-out errors then exceeded even the unshrunk intervals)."""
+    k = interval_factors(rec_fc.assign(model=rec_fc["level"]))
+    return {lv: {q: max(v, 1.0) for q, v in d.items()} for lv, d in k.items()} if widen_only else k
+
+
+def calibrate_reconciled(forecast: pd.DataFrame, factors: dict[str, dict[int, float]],
+                         series: SeriesSet) -> pd.DataFrame:
+    """Stretch reconciled intervals (``unique_id, ds, mean, lo80, ...``) by their level's factor
+    (:func:`reconciled_factors`; 1 for a level without one). Means — and so coherence — are unchanged."""
+    if not factors:
+        return forecast
+    level = forecast["unique_id"].map(series.meta.set_index("unique_id")["level"])
+    had_model = "model" in forecast.columns
+    out = calibrate(forecast.assign(_model=forecast.get("model"), model=level), factors)
+    out["model"] = out["_model"]
+    out = out.drop(columns="_model")
+    return out if had_model else out.drop(columns="model")
+
+
+def reconciled_honest(bt: Backtest, fitted: pd.DataFrame, series: SeriesSet, method: str):
+    """Honest scores of what the report shows: on the choice origins (all but the last ``bt.n_eval``), the
+    early-chosen, calibrated base forecasts are reconciled and the per-level factors of the reconciled errors
+    estimated (:func:`reconciled_factors`); on the held-out origins the same reconciled forecasts, stretched by
+    those factors, are scored. Returns ``(scores, scores_before, factors)`` — :func:`score_backtest` rows after
+    and before the reconciled-interval calibration — or None when there is nothing to reconcile, no held-out
+    origin, or reconciliation fails on a backtest origin."""
+    if method == "none" or bt.n_eval < 1:
+        return None
+    early, late = split_forecasts(bt.raw, bt.models, bt.n_eval)
+    rec_late = reconcile_backtest(late, fitted, series, method)
+    if rec_late is None:
+        return None
+    rec_early = reconcile_backtest(early, fitted, series, method)
+    factors = reconciled_factors(rec_early) if rec_early is not None else {}
+    after = calibrate_reconciled(rec_late, factors, series) if factors else rec_late
+    return score_backtest(after), score_backtest(rec_late), factors
+
+
+def reconciled_honest_scores(bt: Backtest, fitted: pd.DataFrame, series: SeriesSet, method: str) -> pd.DataFrame | None:
+    """:func:`salesbench.forecasting_frame.honest_scores` of the forecasts as the report shows them: at each
+    held-out origin, the early-chosen, calibrated base forecasts of every series reconciled with ``method`` (the
+    one the forecast used; MinTrace weights from the final fit's in-sample errors), their intervals stretched by
+    the per-level factors estimated on the choice origins (:func:`reconciled_honest`). None when there is nothing
+    to reconcile, no held-out origin, or reconciliation fails on a backtest origin."""
+    out = reconciled_honest(bt, fitted, series, method)
+    return None if out is None else out[0]
 
 
 def _honest_base_total(f) -> dict | None:
@@ -895,7 +950,8 @@ class SalesForecast:
     Parameters mirror ``params/forecasting.yaml``. After ``fit`` the attributes
     ``series`` (:class:`SeriesSet`), ``bt`` (:class:`Backtest`), ``levels``
     (:func:`level_summary`), ``base`` / ``fitted`` (:func:`forecast_base`),
-    ``forecast`` (reconciled, :func:`reconcile`), ``gap`` (:func:`target_gap`),
+    ``forecast`` (reconciled, :func:`reconcile`, intervals stretched by :func:`calibrate_reconciled`;
+    ``forecast_uncalibrated`` before that), ``gap`` (:func:`target_gap`),
     ``quarter`` (:func:`next_quarter`), ``nested`` (:func:`nested_check`), ``sum_coverage``
     (:func:`horizon_sum_coverage`) and ``timings`` (seconds per step) are set.
     """
@@ -954,7 +1010,17 @@ class SalesForecast:
         self.forecast, self.reconciliation_used, note = reconcile_or_fall_back(
             self.base, self.fitted, self.series, self.reconciliation)
         self.reconciliation_note = note
-        self.honest_reconciled = reconciled_honest_scores(self.bt, self.fitted, self.series, self.reconciliation_used)
+        rh = reconciled_honest(self.bt, self.fitted, self.series, self.reconciliation_used)
+        self.honest_reconciled, self.honest_reconciled_uncalibrated = (rh[0], rh[1]) if rh is not None else (None, None)
+        # the intervals shown: reconciled, then stretched per level by the reconciled backtest's own factors
+        # (all origins, each series' final choice, like the base factors)
+        self.forecast_uncalibrated = self.forecast
+        self.reconciled_factors: dict = {}
+        chosen_fc = self.bt.forecasts[self.bt.forecasts["model"] == self.bt.forecasts["unique_id"].map(self.bt.chosen)]
+        rec_all = reconcile_backtest(chosen_fc, self.fitted, self.series, self.reconciliation_used)
+        if rec_all is not None:
+            self.reconciled_factors = reconciled_factors(rec_all)
+            self.forecast = calibrate_reconciled(self.forecast, self.reconciled_factors, self.series)
         self.coherence = coherence_error(self.forecast, self.series)
         self.timings["reconcile"] = time.perf_counter() - t
         self.targets = load_targets(ds, self.metric) if self.metric == "revenue" else None
@@ -987,6 +1053,25 @@ class SalesForecast:
         r = h[h["unique_id"] == TOTAL].iloc[0]
         return {k: (str(r[k]) if k == "model" else float(r[k]))
                 for k in ("model", "mase", "wape", "bias", "coverage_80", "coverage_95")}
+
+    def honest_coverage(self) -> dict:
+        """Held-out 80%/95% coverage (the last ``bt.n_eval`` origins) of the total and of all series pooled
+        (points weighted equally): ``base`` (calibrated base forecasts), ``reconciled`` (their reconciled
+        intervals as hierarchicalforecast gives them) and ``shown`` (reconciled intervals stretched by the
+        per-level factors of the choice origins: what the report shows). A stage that did not run is absent."""
+        out = {}
+        stages = {"base": self.bt.honest, "reconciled": getattr(self, "honest_reconciled_uncalibrated", None),
+                  "shown": getattr(self, "honest_reconciled", None)}
+        for name, h in stages.items():
+            if h is None or h.empty or h["n"].sum() == 0:
+                continue
+            w = h["n"].to_numpy(dtype=float)
+            d = {f"all_{lv}": float(np.nansum(h[f"coverage_{lv}"] * w) / w.sum()) for lv in (80, 95)}
+            t = h[h["unique_id"] == TOTAL]
+            if not t.empty:
+                d.update({f"total_{lv}": float(t[f"coverage_{lv}"].iloc[0]) for lv in (80, 95)})
+            out[name] = d
+        return out
 
     def accuracy_total(self) -> float:
         """Forecast accuracy claimed for the total: 1 − WAPE of the model choice on origins it did not see
@@ -1124,6 +1209,9 @@ def publish(f: SalesForecast, res, lifecycle: pd.DataFrame | None = None) -> Non
         accuracy_total_basis=f.accuracy_basis(), honest_total=f.honest_total(), n_eval_origins=f.bt.n_eval,
         honest_total_before_reconciliation=_honest_base_total(f),
         interval_factors={m: {str(k): v for k, v in d.items()} for m, d in f.bt.factors.items()},
+        honest_coverage=f.honest_coverage(),
+        reconciled_interval_factors={lv: {str(k): v for k, v in d.items()}
+                                     for lv, d in getattr(f, "reconciled_factors", {}).items()},
         reconciliation_used=f.reconciliation_used, dropped_periods=f.series.dropped_periods,
         forecast_total=f.forecast_total(), reconciliation=reconciliation_label(f),
         coherence_max_rel_error=f.coherence, models=f.bt.models, drivers=usable_drivers(f.series),
@@ -1301,6 +1389,21 @@ def method_notes(f: SalesForecast) -> list[str]:
                                                 for m in sorted(set(f.bt.chosen.values()))) + ").")
     if f.reconciliation_note:
         notes.append(f.reconciliation_note)
+    k = getattr(f, "reconciled_factors", {})
+    if k:
+        cov = f.honest_coverage()
+        held = ""
+        if "shown" in cov and "reconciled" in cov and "total_80" in cov["shown"]:
+            held = (f" Chosen and calibrated on the earlier origins, the total's 80% interval held "
+                    f"{_pct(cov['shown']['total_80'])} of the later origins' actuals (reconciled intervals without "
+                    f"this step: {_pct(cov['reconciled']['total_80'])}).")
+        notes.append(
+            "Reconciled intervals come from a normal approximation that ignores how the base models err; the "
+            "intervals shown are stretched per level by the conformal factor of the reconciled backtest forecasts' "
+            "errors (80%: ×" + ", ".join(f"{d.get(80, 1.0):.2f} {lv}" for lv, d in k.items()) + ")." + held)
+    elif f.reconciliation_used != "none":
+        notes.append("The reconciled intervals are shown as reconciliation gives them: the backtest could not be "
+                     "reconciled origin by origin, so they are not calibrated on their own backtest errors.")
     if f.bt.skipped:
         notes.append("ARIMA + drivers was not run: the data has no usable promotion or discount columns.")
     if f.quarter is not None:

@@ -457,15 +457,24 @@ def honest_forecasts(fc: pd.DataFrame, models: Sequence[str], n_eval: int, metri
                      margin: float = MARGIN) -> pd.DataFrame:
     """The forecasts :func:`honest_scores` scores: on the last ``n_eval`` origins, each series' model chosen
     on the earlier origins, intervals calibrated with the earlier origins' factors (empty when too few)."""
+    return split_forecasts(fc, models, n_eval, metric, margin)[1]
+
+
+def split_forecasts(fc: pd.DataFrame, models: Sequence[str], n_eval: int, metric: str = "mase",
+                    margin: float = MARGIN) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """``(early, late)``: each series' model chosen on all but the last ``n_eval`` origins, with intervals
+    calibrated by those origins' factors, on the choice origins (early) and on the held-out ones (late, what
+    :func:`honest_forecasts` returns). Both empty when there are too few origins."""
     last = fc.groupby("unique_id")["origin"].transform("max")
     late_mask = fc["origin"] > last - n_eval
     early, late = fc[~late_mask], fc[late_mask]
     if n_eval < 1 or early.empty or late.empty:
-        return fc.iloc[:0]
+        return fc.iloc[:0], fc.iloc[:0]
     choice = select_models(score_backtest(early), models, metric, margin)
     factors = interval_factors(early)
+    early = early[early["model"] == early["unique_id"].map(choice)]
     late = late[late["model"] == late["unique_id"].map(choice)]
-    return calibrate(late, factors)
+    return calibrate(early, factors), calibrate(late, factors)
 
 
 @dataclass

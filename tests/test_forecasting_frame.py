@@ -249,6 +249,74 @@ def test_claimed_accuracy_is_that_of_the_reconciled_forecasts():
     assert rec.loc["Total", "wape"] == pytest.approx(np.abs(np.subtract(ys, ms)).sum() / np.abs(ys).sum())
 
 
+def test_reconciled_intervals_widen_when_reconciled_backtest_errors_exceed_them():
+    """Issue #11: the shown (reconciled) 80% interval of the total held 33% of held-out months; the intervals
+    shown must be calibrated from the backtest errors of what is shown. Known answer: Total = A + B, reconciled
+    backtest errors of the total are exactly twice its interval half-widths (factor 2), those of A and B half of
+    theirs (factor 0.5)."""
+    from types import SimpleNamespace
+
+    series = SimpleNamespace(meta=pd.DataFrame({"unique_id": ["Total", "A", "B"],
+                                                "level": ["total", "bottom", "bottom"]}))
+    rows = []
+    for uid, ratio in (("Total", 2.0), ("A", 0.5), ("B", 0.5)):
+        for o in range(3):
+            for h in range(4):
+                sign = 1 if (o + h) % 2 else -1
+                rows.append({"unique_id": uid, "origin": o, "h": h, "mean": 100.0, "lo80": 90.0, "hi80": 110.0,
+                             "lo95": 80.0, "hi95": 120.0, "y": 100.0 + sign * ratio * 10.0,
+                             "level": series.meta.set_index("unique_id").loc[uid, "level"]})
+    rec_fc = pd.DataFrame(rows)
+    rec_fc.loc[rec_fc["unique_id"] == "Total", "y"] = 100 + np.sign(rec_fc["y"] - 100) * 20.0  # 2× the 80% half-width
+    raw = F.reconciled_factors(rec_fc, widen_only=False)
+    assert raw["total"][80] == pytest.approx(2.0) and raw["total"][95] == pytest.approx(1.0)  # 20 / 20 at 95%
+    assert raw["bottom"][80] == pytest.approx(0.5)
+    k = F.reconciled_factors(rec_fc)  # default: never narrower than reconciliation gives
+    assert k["total"][80] == pytest.approx(2.0) and k["bottom"][80] == 1.0
+    fc = pd.DataFrame({"unique_id": ["Total", "A"], "ds": pd.to_datetime(["2025-01-01"] * 2), "mean": [100.0, 50.0],
+                       "lo80": [90.0, 45.0], "hi80": [110.0, 55.0], "lo95": [75.0, 40.0], "hi95": [125.0, 60.0]})
+    out = F.calibrate_reconciled(fc, k, series).set_index("unique_id")
+    assert out.loc["Total", ["lo80", "hi80"]].tolist() == pytest.approx([80.0, 120.0])  # widened ×2
+    assert out.loc["A", ["lo80", "hi80"]].tolist() == pytest.approx([45.0, 55.0])  # kept
+    narrowed = F.calibrate_reconciled(fc, raw, series).set_index("unique_id")
+    assert narrowed.loc["A", ["lo80", "hi80"]].tolist() == pytest.approx([47.5, 52.5])  # ×0.5 without widen_only
+    assert out["mean"].tolist() == [100.0, 50.0] and "model" not in out.columns
+    # P(reach) uses the widened interval: σ doubles
+    assert F.prob_reach(100.0, out.loc["Total", "lo80"], out.loc["Total", "hi80"], 110.0) == pytest.approx(
+        1 - __import__("scipy.stats").stats.norm.cdf(10 / (20 / F.Z80)))
+
+
+def test_shown_intervals_are_calibrated_on_the_reconciled_backtest():
+    from test_forecasting_unit import _toy_dataset
+
+    f = F.SalesForecast(dimensions=["region"], models=["seasonal_naive", "holt_winters", "theta", "combination"],
+                        n_origins=4, as_of="2024-06-30", reconciliation="ols").fit(_toy_dataset())
+    # by hand: reconcile every origin's chosen, calibrated forecasts; the total's conformal 80% factor
+    fc = f.bt.forecasts[f.bt.forecasts["model"] == f.bt.forecasts["unique_id"].map(f.bt.chosen)]
+    r = []
+    for _, g in fc.groupby("cutoff"):
+        rec = F.reconcile(g[["unique_id", "ds", "model", "mean", "lo80", "hi80", "lo95", "hi95"]], f.fitted, f.series,
+                          "ols")
+        t = rec[rec["unique_id"] == "Total"].merge(g[["unique_id", "ds", "y"]], on=["unique_id", "ds"])
+        half = np.where(t["y"] >= t["mean"], t["hi80"] - t["mean"], t["mean"] - t["lo80"])
+        r += list(np.abs(t["y"] - t["mean"]) / half)
+    r = np.sort(r)
+    k = max(1.0, r[min(len(r), int(np.ceil((len(r) + 1) * 0.8))) - 1])  # widen only
+    assert f.reconciled_factors["total"][80] == pytest.approx(k)
+    shown = f.forecast.set_index(["unique_id", "ds"]).loc["Total"]
+    before = f.forecast_uncalibrated.set_index(["unique_id", "ds"]).loc["Total"]
+    assert (shown["hi80"] - shown["mean"]).to_numpy() == pytest.approx(k * (before["hi80"] - before["mean"]).to_numpy())
+    assert (shown["mean"] == before["mean"]).all() and F.coherence_error(f.forecast, f.series) < 1e-9
+    cov = f.honest_coverage()
+    assert set(cov) == {"base", "reconciled", "shown"} and 0 <= cov["shown"]["total_80"] <= 1
+    assert any("stretched per level by the conformal factor" in n for n in F.method_notes(f))
+    # an origin that cannot be reconciled (a series missing) → no factors; one series → nothing to reconcile
+    assert F.reconcile_backtest(fc[fc["unique_id"] != "Total"], f.fitted, f.series, "ols") is None
+    assert F.reconcile_backtest(fc, f.fitted, f.series, "none") is None
+    f.reconciled_factors = {}
+    assert any("not calibrated on their own backtest errors" in n for n in F.method_notes(f))
+
+
 def test_duplicate_dimension_keys_never_multiply_revenue():
     """Issue #11: a products table listing a product_id twice made the forecast series a multiple of revenue.
 
