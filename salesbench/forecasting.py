@@ -1147,7 +1147,8 @@ def headline_cards(f: SalesForecast) -> list[dict]:
     base = f.backtest_total()["seasonal_naive"]["mase"]
     best = f.backtest_total()[f.chosen_total]["mase"]
     cards.append({"label": "Model for the total", "value": _label(f.chosen_total),
-                  "sub": f"MASE {best:.2f} vs {base:.2f} seasonal naive"})
+                  "sub": f"MASE {best:.2f} vs {base:.2f} seasonal naive (all {f.bt.n_origins} backtest origins, "
+                         f"before reconciliation)"})
     return cards
 
 
