@@ -100,6 +100,9 @@ class ValidationReport:
     findings: list[Finding]
     as_of: _dt.date
     strict: bool = False
+    #: What the source did on purpose that a reader should know (e.g. a source spec's ``dedupe`` rule
+    #: dropping rows): printed after the findings, never a problem by itself.
+    notes: list[str] = field(default_factory=list)
 
     @property
     def schema_errors(self) -> list[Finding]:
@@ -152,6 +155,7 @@ class ValidationReport:
             "verdict": self.verdict(),
             "schema_errors": [f.to_dict() for f in self.schema_errors],
             "quality_problems": [f.to_dict() for f in self.quality_problems],
+            "notes": list(self.notes),
         }
 
     def summary(self) -> str:
@@ -163,6 +167,9 @@ class ValidationReport:
                 lines += [f"  - [{f.check}] {f.message}" for f in group]
         if not self.findings:
             lines.append("No problem found.")
+        if self.notes:
+            lines.append("Notes:")
+            lines += [f"  - {n}" for n in self.notes]
         return "\n".join(lines)
 
     def raise_for_errors(self) -> None:
@@ -657,7 +664,9 @@ def validate(
     findings += exclusion_findings(ds)
     findings += quality_findings(ds, as_of)  # it skips checks whose columns are missing or mistyped
     findings += unknown_stage_findings(ds)
-    report = ValidationReport(ds.label, findings, as_of, strict)
+    # a source spec's dedupe rules (salesbench.sourcespec.Dedupe records on ds.dedupe): stated, not findings
+    notes = [d.message() for d in getattr(ds, "dedupe", {}).values() if d.dropped]
+    report = ValidationReport(ds.label, findings, as_of, strict, notes)
     if raise_on_error:
         report.raise_for_errors()
     return report

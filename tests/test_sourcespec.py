@@ -397,6 +397,9 @@ def test_dedupe_keeps_the_stated_row_counts_the_dropped_and_never_drops_empty_ke
     assert found["rows_before"] == 5 and found["dropped"] == 2
     assert found["message"].startswith("w.csv (spec weekly.yaml, table orders): the source spec dropped 2 duplicate rows of 5")
     assert ds.row_counts()["orders"] == 3
+    report = validate(ds)  # stated by `salesbench validate` as a note, not as a problem
+    assert report.notes == [found["message"]] and report.to_dict()["notes"] == [found["message"]]
+    assert f"Notes:\n  - {found['message']}" in report.summary()
 
 
 def test_dedupe_any_identical_drops_copies_and_stops_on_conflicts(tmp_path):
