@@ -109,7 +109,8 @@ def funnel(values: Mapping[str, Any]) -> None:
 
 
 def forecasting(values: Mapping[str, Any]) -> None:
-    """Frequency, metric, dimensions, models, selection metric, reconciliation, season length, lifecycle thresholds."""
+    """Frequency, metric, dimensions, models, selection metric, reconciliation, season length, lifecycle thresholds;
+    the ``driver_plan`` file exists and has a period and a driver column (:func:`salesbench.forecasting.read_plan`)."""
     from . import forecasting as fc
 
     _one_of(values, "frequency", list(fc.FREQUENCIES))
@@ -126,6 +127,8 @@ def forecasting(values: Mapping[str, Any]) -> None:
     if values["lifecycle_growth"] <= values["lifecycle_decline"]:
         raise CheckError("lifecycle_growth", f"the growth threshold ({values['lifecycle_growth']}) must be above "
                                              f"the decline threshold ({values['lifecycle_decline']})")
+    if values.get("driver_plan"):  # relative to the caller's working directory, as the runner passes it on
+        _call("driver_plan", fc.read_plan, values["driver_plan"])
 
 
 def churn(values: Mapping[str, Any]) -> None:

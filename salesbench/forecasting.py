@@ -32,8 +32,10 @@ from __future__ import annotations
 
 import datetime as _dt
 import itertools
+import os
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Iterable, Sequence
 
 import numpy as np
@@ -414,6 +416,49 @@ def plan_frame(plan: pd.DataFrame | None, series: SeriesSet) -> pd.DataFrame | N
     ids = series.ids
     return pd.DataFrame({"unique_id": np.repeat(ids, len(df)), "ds": np.tile(df["ds"].to_numpy(), len(ids)),
                          **{d: np.tile(df[d].to_numpy(dtype=float), len(ids)) for d in drivers}})
+
+
+PLAN_DRIVERS = ("promo_share", "discount")
+
+
+def read_plan(path: str | os.PathLike) -> pd.DataFrame:
+    """The driver plan file of the ``driver_plan`` parameter: a CSV or Parquet table with a ``period`` column
+    (a date; any day inside the period) and ``promo_share`` and/or ``discount`` (see :func:`plan_frame`).
+
+    Relative paths are taken from the working directory. Raises ``ValueError("<file>: ...")`` when the file
+    is missing or unreadable, lacks those columns, or holds a period that is not a date or a driver that is
+    not a number (the rows are named).
+    """
+    file = Path(os.path.expanduser(str(path))).absolute()
+    if not file.is_file():
+        raise ValueError(f"{file}: no such file")
+    try:
+        df = pd.read_parquet(file) if file.suffix.lower() in (".parquet", ".pq") else pd.read_csv(file)
+    except Exception as exc:  # parser / engine errors of either format
+        raise ValueError(f"{file}: cannot be read as {'Parquet' if file.suffix.lower() in ('.parquet', '.pq') else 'CSV'}"
+                         f" ({type(exc).__name__}: {exc})") from None
+    drivers = [d for d in PLAN_DRIVERS if d in df.columns]
+    if "period" not in df.columns or not drivers:
+        raise ValueError(f"{file}: needs a 'period' column and at least one of {', '.join(PLAN_DRIVERS)}; "
+                         f"columns are {', '.join(map(str, df.columns)) or 'none'}")
+    per = pd.to_datetime(df["period"], errors="coerce")
+    bad = df.index[per.isna()]
+    if len(bad):
+        raise ValueError(f"{file}: column 'period' is not a date in row(s) {_rows(bad)}")
+    out = pd.DataFrame({"period": per})
+    for d in drivers:
+        num = pd.to_numeric(df[d], errors="coerce")
+        bad = df.index[num.isna() & df[d].notna()]
+        if len(bad):
+            raise ValueError(f"{file}: column '{d}' is not a number in row(s) {_rows(bad)}")
+        out[d] = num.astype(float)
+    return out
+
+
+def _rows(index, limit: int = 5) -> str:
+    """Data rows as the user counts them in a CSV (header = line 1, first data row = 2), at most ``limit``."""
+    rows = [str(int(i) + 2) for i in index[:limit]]
+    return ", ".join(rows) + (f" and {len(index) - limit} more" if len(index) > limit else "")
 
 
 class InsufficientHistory(ReportSkipped):
@@ -980,7 +1025,8 @@ class SalesForecast:
         keys = ("frequency", "metric", "dimensions", "as_of", "start", "horizon", "n_origins", "models",
                 "deep_models", "deep_depth", "selection_metric", "reconciliation", "season_length",
                 "min_period_coverage", "refit", "n_jobs")
-        return cls(**{k: P[k] for k in keys})
+        plan_file = P.get("driver_plan")  # the planned promotion/price calendar (a file): read_plan
+        return cls(**{k: P[k] for k in keys}, plan=read_plan(plan_file) if plan_file else None)
 
     def fit(self, ds) -> "SalesForecast":
         self.timings: dict[str, float] = {}

@@ -264,6 +264,8 @@ def _inject(job: Job, safe_source: str) -> dict[str, Any]:
     values = job.params.plain()
     values["data"] = safe_source  # absolute path or URL without password
     values["out_dir"] = "."
+    if values.get("driver_plan"):  # a file the forecast reads: relative to where salesbench was started, like data
+        values["driver_plan"] = os.path.abspath(os.path.expanduser(str(values["driver_plan"])))
     return values
 
 

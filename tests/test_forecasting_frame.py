@@ -352,3 +352,44 @@ def test_duplicate_dimension_keys_never_multiply_revenue():
     assert one.to_dict("records") == [{"product_id": "p1", "product_line": "A"}]
     assert any("product_id value(s) appear more than once in the products table" in n for n in notes)
 
+
+
+def test_driver_plan_file_from_params_gives_the_same_forecast_as_a_plan_frame(tmp_path, monkeypatch):
+    """`driver_plan` (notebook/scheduler users): a CSV or Parquet file read by from_params, relative to the cwd."""
+    from salesbench import params as SP
+
+    ds = _driver_dataset()
+    plan = pd.DataFrame({"period": pd.to_datetime(["2024-05-15", "2024-06-01"]).date, "promo_share": [0.37, 0.61]})
+    (tmp_path / "plans").mkdir()
+    plan.to_csv(tmp_path / "plans" / "2026.csv", index=False)
+    plan.assign(period=pd.to_datetime(plan["period"])).to_parquet(tmp_path / "plans" / "2026.parquet")
+    monkeypatch.chdir(tmp_path)
+    opts = ["dimensions=[]", "models=[seasonal_naive, arimax]", "n_origins=2"]
+    ref = F.SalesForecast(dimensions=[], models=["seasonal_naive", "arimax"], n_origins=2, plan=plan).fit(ds)
+    for name in ("plans/2026.csv", "plans/2026.parquet"):
+        P = SP.resolve("forecasting", overrides=[*opts, f"driver_plan={name}"])[0]
+        f = F.SalesForecast.from_params(P).fit(ds)
+        pd.testing.assert_frame_equal(f.forecast, ref.forecast)
+        assert "Planned drivers for 2 period(s)." in f.series.notes
+        assert any("planned calendar" in n for n in F.method_notes(f))
+        # the drivers the forecast (and the backtest) get are the planned ones
+        fut = F.future_drivers(f.series, 3, ["promo_share"])["promo_share"].tolist()
+        assert fut[:2] == pytest.approx([0.37, 0.61])
+    no_plan = F.SalesForecast.from_params(SP.resolve("forecasting", overrides=opts)[0]).fit(ds)
+    assert no_plan.series.plan is None and not any("Planned drivers" in n for n in no_plan.series.notes)
+    assert F.future_drivers(no_plan.series, 3, ["promo_share"])["promo_share"].tolist()[:2] != pytest.approx([0.37, 0.61])
+
+
+def test_read_plan_names_the_file_and_the_rows_it_cannot_use(tmp_path):
+    bad = tmp_path / "plan.csv"
+    bad.write_text("month,promo_share\n2026-01-01,0.2\n")
+    with pytest.raises(ValueError, match=rf"^{bad}: needs a 'period' column .* columns are month, promo_share"):
+        F.read_plan(bad)
+    bad.write_text("period,discount\n2026-01-01,0.1\nsoon,0.2\n2026-03-01,lots\n")
+    with pytest.raises(ValueError, match=r"column 'period' is not a date in row\(s\) 3$"):
+        F.read_plan(bad)
+    bad.write_text("period,discount\n2026-01-01,0.1\n2026-03-01,lots\n")
+    with pytest.raises(ValueError, match=r"column 'discount' is not a number in row\(s\) 3$"):
+        F.read_plan(bad)
+    with pytest.raises(ValueError, match=rf"^{tmp_path / 'nope.csv'}: no such file"):
+        F.read_plan(tmp_path / "nope.csv")

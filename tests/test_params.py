@@ -348,6 +348,40 @@ def test_cross_key_and_choice_rules_are_checked_before_any_kernel(notebook, over
         assert frag in msg, msg
 
 
+def test_driver_plan_file_is_checked_before_any_kernel(tmp_path, monkeypatch, run_cli):
+    """forecasting `driver_plan`: a missing file or one without `period` is exit 2 naming the key and the file."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "plans").mkdir()
+    (tmp_path / "plans" / "bad.csv").write_text("month,promo_share\n2026-01-01,0.2\n")
+    (tmp_path / "plans" / "ok.csv").write_text("period,discount\n2026-01-15,0.1\n")
+    for name, words in [("plans/2026.csv", "no such file"), ("plans/bad.csv", "needs a 'period' column")]:
+        with pytest.raises(P.ParamError) as err:
+            P.resolve("forecasting", overrides=[f"driver_plan={name}"])
+        assert err.value.key == "driver_plan"
+        assert str(err.value).startswith(f"-p: parameter 'driver_plan' of notebook 'forecasting': "
+                                         f"{tmp_path / name}: {words}"), str(err.value)
+    assert P.resolve("forecasting", overrides=["driver_plan=plans/ok.csv"])[0]["driver_plan"] == "plans/ok.csv"
+    out = tmp_path / "out"  # through the CLI, relative to where salesbench was started: no kernel, nothing written
+    proc = run_cli("run", "forecasting", "-p", "driver_plan=plans/2026.csv", "--out", out, cwd=tmp_path)
+    assert proc.returncode == 2, proc.stderr
+    assert "parameter 'driver_plan'" in proc.stderr and str(tmp_path / "plans" / "2026.csv") in proc.stderr
+    assert "Traceback" not in proc.stderr and not out.exists()
+
+
+def test_runner_passes_the_driver_plan_to_the_kernel_as_an_absolute_path(tmp_path, monkeypatch):
+    """Kernels run in the report folder: a plan path relative to the caller's folder is made absolute."""
+    from salesbench import runner
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "plans").mkdir()
+    (tmp_path / "plans" / "ok.csv").write_text("period,discount\n2026-01-15,0.1\n")
+    p = P.resolve("forecasting", overrides=["driver_plan=plans/ok.csv"])[0]
+    job = runner.Job(1, "forecasting", "Sales forecast", p, "", "demo")
+    assert runner._inject(job, "demo")["driver_plan"] == str(tmp_path / "plans" / "ok.csv")
+    assert runner._inject(runner.Job(1, "forecasting", "x", P.resolve("forecasting")[0], "", "demo"),
+                          "demo")["driver_plan"] is None
+
+
 def test_every_declared_check_accepts_the_defaults():
     for name in P.notebook_names():
         decl = P.declaration(name)
