@@ -393,8 +393,9 @@ def plan_frame(plan: pd.DataFrame | None, series: SeriesSet) -> pd.DataFrame | N
     as ``unique_id, ds, <drivers>`` for every series, or None.
 
     The plan is the business's: every series gets the same planned promotion
-    share and discount; a period whose plan leaves a driver empty keeps the
-    last-year assumption (the row is dropped). Periods are truncated to the
+    share and discount; a driver the plan leaves empty (a missing column or
+    an empty cell) keeps the last-year assumption (NaN here); a period with no
+    planned driver at all is dropped. Periods are truncated to the
     forecast frequency. Include past periods' plans to have the backtest use
     them too (:func:`salesbench.forecasting_frame.planned_drivers`).
     """
@@ -410,7 +411,7 @@ def plan_frame(plan: pd.DataFrame | None, series: SeriesSet) -> pd.DataFrame | N
     for d in drivers:
         if d not in df.columns:
             df[d] = np.nan
-    df = df.groupby("ds", as_index=False)[drivers].mean().dropna()
+    df = df.groupby("ds", as_index=False)[drivers].mean().dropna(how="all", subset=drivers)
     if df.empty:
         return None
     ids = series.ids

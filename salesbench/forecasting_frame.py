@@ -205,8 +205,8 @@ def planned_drivers(train: pd.DataFrame, future: pd.DataFrame, season_length: in
 
     ``train`` = history ``unique_id, ds, <drivers>``; ``future`` = the rows
     ``unique_id, ds`` to fill. A period found in ``plan`` (``unique_id, ds,
-    <drivers>``: the user's planned promotion/price calendar) takes the plan;
-    otherwise the value of the same period one season earlier (promotion
+    <drivers>``: the user's planned promotion/price calendar) takes the plan
+    for each driver the plan gives (NaN: not planned); otherwise the value of the same period one season earlier (promotion
     calendars and price lists repeat year on year), or the last value when the
     history is shorter than a season. The backtest and the forecast both call
     this, so the backtest measures the forecast the user will get.
@@ -221,13 +221,14 @@ def planned_drivers(train: pd.DataFrame, future: pd.DataFrame, season_length: in
         hist = g[list(drivers)].to_numpy(dtype=float)
         n = len(hist)
         for i, d in enumerate(sorted(fut["ds"])):
-            if planned is not None and (uid, d) in planned.index:
-                vals = planned.loc[(uid, d)].to_numpy(dtype=float)
-            elif n == 0:
+            if n == 0:
                 vals = np.zeros(len(drivers))
             else:
                 pos = n + i - m
                 vals = hist[pos] if 0 <= pos < n else hist[-1]
+            if planned is not None and (uid, d) in planned.index:  # a driver the plan leaves empty: as above
+                plan_vals = planned.loc[(uid, d)].to_numpy(dtype=float)
+                vals = np.where(np.isnan(plan_vals), vals, plan_vals)
             rows.append({"unique_id": uid, "ds": d, **dict(zip(drivers, vals))})
     return pd.DataFrame(rows, columns=["unique_id", "ds", *drivers])
 

@@ -78,6 +78,23 @@ def test_planned_drivers_use_plan_then_last_year():
     assert out["promo_share"].tolist() == pytest.approx([0.02, 0.5, 0.04])
 
 
+def test_a_plan_of_one_driver_keeps_last_year_for_the_other():
+    """A plan file with only promo_share on data with promo and discount: the plan is used, not dropped."""
+    ds = pd.date_range("2023-01-01", periods=14, freq="MS")
+    train = pd.DataFrame({"unique_id": "a", "ds": ds, "promo_share": np.arange(14) / 100,
+                          "discount": np.arange(14) / 1000})
+    series = F.SeriesSet(Y=train, holdout=train.iloc[:0], S=pd.DataFrame({"a": [1]}, index=["a"]), tags={},
+                         meta=pd.DataFrame(),
+                         frequency="M", freq="MS", season_length=12, metric="revenue", dimensions=[],
+                         drivers=["promo_share", "discount"], as_of=None, dropped_periods=[], notes=[])
+    plan = F.plan_frame(pd.DataFrame({"period": ["2024-04-20"], "promo_share": [0.5]}), series)
+    assert plan is not None and plan["ds"].tolist() == [pd.Timestamp("2024-04-01")]
+    fut = pd.DataFrame({"unique_id": "a", "ds": pd.date_range("2024-03-01", periods=3, freq="MS")})
+    out = FF.planned_drivers(train, fut, 12, ["promo_share", "discount"], plan)
+    assert out["promo_share"].tolist() == pytest.approx([0.02, 0.5, 0.04])  # April planned
+    assert out["discount"].tolist() == pytest.approx([0.002, 0.003, 0.004])  # not planned: last year
+
+
 def _driver_dataset():
     rng = np.random.default_rng(3)
     rows = []
