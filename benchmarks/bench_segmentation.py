@@ -13,7 +13,7 @@ minutes and it is not the subject.
 
 What is measured, each size in a fresh process (so the peak memory is its own):
 
-* ``features``: :func:`salesbench.segmentation.customer_features` — the ibis/DuckDB
+* ``features``: :func:`salesbench.analyses.segmentation.model.customer_features` — the ibis/DuckDB
   aggregation of the order lines to one row per customer, brought to pandas;
 * ``fit``: :meth:`Segmentation.fit` with the default parameters — features,
   RFM scores and segments, value tiers, K-means with k = 3..8 by silhouette
@@ -106,7 +106,7 @@ def make_orders(folder: Path, customers: int, seed: int = 0) -> int:
 
 def _measure(folder: str, queue) -> None:
     import salesbench as sb
-    from salesbench import segmentation as seg
+    from salesbench.analyses.segmentation import model as seg
 
     base = _rss_mb()
     ds = sb.open_data(folder)

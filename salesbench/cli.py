@@ -11,10 +11,10 @@ import importlib
 import sys
 
 COMMANDS = {
-    "demo": ("salesbench.demo", "generate the demo company (with its ground truth)"),
-    "validate": ("salesbench.validate", "check a data source against the canonical schema"),
-    "run": ("salesbench.runner", "execute notebooks with Papermill and render HTML reports"),
-    "list": ("salesbench.runner", "list the available notebooks and their parameters"),
+    "demo": ("salesbench.datasets.demo", "generate the demo company (with its ground truth)"),
+    "validate": ("salesbench.core.validate", "check a data source against the canonical schema"),
+    "run": ("salesbench.report.runner", "execute notebooks with Papermill and render HTML reports"),
+    "list": ("salesbench.report.runner", "list the available notebooks and their parameters"),
 }
 
 

@@ -19,7 +19,7 @@ os.environ.setdefault("MKL_NUM_THREADS", "1")
 @pytest.fixture(scope="session")
 def small_demo(tmp_path_factory) -> Path:
     """A small demo company (seed 1, 600 customers) in a temporary folder."""
-    from salesbench.demo import generate
+    from salesbench.datasets.demo import generate
 
     out = tmp_path_factory.mktemp("small_demo")
     generate(out, seed=1, customers=600)
@@ -29,21 +29,21 @@ def small_demo(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def default_demo() -> Path:
     """The default demo company (seed 0, default size), generated once into the cache."""
-    from salesbench.demo import ensure_demo
+    from salesbench.datasets.demo import ensure_demo
 
     return ensure_demo()
 
 
 @pytest.fixture(scope="session")
 def cdnow_sample() -> Path:
-    from salesbench.datasets import cdnow_path
+    from salesbench.datasets.public import cdnow_path
 
     return cdnow_path("sample")
 
 
 @pytest.fixture(scope="session")
 def cdnow_master() -> Path:
-    from salesbench.datasets import cdnow_path
+    from salesbench.datasets.public import cdnow_path
 
     return cdnow_path("master")
 
@@ -85,7 +85,7 @@ def pg_demo(pg_server, small_demo) -> str:
     column types; returns the URL for the password-authenticated, read-only test user."""
     import pgserver
 
-    from salesbench.data import open_data
+    from salesbench.core.dataset import open_data
 
     pgserver.load_dataset(pg_server, "sales", open_data(small_demo))
     return pg_server.url("sales", pgserver.USER, pgserver.PASSWORD)

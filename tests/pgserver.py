@@ -7,7 +7,7 @@ same temporary folder), and every TCP connection needs a password
 runs as the ``postgres`` user (created by the Debian packages; ``.ci/run``
 makes sure it exists) or else ``nobody``.
 
-:func:`load_dataset` copies a :class:`salesbench.data.Dataset` into a database
+:func:`load_dataset` copies a :class:`salesbench.core.dataset.Dataset` into a database
 with canonical column types (text ids, ``date``, ``timestamp``, ``double
 precision``, ``bigint``, ``boolean``) — what a real warehouse holding the demo
 company looks like.
@@ -151,7 +151,7 @@ def load_dataset(server: Server, db: str, ds) -> dict[str, int]:
     """Copy every table of ``ds`` into database ``db`` with canonical column types; ``{table: rows}``."""
     from psycopg import sql
 
-    from salesbench import schema
+    from salesbench.core import schema
 
     server.create_database(db)
     counts = {}

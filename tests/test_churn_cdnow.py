@@ -6,12 +6,13 @@ Hardie 2013) p = 6.25, q = 3.74, γ = 15.44 on the 946 repeat buyers.
 """
 from __future__ import annotations
 
+import importlib
 import pandas as pd
 import pytest
 
 import salesbench as sb
-from salesbench import churn
-from salesbench.params import repo_root
+from salesbench.analyses.churn import model as churn
+from salesbench.report.params import repo_root
 
 BGNBD = {"r": 0.243, "alpha": 4.414, "a": 0.793, "b": 2.426}
 GG = {"p": 6.25, "q": 3.74, "v": 15.44}
@@ -170,7 +171,7 @@ MASTER = {"customers": 23570, "repeats": 24337, "holdout": 19684, "bgnbd": {"r":
 @pytest.fixture(scope="module")
 def master(cdnow_master):
     """The report's analysis on CDNOW master with a holdout (MAP, flat priors: the comparison fits are the MLE)."""
-    from salesbench import churn_report
+    from salesbench.analyses.churn import report as churn_report
 
     ds = sb.open_data(repo_root() / "params" / "sources" / "cdnow_master.yaml")
     return churn_report.analyse(ds, model="auto", fit_method="map", priors="flat", calibration_end=CAL_END, horizon=39,
@@ -206,7 +207,7 @@ def test_master_model_choice_follows_the_stated_rule(master):
 def test_master_predictive_interval_states_the_miss(master, tmp_path):
     """The chosen model's 94% predictive interval (MAP fit: purchase-process noise) misses 19,684 — the model
     under-forecasts this holdout by more than chance — and the report and results say so."""
-    from salesbench import churn_report
+    from salesbench.analyses.churn import report as churn_report
 
     h = master.holdout
     assert h["predicted_lo"] < h["predicted_total"] < h["predicted_hi"] < h["actual_total"]
@@ -233,4 +234,4 @@ def test_master_at_risk_ranking_beats_recency(master):
     col, asc = churn.RANK_ORDER[signal]
     ranked = master.at_risk[col]
     assert (ranked.is_monotonic_increasing if asc else ranked.is_monotonic_decreasing)
-    assert "time since the last purchase alone scored 0.759" in __import__("salesbench.churn_report").churn_report.ranking_sentence(master)
+    assert "time since the last purchase alone scored 0.759" in importlib.import_module("salesbench.analyses.churn.report").ranking_sentence(master)

@@ -8,8 +8,8 @@ import pandas as pd
 import pytest
 
 import salesbench as sb
-from salesbench import churn_report
-from salesbench.params import repo_root
+from salesbench.analyses.churn import report as churn_report
+from salesbench.report.params import repo_root
 
 NOTEBOOK = repo_root() / "notebooks" / "churn.ipynb"
 

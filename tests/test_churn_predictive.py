@@ -1,6 +1,6 @@
 """Posterior-predictive purchases, model choice helpers and tiny data (no NUTS; a few MAP fits at most).
 
-The predictive distribution (salesbench.churn_predictive) is checked against two independent
+The predictive distribution (salesbench.analyses.churn.predictive) is checked against two independent
 routes: pymc-marketing's closed-form expectations and P(alive) (the mean of the exact PMF must
 equal them) and brute-force simulation of the individual-level processes (the histogram must
 match the PMF).
@@ -14,8 +14,10 @@ import pandas as pd
 import pytest
 
 import salesbench as sb
-from salesbench import churn, churn_choice, churn_report
-from salesbench import churn_predictive as cp
+from salesbench.analyses.churn import model as churn
+from salesbench.analyses.churn import choice as churn_choice
+from salesbench.analyses.churn import report as churn_report
+from salesbench.analyses.churn import predictive as cp
 
 PARAMS = {
     "bg_nbd": {"r": 0.25, "alpha": 4.0, "a": 0.8, "b": 2.5},

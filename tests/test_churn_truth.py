@@ -5,8 +5,9 @@ import pandas as pd
 import pytest
 
 import salesbench as sb
-from salesbench import churn, churn_warning
-from salesbench.demo import simulate_bgnbd
+from salesbench.analyses.churn import model as churn
+from salesbench.analyses.churn import warning as churn_warning
+from salesbench.datasets.demo import simulate_bgnbd
 
 TRUE = {"r": 0.25, "alpha": 4.0, "a": 0.8, "b": 2.5}
 

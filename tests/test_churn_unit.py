@@ -8,7 +8,8 @@ import pandas as pd
 import pytest
 
 import salesbench as sb
-from salesbench import churn, churn_warning
+from salesbench.analyses.churn import model as churn
+from salesbench.analyses.churn import warning as churn_warning
 
 
 def _orders(rows):

@@ -1,4 +1,4 @@
-"""salesbench.data: sources, canonical types, try_cast on bad values, secrets never shown."""
+"""salesbench.core.dataset: sources, canonical types, try_cast on bad values, secrets never shown."""
 from __future__ import annotations
 
 import socket
@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 import salesbench as sb
-from salesbench.data import DataError, MissingTables, SchemaError, open_data, parse_demo_source, redact
+from salesbench.core.dataset import DataError, MissingTables, SchemaError, open_data, parse_demo_source, redact
 
 
 def _write(folder: Path, name: str, text: str) -> Path:
@@ -198,14 +198,14 @@ def test_non_finite_and_absurd_money_rows_are_left_out_and_stated(tmp_path):
     assert "3 orders rows left out: revenue not a finite number (NaN or infinity) (rows 2, 3, 4)." in ds.exclusion_sentences()
     assert ds.canonical_table("orders").count().to_pyarrow().as_py() == 8  # validation still sees every row
     # segmentation used to fail with "quantile_scores: values contain NaN"
-    from salesbench import segmentation as seg
+    from salesbench.analyses.segmentation import model as seg
 
     feats = seg.customer_features(ds, as_of="2024-02-01")
     assert set(feats.customer_id) == {"c1", "c3"} and feats.filter(like="monetary").notna().all().all()
 
 
 def test_require_records_and_shows_the_rows_left_out(tmp_path):
-    from salesbench.results import Results
+    from salesbench.report.results import Results
 
     _write(tmp_path / "d", "orders.csv", ODD_ORDERS)
     ds = open_data(tmp_path / "d")
@@ -237,7 +237,7 @@ def test_sentences_are_displayed_escaped_in_a_notebook(tmp_path, monkeypatch):
     monkeypatch.setattr(IPython.display, "display", lambda obj: shown.append(obj._repr_html_()))
     _write(tmp_path, "orders.csv", "order_id,customer_id,order_date,revenue\n<b>x</b>,c1,2024-01-01,NaN\n"
                                    "o2,<script>alert(1)</script>,2024-01-01,1\n")
-    from salesbench.results import Results
+    from salesbench.report.results import Results
 
     open_data(tmp_path).require(analysis="segmentation", res=Results("segmentation", tmp_path / "o"))
     assert len(shown) == 1
@@ -248,7 +248,7 @@ def test_sentences_are_displayed_escaped_in_a_notebook(tmp_path, monkeypatch):
 def test_future_dated_events_are_left_out_but_plans_and_due_dates_are_kept(tmp_path, monkeypatch):
     import datetime as dt
 
-    from salesbench import data as data_mod
+    from salesbench.core import dataset as data_mod
 
     monkeypatch.setattr(data_mod, "today", lambda: dt.date(2025, 6, 30))
     _write(tmp_path, "orders.csv", "customer_id,order_date,revenue\na,2025-06-01,1\nb,2025-06-30,2\nc,2100-01-01,3\n")
@@ -304,7 +304,7 @@ def test_out_of_range_dates_stored_by_a_database_become_empty(tmp_path):
     assert ds.canonical_table("orders").order_date.to_pandas().notna().tolist() == [True, False, False, False, False]
     assert ds.table("orders").customer_id.to_pandas().tolist() == ["a"]
     assert ds.table("interactions").count().to_pyarrow().as_py() == 1
-    from salesbench.validate import validate
+    from salesbench.core.validate import validate
 
     f_ = [x for x in validate(ds).findings if x.check == "unparsable_value" and x.table == "orders"]
     assert len(f_) == 1 and f_[0].rows == 4 and f_[0].examples[ROW_COL].tolist() == [2, 3, 4, 5]
@@ -315,8 +315,8 @@ ROW_COL = "row"
 
 
 def test_header_only_csv_says_the_table_has_no_rows(tmp_path):
-    from salesbench.data import EmptyTables
-    from salesbench.results import Results
+    from salesbench.core.dataset import EmptyTables
+    from salesbench.report.results import Results
 
     _write(tmp_path, "orders.csv", "order_id,customer_id,order_date,revenue\n")
     ds = open_data(tmp_path)
@@ -343,7 +343,7 @@ def test_ragged_csv_row_names_the_file_and_the_line(tmp_path, body, line, fields
 
 # --------------------------------------------------------------------------- duplicate keys
 def test_exact_duplicate_rows_are_dropped_and_conflicting_keys_stop(tmp_path):
-    from salesbench.data import DuplicateKeys
+    from salesbench.core.dataset import DuplicateKeys
 
     _write(tmp_path, "orders.csv", "order_id,line_no,customer_id,order_date,revenue,product_id\n"
                                    "O1,1,c1,2024-01-01,10,P1\nO2,1,c1,2024-01-02,5,P2\nO1,1,c1,2024-01-01,10,P1\n")
@@ -403,7 +403,7 @@ def test_postgres_rows_left_out_match_duckdb(pg_server):
     assert got == sorted([("revenue", "nonfinite_values", 3, (2, 3, 4)), ("revenue", "implausible_values", 1, (5,)),
                           ("order_date", "required_value_missing", 2, (6, 8)), ("order_date", "future_dates", 1, (7,)),
                           ("", "exact_duplicates", 1, (9,))])
-    from salesbench.data import DuplicateKeys
+    from salesbench.core.dataset import DuplicateKeys
 
     with pytest.raises(DuplicateKeys, match=r"table products has 1 product_id value .*'P1' in rows 1, 2"):
         ds.check_keys()

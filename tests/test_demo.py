@@ -7,9 +7,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from salesbench import schema
-from salesbench.data import open_data
-from salesbench.demo import DEFECTS, generate, simulate_bgnbd
+from salesbench.core import schema
+from salesbench.core.dataset import open_data
+from salesbench.datasets.demo import DEFECTS, generate, simulate_bgnbd
 
 
 def _read(folder, name):

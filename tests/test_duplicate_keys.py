@@ -14,13 +14,13 @@ import pandas as pd
 import pytest
 
 import salesbench as sb
-from salesbench.data import DuplicateKeys
-from salesbench.results import Results
+from salesbench.core.dataset import DuplicateKeys
+from salesbench.report.results import Results
 
 
 @pytest.fixture(scope="module")
 def frames(tmp_path_factory) -> dict[str, pd.DataFrame]:
-    from salesbench.demo import generate
+    from salesbench.datasets.demo import generate
 
     out = generate(tmp_path_factory.mktemp("dupdemo"), seed=4, customers=150)
     return {f.stem: pd.read_parquet(f) for f in Path(out).glob("*.parquet") if not f.stem.startswith("truth")}
@@ -54,7 +54,7 @@ def _states_copies(ds, table: str, tmp_path, analysis: str):
 
 
 def test_segmentation(frames, tmp_path):
-    from salesbench import segmentation as seg
+    from salesbench.analyses.segmentation import model as seg
 
     P = sb.params.load("segmentation", {"out_dir": str(tmp_path), "k": 3})  # fixed k: no search
     _conflict(_with_copies(frames, "customers", conflict="region"), "segmentation", "customers", "customer_id", tmp_path)
@@ -68,7 +68,7 @@ def test_segmentation(frames, tmp_path):
 
 
 def test_funnel(frames, tmp_path):
-    from salesbench import funnel
+    from salesbench.analyses.funnel import model as funnel
 
     stages = sb.params.defaults("funnel")["stages"]
     _conflict(_with_copies(frames, "opportunities", conflict="amount"), "funnel", "opportunities", "opportunity_id", tmp_path)
@@ -86,7 +86,7 @@ FAST_FORECAST = {"models": ["seasonal_naive"], "deep_models": ["seasonal_naive"]
 
 
 def test_forecasting(frames, tmp_path):
-    from salesbench import forecasting as fc
+    from salesbench.analyses.forecasting import model as fc
 
     P = sb.params.load("forecasting", dict(FAST_FORECAST, out_dir=str(tmp_path)))
     _conflict(_with_copies(frames, "products", conflict="product_line"), "forecasting", "products", "product_id", tmp_path)
@@ -106,7 +106,8 @@ def test_churn(frames, tmp_path):
     """The set-up cell stops on conflicting customers; the customer attributes and early-warning
     indicators (where churn reads customers and invoices) equal the de-duplicated ones. (The full
     model fit takes ~25 s and reads customers only through these functions.)"""
-    from salesbench import churn, churn_warning
+    from salesbench.analyses.churn import model as churn
+    from salesbench.analyses.churn import warning as churn_warning
 
     _conflict(_with_copies(frames, "customers", conflict="tier"), "churn", "customers", "customer_id", tmp_path)
     _conflict(_with_copies(frames, "invoices", conflict="amount"), "churn", "invoices", "invoice_id", tmp_path)
@@ -132,7 +133,7 @@ def _with_copies_frames(frames, table: str) -> dict[str, pd.DataFrame]:
 
 
 def test_performance(frames, tmp_path):
-    from salesbench import performance
+    from salesbench.analyses.performance import model as performance
 
     P = sb.params.load("performance", {"out_dir": str(tmp_path), "trend_periods": 1, "relationships": []})
     _conflict(_with_copies(frames, "reps", conflict="region"), "performance", "reps", "rep_id", tmp_path)
@@ -148,7 +149,7 @@ def test_performance(frames, tmp_path):
 def test_data_quality(frames, tmp_path):
     """data_quality never raises: conflicting keys are a red finding naming table and key (the
     runner stops the other reports), exact copies are counted and stated as rows left out."""
-    from salesbench import quality
+    from salesbench.analyses.data_quality import model as quality
 
     frames = {t: frames[t] for t in ("orders", "products")}
     q = quality.assess(_with_copies(frames, "products", conflict="product_line"))
@@ -179,7 +180,7 @@ def test_run_stops_before_any_kernel_on_conflicting_keys(tmp_path, capsys):
 
 
 def test_run_skips_reports_whose_table_has_no_rows(tmp_path):
-    from salesbench.runner import run_reports
+    from salesbench.report.runner import run_reports
 
     data = tmp_path / "data"
     data.mkdir()

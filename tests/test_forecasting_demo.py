@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 
 import salesbench as sb
-from salesbench import forecasting as F
-from salesbench.forecasting_lifecycle import product_lifecycle
+from salesbench.analyses.forecasting import model as F
+from salesbench.analyses.forecasting.lifecycle import product_lifecycle
 
 
 @pytest.fixture(scope="module")

@@ -6,9 +6,9 @@ import pandas as pd
 import pytest
 
 import salesbench as sb
-from salesbench import forecasting as F
-from salesbench import forecasting_frame as FF
-from salesbench.results import ReportSkipped
+from salesbench.analyses.forecasting import model as F
+from salesbench.analyses.forecasting import backtest as FF
+from salesbench.report.results import ReportSkipped
 
 
 def _fc(rows):
@@ -342,8 +342,8 @@ def test_duplicate_dimension_keys_never_multiply_revenue():
     """
     import ibis
 
-    from salesbench.data import DuplicateKeys
-    from salesbench.forecasting_lifecycle import monthly_line_revenue
+    from salesbench.core.dataset import DuplicateKeys
+    from salesbench.analyses.forecasting.lifecycle import monthly_line_revenue
 
     months = pd.date_range("2023-01-01", "2024-12-01", freq="MS")
     orders = pd.DataFrame({"order_id": [f"o{i}" for i in range(len(months))], "customer_id": "c1",
@@ -373,7 +373,7 @@ def test_duplicate_dimension_keys_never_multiply_revenue():
 
 def test_driver_plan_file_from_params_gives_the_same_forecast_as_a_plan_frame(tmp_path, monkeypatch):
     """`driver_plan` (notebook/scheduler users): a CSV or Parquet file read by from_params, relative to the cwd."""
-    from salesbench import params as SP
+    from salesbench.report import params as SP
 
     ds = _driver_dataset()
     plan = pd.DataFrame({"period": pd.to_datetime(["2024-05-15", "2024-06-01"]).date, "promo_share": [0.37, 0.61]})

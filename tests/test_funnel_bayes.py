@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from salesbench.funnel_bayes import pooled_rates, win_counts
+from salesbench.analyses.funnel.bayes import pooled_rates, win_counts
 
 
 @pytest.fixture(scope="module")

@@ -4,7 +4,8 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from salesbench import funnel, open_data
+from salesbench import open_data
+from salesbench.analyses.funnel import model as funnel
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,4 @@
-"""Parameter declaration, validation and resolution (salesbench.params) on hand-made files."""
+"""Parameter declaration, validation and resolution (salesbench.report.params) on hand-made files."""
 from __future__ import annotations
 
 import copy
@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from salesbench import params as P
+from salesbench.report import params as P
 
 FIXTURES = Path(__file__).parent / "notebooks"
 
@@ -286,7 +286,7 @@ def test_parameters_cell_for_interactive_reruns(pdir, tmp_path, capsys):
 # ----------------------------------------------------------------------------- cross-key checks
 def test_declared_check_rejects_weights_that_do_not_sum_to_one_before_any_kernel(tmp_path, run_cli):
     """performance declares `_check`: bad weights stop the run with exit 2, nothing written."""
-    from salesbench import params
+    from salesbench.report import params
 
     bad = tmp_path / "weights.yaml"
     bad.write_text("weights: {revenue: 0.5, csat: 0.4}\n")
@@ -370,7 +370,7 @@ def test_driver_plan_file_is_checked_before_any_kernel(tmp_path, monkeypatch, ru
 
 def test_runner_passes_the_driver_plan_to_the_kernel_as_an_absolute_path(tmp_path, monkeypatch):
     """Kernels run in the report folder: a plan path relative to the caller's folder is made absolute."""
-    from salesbench import runner
+    from salesbench.report import runner
 
     monkeypatch.chdir(tmp_path)
     (tmp_path / "plans").mkdir()
@@ -385,7 +385,7 @@ def test_runner_passes_the_driver_plan_to_the_kernel_as_an_absolute_path(tmp_pat
 def test_every_declared_check_accepts_the_defaults():
     for name in P.notebook_names():
         decl = P.declaration(name)
-        assert decl.check is None or decl.check.startswith("salesbench.checks:"), (name, decl.check)
+        assert decl.check is None or decl.check.startswith("salesbench.report.checks:"), (name, decl.check)
         assert P.resolve(name)[0]["data"] == "demo"
     assert all(P.declaration(n).check for n in ("segmentation", "funnel", "forecasting", "churn", "performance"))
 
@@ -401,8 +401,8 @@ def test_check_error_names_where_the_key_came_from(tmp_path):
 
 
 def test_unloadable_check_hook_is_an_error_in_the_declaration(pdir):
-    (pdir / "funnel.yaml").write_text(FUNNEL + '_check: "salesbench.checks:no_such_check"\n')
-    with pytest.raises(P.ParamError, match=r"funnel.yaml: _check 'salesbench.checks:no_such_check' cannot be loaded"):
+    (pdir / "funnel.yaml").write_text(FUNNEL + '_check: "salesbench.report.checks:no_such_check"\n')
+    with pytest.raises(P.ParamError, match=r"funnel.yaml: _check 'salesbench.report.checks:no_such_check' cannot be loaded"):
         P.resolve("funnel")
 
 

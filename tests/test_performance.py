@@ -11,9 +11,9 @@ import pandas as pd
 import pytest
 
 import salesbench as sb
-from salesbench import performance as pf
-from salesbench import performance_feedback as fb
-from salesbench import performance_variance as var
+from salesbench.analyses.performance import model as pf
+from salesbench.analyses.performance import feedback as fb
+from salesbench.analyses.performance import variance as var
 
 ROOT = Path(__file__).resolve().parents[1]
 D = dt.date
@@ -418,7 +418,7 @@ def test_feedback_strengths_and_gaps_against_team_median():
 
 # --------------------------------------------------------------------------- the review on the tiny company
 def test_review_on_tiny_company(tiny, tmp_path):
-    from salesbench import performance_report as report
+    from salesbench.analyses.performance import report
 
     rv = pf.PerformanceReview(period="quarter", as_of=D(2025, 3, 31), trend_periods=2).fit(tiny)
     r = rv.results()
@@ -462,7 +462,7 @@ def test_review_without_optional_tables_spreads_weights(tmp_path):
 
 
 def test_missing_reps_table_skips_with_a_clear_reason(tmp_path):
-    from salesbench.data import MissingTables
+    from salesbench.core.dataset import MissingTables
 
     ds = sb.Dataset.from_frames({"orders": _frames()["orders"]})
     res = sb.results.Results("performance", tmp_path)
@@ -474,7 +474,7 @@ def test_missing_reps_table_skips_with_a_clear_reason(tmp_path):
 
 # --------------------------------------------------------------------------- params and notebook
 def test_declared_defaults_are_the_module_defaults():
-    from salesbench import params
+    from salesbench.report import params
 
     defaults = params.declaration("performance").defaults
     assert defaults["weights"] == pf.DEFAULT_WEIGHTS and defaults["warning_lines"] == pf.DEFAULT_LINES
@@ -505,8 +505,8 @@ def test_figures_and_tables_fall_back_and_escape(tiny):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from salesbench import performance_plots as plots
-    from salesbench import performance_report as report
+    from salesbench.analyses.performance import plots
+    from salesbench.analyses.performance import report
 
     frames = _frames()
     frames["reps"].loc[0, "name"] = "<script>alert(1)</script>"
@@ -529,7 +529,7 @@ def test_figures_and_tables_fall_back_and_escape(tiny):
 
 
 def test_sales_expense_ratio_when_an_expenses_table_exists(monkeypatch):
-    from salesbench import schema
+    from salesbench.core import schema
 
     # the canonical schema has no expenses table yet: declare one for this test only
     table = schema.Table("expenses", (schema.Column("rep_id", "id"), schema.Column("expense_date", "date", True),

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 import salesbench as sb
-from salesbench import performance as pf
+from salesbench.analyses.performance import model as pf
 
 Q4 = (pd.Timestamp("2025-10-01"), pd.Timestamp("2026-01-01"))
 
@@ -76,7 +76,7 @@ def test_score_tracks_latent_rep_skill_on_the_default_demo(default_review):
 
 @pytest.mark.parametrize("seed", [1, 2])
 def test_score_tracks_skill_on_other_seeds(tmp_path_factory, seed):
-    from salesbench.demo import generate
+    from salesbench.datasets.demo import generate
 
     folder = generate(tmp_path_factory.mktemp(f"perf_seed{seed}"), seed=seed, customers=5000)
     rv = pf.PerformanceReview(period="quarter", trend_periods=1).fit(sb.open_data(folder))

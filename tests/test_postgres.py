@@ -147,8 +147,8 @@ def test_every_report_on_postgresql_equals_duckdb(pg_demo, small_demo, tmp_path,
 
 def test_validate_on_postgresql_finds_the_same_defects(pg_server, tmp_path, run_cli):
     """The dirty demo in PostgreSQL: `salesbench validate` reports the same findings as on the files."""
-    from salesbench.data import open_data
-    from salesbench.demo import DEFECTS, generate
+    from salesbench.core.dataset import open_data
+    from salesbench.datasets.demo import DEFECTS, generate
 
     folder = generate(tmp_path / "dirty", seed=1, customers=600, dirty=True)
     pgserver.load_dataset(pg_server, "dirty", open_data(folder))
@@ -178,8 +178,8 @@ def test_missing_postgresql_skips_locally_but_fails_in_ci(monkeypatch):
 def test_funnel_tables_do_not_depend_on_the_storage_order(small_demo):
     """A database returns rows in its own order (PostgreSQL: heap order, DuckDB: hash-join order):
     the funnel's per-deal tables must come out the same whatever order the tables are stored in."""
-    from salesbench import funnel
-    from salesbench.data import Dataset
+    from salesbench.analyses.funnel import model as funnel
+    from salesbench.core.dataset import Dataset
 
     frames = {n: pd.read_parquet(small_demo / f"{n}.parquet") for n in ("opportunities", "stage_history", "reps")}
     shuffled = {n: f.sample(frac=1.0, random_state=7).reset_index(drop=True) for n, f in frames.items()}

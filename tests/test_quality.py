@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 
 import salesbench as sb
-from salesbench import quality
-from salesbench.results import Results
+from salesbench.analyses.data_quality import model as quality
+from salesbench.report.results import Results
 
 
 @pytest.fixture()

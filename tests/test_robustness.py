@@ -28,9 +28,12 @@ from matplotlib.text import Text  # noqa: E402
 import salesbench as sb  # noqa: E402
 import tiny_company  # noqa: E402
 from notebook_exec import run_notebook  # noqa: E402
-from salesbench import funnel, funnel_plots, performance, performance_report  # noqa: E402
-from salesbench import segmentation as seg  # noqa: E402
-from salesbench.results import ReportSkipped, Results  # noqa: E402
+from salesbench.analyses.performance import report as performance_report  # noqa: E402
+from salesbench.analyses.funnel import model as funnel
+from salesbench.analyses.funnel import plots as funnel_plots
+from salesbench.analyses.performance import model as performance
+from salesbench.analyses.segmentation import model as seg  # noqa: E402
+from salesbench.report.results import ReportSkipped, Results  # noqa: E402
 
 HOSTILE = [r"$x^$ Region", r"Price $\notacommand$", r"a\b $10 and $20 <b>x</b>"]
 NAME = r"$x^$ Price $\notacommand$ <b>"  # one string with every hazard, for whole companies

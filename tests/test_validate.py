@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 
 import salesbench as sb
-from salesbench.data import SchemaError
-from salesbench.validate import QUALITY_CHECKS, pandera_schema, validate
+from salesbench.core.dataset import SchemaError
+from salesbench.core.validate import QUALITY_CHECKS, pandera_schema, validate
 
 AS_OF = dt.date(2026, 1, 1)
 ORDERS_HEADER = "order_id,line_no,customer_id,order_date,revenue\n"
@@ -132,7 +132,7 @@ def test_pandera_schema_is_generated_from_the_canonical_schema():
 
 @pytest.fixture(scope="module", params=[1, 2])
 def dirty_demo(request, tmp_path_factory):
-    from salesbench.demo import generate
+    from salesbench.datasets.demo import generate
 
     out = tmp_path_factory.mktemp(f"dirty{request.param}")
     generate(out, seed=request.param, customers=600, dirty=True)
@@ -153,7 +153,7 @@ def test_clean_demo_has_no_finding(small_demo):
 
 def test_cli_exit_codes_and_json(tmp_path, small_demo, capsys):
     from salesbench.cli import main
-    from salesbench.demo import generate
+    from salesbench.datasets.demo import generate
 
     (tmp_path / "bad").mkdir()
     bad = folder(tmp_path / "bad", orders=ORDERS_HEADER + "O1,1,c1,2024-13-01,10\n")
@@ -219,7 +219,7 @@ def test_odd_dates_are_counted_as_unparsable_and_never_crash(tmp_path, capsys):
     assert "do not parse as date or lie outside 1900-2200" in f[0].message and "order_date='epoch'" in f[0].message
     s = [x for x in report.schema_errors if x.table == "customers" and x.column == "signup_date"]
     assert len(s) == 1 and s[0].rows == 1 and "reports treat them as empty" in s[0].message
-    from salesbench.quality import assess
+    from salesbench.analyses.data_quality.model import assess
 
     q = assess(src, as_of=AS_OF)  # the data-quality report renders: coverage ends at real dates
     cov = q.coverage.set_index(["table", "column"])
@@ -262,7 +262,7 @@ def test_conflicting_keys_are_listed_not_raised(tmp_path, capsys):
 
 
 def test_unknown_stages_are_counted_and_named_with_the_fix(tmp_path):
-    from salesbench.validate import unknown_stages
+    from salesbench.core.validate import unknown_stages
 
     sh = "opportunity_id,stage,entered_at\n" + "".join(
         f"D{i},{s},2024-01-0{1 + i % 5} 00:00:00\n" for i, s in enumerate(["lead"] * 3 + ["Qualified"] * 4 + ["Demo Scheduled"] * 2))

@@ -430,7 +430,7 @@ def _computed_spec(ctx):
     The key is taken from the spec format the package declares (``expr``/``expression``/``sql``/``compute`` in a
     map entry, or a table-level ``computed:`` mapping); ``expr`` when none is declared yet.
     """
-    from salesbench import sourcespec
+    from salesbench.io import sourcespec
 
     data = "Kunde,Tag,units,price\nA-1,2024-01-05,2,5.25\nA-2,2024-02-01,1,20.0\n"
     table_keys = getattr(sourcespec, "TABLE_KEYS", set())

@@ -101,7 +101,7 @@ _DEMO: dict[str, Path] = {}
 def demo_folder() -> Path:
     """A small demo company (seed 1, 120 customers), generated once per process into a temporary folder."""
     if "path" not in _DEMO:
-        from salesbench.demo import generate
+        from salesbench.datasets.demo import generate
 
         path = Path(tempfile.mkdtemp(prefix="sb-corpus-demo-"))
         atexit.register(shutil.rmtree, path, True)

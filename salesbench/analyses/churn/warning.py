@@ -1,0 +1,246 @@
+"""Early-warning signs of churn: a hierarchical Bayesian logistic model (PyMC).
+
+Which observable signs really precede a customer going quiet? At a snapshot
+date ``as_of`` every customer who bought in the ``window_days`` before it gets
+four warning indicators measured in that window:
+
+* ``order_decline`` — log((purchase days in the two windows before the last
+  one, halved, + ½) / (purchase days in the last window + ½)); positive =
+  buying less often than usual;
+* ``csat_drop`` — mean CSAT before the window minus mean CSAT in it (the
+  company's mean CSAT before the window stands in for a customer without
+  earlier surveys; 0 without a survey in the window); positive = satisfaction fell;
+* ``complaints`` — complaints (interactions of kind ``complaint``) in the window;
+* ``days_overdue`` — mean days past due of invoices due in the window (paid
+  late, or still unpaid at ``as_of``; 0 without such invoices).
+
+Customer types that buy rarely also go quiet more often, whatever their
+warning signs; the control ``usual_rate`` = log(purchase days in the two windows
+before the last one + ½) keeps that apart from the warning effects.
+
+The outcome is observable churn: no purchase in the ``label_days`` after
+``as_of``. The model (Gelman & Hill 2007, ch. 14; non-centred parameterisation)::
+
+    z_ik = (x_ik − mean_k) / sd_k                   standardised indicators
+    churn_i ~ Bernoulli(logit⁻¹(α_g[i] + Σ_k β_g[i],k z_ik))
+    α_g = μ_α + σ_α ε_g,     β_gk = μ_k + σ_k η_gk,     ε, η ~ N(0, 1)
+    μ_α ~ N(0, 1.5),  μ_k ~ N(0, 1),  σ_α ~ HalfNormal(1),  σ_k ~ HalfNormal(0.5)
+
+with regions ``g`` partially pooled: a region's effects shrink toward the
+company-wide effect ``μ_k`` as much as the data allow. ``μ_k`` is the change in
+log-odds of churn for a one-standard-deviation rise in indicator ``k``.
+
+Indicators are computed in the engine (ibis); only one row per customer comes back.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from salesbench.analyses.churn.model import INTERVAL, _quiet, roc_auc
+
+INDICATORS: dict[str, str] = {
+    "order_decline": "Order-frequency decline",
+    "csat_drop": "CSAT drop",
+    "complaints": "Complaints",
+    "days_overdue": "Days overdue on invoices",
+}
+#: Control covariate: how often the customer usually buys (not a warning sign).
+CONTROLS: dict[str, str] = {"usual_rate": "Usual purchase rate (control)"}
+LABELS: dict[str, str] = {**INDICATORS, **CONTROLS}
+#: Tables that carry each indicator (besides orders).
+INDICATOR_TABLES: dict[str, str | None] = {
+    "order_decline": None, "csat_drop": "surveys", "complaints": "interactions", "days_overdue": "invoices",
+}
+
+
+def available_indicators(ds) -> list[str]:
+    """Indicators whose source table exists; empty when only orders are available (model skipped)."""
+    signals = [k for k, t in INDICATOR_TABLES.items() if t is not None and ds.has(t)]
+    if not signals:
+        return []
+    return ["order_decline", *signals]
+
+
+def warning_indicators(ds, as_of, window_days: int = 180, label_days: int = 180) -> pd.DataFrame:
+    """One row per customer with a purchase in the ``window_days`` before ``as_of``: indicators, region, label.
+
+    Returns ``customer_id, region, order_decline, csat_drop, complaints, days_overdue, churned``
+    (indicators whose table is missing are absent). ``churned`` = no purchase day in
+    (``as_of``, ``as_of + label_days``].
+    """
+    as_of = pd.Timestamp(as_of).date()
+    w0 = as_of - _dt.timedelta(days=window_days)
+    w_prev = as_of - _dt.timedelta(days=3 * window_days)
+    label_end = as_of + _dt.timedelta(days=label_days)
+    o = ds.table("orders")
+    days = o.select("customer_id", "order_date").distinct()
+    d = days.order_date
+    per = days.group_by("customer_id").aggregate(
+        recent=((d > w0) & (d <= as_of)).ifelse(1, 0).sum(),
+        previous=((d > w_prev) & (d <= w0)).ifelse(1, 0).sum(),
+        future=((d > as_of) & (d <= label_end)).ifelse(1, 0).sum(),
+    )
+    per = per.filter(per.recent > 0)
+    df = per.to_pandas()
+    df["customer_id"] = df["customer_id"].astype(str)
+    df["order_decline"] = np.log((df["previous"] / 2 + 0.5) / (df["recent"] + 0.5))
+    df["usual_rate"] = np.log(df["previous"] + 0.5)
+    df["churned"] = (df["future"] == 0).astype(int)
+
+    if ds.has("surveys"):
+        s = ds.table("surveys")
+        s = s.filter(s.csat.notnull() & (s.survey_date <= as_of))
+        in_w = s.survey_date > w0
+        cs = s.group_by("customer_id").aggregate(
+            csat_before=s.csat.mean(where=~in_w), csat_window=s.csat.mean(where=in_w)).to_pandas()
+        overall = s.filter(~in_w).csat.mean().to_pyarrow().as_py()
+        cs["customer_id"] = cs["customer_id"].astype(str)
+        baseline = cs["csat_before"].fillna(overall if overall is not None else cs["csat_window"].mean())
+        cs["csat_drop"] = (baseline - cs["csat_window"]).fillna(0.0)
+        df = df.merge(cs[["customer_id", "csat_drop"]], on="customer_id", how="left")
+        df["csat_drop"] = df["csat_drop"].fillna(0.0)
+    if ds.has("interactions"):
+        i = ds.table("interactions")
+        dt_ = i.occurred_at.date()
+        i = i.filter((i.kind == "complaint") & (dt_ > w0) & (dt_ <= as_of))
+        cp = i.group_by("customer_id").aggregate(complaints=i.count()).to_pandas()
+        cp["customer_id"] = cp["customer_id"].astype(str)
+        df = df.merge(cp, on="customer_id", how="left")
+        df["complaints"] = df["complaints"].fillna(0).astype(float)
+    if ds.has("invoices"):
+        v = ds.table("invoices")
+        v = v.filter((v.due_date > w0) & (v.due_date <= as_of))
+        paid = v.paid_date.fill_null(as_of)
+        paid = (paid > as_of).ifelse(as_of, paid)
+        late = paid.delta(v.due_date, unit="day").clip(lower=0)
+        ov = v.group_by("customer_id").aggregate(days_overdue=late.mean()).to_pandas()
+        ov["customer_id"] = ov["customer_id"].astype(str)
+        df = df.merge(ov, on="customer_id", how="left")
+        df["days_overdue"] = df["days_overdue"].fillna(0.0).astype(float)
+
+    if ds.has_columns("customers", ["region"]):
+        c = ds.table("customers").select("customer_id", "region").to_pandas()
+        c["customer_id"] = c["customer_id"].astype(str)
+        df = df.merge(c, on="customer_id", how="left")
+    else:
+        df["region"] = "all"
+    df["region"] = df["region"].fillna("unknown").astype(str)
+    cols = ["customer_id", "region", *[k for k in LABELS if k in df.columns], "churned"]
+    # the engine sums floats in parallel (order varies run to run): round so reruns feed NUTS identical numbers
+    df[cols[2:-1]] = df[cols[2:-1]].astype(float).round(9)
+    return df[cols].sort_values("customer_id").reset_index(drop=True)
+
+
+class EarlyWarningModel:
+    """Hierarchical logistic regression of churn on warning indicators, regions partially pooled.
+
+    ``fit(frame)`` takes :func:`warning_indicators` output; afterwards ``effects_`` holds the
+    company-wide effect of each indicator (log-odds per SD: ``mean, lo, hi`` = 94% HDI,
+    ``prob_positive`` = P(effect > 0), ``odds_ratio`` = exp(mean)), ``region_effects_`` the
+    per-region effects and ``churn_prob_`` the posterior mean churn probability per customer.
+    """
+
+    def __init__(self, indicators: list[str] | None = None, draws: int = 500, tune: int = 500, chains: int = 2,
+                 seed: int = 42, cores: int | None = None):
+        self.indicators = indicators
+        self.draws, self.tune, self.chains, self.seed, self.cores = draws, tune, chains, seed, cores
+
+    def fit(self, frame: pd.DataFrame) -> "EarlyWarningModel":
+        with _quiet():
+            import arviz as az
+            import pymc as pm
+
+        inds = [k for k in (self.indicators or INDICATORS) if k in frame.columns]
+        inds += [k for k in CONTROLS if k in frame.columns and k not in inds]
+        X = frame[inds].to_numpy(float)
+        self.center_, self.scale_ = X.mean(axis=0), X.std(axis=0)
+        self.scale_[self.scale_ == 0] = 1.0
+        Z = (X - self.center_) / self.scale_
+        y = frame["churned"].to_numpy(int)
+        if y.min() == y.max():
+            raise ValueError("every customer has the same churn label: the early-warning model cannot be fitted")
+        regions, g = np.unique(frame["region"].astype(str), return_inverse=True)
+        coords = {"indicator": inds, "region": list(regions)}
+        with pm.Model(coords=coords) as self.model_:
+            mu_a = pm.Normal("mu_alpha", 0, 1.5)
+            sd_a = pm.HalfNormal("sigma_alpha", 1.0)
+            eps = pm.Normal("eps", 0, 1, dims="region")
+            alpha = pm.Deterministic("alpha", mu_a + sd_a * eps, dims="region")
+            mu_b = pm.Normal("mu_beta", 0, 1, dims="indicator")
+            sd_b = pm.HalfNormal("sigma_beta", 0.5, dims="indicator")
+            eta = pm.Normal("eta", 0, 1, dims=("region", "indicator"))
+            beta = pm.Deterministic("beta", mu_b + sd_b * eta, dims=("region", "indicator"))
+            logit = alpha[g] + (Z * beta[g]).sum(axis=1)
+            pm.Bernoulli("churned", logit_p=logit, observed=y)
+            with _quiet():
+                self.idata_ = pm.sample(draws=self.draws, tune=self.tune, chains=self.chains,
+                                        cores=self.cores or min(self.chains, 2), random_seed=self.seed,
+                                        target_accept=0.95, progressbar=False)
+        post = self.idata_.posterior
+        with _quiet():
+            s = az.summary(self.idata_, var_names=["mu_beta"], hdi_prob=INTERVAL, round_to="none")
+        mu = post["mu_beta"].stack(sample=("chain", "draw")).values  # (K, S)
+        self.effects_ = pd.DataFrame({
+            "indicator": inds, "label": [LABELS[k] for k in inds],
+            "mean": s["mean"].to_numpy(float), "lo": s["hdi_3%"].to_numpy(float), "hi": s["hdi_97%"].to_numpy(float),
+            "prob_positive": (mu > 0).mean(axis=1), "odds_ratio": np.exp(s["mean"].to_numpy(float)),
+            "r_hat": s["r_hat"].to_numpy(float),
+        })
+        with _quiet():
+            rs = az.summary(self.idata_, var_names=["beta"], hdi_prob=INTERVAL, round_to="none")
+        beta_mean = post["beta"].mean(("chain", "draw"))
+        rows = []
+        for reg in regions:
+            for k in inds:
+                key = f"beta[{reg}, {k}]"
+                rows.append({"region": reg, "indicator": k, "label": LABELS[k],
+                             "mean": float(beta_mean.sel(region=reg, indicator=k)),
+                             "lo": float(rs.loc[key, "hdi_3%"]) if key in rs.index else np.nan,
+                             "hi": float(rs.loc[key, "hdi_97%"]) if key in rs.index else np.nan})
+        self.region_effects_ = pd.DataFrame(rows)
+        with _quiet():
+            full = az.summary(self.idata_, var_names=["mu_alpha", "sigma_alpha", "mu_beta", "sigma_beta"], round_to="none")
+        self.r_hat_max_ = float(full["r_hat"].max())
+        self.divergences_ = int(self.idata_.sample_stats["diverging"].sum())
+        a = post["alpha"].mean(("chain", "draw")).values
+        b = beta_mean.values
+        lin = a[g] + (Z * b[g]).sum(axis=1)
+        self.churn_prob_ = 1 / (1 + np.exp(-lin))
+        self.auc_ = roc_auc(self.churn_prob_, y.astype(bool))
+        self.n_, self.base_rate_ = len(y), float(y.mean())
+        self.indicators_ = inds
+        return self
+
+    def summary(self) -> dict[str, Any]:
+        """Plain dict for results.json: effects, AUC, R-hat, divergences, customers and churn rate."""
+        eff = self.effects_
+        return {
+            "effects": {r.indicator: {"mean": r.mean, "lo": r.lo, "hi": r.hi, "prob_positive": r.prob_positive,
+                                      "odds_ratio": r.odds_ratio} for r in eff.itertuples()},
+            "auc": self.auc_, "r_hat_max": self.r_hat_max_, "divergences": self.divergences_,
+            "n_customers": self.n_, "churn_rate": self.base_rate_,
+        }
+
+
+def effect_sentence(effects: pd.DataFrame) -> str:
+    """A sentence naming the indicators whose 94% interval excludes zero (the signs that predict churn).
+
+    Control covariates (``usual_rate``) are left out: they are not warning signs.
+    """
+    if "indicator" in effects.columns:
+        effects = effects[~effects["indicator"].isin(list(CONTROLS))]
+    strong = effects[(effects["lo"] > 0)].sort_values("mean", ascending=False)
+    weak = effects[~((effects["lo"] > 0) | (effects["hi"] < 0))]
+    parts = []
+    if len(strong):
+        parts.append("Signs that clearly predict churn: " + ", ".join(
+            f"{r.label} (odds ×{r.odds_ratio:.2f} per standard deviation)" for r in strong.itertuples()) + ".")
+    else:
+        parts.append("No warning indicator clearly predicts churn (every 94% interval includes zero).")
+    if len(weak):
+        parts.append("Not distinguishable from no effect: " + ", ".join(weak["label"]) + ".")
+    return " ".join(parts)

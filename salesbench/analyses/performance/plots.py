@@ -1,0 +1,315 @@
+"""Figures and tables of the performance review (shared palette and status colours).
+
+Every plotting function takes ``ax=`` (or ``axes=`` for small multiples) and
+returns it. Colours come from :mod:`salesbench.viz`: :data:`~salesbench.viz.STATUS`
+for warning-line statuses (Okabe–Ito, colour-blind safe), :data:`~salesbench.viz.ACCENT`
+for actuals and :data:`~salesbench.viz.TARGET` for targets and lines. Status is
+never shown by colour alone: the scorecard writes a glyph next to each value
+and the status word in its last column.
+"""
+from __future__ import annotations
+
+from typing import Iterable, Mapping, Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+
+from salesbench import viz
+from salesbench.analyses.performance.model import KPIS, period_label
+from salesbench.analyses.performance.feedback import format_value
+
+#: Glyph written next to a value so status is readable without colour.
+GLYPH = {"green": "✓", "amber": "!", "red": "✕", "grey": ""}
+_TINT = {"green": "#CCEBE3", "amber": "#F9E5BF", "red": "#F5CFB3", "grey": "#F0F0F0"}
+
+
+# --------------------------------------------------------------------------- scorecard table
+def scorecard_table(card: pd.DataFrame, kpis: Sequence[str], max_rows: int = 60, caption: str | None = None) -> viz.HTML:
+    """Colour-coded scorecard (escaped HTML): rank, rep, team, score, each KPI, status.
+
+    Each KPI cell shows the value (and attainment where the KPI has a target)
+    on a tint of its status colour with a status glyph (✓ green, ! amber,
+    ✕ red); the last column repeats the overall status as a word.
+    """
+    df = card.head(max_rows)
+    heads = ["Rank", "Rep", "Team", "Score"] + [KPIS[k].label if k in KPIS else k for k in kpis] + ["Status"]
+    rows = []
+    for _, r in df.iterrows():
+        cells = [
+            f"<td>{viz.esc('' if pd.isna(r.get('rank')) else int(r['rank']))}</td>",
+            f"<td>{viz.esc(r.get('name') or r['rep_id'])}</td>",
+            f"<td>{viz.esc(r.get('team', ''))}</td>",
+            _status_cell(viz.fmt_num(r["score"], 0), r.get("score_status", "grey")),
+        ]
+        for k in kpis:
+            txt = format_value(k, r.get(k))
+            if r.get(f"basis_{k}") == "target" and pd.notna(r.get(f"{k}_attainment")):
+                txt += f" ({viz.fmt_pct(r[f'{k}_attainment'])})"
+            cells.append(_status_cell(txt, r.get(f"status_{k}", "grey")))
+        st = r.get("status", "grey")
+        cells.append(
+            f'<td style="background:{viz.status_color(st)};color:#fff;font-weight:600">{viz.esc(st)}</td>'
+        )
+        rows.append("<tr>" + "".join(cells) + "</tr>")
+    cap = f"<caption>{viz.esc(caption)}</caption>" if caption else ""
+    head = "".join(f"<th>{viz.esc(h)}</th>" for h in heads)
+    legend = (
+        '<p class="s">Cell colour and glyph = status against the warning lines: '
+        "✓ green, ! amber, ✕ red, blank grey = no data. Percentages in brackets are attainment against target.</p>"
+    )
+    more = (
+        f'<p class="s">Showing {max_rows} of {len(card):,} reps; the full scorecard is in the exported CSV.</p>'
+        if len(card) > max_rows else ""
+    )
+    return viz.HTML(
+        f'<table class="dataframe sb-table">{cap}<thead><tr>{head}</tr></thead>'
+        f"<tbody>{''.join(rows)}</tbody></table>{legend}{more}"
+    )
+
+
+def _status_cell(text: str, status: str) -> str:
+    status = status if status in _TINT else "grey"
+    glyph = GLYPH[status]
+    return (
+        f'<td style="background:{_TINT[status]};border-left:4px solid {viz.status_color(status)}" '
+        f'title="{viz.esc(status)}">{viz.esc(text)}{" " + glyph if glyph else ""}</td>'
+    )
+
+
+def level_table(frame: pd.DataFrame, lines: Mapping[str, Mapping[str, float]], label: str = "key") -> viz.HTML:
+    """KPI table for teams or regions with the attainment status coloured (escaped)."""
+    from salesbench.analyses.performance.model import classify
+
+    df = frame.copy()
+    if "revenue_attainment" in df.columns:
+        df["status"] = classify(df["revenue_attainment"], **lines["attainment"]).to_numpy()
+    cols = [label, "revenue", "revenue_target", "revenue_attainment", "revenue_growth_pop", "revenue_growth_yoy",
+            "gross_margin", "collection_rate", "new_customer_rate", "csat", "nps", "win_rate", "status"]
+    cols = [c for c in cols if c in df.columns]
+    pretty = {label: label.capitalize() if label != "key" else "", "revenue": "Revenue", "revenue_target": "Target",
+              "revenue_attainment": "Attainment", "revenue_growth_pop": "vs prev.", "revenue_growth_yoy": "vs last year",
+              "gross_margin": "Gross margin", "collection_rate": "Collection", "new_customer_rate": "New cust.",
+              "csat": "CSAT", "nps": "NPS", "win_rate": "Win rate", "status": "Status"}
+    out = df[cols].rename(columns=pretty)
+    fmts = {"Revenue": viz.fmt_money, "Target": viz.fmt_money, "Attainment": viz.fmt_pct,
+            "vs prev.": lambda v: viz.fmt_pct(v, 1), "vs last year": lambda v: viz.fmt_pct(v, 1),
+            "Gross margin": lambda v: viz.fmt_pct(v, 1), "Collection": viz.fmt_pct,
+            "New cust.": lambda v: viz.fmt_pct(v, 1), "CSAT": lambda v: viz.fmt_num(v, 2),
+            "NPS": viz.fmt_num, "Win rate": viz.fmt_pct}
+    return viz.show_table(out, formats=fmts, status_col="Status" if "Status" in out.columns else None)
+
+
+# --------------------------------------------------------------------------- attainment bars
+def attainment_bars(
+    card: pd.DataFrame,
+    lines: Mapping[str, Mapping[str, float]],
+    value: str = "revenue_attainment",
+    label: str = "rep_id",
+    status: str = "status_revenue",
+    ax=None,
+    cap: float | None = None,
+):
+    """Horizontal bars of attainment per rep (sorted), coloured by status, with the warning lines.
+
+    Dashed vertical lines mark the red and amber attainment lines, the solid
+    dark line 100% of target. Bars beyond ``cap`` are drawn to ``cap`` with the
+    value written at the end.
+    """
+    ax = _status_bars(card, value, label, status, lines["attainment"], ax, cap, pct=True, reference=1.0)
+    ax.set_xlabel("revenue attainment (actual / target)")
+    return ax
+
+
+def score_bars(card: pd.DataFrame, lines: Mapping[str, Mapping[str, float]], label: str = "rep_id", ax=None):
+    """Horizontal bars of the composite score per rep, coloured by score status, with the score lines."""
+    ax = _status_bars(card, "score", label, "score_status", lines["score"], ax, None, pct=False, reference=None)
+    ax.set_xlabel("composite score (points)")
+    return ax
+
+
+def overview_bars(rv, ax=None):
+    """The first-screen figure: revenue attainment per rep when targets exist, else the score per rep."""
+    card = rv.scope_card_
+    title_period = period_label(rv.period_)
+    if "revenue_attainment" in card.columns and card["revenue_attainment"].notna().any():
+        ax = attainment_bars(card, rv.config.warning_lines, ax=ax, cap=1.6)
+        ax.set_title(f"Revenue attainment per rep, {title_period}")
+    else:
+        ax = score_bars(card, rv.config.warning_lines, ax=ax)
+        ax.set_title(f"Score per rep, {title_period} (no revenue targets in the data)")
+    return ax
+
+
+def _status_bars(card, value, label, status, line, ax, cap, pct, reference):
+    df = card.dropna(subset=[value]).sort_values(value)
+    n = len(df)
+    ax = ax or plt.subplots(figsize=(8, max(3.0, 0.22 * n + 1)))[1]
+    colors = [viz.status_color(s) for s in (df[status] if status in df.columns else ["grey"] * n)]
+    vals = df[value].to_numpy(dtype=float)
+    shown = np.minimum(vals, cap) if cap else vals
+    y = np.arange(n)
+    ax.barh(y, shown, color=colors, height=0.7)
+    ax.set_yticks(y)
+    ax.set_yticklabels(df[label].astype(str), fontsize=8 if n > 20 else 10)
+    fmt = viz.fmt_pct if pct else (lambda v: f"{v:g}")
+    ax.axvline(line["red"], color=viz.STATUS["red"], ls="--", lw=1.2, label=f"red line {fmt(line['red'])}")
+    ax.axvline(line["amber"], color=viz.STATUS["amber"], ls="--", lw=1.2, label=f"amber line {fmt(line['amber'])}")
+    if reference is not None:
+        ax.axvline(reference, color=viz.TARGET, lw=1.2, label="target")
+    if cap:
+        for yi, v, sh in zip(y, vals, shown):
+            if v > sh:
+                ax.text(sh, yi, f" {fmt(v)}", va="center", fontsize=8)
+    if pct:
+        viz.pct_axis(ax, "x")
+    ax.set_ylim(-0.6, n - 0.4)
+    ax.legend(loc="lower right", fontsize=8)
+    return ax
+
+
+# --------------------------------------------------------------------------- waterfalls
+def _bridge(ax, labels, starts, ends, colors, annotate=True):
+    x = np.arange(len(labels))
+    bottoms = np.minimum(starts, ends)
+    heights = np.abs(np.asarray(ends) - np.asarray(starts))
+    ax.bar(x, heights, bottom=bottoms, color=colors, width=0.65)
+    for i in range(len(labels) - 1):
+        ax.plot([x[i] + 0.33, x[i + 1] - 0.33], [ends[i], ends[i]], color=viz.MUTED, lw=0.8)
+    if annotate:
+        for xi, s, e in zip(x, starts, ends):
+            d = e - s
+            txt = viz.fmt_money(e) if s == 0 else ("+" if d >= 0 else "") + viz.fmt_money(d)
+            ax.text(xi, max(s, e), txt, ha="center", va="bottom", fontsize=8)
+    ax.set_xticks(x)
+    ax.set_xticklabels(labels, rotation=30 if len(labels) > 6 else 0, ha="right" if len(labels) > 6 else "center")
+    viz.money_axis(ax)
+    return ax
+
+
+def gap_waterfall_plot(wf: pd.DataFrame, ax=None, title: str | None = None):
+    """Waterfall of :func:`salesbench.analyses.performance.variance.gap_waterfall`: target → contributions → actual.
+
+    Shortfalls are vermillion, surpluses bluish green (the status colours),
+    the target dark grey and the actual in the accent blue. The y axis starts
+    near the smaller of target and actual so the steps are visible.
+    """
+    ax = ax or plt.subplots(figsize=(8, 4))[1]
+    colors = []
+    for kind, d in zip(wf["kind"], wf["delta"]):
+        if kind == "target":
+            colors.append(viz.TARGET)
+        elif kind == "actual":
+            colors.append(viz.ACCENT)
+        elif kind == "other":
+            colors.append(viz.MUTED)
+        else:
+            colors.append(viz.STATUS["red"] if d < 0 else viz.STATUS["green"])
+    _bridge(ax, list(wf["label"]), wf["start"].to_numpy(float), wf["end"].to_numpy(float), colors)
+    lo = float(min(wf["start"][wf["kind"] == "child"].min(), wf["end"].min(), wf["end"].iloc[0]))
+    hi = float(max(wf["end"].max(), wf["start"].max()))
+    pad = (hi - lo) * 0.6 or abs(hi) * 0.05
+    ax.set_ylim(max(0.0, lo - pad), hi + pad * 0.4)
+    ax.set_ylabel("revenue")
+    if title:
+        ax.set_title(title)
+    return ax
+
+
+def pvm_bridge_plot(pvm: pd.DataFrame, base_label: str, current_label: str, ax=None, title: str | None = None):
+    """Bridge base revenue → volume → mix → price → current revenue (the ``Total`` row of a PVM frame)."""
+    ax = ax or plt.subplots(figsize=(8, 4))[1]
+    tot = pvm[pvm.iloc[:, 0] == "Total"].iloc[0]
+    r0 = float(tot["revenue_base"])
+    steps = [float(tot["volume"]), float(tot["mix"]), float(tot["price"])]
+    starts = [0.0, r0, r0 + steps[0], r0 + steps[0] + steps[1], 0.0]
+    ends = [r0, r0 + steps[0], r0 + steps[0] + steps[1], r0 + sum(steps), float(tot["revenue_current"])]
+    colors = [viz.TARGET if "target" in base_label.lower() else viz.MUTED] + [
+        viz.STATUS["red"] if s < 0 else viz.STATUS["green"] for s in steps
+    ] + [viz.ACCENT]
+    _bridge(ax, [base_label, "volume", "mix", "price", current_label], np.array(starts), np.array(ends), colors)
+    vals = np.array(ends + starts[1:4])
+    lo, hi = float(vals.min()), float(vals.max())
+    pad = (hi - lo) * 0.6 or abs(hi) * 0.05
+    ax.set_ylim(max(0.0, lo - pad), hi + pad * 0.4)
+    if title:
+        ax.set_title(title)
+    return ax
+
+
+# --------------------------------------------------------------------------- trend sparklines
+def sparklines(
+    history: pd.DataFrame,
+    rep_ids: Iterable[str],
+    value: str = "revenue_attainment",
+    lines: Mapping[str, Mapping[str, float]] | None = None,
+    ncols: int = 5,
+    ymax: float = 2.0,
+    ax=None,
+):
+    """Small multiples in one axes: a sparkline per rep of ``value`` over the trend periods.
+
+    Each rep gets a cell (``ncols`` per row) with its name, the line of
+    ``value`` by period, the 100% line and, for attainment, faint red/amber
+    bands below the warning lines; the last point is coloured by the rep's
+    status in that period. Values are clipped to ``[0, ymax]`` (attainment:
+    200%). Drawing all cells in one axes keeps a 40-rep grid fast.
+    Returns ``ax``.
+    """
+    ids = list(rep_ids)
+    if value not in history.columns or not history[value].notna().any():
+        value = "score"
+    periods = sorted(history["period"].unique())
+    n_per = max(len(periods), 2)
+    xpos = {p: i for i, p in enumerate(periods)}
+    nrows = max(int(np.ceil(len(ids) / ncols)), 1)
+    if ax is None:
+        ax = plt.subplots(figsize=(1.75 * ncols, 0.9 * nrows + 0.4))[1]
+    w, h = 1.0, 1.0  # cell size in axes data units
+    is_att = value.endswith("_attainment")
+    top = ymax if is_att else float(np.nanmax(history[value].to_numpy(dtype=float)) or 1.0)
+    for i, rid in enumerate(ids):
+        col, row = i % ncols, i // ncols
+        x0, y0 = col * (w + 0.15), -row * (h + 0.45)
+        sx = lambda x: x0 + 0.05 * w + 0.9 * w * np.asarray(x, dtype=float) / (n_per - 1)  # noqa: E731
+        sy = lambda y: y0 + 0.8 * h * np.clip(np.asarray(y, dtype=float), 0, top) / top  # noqa: E731
+        if is_att and lines:
+            att = lines["attainment"]
+            ax.fill_between([x0, x0 + w], sy(0), sy(att["red"]), color=viz.STATUS["red"], alpha=0.10, lw=0)
+            ax.fill_between([x0, x0 + w], sy(att["red"]), sy(att["amber"]), color=viz.STATUS["amber"], alpha=0.10, lw=0)
+            ax.plot([x0, x0 + w], [sy(1.0), sy(1.0)], color=viz.TARGET, lw=0.6)
+        ax.plot([x0, x0 + w], [y0, y0], color=viz.MUTED, lw=0.6)
+        hh = history[history["rep_id"] == rid].sort_values("period")
+        name = str(hh["name"].iloc[0]) if "name" in hh.columns and len(hh) and pd.notna(hh["name"].iloc[0]) else str(rid)
+        ax.text(x0, y0 + 0.95 * h, name, fontsize=7, va="top", ha="left")
+        ok = hh[value].notna()
+        if ok.any():
+            xs = sx(hh.loc[ok, "period"].map(xpos).to_numpy())
+            ys = sy(hh.loc[ok, value].to_numpy(dtype=float))
+            ax.plot(xs, ys, color=viz.ACCENT, lw=1.2)
+            last = hh.loc[ok].iloc[-1]
+            ax.scatter([xs[-1]], [ys[-1]], s=14, zorder=3, color=viz.status_color(last.get("status", "grey")))
+    ax.set_axis_off()
+    ax.set_xlim(-0.05, ncols * (w + 0.15))
+    ax.set_ylim(-(nrows - 1) * (h + 0.45) - 0.1, h + 0.05)
+    if len(periods):
+        what = "revenue attainment (line at 100%, bands below the warning lines, clipped at " + viz.fmt_pct(top) + ")" \
+            if is_att else value
+        ax.set_title(f"{what}, {period_label(periods[0])} – {period_label(periods[-1])}", fontsize=9,
+                     fontweight="normal")
+    return ax
+
+
+# --------------------------------------------------------------------------- relationships
+def relationships_plot(rel: pd.DataFrame, ax=None):
+    """Forest plot of Spearman correlations with their confidence intervals (zero line dashed)."""
+    ax = ax or plt.subplots(figsize=(8, 0.6 * max(len(rel), 1) + 1.2))[1]
+    df = rel.dropna(subset=["rho"]).assign(pair=lambda d: d["x_label"] + " vs " + d["y_label"].str.lower())
+    if df.empty:
+        ax.text(0.5, 0.5, "no KPI pair has enough reps with data", ha="center", va="center", transform=ax.transAxes)
+        ax.set_axis_off()
+        return ax
+    viz.interval_plot(df, "pair", "rho", "lo", "hi", ax=ax, reference=0.0)
+    ax.set_xlim(-1, 1)
+    ax.set_xlabel("Spearman correlation across reps (95% interval)")
+    return ax

@@ -1,0 +1,948 @@
+"""Open a data source as canonical ibis tables.
+
+``open_data(source)`` accepts
+
+* ``"demo"`` — the demo company, generated on first use into the cache folder
+  (``$SALESBENCH_CACHE`` or ``~/.cache/salesbench``), deterministic by seed;
+  ``"demo:seed=3,customers=800"`` selects another seed or size;
+* a folder with one CSV or Parquet file per canonical table
+  (``orders.parquet``, ``customers.csv``, ...);
+* a DuckDB database file (``*.duckdb`` / ``*.db``) with canonical table names;
+* a SQL database URL (``postgres://user@host/db``), credentials from the URL
+  or the environment (``PGPASSWORD``), never written into any output;
+* a YAML source spec (``*.yaml``) mapping a foreign export onto the canonical
+  tables (see :mod:`salesbench.io.sourcespec`);
+* a :class:`Dataset` (returned unchanged).
+
+Every table comes back as an ibis expression with the canonical column names
+and types (:mod:`salesbench.core.schema`): ids as strings, dates as dates,
+timestamps as timestamps. Aggregations run in the engine (DuckDB by default);
+only their small results are brought to pandas with ``.to_pandas()``.
+
+Bad values never raise at query time
+------------------------------------
+Text sources (CSV files, source specs) are read with every column as text and
+converted to the canonical type with ``TRY_CAST`` (or ``TRY_STRPTIME`` for a
+source spec's date format): a value that does not parse becomes NULL instead
+of aborting a query half-way through a report. :mod:`salesbench.core.validate`
+finds and counts those values (the raw text is kept next to the conversion,
+see :meth:`Dataset.raw_table` and :meth:`Dataset.conversions`) and reports them
+as schema errors. A column whose *storage* type cannot be converted at all
+(a date column stored as a number, say) is a wrong-type schema error:
+:meth:`Dataset.table` refuses such a table with :class:`SchemaError` rather
+than hand an analysis a column of NULLs.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import json
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterable, Mapping, Sequence
+
+import ibis
+import ibis.expr.datatypes as dt
+import pandas as pd
+
+from salesbench.core import schema
+
+IBIS_TYPES: dict[str, dt.DataType] = {
+    "id": dt.string,
+    "str": dt.string,
+    "date": dt.date,
+    "timestamp": dt.timestamp,
+    "float": dt.float64,
+    "int": dt.int64,
+    "bool": dt.boolean,
+}
+
+#: A conversion from the raw column (an ibis value) to the canonical column.
+Converter = Callable[[Any], Any]
+
+
+class DataError(Exception):
+    """A data source cannot be opened or does not match the canonical schema.
+
+    The message names the file or table, the column, how many rows and the
+    first offending rows. The CLI exits with status 2 on it.
+    """
+
+
+class SchemaError(DataError):
+    """The data does not fit the canonical schema (missing table or column,
+    wrong type, unparsable value, null key). Raised by
+    :func:`salesbench.core.validate.validate` with ``raise_on_error=True`` and by
+    :meth:`Dataset.table` for a table with a column of an unconvertible type."""
+
+
+class MissingTables(DataError):
+    """An analysis needs tables this data set does not have."""
+
+    def __init__(self, missing: list[str], analysis: str | None = None):
+        self.missing = list(missing)
+        self.reason = "no " + " and no ".join(f"{m} table" for m in self.missing)
+        who = f"The {analysis} report" if analysis else "This analysis"
+        super().__init__(
+            f"{who} needs the {', '.join(self.missing)} table(s), which this data set does not have: "
+            f"skipped ({self.reason})."
+        )
+
+
+class EmptyTables(MissingTables):
+    """An analysis needs a table that is present but has no rows (e.g. a header-only CSV)."""
+
+    def __init__(self, reasons: Mapping[str, str], analysis: str | None = None):
+        self.missing = list(reasons)
+        self.reason = "; ".join(reasons.values())
+        who = f"The {analysis} report" if analysis else "This analysis"
+        DataError.__init__(self, f"{who} needs rows in {', '.join(self.missing)}: skipped ({self.reason}).")
+
+
+class DuplicateKeys(DataError):
+    """Rows of a table whose key must be unique share a key but differ in other values.
+
+    Other tables are joined onto such a table by its key (orders onto products by
+    ``product_id``), so a repeated key would multiply facts. Exact copies of a row
+    are dropped by :meth:`Dataset.table`; conflicting rows stop the analysis with
+    this error. Attributes: ``source`` (file), ``table``, ``key`` (columns),
+    ``n_keys`` (keys with conflicting rows), ``examples`` (``[(key values, [row numbers])]``).
+    """
+
+    def __init__(self, source: str, table: str, key: Sequence[str], n_keys: int,
+                 examples: Sequence[tuple[tuple, list[int]]]):
+        self.source, self.table, self.key, self.n_keys = source, table, tuple(key), int(n_keys)
+        self.examples = list(examples)
+        keyname = ", ".join(self.key)
+        shown = "; ".join(
+            f"{'/'.join(str(v) for v in vals)!r} in rows {', '.join(str(r) for r in rows)}"
+            for vals, rows in self.examples
+        )
+        plural = "s" if self.n_keys != 1 else ""
+        super().__init__(
+            f"{source}: table {table} has {self.n_keys:,} {keyname} value{plural} on several rows with different "
+            f"values (first: {shown}); other tables are joined on {keyname}, so it must be unique: keep one row "
+            f"per {keyname} (exact copies of a row are dropped automatically)"
+        )
+
+
+def today() -> _dt.date:
+    """The run date: event rows dated after it are left out, and the default analysis date
+    is the last order on or before it (tests replace this function)."""
+    return _dt.date.today()
+
+
+def redact(text: str, secrets: Iterable[str] = ()) -> str:
+    """Remove passwords and tokens from URLs and ``key=value`` strings.
+
+    ``secrets`` are literal strings (e.g. the value of ``PGPASSWORD``) replaced
+    by ``***`` wherever they occur.
+    """
+    text = str(text)
+    for secret in secrets:
+        if secret and len(secret) >= 3:
+            text = text.replace(secret, "***")
+    text = re.sub(
+        # ``://`` or ``:/`` (a URL that went through a path normalisation, e.g. ``postgres:/ann:pw@host``)
+        r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*:/{1,2})(?P<user>[^:/@\s]+):(?P<pw>[^@/\s]*)@",
+        r"\g<scheme>\g<user>:***@",
+        text,
+    )
+    text = re.sub(r"(?i)\b(password|passwd|pwd|token|secret|api_key|apikey)=([^&;\s]+)", r"\1=***", text)
+    return text
+
+
+# --------------------------------------------------------------------------- type conversion
+def _convertible(have: dt.DataType, want: dt.DataType) -> bool:
+    """Whether a column stored as ``have`` can be converted to the canonical ``want``."""
+    if have == want or have.is_null():
+        return True
+    if have.is_string():
+        return True  # parsed with TRY_CAST; unparsable values are counted by validation
+    if want.is_string():
+        return True
+    if want.is_date() or want.is_timestamp():
+        return have.is_date() or have.is_timestamp()
+    if want.is_floating() or want.is_integer():
+        return have.is_numeric() or have.is_boolean()
+    if want.is_boolean():
+        return have.is_boolean() or have.is_integer()
+    return False
+
+
+def convert_column(value, col: schema.Column):
+    """Convert one raw ibis column to the canonical type of ``col``.
+
+    Text is parsed with ``TRY_CAST`` (bad values become NULL); ids stored as
+    floating point numbers (``123.0``) become ``"123"``. Returns ``None`` when
+    the storage type cannot be converted (a wrong-type schema error).
+    """
+    want = IBIS_TYPES[col.type]
+    have = value.type()
+    if have == want or (want.is_timestamp() and have.is_timestamp()):
+        return value
+    if not _convertible(have, want):
+        return None
+    if have.is_null():
+        return ibis.null().cast(want)
+    if have.is_string():
+        if want.is_string():
+            return value
+        if want.is_date() or want.is_timestamp():
+            # TRY_CAST alone reads 'epoch' as 1970-01-01 and '2024-01-05 garbage' as 2024-01-05
+            return ibis.ifelse(value.re_search(DATE_TEXT), value.try_cast(want), ibis.null().cast(want))
+        return value.try_cast(want)
+    if col.type == "id" and have.is_floating():
+        value = value.cast(dt.int64)
+    if want.is_boolean() and have.is_integer():
+        return value != 0  # PostgreSQL has no bigint -> boolean cast
+    return value.cast(want)
+
+
+#: Text a date or timestamp column accepts: ``YYYY-MM-DD`` (or ``YYYY/MM/DD``), optionally followed
+#: by a time (``HH:MM[:SS[.fff]]``, separated by a blank or ``T``) and a UTC offset (``Z``, ``UTC``,
+#: ``+02``, ``+02:00``).
+DATE_TEXT = (r"^[ \t]*[0-9]{4}[-/][0-9]{1,2}[-/][0-9]{1,2}"
+             r"([ T][0-9]{1,2}:[0-9]{2}(:[0-9]{2}([.][0-9]+)?)?[ \t]*(Z|UTC|[+-][0-9]{2}(:?[0-9]{2})?)?)?[ \t]*$")
+
+
+def plausible_dates(expr):
+    """``expr`` (a date or timestamp column) with values outside
+    [:data:`schema.DATE_MIN`, :data:`schema.DATE_MAX`] set to NULL (``infinity``,
+    ``0001-01-01``, year 5881580 never reach an analysis or a Python date)."""
+    typ = expr.type()
+    if typ.is_date():
+        lo, hi = ibis.literal(schema.DATE_MIN), ibis.literal(schema.DATE_MAX)
+    else:
+        lo = ibis.literal(_dt.datetime.combine(schema.DATE_MIN, _dt.time())).cast(typ)
+        hi = ibis.literal(_dt.datetime.combine(schema.DATE_MAX, _dt.time(23, 59, 59))).cast(typ)
+    return ibis.ifelse(expr.between(lo, hi), expr, ibis.null().cast(typ))
+
+
+def _table_conversions(name: str, raw, converters: Mapping[str, Converter] | None = None):
+    """``({column: converted expr}, {column: storage type that cannot be converted})``.
+
+    Date and timestamp columns are bounded by :func:`plausible_dates`."""
+    spec = schema.table(name)
+    converters = converters or {}
+    exprs, wrong = {}, {}
+    for col in spec.columns:
+        if col.name not in raw.columns:
+            continue
+        if col.name in converters:
+            expr = converters[col.name](raw[col.name])
+            want = IBIS_TYPES[col.type]
+            if expr.type() != want and not (want.is_timestamp() and expr.type().is_timestamp()):
+                expr = expr.cast(want)
+        else:
+            expr = convert_column(raw[col.name], col)
+            if expr is None:
+                wrong[col.name] = str(raw[col.name].type())
+                continue
+        if col.type in ("date", "timestamp"):
+            expr = plausible_dates(expr)
+        exprs[col.name] = expr
+    return exprs, wrong
+
+
+# --------------------------------------------------------------------------- Dataset
+def last_order_date(orders, on_or_before: _dt.date | None = None) -> _dt.date:
+    """The latest ``order_date`` on or before ``on_or_before`` (default: :func:`today`)
+    of an ibis ``orders`` table, computed in the engine.
+
+    The default analysis date of every report: an order dated 2100-01-01 must not
+    become the reference date and make every customer lapsed (future-dated orders
+    are data errors; :meth:`Dataset.table` leaves them out too). Pass the report's
+    ``as_of`` to look back from another date. Raises ``ValueError`` when no order
+    qualifies.
+    """
+    if on_or_before is None:
+        on_or_before = today()
+    orders = orders.filter(orders.order_date <= on_or_before)
+    value = orders.order_date.max().to_pyarrow().as_py()
+    if value is None:
+        raise ValueError(f"the orders table has no order_date on or before {on_or_before}: "
+                         "no analysis date can be derived")
+    return value.date() if isinstance(value, _dt.datetime) else value
+
+
+def duckdb_connect(path: str | None = None, **kwargs):
+    """An ibis DuckDB connection for reports: no progress bar (it would print into notebook outputs)."""
+    con = ibis.duckdb.connect(path, **kwargs) if path else ibis.duckdb.connect(**kwargs)
+    try:
+        con.raw_sql("SET enable_progress_bar = false")
+    except Exception:  # pragma: no cover - older DuckDB
+        pass
+    return con
+
+
+#: How many row numbers an exclusion or a duplicate key keeps as examples.
+EXAMPLE_ROWS = 5
+
+
+@dataclass
+class _Prepared:
+    """What :meth:`Dataset.table` returns for one table and what it left out."""
+
+    table: Any
+    rows: int  # rows in the canonical table before anything is left out
+    exclusions: list[dict[str, Any]]
+    conflict: "DuplicateKeys | None"
+
+
+def _exclusion(table: str, column: str | None, reason: str, rows: int, examples: list[int],
+               check: str) -> dict[str, Any]:
+    return {"table": table, "column": column, "reason": reason, "rows": int(rows),
+            "examples": [int(r) for r in examples], "check": check}
+
+
+def exclusion_sentence(e: Mapping[str, Any]) -> str:
+    """``"3 orders rows left out: revenue not a finite number (rows 4, 9, 17)."``
+
+    Plain text (reports escape it); ``e`` is one :meth:`Dataset.exclusions` record.
+    """
+    n, ex = int(e["rows"]), list(e.get("examples") or [])
+    what = f"{e['column']} {e['reason']}" if e.get("column") else e["reason"]
+    rows = ""
+    if ex:
+        more = ", …" if n > len(ex) else ""
+        rows = f" (row{'s' if len(ex) > 1 or more else ''} {', '.join(str(r) for r in ex)}{more})"
+    return f"{n:,} {e['table']} row{'s' if n != 1 else ''} left out: {what}{rows}."
+
+
+def _show_sentences(sentences: list[str]) -> None:
+    """Display escaped sentences in a notebook (nothing outside IPython)."""
+    try:
+        from IPython import get_ipython
+        from IPython.display import display
+    except ImportError:  # pragma: no cover - IPython ships with the notebook stack
+        return
+    if get_ipython() is None:
+        return
+    from salesbench.viz import narrative
+
+    display(narrative(*sentences, warning=True))
+
+
+class Dataset:
+    """A set of canonical tables living in one ibis backend.
+
+    Attributes
+    ----------
+    con : ibis backend (DuckDB unless the source is a remote database)
+    label : description of the source, safe to print (no credentials)
+    files : data files behind the tables (for the fingerprint)
+    sources : table name -> file name or description used in error messages
+    type_errors : table -> {column: storage type} for columns whose type cannot
+        be converted to the canonical type
+    """
+
+    def __init__(
+        self,
+        con: Any,
+        tables: Mapping[str, Any],
+        label: str,
+        truth_dir: str | os.PathLike | None = None,
+        files: Iterable[str | os.PathLike] = (),
+        converters: Mapping[str, Mapping[str, Converter]] | None = None,
+        sources: Mapping[str, str] | None = None,
+    ):
+        self.con = con
+        self.label = redact(label)
+        self._raw = dict(tables)
+        self._converters = {k: dict(v) for k, v in (converters or {}).items()}
+        self._tables: dict[str, Any] = {}
+        self.type_errors: dict[str, dict[str, str]] = {}
+        for name, raw in self._raw.items():
+            exprs, wrong = _table_conversions(name, raw, self._converters.get(name))
+            changed = {k: v for k, v in exprs.items() if not v.equals(raw[k])}
+            self._tables[name] = raw.mutate(**changed) if changed else raw
+            if wrong:
+                self.type_errors[name] = wrong
+        self.truth_dir = Path(truth_dir) if truth_dir else None
+        self.files = [Path(f) for f in files]
+        self.sources = {name: redact(str(src)) for name, src in (sources or {}).items()}
+        self._truth: dict | None = None
+        self._prepared: dict[str, _Prepared] = {}
+        self.today: _dt.date | None = None  # set from :func:`today` when the first table is read
+
+    # -- construction -------------------------------------------------------------
+    @classmethod
+    def from_frames(
+        cls, frames: Mapping[str, pd.DataFrame], label: str = "in-memory tables", truth: dict | None = None
+    ) -> "Dataset":
+        """In-memory DuckDB tables from pandas frames (for tests and notebooks).
+
+        Frames are copied into an in-memory DuckDB database, one table per
+        canonical table name (unknown names raise ``KeyError``).
+        """
+        con = duckdb_connect()
+        tables = {}
+        for name, df in frames.items():
+            schema.table(name)  # raises on unknown table names
+            tmp = f"_salesbench_frame_{name}"
+            con.con.register(tmp, df)
+            try:
+                con.con.execute(f'CREATE OR REPLACE TABLE "{name}" AS SELECT * FROM "{tmp}"')
+            finally:
+                con.con.unregister(tmp)
+            tables[name] = con.table(name)
+        ds = cls(con, tables, label, sources={n: f"table {n}" for n in tables})
+        ds._truth = truth
+        return ds
+
+    @classmethod
+    def from_folder(cls, path: str | os.PathLike, label: str | None = None) -> "Dataset":
+        """One ``<table>.parquet`` / ``<table>.csv`` / ``<table>.csv.gz`` per canonical table in ``path``.
+
+        CSV files are read with every column as text (header line required,
+        delimiter sniffed); canonical columns are then parsed with ``TRY_CAST``.
+        """
+        folder = Path(path).expanduser()
+        if not folder.is_dir():
+            raise DataError(f"data folder {folder} does not exist")
+        con = duckdb_connect()
+        tables, files, sources = {}, [], {}
+        for name in schema.TABLE_NAMES:
+            for ext in (".parquet", ".csv", ".csv.gz"):
+                f = folder / f"{name}{ext}"
+                if f.exists():
+                    if ext == ".parquet":
+                        try:
+                            tables[name] = con.read_parquet(f, table_name=name)
+                        except Exception as exc:
+                            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+                            raise DataError(f"{f}: cannot be read as parquet: {first}") from None
+                    else:
+                        tables[name] = _read_csv(con, f, name)
+                    files.append(f)
+                    sources[name] = f.name
+                    break
+        if not tables:
+            raise DataError(
+                f"data folder {folder} holds no canonical table file "
+                f"(expected e.g. orders.parquet or orders.csv; tables: {', '.join(schema.TABLE_NAMES)})"
+            )
+        return cls(con, tables, label or f"folder {folder}", truth_dir=folder, files=files, sources=sources)
+
+    # -- access -------------------------------------------------------------------
+    @property
+    def tables(self) -> list[str]:
+        return [t for t in schema.TABLE_NAMES if t in self._tables]
+
+    def has(self, name: str) -> bool:
+        return name in self._tables
+
+    def has_columns(self, name: str, columns: Iterable[str]) -> bool:
+        return self.has(name) and all(c in self._tables[name].columns for c in columns)
+
+    def table(self, name: str):
+        """The canonical ibis table ``name``, without the rows no analysis may use.
+
+        Left out (and stated, see :meth:`exclusions`): rows with a number that is
+        not finite or implausibly large, rows whose required date, timestamp or
+        number is empty, unparsable or out of range, rows of an event table dated
+        after :func:`today`, and exact copies of a row in a table with a key.
+        The counts are computed once per table in the engine; a table without
+        such rows is returned as it is (no filter in later queries).
+
+        Raises :class:`MissingTables` if absent, :class:`SchemaError` if a column
+        is stored in a type that cannot be converted to its canonical type, and
+        :class:`DuplicateKeys` if a table whose key must be unique has rows sharing
+        a key with different values (run ``salesbench validate`` for the full list
+        of problems).
+        """
+        if name not in self._tables:
+            schema.table(name)
+            raise MissingTables([name])
+        if name in self.type_errors:
+            cols = ", ".join(
+                f"{c} is {t}, expected {schema.table(name).column(c).type}" for c, t in self.type_errors[name].items()
+            )
+            raise SchemaError(f"{self.source_of(name)}: wrong column type ({cols})")
+        prep = self._prepare(name)
+        if prep.conflict is not None:
+            raise prep.conflict
+        return prep.table
+
+    # -- rows left out ------------------------------------------------------------
+    def _row_rules(self, name: str, t) -> list[tuple[str, str, str, Callable[[Any], Any]]]:
+        """``[(column, reason, check, predicate)]``: the rows :meth:`table` leaves out.
+
+        Each predicate takes a table with the canonical columns and is never NULL.
+        """
+        spec = schema.table(name)
+        rules: list[tuple[str, str, str, Callable[[Any], Any]]] = []
+        limit = schema.MAX_ABS_NUMBER
+        for col in spec.columns:
+            c = col.name
+            if c not in t.columns or c in self.type_errors.get(name, {}):
+                continue
+            if col.type == "float":
+                rules.append((c, "not a finite number (NaN or infinity)", "nonfinite_values",
+                              lambda u, c=c: u[c].notnull() & (u[c].isnan() | u[c].isinf())))
+                rules.append((c, f"implausibly large (magnitude {limit:.0e} or more)".replace("+", ""),
+                              "implausible_values", lambda u, c=c: u[c].notnull() & ~u[c].isnan() & ~u[c].isinf() & (u[c].abs() >= limit)))
+            if col.required and col.type in ("date", "timestamp"):
+                rules.append((c, f"empty, not a {col.type} or outside {schema.DATE_MIN.year}-{schema.DATE_MAX.year}",
+                              "required_value_missing", lambda u, c=c: u[c].isnull()))
+            elif col.required and col.type == "float":
+                rules.append((c, "empty or not a number", "required_value_missing", lambda u, c=c: u[c].isnull()))
+        ev = spec.event_date
+        if ev and ev in t.columns and ev not in self.type_errors.get(name, {}):
+            day = self.today
+            if spec.column(ev).type == "date":
+                rules.append((ev, f"after today ({day})", "future_dates", lambda u: u[ev].notnull() & (u[ev] > day)))
+            else:
+                rules.append((ev, f"after today ({day})", "future_dates",
+                              lambda u: u[ev].notnull() & (u[ev].date() > day)))
+        return rules
+
+    def _prepare(self, name: str) -> "_Prepared":
+        """Count (in the engine, once) the rows :meth:`table` leaves out and the conflicting keys."""
+        if name in self._prepared:
+            return self._prepared[name]
+        if self.today is None:
+            self.today = today()
+        t = self._tables[name]
+        spec = schema.table(name)
+        rules = self._row_rules(name, t)
+        aggs = {"__n": t.count()}
+        for i, (_c, _r, _k, bad) in enumerate(rules):
+            aggs[f"__r{i}"] = t.count(where=bad(t))
+        counts = t.aggregate(**aggs).to_pyarrow().to_pylist()[0]
+        n = int(counts["__n"] or 0)
+        hit = [(rule, int(counts[f"__r{i}"] or 0)) for i, rule in enumerate(rules) if counts[f"__r{i}"]]
+        exclusions: list[dict[str, Any]] = []
+        kept = t
+        if hit:
+            def any_bad(u):
+                expr = hit[0][0][3](u)
+                for (_c, _r, _k, bad), _n in hit[1:]:
+                    expr = expr | bad(u)
+                return expr
+
+            numbered = t.mutate(sb_row_=ibis.row_number() + 1)
+            for (col, reason, check, bad), k in hit:
+                rows = numbered.filter(bad(numbered)).order_by("sb_row_").limit(EXAMPLE_ROWS)["sb_row_"]
+                if check == "future_dates":  # say how far ahead: a typo (2100 for 2010) shows at once
+                    latest = t.filter(bad(t))[col].max().to_pyarrow().as_py()
+                    reason = f"{reason}, up to {latest.date() if hasattr(latest, 'date') else latest}"
+                exclusions.append(_exclusion(name, col, reason, k, rows.to_pyarrow().to_pylist(), check))
+            kept = t.filter(~any_bad(t))
+        conflict = None
+        key = [c for c in spec.key if c in t.columns]
+        repeated = 0
+        if key and len(key) == len(spec.key) and n:
+            # cheap first: does any key occur twice? (a group-by on the key columns only)
+            gk = kept.group_by(key).aggregate(sb_k_=kept.count())
+            repeated = int(gk.count(where=gk["sb_k_"] > 1).to_pyarrow().as_py() or 0)
+        if repeated:
+            d = kept.distinct()
+            g = d.group_by(key).aggregate(sb_k_=d.count())
+            complete = ibis.and_(*[g[c].notnull() for c in key])
+            st = g.aggregate(sb_distinct_=g["sb_k_"].sum(), sb_conflicts_=g.count(where=complete & (g["sb_k_"] > 1)))
+            st = st.to_pyarrow().to_pylist()[0]
+            n_kept = int(kept.count().to_pyarrow().as_py()) if hit else n
+            surplus = n_kept - int(st["sb_distinct_"] or 0)
+            if surplus > 0:
+                numbered = t.mutate(sb_row_=ibis.row_number() + 1)
+                if hit:
+                    numbered = numbered.filter(~any_bad(numbered))
+                cols = list(kept.columns)
+                copies = numbered.mutate(sb_copy_=ibis.row_number().over(group_by=cols, order_by="sb_row_"))
+                rows = copies.filter(copies["sb_copy_"] > 0).order_by("sb_row_").limit(EXAMPLE_ROWS)["sb_row_"]
+                exclusions.append(_exclusion(name, None, "exact copies of another row", surplus,
+                                             rows.to_pyarrow().to_pylist(), "exact_duplicates"))
+                kept = d
+            n_conf = int(st["sb_conflicts_"] or 0)
+            if n_conf and spec.unique_key:
+                conflict = self._conflict(name, key, g.filter(complete & (g["sb_k_"] > 1)), n_conf,
+                                          any_bad if hit else None)
+        self._prepared[name] = _Prepared(kept, n, exclusions, conflict)
+        return self._prepared[name]
+
+    def _conflict(self, name: str, key: list[str], bad_keys, n_keys: int, any_bad) -> "DuplicateKeys":
+        """The :class:`DuplicateKeys` error for ``bad_keys`` (the first three keys, by first row)."""
+        numbered = self._tables[name].mutate(sb_row_=ibis.row_number() + 1)
+        if any_bad is not None:
+            numbered = numbered.filter(~any_bad(numbered))
+        rows = numbered.semi_join(bad_keys.select(*key), key).order_by("sb_row_").limit(200)
+        df = rows.select(*key, "sb_row_").to_pandas()
+        examples: dict[tuple, list[int]] = {}
+        for rec in df.itertuples(index=False):
+            vals, r = tuple(rec[:-1]), int(rec[-1])
+            if vals in examples or len(examples) < 3:
+                examples.setdefault(vals, []).append(r)
+        return DuplicateKeys(self.source_of(name), name, key, n_keys,
+                             [(k, v[:EXAMPLE_ROWS]) for k, v in examples.items()])
+
+    def exclusions(self, tables: Iterable[str] | None = None) -> list[dict[str, Any]]:
+        """The rows :meth:`table` leaves out: ``[{table, column, reason, rows, examples, check}]``.
+
+        ``rows`` is the number of rows, ``examples`` the first 1-based row numbers
+        in the source; ``column`` is ``None`` for exact copies of a row; ``check``
+        is a code: ``nonfinite_values``, ``implausible_values``,
+        ``required_value_missing``, ``future_dates`` or ``exact_duplicates``.
+        A row can count under several reasons. Tables with a wrong-type column are skipped
+        (they cannot be read at all).
+        """
+        names = [t for t in (tables if tables is not None else self.tables) if self.has(t)]
+        out = []
+        for name in names:
+            if name in self.type_errors:
+                continue
+            out += [dict(e) for e in self._prepare(name).exclusions]
+        return out
+
+    def exclusion_sentences(self, tables: Iterable[str] | None = None) -> list[str]:
+        """One sentence per :meth:`exclusions` record, e.g.
+        ``"3 orders rows left out: revenue not a finite number (rows 4, 9, 17)."``"""
+        return [exclusion_sentence(e) for e in self.exclusions(tables)]
+
+    def empty_tables(self, tables: Iterable[str] | None = None) -> dict[str, str]:
+        """``{table: "orders has no rows (orders.csv)"}`` for present tables without rows."""
+        names = [t for t in (tables if tables is not None else self.tables) if self.has(t)]
+        out = {}
+        for name in names:
+            n = self._prepare(name).rows if name not in self.type_errors else \
+                int(self._raw[name].count().to_pyarrow().as_py())
+            if n == 0:
+                out[name] = f"{name} has no rows ({self.source_of(name)})"
+        return out
+
+    def check_keys(self, tables: Iterable[str] | None = None) -> None:
+        """Raise :class:`DuplicateKeys` for the first table (of ``tables``, default all)
+        whose key must be unique but has rows sharing a key with different values.
+
+        The runner calls it before any kernel starts, so ``salesbench run`` stops
+        with exit status 2 and this message.
+        """
+        conflicts = self.key_conflicts(tables)
+        if conflicts:
+            raise conflicts[0]
+
+    def key_conflicts(self, tables: Iterable[str] | None = None) -> list["DuplicateKeys"]:
+        """One :class:`DuplicateKeys` per table (of ``tables``, default all) whose key must
+        be unique but has rows sharing a key with different values (not raised)."""
+        names = [t for t in (tables if tables is not None else self.tables) if self.has(t)]
+        out = []
+        for name in names:
+            if name in self.type_errors or not schema.table(name).unique_key:
+                continue
+            conflict = self._prepare(name).conflict
+            if conflict is not None:
+                out.append(conflict)
+        return out
+
+    def canonical_table(self, name: str):
+        """Like :meth:`table` but never raises for wrong column types (used by validation)."""
+        if name not in self._tables:
+            raise MissingTables([name])
+        return self._tables[name]
+
+    def raw_table(self, name: str):
+        """The table as the source stores it, before conversion to canonical types."""
+        if name not in self._raw:
+            raise MissingTables([name])
+        return self._raw[name]
+
+    def conversions(self, name: str) -> dict[str, Any]:
+        """``{column: expression on raw_table(name) giving the canonical column}``."""
+        exprs, _wrong = _table_conversions(name, self.raw_table(name), self._converters.get(name))
+        return exprs
+
+    def source_of(self, name: str) -> str:
+        """The file (or description) a table comes from, for messages."""
+        return self.sources.get(name, f"table {name}")
+
+    def require(self, *names: str, analysis: str | None = None, res=None) -> None:
+        """Check the tables an analysis needs, and state the rows it will not see.
+
+        Without ``names``, the tables are those the notebook ``analysis``
+        declares under ``_requires`` in ``params/<analysis>.yaml`` (the list the
+        runner checks too). Raises :class:`MissingTables` naming every absent
+        table, :class:`EmptyTables` when one has no rows ("orders has no rows
+        (orders.csv)") and :class:`DuplicateKeys` when a table the analysis reads
+        has conflicting duplicate keys. With ``res`` (a
+        :class:`salesbench.report.results.Results`), a skip is first recorded with the
+        reason, e.g. ``"no opportunities table"``; otherwise the rows left out of
+        the tables the analysis reads (its required tables and those whose schema
+        ``enables`` it) are recorded under ``excluded_rows`` and, inside a
+        notebook, shown as one escaped sentence each — the one call every
+        notebook makes in its set-up cell.
+        """
+        if not names and analysis is not None:
+            from salesbench.report.params import declaration
+
+            names = tuple(declaration(analysis).requires)
+        missing = [n for n in names if not self.has(n)]
+        if missing:
+            err = MissingTables(missing, analysis)
+            if res is not None:
+                res.skip(err.reason)
+            raise err
+        usable = [n for n in names if n not in self.type_errors]
+        empty = self.empty_tables(usable)
+        if empty:
+            err = EmptyTables(empty, analysis)
+            if res is not None:
+                res.skip(err.reason)
+            raise err
+        reads = list(dict.fromkeys([*names, *(t for t in self.tables
+                                               if analysis is not None and analysis in schema.table(t).enables)]))
+        self.check_keys(reads)
+        if res is not None:
+            excluded = self.exclusions(reads)
+            res.set(excluded_rows=excluded)
+            if excluded:
+                _show_sentences([exclusion_sentence(e) for e in excluded])
+
+    # -- demo truth -----------------------------------------------------------------
+    @property
+    def truth(self) -> dict | None:
+        """The generator's ``truth.json`` when the data is the demo company, else ``None``."""
+        if self._truth is None and self.truth_dir is not None:
+            f = self.truth_dir / "truth.json"
+            if f.exists():
+                self._truth = json.loads(f.read_text())
+        return self._truth
+
+    def truth_customers(self) -> pd.DataFrame | None:
+        """Per-customer truth (type, purchase rate, dropout probability, churn date) or ``None``."""
+        if self.truth_dir is None:
+            return None
+        f = self.truth_dir / "truth_customers.parquet"
+        return pd.read_parquet(f) if f.exists() else None
+
+    # -- identity -------------------------------------------------------------------
+    def fingerprint(self) -> str:
+        """A short hash identifying the data: file names, sizes and mtimes, else row counts per table."""
+        h = hashlib.sha256()
+        if self.files:
+            for f in sorted(self.files):
+                st = f.stat()
+                h.update(f"{f.name}:{st.st_size}:{int(st.st_mtime)}".encode())
+        else:
+            for name in self.tables:
+                h.update(f"{name}:{int(self._raw[name].count().to_pyarrow().as_py())}".encode())
+        return h.hexdigest()[:16]
+
+    def row_counts(self) -> dict[str, int]:
+        """``{table: number of rows}`` counted in the engine."""
+        return {name: int(self._raw[name].count().to_pyarrow().as_py()) for name in self.tables}
+
+    def __repr__(self) -> str:
+        return f"Dataset({self.label!r}, tables={self.tables})"
+
+
+# --------------------------------------------------------------------------- CSV files
+def _open_text(f: Path):
+    import gzip
+
+    return gzip.open(f, "rt", encoding="utf-8", errors="replace", newline="") if f.name.endswith(".gz") \
+        else open(f, encoding="utf-8", errors="replace", newline="")
+
+
+def _csv_header(f: Path) -> tuple[str, list[str]]:
+    """``(delimiter, header fields)`` of a CSV file: the delimiter among ``, ; tab |``
+    that occurs most in the first line, read with Python's csv module."""
+    import csv
+
+    with _open_text(f) as fh:
+        first = fh.readline()
+    delim = max(",;\t|", key=first.count) if any(d in first for d in ",;\t|") else ","
+    return delim, next(csv.reader([first], delimiter=delim), [])
+
+
+def _ragged_line(f: Path) -> tuple[int, int, int] | None:
+    """``(line number, fields, header fields)`` of the first line whose number of fields
+    differs from the header line's, else ``None`` (blank lines are ignored).
+
+    Reads the whole file with Python: only called when DuckDB could not read it.
+    """
+    import csv
+
+    delim, header = _csv_header(f)
+    with _open_text(f) as fh:
+        fh.readline()
+        lines = csv.reader(fh, delimiter=delim)
+        for row in lines:
+            if row and len(row) != len(header):
+                return lines.line_num + 1, len(row), len(header)
+    return None
+
+
+def _not_utf8(f: Path, chunk: int = 1 << 20) -> tuple[int, int] | None:
+    """(line number, offending byte) of the first byte sequence in ``f`` that is not UTF-8, else ``None``.
+
+    Streams the file in 1 MiB chunks with an incremental decoder (a character split
+    across two chunks is not an error).
+    """
+    import codecs
+
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    line = 1
+    with open(f, "rb") as fh:
+        while True:
+            block = fh.read(chunk)
+            try:
+                decoder.decode(block, final=not block)
+            except UnicodeDecodeError as exc:
+                return line + block[: exc.start].count(b"\n"), block[exc.start] if exc.start < len(block) else 0
+            if not block:
+                return None
+            line += block.count(b"\n")
+
+
+def _read_csv(con, f: Path, name: str):
+    """Read a CSV file (header line, every column as text) with DuckDB.
+
+    A ragged row (another number of fields than the header line) is a
+    :class:`DataError` naming the file and the line number, whether DuckDB's
+    dialect sniffer trips over it or the scan meets it further down the file
+    (the whole file is counted here once, so no query of a report meets it later).
+    """
+    if f.suffix == ".csv" and f.stat().st_size == 0:
+        raise DataError(f"{f}: the file is empty (0 bytes, no header line): {name} has no rows")
+    if f.suffix == ".csv":
+        bad = _not_utf8(f)
+        if bad is not None:
+            line, byte = bad
+            raise DataError(f"{f}: line {line} is not UTF-8 text (byte 0x{byte:02x}): save the file as UTF-8, or read "
+                            f"it through a source spec with its encoding (e.g. `encoding: latin-1` or `gbk`)")
+    try:
+        t = con.read_csv(f, table_name=name, all_varchar=True, header=True)
+        if len(t.columns) != len(_csv_header(f)[1]):
+            raise DataError("the columns read differ from the header line")
+        t.count().to_pyarrow()
+        return t
+    except Exception as exc:
+        try:
+            bad = _ragged_line(f)
+        except (OSError, EOFError, UnicodeError):
+            bad = None
+        if bad is not None:
+            line, n, n_header = bad
+            raise DataError(f"{f}: line {line} has {n} field{'s' if n != 1 else ''} but the header line has "
+                            f"{n_header}: every line needs the same number of fields (a ragged row)") from None
+        m = re.search(r"CSV Error on Line: (\d+)", str(exc))
+        where = f" (line {m.group(1)})" if m else ""
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise DataError(f"{f}: cannot be read as csv{where}: {first}") from None
+
+
+# --------------------------------------------------------------------------- sources
+def parse_demo_source(source: str) -> dict[str, Any]:
+    """``"demo"`` → {}; ``"demo:seed=3,customers=800"`` → {"seed": 3, "customers": 800}.
+
+    ``dirty=1`` (or ``true``) selects the demo with injected data defects.
+    """
+    if source == "demo":
+        return {}
+    body = source.split(":", 1)[1]
+    out: dict[str, Any] = {}
+    for part in filter(None, body.split(",")):
+        key, _, value = part.partition("=")
+        key, value = key.strip(), value.strip()
+        if key not in {"seed", "customers", "dirty"}:
+            raise DataError(f"unknown demo option {key!r} in {source!r} (use seed=, customers=, dirty=)")
+        if key == "dirty":
+            if value.lower() not in {"1", "0", "true", "false", "yes", "no"}:
+                raise DataError(f"demo option dirty={value!r} in {source!r} must be true or false")
+            out[key] = value.lower() in {"1", "true", "yes"}
+            continue
+        try:
+            out[key] = int(value)
+        except ValueError:
+            raise DataError(f"demo option {key}={value!r} in {source!r} is not an integer") from None
+    return out
+
+
+def open_data(source: str | os.PathLike | Dataset = "demo") -> Dataset:
+    """Open ``source`` (see module docstring) as a :class:`Dataset`."""
+    if isinstance(source, Dataset):
+        return source
+    text = str(source)
+    if text == "demo" or text.startswith("demo:"):
+        from salesbench.datasets.demo import ensure_demo
+
+        opts = parse_demo_source(text)
+        folder = ensure_demo(**opts)
+        label = "demo company" + (f" ({', '.join(f'{k}={v}' for k, v in opts.items())})" if opts else "")
+        return Dataset.from_folder(folder, label=label)
+    if re.match(r"^[a-zA-Z][a-zA-Z0-9+.-]*://", text):
+        return _open_url(text)
+    path = Path(os.path.expandvars(text)).expanduser()
+    if path.suffix.lower() in {".yaml", ".yml"}:
+        from salesbench.io.sourcespec import open_spec
+
+        return open_spec(path)
+    if path.suffix.lower() in {".duckdb", ".db", ".ddb"}:
+        return _open_duckdb(path)
+    if path.is_dir():
+        return Dataset.from_folder(path)
+    if not path.exists():
+        raise DataError(f"data source {redact(text)!r} does not exist")
+    raise DataError(
+        f"cannot open data source {redact(text)!r}: expected 'demo', a folder of CSV/Parquet files, "
+        "a .duckdb file, a source spec .yaml, or a postgres:// URL"
+    )
+
+
+def _open_duckdb(path: Path) -> Dataset:
+    if not path.exists():
+        raise DataError(f"DuckDB file {path} does not exist")
+    try:
+        con = duckdb_connect(str(path), read_only=True)
+    except Exception as exc:
+        raise DataError(f"DuckDB file {path} cannot be opened: {exc}") from None
+    names = set(con.list_tables())
+    tables = {n: con.table(n) for n in schema.TABLE_NAMES if n in names}
+    if not tables:
+        raise DataError(f"DuckDB file {path} has no canonical table (found: {', '.join(sorted(names)) or 'none'})")
+    truth_dir = path.parent if (path.parent / "truth.json").exists() else None
+    sources = {n: f"{path.name}:{n}" for n in tables}
+    return Dataset(con, tables, f"duckdb {path.name}", truth_dir=truth_dir, files=[path], sources=sources)
+
+
+def _url_secrets(url: str) -> list[str]:
+    """Literal secrets to scrub from messages: the URL's password and ``PGPASSWORD``."""
+    from urllib.parse import unquote, urlsplit
+
+    secrets = []
+    try:
+        pw = urlsplit(url).password
+    except ValueError:
+        pw = None
+    if pw:
+        secrets += [pw, unquote(pw)]
+    if os.environ.get("PGPASSWORD"):
+        secrets.append(os.environ["PGPASSWORD"])
+    return secrets
+
+
+def _open_url(url: str) -> Dataset:
+    """Connect to a database URL through ibis (``postgres://`` / ``postgresql://``).
+
+    Credentials come from the URL or from the libpq environment (``PGPASSWORD``,
+    ``PGUSER``, ...); neither ever reaches a label or an error message.
+    """
+    secrets = _url_secrets(url)
+    safe = redact(url, secrets)
+    try:
+        con = ibis.connect(url)
+    except ModuleNotFoundError as exc:
+        raise DataError(
+            f"cannot connect to {safe}: the database driver is not installed ({exc.name}); "
+            "install the postgres extra: pip install 'salesbench[postgres]'"
+        ) from None
+    except Exception as exc:
+        raise DataError(f"cannot connect to {safe}: {redact(str(exc), secrets)}") from None
+    names = set(con.list_tables())
+    tables = {n: con.table(n) for n in schema.TABLE_NAMES if n in names}
+    if not tables:
+        raise DataError(f"database {safe} has no canonical table")
+    return Dataset(con, tables, safe, sources={n: f"{safe} table {n}" for n in tables})
