@@ -32,6 +32,7 @@ _ATTRS = {
     "Dataset": ("salesbench.core.dataset", "Dataset"),
     "MissingTables": ("salesbench.core.dataset", "MissingTables"),
     "DataError": ("salesbench.core.dataset", "DataError"),
+    "start": ("salesbench.report.start", "start"),
 }
 
 

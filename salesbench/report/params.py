@@ -73,6 +73,7 @@ from pathlib import Path
 from typing import Annotated, Any, Iterable, Mapping, Sequence
 
 import yaml
+from salesbench.core.errors import CheckError, ParamError  # noqa: F401  (re-exported)
 from pydantic import BeforeValidator, ConfigDict, ValidationError, create_model
 
 #: Keys every notebook has, with their defaults.
@@ -113,17 +114,6 @@ def yaml_load(text: str) -> Any:
     return yaml.load(text, Loader=_Loader)  # noqa: S506 - _Loader is a SafeLoader
 
 
-class ParamError(ValueError):
-    """A parameter file or value is invalid. The CLI exits with status 2.
-
-    ``key`` is the offending parameter (or ``None``), ``source`` where its
-    value came from (a file path, ``-p``, ``--data`` or the notebook).
-    """
-
-    def __init__(self, message: str, key: str | None = None, source: str | None = None):
-        super().__init__(message)
-        self.key = key
-        self.source = source
 
 
 # --------------------------------------------------------------------------- locations
@@ -600,12 +590,6 @@ def validate(name: str, values: Mapping[str, Any], sources: Mapping[str, str] | 
     return Params(name, out, label=label, sources={k: sources.get(k, decl.source) for k in out})
 
 
-class CheckError(ValueError):
-    """Raised by a ``_check`` hook (:mod:`salesbench.report.checks`): ``key`` is the parameter the message is about."""
-
-    def __init__(self, key: str, message: str):
-        super().__init__(message)
-        self.key = key
 
 
 def _run_check(decl: "Declaration", values: dict[str, Any], sources: Mapping[str, str], default_source: str) -> None:

@@ -25,17 +25,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from salesbench.core.errors import ReportSkipped  # noqa: F401  (re-exported)
 
-class ReportSkipped(ValueError):
-    """The data cannot support the report at all (e.g. no full review period); the message is the one-line reason.
 
-    Raised by an analysis; inside :meth:`Results.skipping` it marks the run as
-    skipped and the runner reports ``skipped: <reason>`` instead of a failure.
-    """
-
-    def __init__(self, reason: str):
-        super().__init__(reason)
-        self.reason = reason
 
 
 def to_jsonable(value: Any) -> Any:

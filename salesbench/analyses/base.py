@@ -1,0 +1,90 @@
+"""The one shape every analysis has, in the manner of scikit-learn estimators.
+
+::
+
+    class Funnel(Analysis):
+        name = "funnel"                      # params/funnel.yaml, notebooks/funnel.ipynb
+
+        def __init__(self, stages=(...), mature_days=90, ...):   # the keys of params/funnel.yaml
+            self.stages = stages                                  # stored as given, nothing else
+            self.mature_days = mature_days
+
+        def fit(self, ds):                   # all the work; learned attributes end in "_"
+            self.conversion_ = ...
+            return self
+
+        def results(self):                   # plain JSON for <name>.results.json
+            return {...}
+
+    F = Funnel.from_params(P).fit(ds)         # P: validated parameters (salesbench.report.params)
+
+Rules (checked for every analysis by ``tests/analyses/test_contract.py``):
+
+- ``__init__`` takes exactly the keys of ``params/<name>.yaml`` except ``data``
+  and ``out_dir``, with the same defaults, and only stores them under the same
+  names; validation happens in :meth:`check_params` (before any kernel starts)
+  and in ``fit``.
+- ``fit(ds)`` takes a :class:`salesbench.core.dataset.Dataset`, returns ``self``
+  and sets only attributes whose names end in ``_``. A data set that cannot
+  support the report raises :class:`salesbench.core.errors.ReportSkipped`.
+- ``results()`` returns what ``fit`` learned as JSON-serialisable values.
+- The analysis' ``report.py`` holds ``headline_cards(model)``,
+  ``sentences(model)``, ``publish(model, res)`` and ``*_view(model)`` tables;
+  its ``plots.py`` holds ``plot_<thing>(frame, *, ax=None) -> Axes``.
+"""
+from __future__ import annotations
+
+import inspect
+from typing import Any, ClassVar, Mapping
+
+#: parameters every notebook has that belong to the run, not to the analysis
+RUN_KEYS = ("data", "out_dir")
+
+
+class Analysis:
+    """Base class: parameters in ``__init__``, ``fit(ds) -> self``, learned attributes ending in ``_``."""
+
+    #: the notebook / params file name (``params/<name>.yaml``, whose ``_requires`` lists the tables it needs)
+    name: ClassVar[str] = ""
+
+    # -- parameters ---------------------------------------------------------------
+    @classmethod
+    def param_names(cls) -> list[str]:
+        """The keyword parameters of ``__init__``, in order."""
+        sig = inspect.signature(cls.__init__)
+        return [p.name for p in sig.parameters.values()
+                if p.name != "self" and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+
+    @classmethod
+    def from_params(cls, params: Mapping[str, Any]):
+        """Build the analysis from validated notebook parameters (``P``); run keys such as ``data`` are ignored."""
+        return cls(**{k: params[k] for k in cls.param_names() if k in params})
+
+    def get_params(self) -> dict[str, Any]:
+        """The parameters as given to ``__init__`` (scikit-learn's ``get_params``)."""
+        return {k: getattr(self, k) for k in self.param_names()}
+
+    @classmethod
+    def check_params(cls, values: Mapping[str, Any]) -> None:
+        """Rules across parameters, checked before any kernel starts; raise :class:`~salesbench.core.errors.CheckError`.
+
+        ``values`` are the validated parameters of one run (types already
+        checked). The default accepts everything.
+        """
+
+    # -- learning -----------------------------------------------------------------
+    def fit(self, ds) -> "Analysis":  # pragma: no cover - every analysis defines it
+        raise NotImplementedError
+
+    def results(self) -> dict[str, Any]:  # pragma: no cover - every analysis defines it
+        raise NotImplementedError
+
+    @property
+    def is_fitted(self) -> bool:
+        return any(k.endswith("_") and not k.startswith("_") for k in vars(self))
+
+    def __repr__(self) -> str:
+        changed = {k: v for k, v in self.get_params().items()
+                   if inspect.signature(type(self).__init__).parameters[k].default != v}
+        inner = ", ".join(f"{k}={v!r}" for k, v in changed.items())
+        return f"{type(self).__name__}({inner})"
