@@ -35,7 +35,9 @@ Rules (checked for every analysis by ``tests/analyses/test_contract.py``):
 from __future__ import annotations
 
 import inspect
-from typing import Any, ClassVar, Mapping
+from typing import Any, Callable, ClassVar, Mapping, Sequence
+
+from salesbench.core.errors import CheckError
 
 #: parameters every notebook has that belong to the run, not to the analysis
 RUN_KEYS = ("data", "out_dir")
@@ -88,3 +90,32 @@ class Analysis:
                    if inspect.signature(type(self).__init__).parameters[k].default != v}
         inner = ", ".join(f"{k}={v!r}" for k, v in changed.items())
         return f"{type(self).__name__}({inner})"
+
+
+# --------------------------------------------------------------------------- helpers for check_params
+def one_of(values: Mapping[str, Any], key: str, allowed: Sequence[str]) -> None:
+    """``values[key]`` must be one of ``allowed``."""
+    if values[key] not in allowed:
+        raise CheckError(key, f"must be one of {', '.join(map(str, allowed))}, not {values[key]!r}")
+
+
+def all_of(values: Mapping[str, Any], key: str, allowed: Sequence[str], what: str) -> None:
+    """Every item of ``values[key]`` must be one of ``allowed`` (``what`` names an item in the message)."""
+    unknown = [v for v in values[key] if v not in allowed]
+    if unknown:
+        raise CheckError(key, f"unknown {what} {', '.join(map(repr, unknown))}; choose from {', '.join(allowed)}")
+
+
+def check_with(key: str, fn: Callable, *args, **kwargs) -> None:
+    """Run one of the analysis' own validators; its ``ValueError`` becomes a :class:`CheckError` for ``key``."""
+    try:
+        fn(*args, **kwargs)
+    except ValueError as exc:
+        raise CheckError(key, str(exc)) from None
+
+
+def number(key: str, value: Any) -> float:
+    """``value`` as a float; anything else (including booleans) is a :class:`CheckError` for ``key``."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise CheckError(key, f"expected a number, got {value!r}")
+    return float(value)

@@ -17,32 +17,8 @@ from __future__ import annotations
 
 from typing import Any, Callable, Mapping, Sequence
 
-from salesbench.report.params import CheckError
-
-
-def _one_of(values: Mapping[str, Any], key: str, allowed: Sequence[str]) -> None:
-    if values[key] not in allowed:
-        raise CheckError(key, f"must be one of {', '.join(map(str, allowed))}, not {values[key]!r}")
-
-
-def _all_of(values: Mapping[str, Any], key: str, allowed: Sequence[str], what: str) -> None:
-    unknown = [v for v in values[key] if v not in allowed]
-    if unknown:
-        raise CheckError(key, f"unknown {what} {', '.join(map(repr, unknown))}; choose from {', '.join(allowed)}")
-
-
-def _call(key: str, fn: Callable, *args, **kwargs) -> None:
-    """Run one of the analysis module's own validators; its ``ValueError`` becomes a :class:`CheckError` for ``key``."""
-    try:
-        fn(*args, **kwargs)
-    except ValueError as exc:
-        raise CheckError(key, str(exc)) from None
-
-
-def _number(key: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise CheckError(key, f"expected a number, got {value!r}")
-    return float(value)
+from salesbench.analyses.base import all_of as _all_of, check_with as _call, number as _number, one_of as _one_of  # noqa: F401
+from salesbench.core.errors import CheckError
 
 
 # --------------------------------------------------------------------------- notebooks
