@@ -48,6 +48,10 @@ import ibis.expr.datatypes as dt
 import pandas as pd
 
 from salesbench.core import schema
+from salesbench.core.secrets import redact  # noqa: F401  (re-exported)
+from salesbench.core.errors import (  # noqa: F401  (re-exported: `from salesbench.core.dataset import DataError` works)
+    DataError, DuplicateKeys, EmptyTables, MissingTables, SchemaError,
+)
 
 IBIS_TYPES: dict[str, dt.DataType] = {
     "id": dt.string,
@@ -63,95 +67,10 @@ IBIS_TYPES: dict[str, dt.DataType] = {
 Converter = Callable[[Any], Any]
 
 
-class DataError(Exception):
-    """A data source cannot be opened or does not match the canonical schema.
-
-    The message names the file or table, the column, how many rows and the
-    first offending rows. The CLI exits with status 2 on it.
-    """
-
-
-class SchemaError(DataError):
-    """The data does not fit the canonical schema (missing table or column,
-    wrong type, unparsable value, null key). Raised by
-    :func:`salesbench.core.validate.validate` with ``raise_on_error=True`` and by
-    :meth:`Dataset.table` for a table with a column of an unconvertible type."""
-
-
-class MissingTables(DataError):
-    """An analysis needs tables this data set does not have."""
-
-    def __init__(self, missing: list[str], analysis: str | None = None):
-        self.missing = list(missing)
-        self.reason = "no " + " and no ".join(f"{m} table" for m in self.missing)
-        who = f"The {analysis} report" if analysis else "This analysis"
-        super().__init__(
-            f"{who} needs the {', '.join(self.missing)} table(s), which this data set does not have: "
-            f"skipped ({self.reason})."
-        )
-
-
-class EmptyTables(MissingTables):
-    """An analysis needs a table that is present but has no rows (e.g. a header-only CSV)."""
-
-    def __init__(self, reasons: Mapping[str, str], analysis: str | None = None):
-        self.missing = list(reasons)
-        self.reason = "; ".join(reasons.values())
-        who = f"The {analysis} report" if analysis else "This analysis"
-        DataError.__init__(self, f"{who} needs rows in {', '.join(self.missing)}: skipped ({self.reason}).")
-
-
-class DuplicateKeys(DataError):
-    """Rows of a table whose key must be unique share a key but differ in other values.
-
-    Other tables are joined onto such a table by its key (orders onto products by
-    ``product_id``), so a repeated key would multiply facts. Exact copies of a row
-    are dropped by :meth:`Dataset.table`; conflicting rows stop the analysis with
-    this error. Attributes: ``source`` (file), ``table``, ``key`` (columns),
-    ``n_keys`` (keys with conflicting rows), ``examples`` (``[(key values, [row numbers])]``).
-    """
-
-    def __init__(self, source: str, table: str, key: Sequence[str], n_keys: int,
-                 examples: Sequence[tuple[tuple, list[int]]]):
-        self.source, self.table, self.key, self.n_keys = source, table, tuple(key), int(n_keys)
-        self.examples = list(examples)
-        keyname = ", ".join(self.key)
-        shown = "; ".join(
-            f"{'/'.join(str(v) for v in vals)!r} in rows {', '.join(str(r) for r in rows)}"
-            for vals, rows in self.examples
-        )
-        plural = "s" if self.n_keys != 1 else ""
-        super().__init__(
-            f"{source}: table {table} has {self.n_keys:,} {keyname} value{plural} on several rows with different "
-            f"values (first: {shown}); other tables are joined on {keyname}, so it must be unique: keep one row "
-            f"per {keyname} (exact copies of a row are dropped automatically)"
-        )
-
-
 def today() -> _dt.date:
     """The run date: event rows dated after it are left out, and the default analysis date
     is the last order on or before it (tests replace this function)."""
     return _dt.date.today()
-
-
-def redact(text: str, secrets: Iterable[str] = ()) -> str:
-    """Remove passwords and tokens from URLs and ``key=value`` strings.
-
-    ``secrets`` are literal strings (e.g. the value of ``PGPASSWORD``) replaced
-    by ``***`` wherever they occur.
-    """
-    text = str(text)
-    for secret in secrets:
-        if secret and len(secret) >= 3:
-            text = text.replace(secret, "***")
-    text = re.sub(
-        # ``://`` or ``:/`` (a URL that went through a path normalisation, e.g. ``postgres:/ann:pw@host``)
-        r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*:/{1,2})(?P<user>[^:/@\s]+):(?P<pw>[^@/\s]*)@",
-        r"\g<scheme>\g<user>:***@",
-        text,
-    )
-    text = re.sub(r"(?i)\b(password|passwd|pwd|token|secret|api_key|apikey)=([^&;\s]+)", r"\1=***", text)
-    return text
 
 
 # --------------------------------------------------------------------------- type conversion

@@ -72,7 +72,8 @@ import ibis.expr.datatypes as dt
 import yaml
 
 from salesbench.core import schema
-from salesbench.core.dataset import IBIS_TYPES, DataError, Dataset
+from salesbench.core.dataset import IBIS_TYPES, Dataset
+from salesbench.core.errors import DataError, SpecError  # noqa: F401  (SpecError re-exported)
 from salesbench.io.spec_expr import ExprError, add_days, compile_expr, in_date_range, kind
 
 #: Data sets a spec can name with ``dataset:`` instead of ``files:``.
@@ -93,10 +94,6 @@ ENCODINGS = {"utf-8": "utf-8", "utf8": "utf-8", "utf-8-sig": "utf-8-sig", "gbk":
 _DUCKDB_ENCODING = {"utf-8": "utf-8", "utf-8-sig": "utf-8", "latin-1": "latin-1"}
 _SPLIT_CHAR = "\x1f"  # ASCII unit separator: never in text exports, so each line stays one field
 _LINE = "__sb_line"
-
-
-class SpecError(DataError):
-    """A source spec is invalid; the message names the spec file and the key."""
 
 
 @ibis.udf.scalar.builtin

@@ -40,13 +40,11 @@ from typing import Callable
 import ibis
 import ibis.expr.datatypes as dt
 
+from salesbench.core.errors import ExprError  # noqa: F401  (re-exported)
+
 
 MAX_LENGTH = 2000  # characters of one expression
 MAX_NODES = 400  # syntax-tree nodes of one expression (keeps the generated SQL small)
-
-
-class ExprError(ValueError):
-    """The expression is not in the grammar; the message names the offending part."""
 
 
 _ARITH = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/", ast.Mod: "%"}

@@ -867,7 +867,7 @@ def parameters_cell(p: Params) -> str:
 
     A password in a database URL is left out (the data layer reads ``PGPASSWORD``).
     """
-    from salesbench.report.runner import split_secret
+    from salesbench.core.secrets import split_secret
 
     lines = [f"# {p.name}" + (f" · {p.label}" if p.label else "")]
     for key, value in p.plain().items():
@@ -898,7 +898,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         sets = resolve(args.name, args.files, args.overrides, data=args.data)
     except ParamError as exc:
-        from salesbench.core.dataset import redact
+        from salesbench.core.secrets import redact
 
         print(f"error: {redact(str(exc))}", file=sys.stderr)
         return 2

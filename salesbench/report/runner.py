@@ -94,7 +94,8 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from salesbench.report import params as _params
-from salesbench.core.dataset import DataError, MissingTables, redact
+from salesbench.core.errors import DataError, MissingTables
+from salesbench.core.secrets import Scrubber, is_url, redact, split_secret  # noqa: F401  (re-exported)
 
 #: Default wall-clock limit per report (seconds); also the per-cell execution timeout.
 DEFAULT_TIMEOUT = 3600
@@ -114,88 +115,16 @@ TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
 TEMPLATE_NAME = "salesbench_report"
 
 
-# --------------------------------------------------------------------------- secrets
-def split_secret(source: str) -> tuple[str, str | None]:
-    """Split a database URL into (URL without password, password or ``None``).
-
-    ``postgres://ann:pw@db:5432/sales`` → ``("postgres://ann@db:5432/sales", "pw")``;
-    a ``password=`` query parameter is removed the same way. Anything that is
-    not a URL comes back unchanged with ``None``.
-    """
-    if not re.match(r"^[a-zA-Z][a-zA-Z0-9+.-]*://", source):
-        return source, None
-    parts = urllib.parse.urlsplit(source)
-    password = None
-    netloc = parts.netloc
-    if "@" in netloc:
-        userinfo, _, hostport = netloc.rpartition("@")
-        if ":" in userinfo:
-            user, _, pw = userinfo.partition(":")
-            password = urllib.parse.unquote(pw)
-            netloc = f"{user}@{hostport}"
-    query = urllib.parse.parse_qsl(parts.query, keep_blank_values=True)
-    kept = []
-    for key, value in query:
-        if key.lower() in ("password", "passwd", "pwd"):
-            password = password or value
-        else:
-            kept.append((key, value))
-    safe = urllib.parse.urlunsplit((parts.scheme, netloc, parts.path, urllib.parse.urlencode(kept), parts.fragment))
-    return safe, password
-
-
+# --------------------------------------------------------------------------- sources
 def absolute_source(source: str) -> str:
     """A data source with a relative file or folder path made absolute (kernels run in the output folder).
 
     ``demo``/``demo:...`` and URLs are returned unchanged.
     """
-    if source == "demo" or source.startswith("demo:") or re.match(r"^[a-zA-Z][a-zA-Z0-9+.-]*://", source):
+    if source == "demo" or source.startswith("demo:") or is_url(source):
         return source
     path = os.path.expanduser(source)
     return path if os.path.isabs(path) else os.path.abspath(path)
-
-
-class Scrubber:
-    """Removes credentials from any text: :func:`redact` plus every literal secret seen."""
-
-    MIN_LITERAL = 4  # shorter secrets are too likely to occur by chance (e.g. inside base64 images)
-
-    def __init__(self) -> None:
-        self.secrets: set[str] = set()
-
-    def add(self, secret: str | None) -> None:
-        if secret:
-            self.secrets.add(secret)
-            quoted = urllib.parse.quote(secret, safe="")
-            if quoted != secret:
-                self.secrets.add(quoted)
-
-    def __call__(self, text: str) -> str:
-        text = redact(text)
-        for s in sorted(self.secrets, key=len, reverse=True):
-            text = text.replace(s, "***")
-        return text
-
-    def scrub_tree(self, root: Path) -> list[Path]:
-        """Replace literal secrets in every text file under ``root``; returns the files changed."""
-        changed = []
-        secrets = [s for s in self.secrets if len(s) >= self.MIN_LITERAL]
-        if not secrets:
-            return changed
-        for path in root.rglob("*"):
-            if not path.is_file() or path.suffix.lower() not in {".ipynb", ".html", ".json", ".csv", ".txt", ".md"}:
-                continue
-            try:
-                text = path.read_text(encoding="utf-8")
-            except (OSError, UnicodeDecodeError):
-                continue
-            new = text
-            for s in secrets:
-                new = new.replace(s, "***")
-            if new != text:
-                path.write_text(new, encoding="utf-8")
-                changed.append(path)
-        return changed
 
 
 # --------------------------------------------------------------------------- jobs
@@ -611,7 +540,7 @@ def _local_paths(sources: Sequence[str]) -> list[Path]:
     """The files/folders among data sources (not ``demo``, not URLs), resolved."""
     out = []
     for src in sources:
-        if src == "demo" or src.startswith("demo:") or re.match(r"^[a-zA-Z][a-zA-Z0-9+.-]*://", src):
+        if src == "demo" or src.startswith("demo:") or is_url(src):
             continue
         out.append(Path(os.path.expandvars(src)).expanduser().resolve())
     return out

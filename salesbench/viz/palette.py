@@ -1,6 +1,6 @@
 """The colours every report shares, without plotting imports (the runner's index uses them).
 
-:mod:`salesbench.viz` re-exports both names; analysis code uses ``sb.viz``.
+:mod:`salesbench.viz` re-exports every name; analysis code uses ``sb.viz``.
 """
 from __future__ import annotations
 
@@ -23,3 +23,13 @@ STATUS: dict[str, str] = {
     "red": "#D55E00",
     "grey": "#999999",
 }
+
+#: Colour for "the thing the report is about" (actuals, the chosen model) and for context.
+ACCENT = PALETTE[0]
+MUTED = "#B0B0B0"
+TARGET = "#333333"
+
+
+def status_color(status: str) -> str:
+    """The :data:`STATUS` colour of ``status`` (grey for an unknown word)."""
+    return STATUS.get(str(status), STATUS["grey"])
