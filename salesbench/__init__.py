@@ -28,10 +28,10 @@ _MODULES = {
 }
 #: short name -> (module, attribute)
 _ATTRS = {
-    "open_data": ("salesbench.core.dataset", "open_data"),
+    "open_data": ("salesbench.io.sources", "open_data"),
     "Dataset": ("salesbench.core.dataset", "Dataset"),
-    "MissingTables": ("salesbench.core.dataset", "MissingTables"),
-    "DataError": ("salesbench.core.dataset", "DataError"),
+    "MissingTables": ("salesbench.core.errors", "MissingTables"),
+    "DataError": ("salesbench.core.errors", "DataError"),
     "start": ("salesbench.report.start", "start"),
 }
 

@@ -12,7 +12,7 @@ import sys
 
 COMMANDS = {
     "demo": ("salesbench.datasets.demo", "generate the demo company (with its ground truth)"),
-    "validate": ("salesbench.core.validate", "check a data source against the canonical schema"),
+    "validate": ("salesbench.io.check", "check a data source against the canonical schema"),
     "run": ("salesbench.report.runner", "execute notebooks with Papermill and render HTML reports"),
     "list": ("salesbench.report.runner", "list the available notebooks and their parameters"),
 }

@@ -1,18 +1,8 @@
-"""Open a data source as canonical ibis tables.
+"""The :class:`Dataset` type: canonical ibis tables in one backend, with the rows left out and why.
 
-``open_data(source)`` accepts
-
-* ``"demo"`` — the demo company, generated on first use into the cache folder
-  (``$SALESBENCH_CACHE`` or ``~/.cache/salesbench``), deterministic by seed;
-  ``"demo:seed=3,customers=800"`` selects another seed or size;
-* a folder with one CSV or Parquet file per canonical table
-  (``orders.parquet``, ``customers.csv``, ...);
-* a DuckDB database file (``*.duckdb`` / ``*.db``) with canonical table names;
-* a SQL database URL (``postgres://user@host/db``), credentials from the URL
-  or the environment (``PGPASSWORD``), never written into any output;
-* a YAML source spec (``*.yaml``) mapping a foreign export onto the canonical
-  tables (see :mod:`salesbench.io.sourcespec`);
-* a :class:`Dataset` (returned unchanged).
+Sources are opened by :func:`salesbench.io.sources.open_data` (demo, folder of
+CSV/Parquet, DuckDB file, database URL, source spec), which hands the raw
+tables to :class:`Dataset`; this module converts them to the canonical schema.
 
 Every table comes back as an ibis expression with the canonical column names
 and types (:mod:`salesbench.core.schema`): ids as strings, dates as dates,
@@ -38,10 +28,9 @@ import datetime as _dt
 import hashlib
 import json
 import os
-import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import Any, Callable, Iterable, Mapping
 
 import ibis
 import ibis.expr.datatypes as dt
@@ -231,20 +220,6 @@ def exclusion_sentence(e: Mapping[str, Any]) -> str:
     return f"{n:,} {e['table']} row{'s' if n != 1 else ''} left out: {what}{rows}."
 
 
-def _show_sentences(sentences: list[str]) -> None:
-    """Display escaped sentences in a notebook (nothing outside IPython)."""
-    try:
-        from IPython import get_ipython
-        from IPython.display import display
-    except ImportError:  # pragma: no cover - IPython ships with the notebook stack
-        return
-    if get_ipython() is None:
-        return
-    from salesbench.viz import narrative
-
-    display(narrative(*sentences, warning=True))
-
-
 class Dataset:
     """A set of canonical tables living in one ibis backend.
 
@@ -311,40 +286,6 @@ class Dataset:
         ds = cls(con, tables, label, sources={n: f"table {n}" for n in tables})
         ds._truth = truth
         return ds
-
-    @classmethod
-    def from_folder(cls, path: str | os.PathLike, label: str | None = None) -> "Dataset":
-        """One ``<table>.parquet`` / ``<table>.csv`` / ``<table>.csv.gz`` per canonical table in ``path``.
-
-        CSV files are read with every column as text (header line required,
-        delimiter sniffed); canonical columns are then parsed with ``TRY_CAST``.
-        """
-        folder = Path(path).expanduser()
-        if not folder.is_dir():
-            raise DataError(f"data folder {folder} does not exist")
-        con = duckdb_connect()
-        tables, files, sources = {}, [], {}
-        for name in schema.TABLE_NAMES:
-            for ext in (".parquet", ".csv", ".csv.gz"):
-                f = folder / f"{name}{ext}"
-                if f.exists():
-                    if ext == ".parquet":
-                        try:
-                            tables[name] = con.read_parquet(f, table_name=name)
-                        except Exception as exc:
-                            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-                            raise DataError(f"{f}: cannot be read as parquet: {first}") from None
-                    else:
-                        tables[name] = _read_csv(con, f, name)
-                    files.append(f)
-                    sources[name] = f.name
-                    break
-        if not tables:
-            raise DataError(
-                f"data folder {folder} holds no canonical table file "
-                f"(expected e.g. orders.parquet or orders.csv; tables: {', '.join(schema.TABLE_NAMES)})"
-            )
-        return cls(con, tables, label or f"folder {folder}", truth_dir=folder, files=files, sources=sources)
 
     # -- access -------------------------------------------------------------------
     @property
@@ -577,26 +518,26 @@ class Dataset:
         """The file (or description) a table comes from, for messages."""
         return self.sources.get(name, f"table {name}")
 
-    def require(self, *names: str, analysis: str | None = None, res=None) -> None:
+    def require(self, *names: str, analysis: str | None = None, res=None) -> list[str]:
         """Check the tables an analysis needs, and state the rows it will not see.
 
-        Without ``names``, the tables are those the notebook ``analysis``
-        declares under ``_requires`` in ``params/<analysis>.yaml`` (the list the
-        runner checks too). Raises :class:`MissingTables` naming every absent
-        table, :class:`EmptyTables` when one has no rows ("orders has no rows
-        (orders.csv)") and :class:`DuplicateKeys` when a table the analysis reads
-        has conflicting duplicate keys. With ``res`` (a
-        :class:`salesbench.report.results.Results`), a skip is first recorded with the
-        reason, e.g. ``"no opportunities table"``; otherwise the rows left out of
-        the tables the analysis reads (its required tables and those whose schema
-        ``enables`` it) are recorded under ``excluded_rows`` and, inside a
-        notebook, shown as one escaped sentence each — the one call every
-        notebook makes in its set-up cell.
-        """
-        if not names and analysis is not None:
-            from salesbench.report.params import declaration
+        ``names`` are the tables the analysis needs (a notebook's ``_requires`` in
+        ``params/<analysis>.yaml``, passed by :func:`salesbench.report.start.start`);
+        ``analysis`` names the report in messages and adds the tables whose schema
+        ``enables`` it to those checked for duplicate keys and exclusions. Raises
+        :class:`MissingTables` naming every absent table, :class:`EmptyTables` when
+        one has no rows ("orders has no rows (orders.csv)") and :class:`DuplicateKeys`
+        when a table the analysis reads has conflicting duplicate keys. With ``res``
+        (a :class:`salesbench.report.results.Results`), a skip is first recorded with
+        the reason, e.g. ``"no opportunities table"``; otherwise the rows left out of
+        the tables the analysis reads are recorded under ``excluded_rows``.
 
-            names = tuple(declaration(analysis).requires)
+        Returns one plain-text sentence per exclusion (:func:`exclusion_sentence`,
+        empty without ``res``) for the caller to show (escaped) in the notebook.
+        """
+        if not names:
+            raise TypeError("Dataset.require needs the names of the tables the analysis needs "
+                            "(e.g. ds.require('orders', analysis='churn'))")
         missing = [n for n in names if not self.has(n)]
         if missing:
             err = MissingTables(missing, analysis)
@@ -613,11 +554,11 @@ class Dataset:
         reads = list(dict.fromkeys([*names, *(t for t in self.tables
                                                if analysis is not None and analysis in schema.table(t).enables)]))
         self.check_keys(reads)
-        if res is not None:
-            excluded = self.exclusions(reads)
-            res.set(excluded_rows=excluded)
-            if excluded:
-                _show_sentences([exclusion_sentence(e) for e in excluded])
+        if res is None:
+            return []
+        excluded = self.exclusions(reads)
+        res.set(excluded_rows=excluded)
+        return [exclusion_sentence(e) for e in excluded]
 
     # -- demo truth -----------------------------------------------------------------
     @property
@@ -655,213 +596,3 @@ class Dataset:
 
     def __repr__(self) -> str:
         return f"Dataset({self.label!r}, tables={self.tables})"
-
-
-# --------------------------------------------------------------------------- CSV files
-def _open_text(f: Path):
-    import gzip
-
-    return gzip.open(f, "rt", encoding="utf-8", errors="replace", newline="") if f.name.endswith(".gz") \
-        else open(f, encoding="utf-8", errors="replace", newline="")
-
-
-def _csv_header(f: Path) -> tuple[str, list[str]]:
-    """``(delimiter, header fields)`` of a CSV file: the delimiter among ``, ; tab |``
-    that occurs most in the first line, read with Python's csv module."""
-    import csv
-
-    with _open_text(f) as fh:
-        first = fh.readline()
-    delim = max(",;\t|", key=first.count) if any(d in first for d in ",;\t|") else ","
-    return delim, next(csv.reader([first], delimiter=delim), [])
-
-
-def _ragged_line(f: Path) -> tuple[int, int, int] | None:
-    """``(line number, fields, header fields)`` of the first line whose number of fields
-    differs from the header line's, else ``None`` (blank lines are ignored).
-
-    Reads the whole file with Python: only called when DuckDB could not read it.
-    """
-    import csv
-
-    delim, header = _csv_header(f)
-    with _open_text(f) as fh:
-        fh.readline()
-        lines = csv.reader(fh, delimiter=delim)
-        for row in lines:
-            if row and len(row) != len(header):
-                return lines.line_num + 1, len(row), len(header)
-    return None
-
-
-def _not_utf8(f: Path, chunk: int = 1 << 20) -> tuple[int, int] | None:
-    """(line number, offending byte) of the first byte sequence in ``f`` that is not UTF-8, else ``None``.
-
-    Streams the file in 1 MiB chunks with an incremental decoder (a character split
-    across two chunks is not an error).
-    """
-    import codecs
-
-    decoder = codecs.getincrementaldecoder("utf-8")()
-    line = 1
-    with open(f, "rb") as fh:
-        while True:
-            block = fh.read(chunk)
-            try:
-                decoder.decode(block, final=not block)
-            except UnicodeDecodeError as exc:
-                return line + block[: exc.start].count(b"\n"), block[exc.start] if exc.start < len(block) else 0
-            if not block:
-                return None
-            line += block.count(b"\n")
-
-
-def _read_csv(con, f: Path, name: str):
-    """Read a CSV file (header line, every column as text) with DuckDB.
-
-    A ragged row (another number of fields than the header line) is a
-    :class:`DataError` naming the file and the line number, whether DuckDB's
-    dialect sniffer trips over it or the scan meets it further down the file
-    (the whole file is counted here once, so no query of a report meets it later).
-    """
-    if f.suffix == ".csv" and f.stat().st_size == 0:
-        raise DataError(f"{f}: the file is empty (0 bytes, no header line): {name} has no rows")
-    if f.suffix == ".csv":
-        bad = _not_utf8(f)
-        if bad is not None:
-            line, byte = bad
-            raise DataError(f"{f}: line {line} is not UTF-8 text (byte 0x{byte:02x}): save the file as UTF-8, or read "
-                            f"it through a source spec with its encoding (e.g. `encoding: latin-1` or `gbk`)")
-    try:
-        t = con.read_csv(f, table_name=name, all_varchar=True, header=True)
-        if len(t.columns) != len(_csv_header(f)[1]):
-            raise DataError("the columns read differ from the header line")
-        t.count().to_pyarrow()
-        return t
-    except Exception as exc:
-        try:
-            bad = _ragged_line(f)
-        except (OSError, EOFError, UnicodeError):
-            bad = None
-        if bad is not None:
-            line, n, n_header = bad
-            raise DataError(f"{f}: line {line} has {n} field{'s' if n != 1 else ''} but the header line has "
-                            f"{n_header}: every line needs the same number of fields (a ragged row)") from None
-        m = re.search(r"CSV Error on Line: (\d+)", str(exc))
-        where = f" (line {m.group(1)})" if m else ""
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise DataError(f"{f}: cannot be read as csv{where}: {first}") from None
-
-
-# --------------------------------------------------------------------------- sources
-def parse_demo_source(source: str) -> dict[str, Any]:
-    """``"demo"`` → {}; ``"demo:seed=3,customers=800"`` → {"seed": 3, "customers": 800}.
-
-    ``dirty=1`` (or ``true``) selects the demo with injected data defects.
-    """
-    if source == "demo":
-        return {}
-    body = source.split(":", 1)[1]
-    out: dict[str, Any] = {}
-    for part in filter(None, body.split(",")):
-        key, _, value = part.partition("=")
-        key, value = key.strip(), value.strip()
-        if key not in {"seed", "customers", "dirty"}:
-            raise DataError(f"unknown demo option {key!r} in {source!r} (use seed=, customers=, dirty=)")
-        if key == "dirty":
-            if value.lower() not in {"1", "0", "true", "false", "yes", "no"}:
-                raise DataError(f"demo option dirty={value!r} in {source!r} must be true or false")
-            out[key] = value.lower() in {"1", "true", "yes"}
-            continue
-        try:
-            out[key] = int(value)
-        except ValueError:
-            raise DataError(f"demo option {key}={value!r} in {source!r} is not an integer") from None
-    return out
-
-
-def open_data(source: str | os.PathLike | Dataset = "demo") -> Dataset:
-    """Open ``source`` (see module docstring) as a :class:`Dataset`."""
-    if isinstance(source, Dataset):
-        return source
-    text = str(source)
-    if text == "demo" or text.startswith("demo:"):
-        from salesbench.datasets.demo import ensure_demo
-
-        opts = parse_demo_source(text)
-        folder = ensure_demo(**opts)
-        label = "demo company" + (f" ({', '.join(f'{k}={v}' for k, v in opts.items())})" if opts else "")
-        return Dataset.from_folder(folder, label=label)
-    if re.match(r"^[a-zA-Z][a-zA-Z0-9+.-]*://", text):
-        return _open_url(text)
-    path = Path(os.path.expandvars(text)).expanduser()
-    if path.suffix.lower() in {".yaml", ".yml"}:
-        from salesbench.io.sourcespec import open_spec
-
-        return open_spec(path)
-    if path.suffix.lower() in {".duckdb", ".db", ".ddb"}:
-        return _open_duckdb(path)
-    if path.is_dir():
-        return Dataset.from_folder(path)
-    if not path.exists():
-        raise DataError(f"data source {redact(text)!r} does not exist")
-    raise DataError(
-        f"cannot open data source {redact(text)!r}: expected 'demo', a folder of CSV/Parquet files, "
-        "a .duckdb file, a source spec .yaml, or a postgres:// URL"
-    )
-
-
-def _open_duckdb(path: Path) -> Dataset:
-    if not path.exists():
-        raise DataError(f"DuckDB file {path} does not exist")
-    try:
-        con = duckdb_connect(str(path), read_only=True)
-    except Exception as exc:
-        raise DataError(f"DuckDB file {path} cannot be opened: {exc}") from None
-    names = set(con.list_tables())
-    tables = {n: con.table(n) for n in schema.TABLE_NAMES if n in names}
-    if not tables:
-        raise DataError(f"DuckDB file {path} has no canonical table (found: {', '.join(sorted(names)) or 'none'})")
-    truth_dir = path.parent if (path.parent / "truth.json").exists() else None
-    sources = {n: f"{path.name}:{n}" for n in tables}
-    return Dataset(con, tables, f"duckdb {path.name}", truth_dir=truth_dir, files=[path], sources=sources)
-
-
-def _url_secrets(url: str) -> list[str]:
-    """Literal secrets to scrub from messages: the URL's password and ``PGPASSWORD``."""
-    from urllib.parse import unquote, urlsplit
-
-    secrets = []
-    try:
-        pw = urlsplit(url).password
-    except ValueError:
-        pw = None
-    if pw:
-        secrets += [pw, unquote(pw)]
-    if os.environ.get("PGPASSWORD"):
-        secrets.append(os.environ["PGPASSWORD"])
-    return secrets
-
-
-def _open_url(url: str) -> Dataset:
-    """Connect to a database URL through ibis (``postgres://`` / ``postgresql://``).
-
-    Credentials come from the URL or from the libpq environment (``PGPASSWORD``,
-    ``PGUSER``, ...); neither ever reaches a label or an error message.
-    """
-    secrets = _url_secrets(url)
-    safe = redact(url, secrets)
-    try:
-        con = ibis.connect(url)
-    except ModuleNotFoundError as exc:
-        raise DataError(
-            f"cannot connect to {safe}: the database driver is not installed ({exc.name}); "
-            "install the postgres extra: pip install 'salesbench[postgres]'"
-        ) from None
-    except Exception as exc:
-        raise DataError(f"cannot connect to {safe}: {redact(str(exc), secrets)}") from None
-    names = set(con.list_tables())
-    tables = {n: con.table(n) for n in schema.TABLE_NAMES if n in names}
-    if not tables:
-        raise DataError(f"database {safe} has no canonical table")
-    return Dataset(con, tables, safe, sources={n: f"{safe} table {n}" for n in tables})

@@ -33,10 +33,7 @@ offending rows (with their row number in the source).
 """
 from __future__ import annotations
 
-import argparse
 import datetime as _dt
-import json
-import sys
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -45,11 +42,13 @@ import ibis.expr.datatypes as dt
 import pandas as pd
 
 from salesbench.core import schema
-from salesbench.core.dataset import IBIS_TYPES, DataError, Dataset, SchemaError, open_data, redact
+from salesbench.core.dataset import IBIS_TYPES, Dataset
+from salesbench.core.errors import SchemaError
+from salesbench.core.jsonable import to_jsonable
 
 __all__ = [
     "Finding", "ValidationReport", "SchemaError", "validate", "schema_findings", "quality_findings",
-    "pandera_schema", "QUALITY_CHECKS", "add_validate_arguments", "main_validate",
+    "pandera_schema", "QUALITY_CHECKS",
     "exclusion_findings", "conflicting_key_findings", "unknown_stages", "unknown_stage_findings",
 ]
 
@@ -78,8 +77,6 @@ class Finding:
     description: str = ""  # short, without file name and examples (for report tables)
 
     def to_dict(self) -> dict[str, Any]:
-        from salesbench.report.results import to_jsonable
-
         return {
             "check": self.check,
             "severity": self.severity,
@@ -558,16 +555,15 @@ def conflicting_key_findings(ds: Dataset) -> list[Finding]:
 def unknown_stages(ds: Dataset, stages: list[str] | tuple[str, ...] | None = None) -> pd.DataFrame:
     """Stage names in ``stage_history.stage`` and ``opportunities.stage`` that are not funnel stages.
 
-    ``stages`` is the funnel's ``stages`` parameter (default: ``params/funnel.yaml``);
+    ``stages`` is the funnel's ``stages`` parameter (default: the canonical
+    :data:`salesbench.core.schema.STAGES`, the default of ``params/funnel.yaml``);
     ``won`` and ``lost`` are always known. Returns one row per unknown name, most rows
     first: ``table, column, stage, rows, first_row`` (counted in the engine; empty
     frame when every name is known or the tables are absent). The funnel ignores
     these rows; the fix is to add them to ``stages`` or map them in a source spec.
     """
     if stages is None:
-        from salesbench.report.params import defaults
-
-        stages = defaults("funnel")["stages"]
+        stages = schema.STAGES
     # matched as the funnel matches them (funnel.load_deals): case-insensitive, surrounding spaces ignored
     known = sorted({str(s).strip().lower() for s in [*stages, *schema.CLOSED_STAGES]})
     frames = []
@@ -647,16 +643,15 @@ def quality_findings(ds: Dataset, as_of: _dt.date | None = None) -> list[Finding
 
 
 def validate(
-    source: Dataset | str, strict: bool = False, as_of: _dt.date | str | None = None, raise_on_error: bool = False
+    ds: Dataset, strict: bool = False, as_of: _dt.date | str | None = None, raise_on_error: bool = False
 ) -> ValidationReport:
-    """Validate ``source`` (a :class:`Dataset` or anything :func:`open_data` accepts).
+    """Validate the data set ``ds`` (open a source with :func:`salesbench.io.sources.open_data`).
 
     Returns a :class:`ValidationReport` with schema errors and quality problems.
     Quality checks run on tables without schema errors in the columns they use.
     ``strict`` makes quality problems fatal (``report.ok`` False);
     ``raise_on_error`` raises :class:`SchemaError` when the report is not ok.
     """
-    ds = open_data(source)
     as_of = _dt.date.fromisoformat(as_of) if isinstance(as_of, str) else (as_of or _dt.date.today())
     findings = schema_findings(ds)
     findings += conflicting_key_findings(ds)
@@ -669,30 +664,3 @@ def validate(
     if raise_on_error:
         report.raise_for_errors()
     return report
-
-
-# --------------------------------------------------------------------------- CLI
-def add_validate_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--data", default="demo", help="data source: demo, folder, .duckdb, spec .yaml or postgres:// URL")
-    parser.add_argument("--strict", action="store_true", help="treat quality problems as fatal (exit 2)")
-    parser.add_argument("--json", action="store_true", help="print the findings as JSON")
-    parser.add_argument("--as-of", default=None, help="date after which order dates count as future (default: today)")
-
-
-def main_validate(args) -> int:
-    """``salesbench validate``: print the findings; exit 2 on schema errors (or quality problems with --strict)."""
-    try:
-        as_of = _dt.date.fromisoformat(args.as_of) if args.as_of else None
-    except ValueError:
-        print(f"salesbench validate: --as-of {args.as_of!r} is not a date YYYY-MM-DD", file=sys.stderr)
-        return 2
-    try:
-        report = validate(args.data, strict=args.strict, as_of=as_of)
-    except DataError as exc:
-        print(f"salesbench validate: {redact(str(exc))}", file=sys.stderr)
-        return 2
-    if args.json:
-        print(json.dumps(report.to_dict(), indent=2))
-    else:
-        print(report.summary())
-    return report.exit_code

@@ -72,8 +72,9 @@ import ibis.expr.datatypes as dt
 import yaml
 
 from salesbench.core import schema
-from salesbench.core.dataset import IBIS_TYPES, Dataset
-from salesbench.core.errors import DataError, SpecError  # noqa: F401  (SpecError re-exported)
+from salesbench.core.dataset import IBIS_TYPES, Dataset, duckdb_connect
+from salesbench.core.errors import SpecError
+from salesbench.io.kinds import register
 from salesbench.io.spec_expr import ExprError, add_days, compile_expr, in_date_range, kind
 
 #: Data sets a spec can name with ``dataset:`` instead of ``files:``.
@@ -658,8 +659,6 @@ def open_spec(path: str | os.PathLike) -> Dataset:
         raise spec.fail("tables", "expected a mapping of canonical table name -> file description")
     if "name" in doc and not isinstance(doc["name"], (str, int, float)):
         raise spec.fail("name", "expected a label text")
-    from salesbench.core.dataset import duckdb_connect
-
     con = duckdb_connect()
     tables, converters, files_all, sources, dedupes = {}, {}, [], {}, {}
     for name, tdef in tables_def.items():
@@ -757,3 +756,11 @@ def open_spec(path: str | os.PathLike) -> Dataset:
         raise spec.fail("tables", f"the conversions cannot be built: {type(exc).__name__}: {exc}") from None
     ds.dedupe = dedupes
     return ds
+
+
+def is_spec(text: str) -> bool:
+    """Whether ``text`` names a source spec (a ``.yaml``/``.yml`` file)."""
+    return Path(os.path.expandvars(text)).suffix.lower() in {".yaml", ".yml"}
+
+
+register("spec", is_spec, open_spec, rank=20)

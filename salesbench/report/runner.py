@@ -6,7 +6,7 @@ A run, step by step:
    every sweep set) are resolved and validated by :mod:`salesbench.report.params`;
    any error exits with status 2 naming the key and the file, before a kernel
    starts or an output folder exists. Each distinct data source is opened
-   once (:func:`salesbench.core.dataset.open_data`) to check the notebooks'
+   once (:func:`salesbench.io.sources.open_data`) to check the notebooks'
    ``_requires`` tables and to record its label (no credentials) and
    fingerprint; a notebook whose tables are missing is *skipped* without a
    kernel ("skipped: no opportunities table").
@@ -64,7 +64,7 @@ Output of a run folder::
 Secrets: a password in a database URL (``postgres://user:pw@host/db`` or
 ``?password=``) is removed from the ``data`` value injected into notebooks and
 handed to the kernel as ``PGPASSWORD``; everything printed or written goes
-through :func:`salesbench.core.dataset.redact` plus a scrub of the literal secret.
+through :func:`salesbench.core.secrets.redact` plus a scrub of the literal secret.
 
 Exit status: 0 all reports ok or skipped, 1 a report failed, 2 bad input
 (parameters, unknown notebook, unreadable data source, unusable ``--out``), 130 interrupted by Ctrl-C
@@ -931,7 +931,7 @@ def run_reports(
                 continue
             say(f"opening data: {src}")
             try:
-                from salesbench.core.dataset import open_data
+                from salesbench.io.sources import open_data
 
                 ds = open_data(src)
                 ds.check_keys()  # conflicting duplicate keys: DuplicateKeys (a DataError), exit 2 before any kernel

@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from salesbench import viz
-from salesbench.core.dataset import Dataset, open_data
+from salesbench.core.dataset import Dataset
+from salesbench.io.sources import open_data
 from salesbench.report import params as _params
 from salesbench.report.results import Results
 
@@ -49,5 +50,7 @@ def start(name: str, namespace: Mapping[str, Any] | None = None) -> tuple[_param
     ds = open_data(P.data)
     viz.apply_theme()
     res = Results(name, interactive_out_dir(name, P.out_dir))
-    ds.require(*_params.declaration(name).requires, analysis=name, res=res)
+    excluded = ds.require(*_params.declaration(name).requires, analysis=name, res=res)
+    if excluded:  # the rows the analysis will not see, one escaped sentence each
+        viz.show(viz.narrative(*excluded, warning=True))
     return P, ds, res

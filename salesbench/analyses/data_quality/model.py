@@ -28,7 +28,8 @@ import pandas as pd
 
 from salesbench.core import schema
 from salesbench import viz
-from salesbench.core.dataset import Dataset, exclusion_sentence, open_data
+from salesbench.core.dataset import Dataset, exclusion_sentence
+from salesbench.io.sources import open_data
 from salesbench.core.validate import ValidationReport, validate
 
 #: The main date column of each table (used for the coverage chart).

@@ -121,7 +121,7 @@ def load_deals(
         raise ValueError(f"stages must be at least two distinct names, got {stages}")
     if "lost" in stages:
         raise ValueError("'lost' is the closing stage of lost deals and cannot be a funnel stage")
-    ds.require(analysis="funnel")
+    ds.require("opportunities", "stage_history", analysis="funnel")
     opp = ds.table("opportunities")
     sh = ds.table("stage_history").select("opportunity_id", "stage", "entered_at").distinct()
 

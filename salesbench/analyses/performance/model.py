@@ -922,7 +922,7 @@ class PerformanceReview:
         from salesbench.analyses.performance import variance as var
 
         cfg = self.config
-        ds.require(analysis="performance")
+        ds.require("orders", "reps", analysis="performance")
         self.notes_: list[str] = []
         self.as_of_ = pd.Timestamp(cfg.as_of).date() if cfg.as_of else data_end(ds)
         self.period_ = select_period(cfg.period, self.as_of_)
