@@ -3,11 +3,21 @@
 Notebooks in ``notebooks/`` call into this package; so do the scheduler (via
 ``salesbench run``) and the tests, so all three run the same code.
 
-Layers, each importing only the ones before it:
-``core`` (schema, Dataset, validation, secrets, errors) ← ``io`` (opening sources) ←
-``datasets`` (demo company, public data) ← ``viz`` (formatting, display, theme) ←
-``analyses.<name>`` (one sub-package per report) ← ``report`` (params, results,
-notebook start-up, runner) ← ``cli``.
+Layers, each importing only itself and the ones before it (``tests/test_architecture.py``
+walks the imports and fails on an upward import or a cycle):
+
+1. ``core`` — schema, the Dataset type, validation, secrets (URL redaction, output
+   scrubbing), the whole exception hierarchy (``core.errors``);
+2. ``datasets`` — the demo company generator and the public data loaders (CDNOW,
+   Superstore): they write and find files, and need nothing from ``io``;
+3. ``io`` — opening sources (``io.sources.open_data``; kinds: demo, database URL,
+   source spec, DuckDB file, folder), which calls ``datasets`` for ``demo`` and a
+   spec's ``dataset:`` key; the ``salesbench validate`` command;
+4. ``viz`` — formatting (``viz.format``, no matplotlib), HTML display, theme, palette;
+5. ``analyses.<name>`` — one sub-package per report (they may use each other's
+   modules, without cycles);
+6. ``report`` — params, results, notebook start-up, runner;
+7. ``cli`` (and ``__main__``).
 
 Sub-packages are imported on first use (``sb.viz``, ``sb.params``, ...), so the
 command line starts quickly.
