@@ -85,7 +85,7 @@ def pg_demo(pg_server, small_demo) -> str:
     column types; returns the URL for the password-authenticated, read-only test user."""
     import pgserver
 
-    from salesbench.core.dataset import open_data
+    from salesbench.io.sources import open_data
 
     pgserver.load_dataset(pg_server, "sales", open_data(small_demo))
     return pg_server.url("sales", pgserver.USER, pgserver.PASSWORD)

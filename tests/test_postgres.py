@@ -147,7 +147,7 @@ def test_every_report_on_postgresql_equals_duckdb(pg_demo, small_demo, tmp_path,
 
 def test_validate_on_postgresql_finds_the_same_defects(pg_server, tmp_path, run_cli):
     """The dirty demo in PostgreSQL: `salesbench validate` reports the same findings as on the files."""
-    from salesbench.core.dataset import open_data
+    from salesbench.io.sources import open_data
     from salesbench.datasets.demo import DEFECTS, generate
 
     folder = generate(tmp_path / "dirty", seed=1, customers=600, dirty=True)

@@ -24,6 +24,7 @@ import pytest
 from salesbench import cli
 from salesbench.report import runner
 from salesbench.core.dataset import Dataset
+from salesbench.io.folder import open_folder
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = Path(__file__).parent / "notebooks"
@@ -156,7 +157,7 @@ def test_manifest_fields(mixed_run, fixture_env):
     m = json.loads((out / "manifest.json").read_text())
     assert m["salesbench_version"] == "0.1.0" and m["summary"] == {"ok": 2, "failed": 1, "skipped": 1}
     assert m["packages"]["papermill"] == papermill.__version__ and m["packages"]["python"]
-    ds = Dataset.from_folder(fixture_env["data"])
+    ds = open_folder(fixture_env["data"])
     assert m["data"] == [{"source": ds.label, "fingerprint": ds.fingerprint(), "tables": ["orders"]}]
     assert "run hello boom needs_opps" in m["command"] and "-p n=5" in m["command"]
     assert m["options"]["jobs"] == 2
@@ -241,7 +242,7 @@ def test_parameter_errors_exit_2_before_anything_runs(env, tmp_path, monkeypatch
     def no_data(*_a, **_k):
         raise AssertionError("the data source must not be opened before parameters are valid")
 
-    monkeypatch.setattr("salesbench.core.dataset.open_data", no_data)
+    monkeypatch.setattr("salesbench.io.sources.open_data", no_data)
     monkeypatch.setenv("SALESBENCH_REPORTS", str(tmp_path / "reports"))
     argv = ["run", "hello", *args, "--out", str(tmp_path / "out")]
     f = tmp_path / "run.yaml"
@@ -274,7 +275,7 @@ def test_database_password_never_reaches_outputs(env, tmp_path, monkeypatch, cap
         opened.append(source)
         return Dataset.from_frames({"orders": pd.read_csv(env["data"] / "orders.csv")}, label=source)
 
-    monkeypatch.setattr("salesbench.core.dataset.open_data", fake_open)
+    monkeypatch.setattr("salesbench.io.sources.open_data", fake_open)
     out = tmp_path / "secret"
     result = runner.run_reports(["hello", "needs_opps"], data=url, out=out, command=["salesbench", "run", "--data", url])
     assert result.exit_code == 0 and opened == [url]

@@ -20,7 +20,7 @@ import pytest  # noqa: E402
 
 from salesbench import analyses  # noqa: E402
 from salesbench.analyses.base import RUN_KEYS, Analysis  # noqa: E402
-from salesbench.core.dataset import open_data  # noqa: E402
+from salesbench.io.sources import open_data  # noqa: E402
 from salesbench.report import params  # noqa: E402
 from salesbench.report.results import Results  # noqa: E402
 

@@ -10,7 +10,8 @@ import pandas as pd
 import pytest
 
 import salesbench as sb
-from salesbench.core.dataset import SchemaError
+from salesbench.core.errors import SchemaError
+from salesbench.io.sources import open_data
 from salesbench.core.validate import QUALITY_CHECKS, pandera_schema, validate
 
 AS_OF = dt.date(2026, 1, 1)
@@ -32,20 +33,20 @@ def only(report, check):
 def test_clean_hand_made_folder_passes(tmp_path):
     src = folder(tmp_path, orders=ORDERS_HEADER + "O1,1,c1,2024-01-01,10\nO1,2,c1,2024-01-01,5\nO2,1,c2,2024-02-01,7\n",
                  customers="customer_id,name\nc1,Ann\nc2,Bob\n")
-    report = validate(src, as_of=AS_OF)
+    report = validate(open_data(src), as_of=AS_OF)
     assert report.findings == [] and report.ok and report.exit_code == 0
     assert report.verdict() == "0 quality problems, 0 schema errors"
 
 
 def test_missing_required_table(tmp_path):
     src = folder(tmp_path, customers="customer_id,name\nc1,Ann\n")
-    f = only(validate(src, as_of=AS_OF), "missing_table")
+    f = only(validate(open_data(src), as_of=AS_OF), "missing_table")
     assert f.severity == "schema" and f.table == "orders" and "'orders' is missing" in f.message
 
 
 def test_missing_required_column(tmp_path):
     src = folder(tmp_path, orders="order_id,customer_id,order_date,amount\nO1,c1,2024-01-01,10\n")
-    report = validate(src, as_of=AS_OF)
+    report = validate(open_data(src), as_of=AS_OF)
     f = only(report, "missing_column")
     assert (f.table, f.column) == ("orders", "revenue")
     assert f.message.startswith("orders.csv: required column 'revenue' is missing")
@@ -67,7 +68,7 @@ def test_wrong_type_names_table_column_and_rows(tmp_path):
 def test_unparsable_date_and_number_with_first_rows(tmp_path):
     src = folder(tmp_path, orders=ORDERS_HEADER + "O1,1,c1,2024-01-01,10\nO2,1,c1,2024-02-30,5\n"
                  "O3,1,c2,yesterday,7\nO4,1,c2,2024-03-01,1.234,5\n".replace("1.234,5", '"1.234,5"'))
-    report = validate(src, as_of=AS_OF)
+    report = validate(open_data(src), as_of=AS_OF)
     dates = [f for f in report.schema_errors if f.column == "order_date"]
     assert len(dates) == 1 and dates[0].check == "unparsable_value" and dates[0].rows == 2
     assert dates[0].message.startswith("orders.csv: column 'order_date' has 2 values that do not parse as date")
@@ -81,7 +82,7 @@ def test_unparsable_date_and_number_with_first_rows(tmp_path):
 
 def test_null_key(tmp_path):
     src = folder(tmp_path, orders=ORDERS_HEADER + "O1,1,,2024-01-01,10\nO2,1,c2,2024-01-02,5\nO3,1,  ,2024-01-03,1\n")
-    f = only(validate(src, as_of=AS_OF), "null_key")
+    f = only(validate(open_data(src), as_of=AS_OF), "null_key")
     assert (f.table, f.column, f.rows) == ("orders", "customer_id", 2)
     assert "required column 'customer_id' is empty in 2 rows (first: row 1: order_id='O1'" in f.message
 
@@ -99,7 +100,7 @@ def test_quality_checks_hand_made(tmp_path):
         stage_history="opportunity_id,stage,entered_at\nD1,lead,2024-01-01 00:00:00\nD1,contact,2024-01-02 00:00:00\n"
         "D1,won,2024-01-09 00:00:00\nD2,lead,2024-01-05 00:00:00\nD2,contact,2024-01-03 00:00:00\nD2,lost,2024-01-06 00:00:00\n",
     )
-    report = validate(src, as_of=AS_OF)
+    report = validate(open_data(src), as_of=AS_OF)
     assert report.schema_errors == []
     assert report.defect_counts() == {
         "duplicate_order_lines": 2,        # three copies of O1/1: two surplus
@@ -115,7 +116,7 @@ def test_quality_checks_hand_made(tmp_path):
         "html_in_customer_names": 1,       # "<b>", not "&"
     }
     assert report.ok and report.exit_code == 0
-    strict = validate(src, as_of=AS_OF, strict=True)
+    strict = validate(open_data(src), as_of=AS_OF, strict=True)
     assert not strict.ok and strict.exit_code == 2
     assert report.verdict() == "11 quality problems, 0 schema errors"
 
@@ -147,7 +148,7 @@ def test_dirty_demo_defects_are_found_exactly(dirty_demo):
 
 
 def test_clean_demo_has_no_finding(small_demo):
-    report = validate(small_demo, as_of=AS_OF)
+    report = validate(open_data(small_demo), as_of=AS_OF)
     assert report.findings == [], report.summary()
 
 
@@ -181,7 +182,7 @@ def test_non_finite_and_absurd_money_is_a_counted_finding(tmp_path, capsys):
                  "O1,1,c1,2024-01-01,10,1\nO2,1,c1,2024-01-02,NaN,1\nO3,1,c2,2024-01-03,inf,inf\n"
                  "O4,1,c2,2024-01-04,-inf,1\nO5,1,c2,2024-01-05,1e300,1\n",
                  opportunities="opportunity_id,created_at,stage,status,amount\nD1,2024-01-01 00:00:00,lead,open,NaN\n")
-    report = validate(src, as_of=AS_OF)
+    report = validate(open_data(src), as_of=AS_OF)
     assert not [f for f in report.findings if f.check == "null_key"]  # no more "empty in 0 rows"
     got = {(f.check, f.table, f.column): (f.rows, f.examples["row"].tolist()) for f in report.findings
            if f.check in ("nonfinite_values", "implausible_values")}
@@ -212,7 +213,7 @@ def test_odd_dates_are_counted_as_unparsable_and_never_crash(tmp_path, capsys):
     assert main(["validate", "--data", str(src)]) == 2
     out = capsys.readouterr()
     assert "Traceback" not in out.err and "out of range" not in out.err
-    report = validate(src, as_of=AS_OF)
+    report = validate(open_data(src), as_of=AS_OF)
     f = [x for x in report.schema_errors if x.check == "unparsable_value" and x.column == "order_date"]
     assert len(f) == 1 and f[0].rows == len(ODD)
     assert f[0].examples["row"].tolist() == [2, 3, 4, 5, 6]
@@ -228,7 +229,7 @@ def test_odd_dates_are_counted_as_unparsable_and_never_crash(tmp_path, capsys):
 
 def test_header_only_orders_has_no_rows(tmp_path):
     src = folder(tmp_path, orders=ORDERS_HEADER)
-    report = validate(src, as_of=AS_OF)
+    report = validate(open_data(src), as_of=AS_OF)
     assert [(f.check, f.severity, f.table) for f in report.findings] == [("empty_table", "schema", "orders")]
     assert report.findings[0].message.startswith("orders has no rows (orders.csv)")
     assert "empty in 0 rows" not in report.summary()
@@ -240,7 +241,7 @@ def test_future_dated_events_other_than_orders(tmp_path):
                           "I2,c1,2026-03-01,2026-04-01,5\n",
                  interactions="customer_id,occurred_at,kind\nc1,2026-01-02 09:00:00,call\nc1,2025-01-02 09:00:00,call\n",
                  targets="period,level,key,metric,value\n2027-01-01,company,company,revenue,5\n")
-    counts = validate(src, as_of=AS_OF).defect_counts()
+    counts = validate(open_data(src), as_of=AS_OF).defect_counts()
     assert counts == {"future_invoice_dates": 1, "future_interaction_dates": 1}  # due dates and targets may be ahead
 
 
@@ -250,7 +251,7 @@ def test_conflicting_keys_are_listed_not_raised(tmp_path, capsys):
     src = folder(tmp_path, orders=ORDERS_HEADER + "O1,1,c1,2024-01-01,1\n",
                  products="product_id,product_line\nP1,a\nP1,b\nP2,c\nP2,c\n",
                  reps="rep_id,team,region\nR1,t,North\nR1,t,North\n")
-    report = validate(src, as_of=AS_OF)
+    report = validate(open_data(src), as_of=AS_OF)
     f = only(report, "conflicting_keys")
     assert (f.severity, f.table, f.column, f.rows) == ("schema", "products", "product_id", 1)
     assert f.message.startswith("products.csv: table products has 1 product_id value on several rows with different values "
@@ -282,3 +283,11 @@ def test_unknown_stages_are_counted_and_named_with_the_fix(tmp_path):
     assert f.rows == 6 and "'Qualified' (4), 'Demo Scheduled' (2)" in f.message
     assert "add them to the `stages` parameter of params/funnel.yaml" in f.message and "source spec" in f.message
     assert report.defect_counts()["unknown_stages"] == 7
+
+
+def test_unknown_stages_default_is_the_funnel_default():
+    """core.validate knows the funnel stages from the schema; they must be params/funnel.yaml's default."""
+    from salesbench.core import schema
+    from salesbench.report.params import defaults
+
+    assert list(defaults("funnel")["stages"]) == list(schema.STAGES)

@@ -9,7 +9,10 @@ import pandas as pd
 import pytest
 
 import salesbench as sb
-from salesbench.core.dataset import DataError, MissingTables, SchemaError, open_data, parse_demo_source, redact
+from salesbench.core.errors import DataError, MissingTables, SchemaError
+from salesbench.core.secrets import redact
+from salesbench.io.sources import open_data, parse_demo_source
+from salesbench.report.params import declaration
 
 
 def _write(folder: Path, name: str, text: str) -> Path:
@@ -210,7 +213,7 @@ def test_require_records_and_shows_the_rows_left_out(tmp_path):
     _write(tmp_path / "d", "orders.csv", ODD_ORDERS)
     ds = open_data(tmp_path / "d")
     res = Results("segmentation", tmp_path / "out")
-    ds.require(analysis="segmentation", res=res)
+    sentences = ds.require(*declaration("segmentation").requires, analysis="segmentation", res=res)
     res.save()
     import json
 
@@ -220,11 +223,13 @@ def test_require_records_and_shows_the_rows_left_out(tmp_path):
         ("orders", "unit_price", 1), ("orders", "revenue", 3), ("orders", "revenue", 1), ("orders", "cost", 1)]
     assert doc["excluded_rows"][1]["reason"] == "not a finite number (NaN or infinity)"
     assert doc["excluded_rows"][1]["examples"] == [2, 3, 4]
+    assert sentences[1] == "3 orders rows left out: revenue not a finite number (NaN or infinity) (rows 2, 3, 4)."
+    assert len(sentences) == 4
     clean = Results("segmentation", tmp_path / "out2")
     open_data(tmp_path / "d").require("orders", res=clean)
     _write(tmp_path / "c", "orders.csv", "customer_id,order_date,revenue\na,2024-01-01,1\n")
     ok = Results("churn", tmp_path / "out3")
-    open_data(tmp_path / "c").require(analysis="churn", res=ok)
+    assert open_data(tmp_path / "c").require(*declaration("churn").requires, analysis="churn", res=ok) == []
     assert ok.values["excluded_rows"] == []
 
 
@@ -237,9 +242,7 @@ def test_sentences_are_displayed_escaped_in_a_notebook(tmp_path, monkeypatch):
     monkeypatch.setattr(IPython.display, "display", lambda obj: shown.append(obj._repr_html_()))
     _write(tmp_path, "orders.csv", "order_id,customer_id,order_date,revenue\n<b>x</b>,c1,2024-01-01,NaN\n"
                                    "o2,<script>alert(1)</script>,2024-01-01,1\n")
-    from salesbench.report.results import Results
-
-    open_data(tmp_path).require(analysis="segmentation", res=Results("segmentation", tmp_path / "o"))
+    sb.start("segmentation", {"data": str(tmp_path), "out_dir": str(tmp_path / "o")})  # the notebooks' set-up call
     assert len(shown) == 1
     assert "1 orders row left out: revenue not a finite number (NaN or infinity) (row 1)." in shown[0]
     assert "<script" not in shown[0] and "<b>" not in shown[0]
@@ -323,7 +326,7 @@ def test_header_only_csv_says_the_table_has_no_rows(tmp_path):
     assert ds.empty_tables() == {"orders": "orders has no rows (orders.csv)"}
     res = Results("churn", tmp_path / "out")
     with pytest.raises(EmptyTables, match=r"orders has no rows \(orders\.csv\)") as err:
-        ds.require(analysis="churn", res=res)
+        ds.require(*declaration("churn").requires, analysis="churn", res=res)
     assert isinstance(err.value, MissingTables)  # notebooks and the runner treat it as a skip
     assert res.status == "skipped" and res.reason == "orders has no rows (orders.csv)"
 
@@ -407,3 +410,11 @@ def test_postgres_rows_left_out_match_duckdb(pg_server):
 
     with pytest.raises(DuplicateKeys, match=r"table products has 1 product_id value .*'P1' in rows 1, 2"):
         ds.check_keys()
+
+
+def test_require_needs_the_table_names():
+    """core does not look up what a report needs (that is params/<name>.yaml, a higher layer): the caller passes it."""
+    ds = sb.Dataset.from_frames({"orders": pd.DataFrame({"customer_id": ["a"], "revenue": [1.0]})})
+    with pytest.raises(TypeError, match="needs the names of the tables"):
+        ds.require(analysis="churn")
+    assert ds.require("orders", analysis="churn") == []  # no res: nothing recorded, nothing to show

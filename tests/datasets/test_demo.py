@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from salesbench.core import schema
-from salesbench.core.dataset import open_data
+from salesbench.io.sources import open_data
 from salesbench.datasets.demo import DEFECTS, generate, simulate_bgnbd
 
 

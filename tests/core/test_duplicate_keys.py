@@ -14,7 +14,8 @@ import pandas as pd
 import pytest
 
 import salesbench as sb
-from salesbench.core.dataset import DuplicateKeys
+from salesbench.core.errors import DuplicateKeys
+from salesbench.report.params import declaration
 from salesbench.report.results import Results
 
 
@@ -40,7 +41,7 @@ def _with_copies(frames, table: str, n: int = 3, conflict: str | None = None) ->
 def _conflict(ds, analysis: str, table: str, key: str, tmp_path):
     """The notebook's set-up cell (``ds.require``) stops with DuplicateKeys naming table and key."""
     with pytest.raises(DuplicateKeys) as err:
-        ds.require(analysis=analysis, res=Results(analysis, tmp_path))
+        ds.require(*declaration(analysis).requires, analysis=analysis, res=Results(analysis, tmp_path))
     assert (err.value.table, err.value.key) == (table, (key,))
     assert f"table {table} has 3 {key} values on several rows with different values" in str(err.value)
     return err.value
@@ -48,7 +49,7 @@ def _conflict(ds, analysis: str, table: str, key: str, tmp_path):
 
 def _states_copies(ds, table: str, tmp_path, analysis: str):
     res = Results(analysis, tmp_path)
-    ds.require(analysis=analysis, res=res)
+    ds.require(*declaration(analysis).requires, analysis=analysis, res=res)
     assert {"table": table, "column": None, "reason": "exact copies of another row", "rows": 3,
             "check": "exact_duplicates"}.items() <= next(e for e in res.values["excluded_rows"] if e["table"] == table).items()
 

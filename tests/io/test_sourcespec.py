@@ -9,11 +9,11 @@ import pandas as pd
 import pytest
 from ci_guard import skip_or_fail
 
-from salesbench.core.dataset import open_data
+from salesbench.io.sources import open_data
 from salesbench.io.sourcespec import SpecError, open_spec
 from salesbench.core.validate import validate
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SPECS = ROOT / "params" / "sources"
 
 
