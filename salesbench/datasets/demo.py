@@ -60,7 +60,9 @@ import shutil
 import sys
 import tempfile
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -75,6 +77,7 @@ START = pd.Timestamp("2023-01-01")
 END = pd.Timestamp("2025-12-31")
 N_DAYS = (END - START).days + 1
 DAYS = pd.date_range(START, END, freq="D")
+_END_NS = (END + pd.Timedelta(days=1)).to_datetime64()  # the first instant after the data
 
 REGIONS = ["North", "South", "East", "West"]
 REGION_WEIGHTS = np.array([0.30, 0.25, 0.25, 0.20])
@@ -258,357 +261,506 @@ def _make_products(rng) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-# ----------------------------------------------------------------------------- the generator
-def generate(out_dir, seed: int = 0, customers: int = 5000, dirty: bool = False, verbose: bool = False) -> Path:
-    """Generate the demo company into ``out_dir`` (created if needed); returns the folder.
+# ----------------------------------------------------------------------------- the world
+@dataclass
+class World:
+    """What every table simulator shares: the seed, the size, the reps and products, the calendar.
 
-    Writes ``<table>.parquet`` for every canonical table, ``truth.json`` and
-    ``truth_customers.parquet``. ``dirty=True`` injects the defects listed in
-    ``truth.json["defects"]`` (for validation tests).
+    The truth parameters are the module constants above (written to ``truth.json``);
+    ``rng`` is the run's generator (reps, products); each chunk of customers draws
+    from its own generator seeded ``[seed, first customer index]`` (:class:`Chunk`).
     """
-    if customers < 50:
-        raise ValueError("the demo company needs at least 50 customers")
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    t0 = time.perf_counter()
-    rng = np.random.default_rng(seed)
-    reps = _make_reps(rng)
-    products = _make_products(rng)
-    skill = reps.set_index("rep_id")["skill"]
-    rep_ids = reps["rep_id"].to_numpy()
-    rep_skill = reps["skill"].to_numpy()
-    rep_region = reps["region"].to_numpy()
 
-    day_factor, promo_day = _day_factor()
-    line_time_w = _line_time_weights()
-    line_products = {li: np.flatnonzero(products["product_line"].to_numpy() == line)
-                     for li, line in enumerate(PRODUCT_LINES)}
-    prod_id = products["product_id"].to_numpy()
-    prod_price = products["list_price"].to_numpy()
-    prod_cost = products["unit_cost"].to_numpy()
+    seed: int
+    n_customers: int
+    rng: np.random.Generator
+    reps: pd.DataFrame
+    products: pd.DataFrame
+    day_factor: np.ndarray  # calendar multiplier per day (seasonality × trend × promotion)
+    promo_day: np.ndarray  # promotion flag per day
+    line_time_w: np.ndarray  # (product lines, days) demand multipliers
+    line_products: dict[int, np.ndarray]  # product-line index -> product row indices
+    month_index: np.ndarray  # month 0..35 of each day
+    month_bounds: list[tuple[int, int]]  # first and last day of each month
+    month_factor: np.ndarray  # Σ day factors per month
 
-    w = _Writer(out)
-    w.write("reps", reps.drop(columns="skill"))
-    w.write("products", products)
-
-    # accumulators across chunks
-    n_stage = len(STAGES) - 1
-    reach_sum = {c: np.zeros(n_stage + 1) for c in CHANNELS + ["all"]}
-    opp_count = {c: 0 for c in CHANNELS + ["all"]}
-    sla_num = sla_den = 0
-    potential = np.zeros((len(TYPES), len(rep_ids), 36))  # skill-neutral expected orders per type × rep × month
-    nb_potential = np.zeros((len(rep_ids), 36))
-    rep_visits = np.zeros((len(rep_ids), 36))  # visits per rep × month (drive travel expenses)  # skill-neutral expected won deal amount per rep × month
-    type_value_sum = {t: 0.0 for t in TYPES}
-    type_orders = {t: 0 for t in TYPES}
-    next_order = next_invoice = next_opp = 0
-    month_index = ((DAYS.year - START.year) * 12 + DAYS.month - 1).to_numpy()
-    month_bounds = [(int(np.flatnonzero(month_index == m)[0]), int(np.flatnonzero(month_index == m)[-1])) for m in range(36)]
-    month_factor = np.bincount(month_index, weights=day_factor, minlength=36)  # Σ day factors per month
-
-    truth_parts = []
-    for c0 in range(0, customers, CHUNK):
-        n = min(CHUNK, customers - c0)
-        crng = np.random.default_rng([seed, c0])
-        ids = np.array([f"C{c0 + i + 1:07d}" for i in range(n)])
-        ctype_idx = crng.choice(len(TYPES), size=n, p=[TYPE_PARAMS[t]["share"] for t in TYPES])
-        ctype = np.array(TYPES)[ctype_idx]
-        par = {k: np.array([TYPE_PARAMS[t][k] for t in TYPES])[ctype_idx]
-               for k in ("rate_shape", "rate_scale", "dropout_a", "dropout_b", "lines", "qty", "discount",
-                         "opp_weight", "deal_size", "complaints", "pay_delay")}
-        lam = crng.gamma(par["rate_shape"], par["rate_scale"])
-        p_drop = crng.beta(par["dropout_a"], par["dropout_b"])
-        region_idx = crng.choice(len(REGIONS), size=n, p=REGION_WEIGHTS)
-        region = np.array(REGIONS)[region_idx]
-        pre_existing = crng.random(n) < PRE_EXISTING_SHARE
-        first_day = np.where(pre_existing, 0, crng.integers(0, N_DAYS - 60, size=n))
-        signup = np.where(
-            pre_existing,
-            (START - pd.to_timedelta(crng.integers(30, 5 * 365, size=n), unit="D")).values,
-            (START + pd.to_timedelta(first_day, unit="D")).values,
+    @classmethod
+    def build(cls, seed: int, customers: int) -> "World":
+        rng = np.random.default_rng(seed)
+        reps = _make_reps(rng)
+        products = _make_products(rng)
+        day_factor, promo_day = _day_factor()
+        month_index = ((DAYS.year - START.year) * 12 + DAYS.month - 1).to_numpy()
+        return cls(
+            seed=seed, n_customers=customers, rng=rng, reps=reps, products=products,
+            day_factor=day_factor, promo_day=promo_day, line_time_w=_line_time_weights(),
+            line_products={li: np.flatnonzero(products["product_line"].to_numpy() == line)
+                           for li, line in enumerate(PRODUCT_LINES)},
+            month_index=month_index,
+            month_bounds=[(int(np.flatnonzero(month_index == m)[0]), int(np.flatnonzero(month_index == m)[-1]))
+                          for m in range(36)],
+            month_factor=np.bincount(month_index, weights=day_factor, minlength=36),
         )
-        # owner rep: same region; new customers go preferentially to skilled reps (acquisition)
-        owner = np.empty(n, dtype=int)
-        for r_i, reg in enumerate(REGIONS):
-            cand = np.flatnonzero(rep_region == reg)
-            mask = region_idx == r_i
-            wt_new = np.exp(0.5 * rep_skill[cand])
-            owner[mask & pre_existing] = crng.choice(cand, size=int((mask & pre_existing).sum()))
-            owner[mask & ~pre_existing] = crng.choice(cand, size=int((mask & ~pre_existing).sum()), p=wt_new / wt_new.sum())
-        oskill = rep_skill[owner]
-        lam_eff = lam * np.exp(SKILL_RATE * oskill)
-        chan_p = np.array([TYPE_PARAMS[t]["channels"] for t in TYPES])[ctype_idx]
-        channel_idx = _choice_rows(crng, chan_p)
-        channel = np.array(CHANNELS)[channel_idx]
 
-        # -- purchase days ------------------------------------------------------
-        days = np.arange(N_DAYS)
-        intensity = (lam_eff[:, None] / 365.25) * day_factor[None, :]
-        active = days[None, :] >= first_day[:, None]
-        buy = (crng.random((n, N_DAYS)) < intensity) & active
-        new = ~pre_existing
-        buy[np.flatnonzero(new), first_day[new]] = True
-        cum = np.cumsum(buy, axis=1)
-        k_drop = crng.geometric(p_drop)  # the customer leaves right after purchase number k_drop
-        buy &= cum <= k_drop[:, None]
-        total = buy.sum(axis=1)
-        churned = total >= k_drop
-        last_day = np.where(total > 0, N_DAYS - 1 - np.argmax(buy[:, ::-1], axis=1), -1)
-        churn_day = np.where(churned, last_day, -1)
-        # early warning: thin purchases in the window before the last purchase of churners
-        win = EARLY_WARNING["window_days"]
-        in_window = churned[:, None] & (days[None, :] > (churn_day - win)[:, None]) & (days[None, :] < churn_day[:, None])
-        thin = in_window & buy & (crng.random((n, N_DAYS)) > EARLY_WARNING["purchase_keep"])
-        buy &= ~thin
-        del cum, intensity, active, thin
+    @property
+    def rep_ids(self) -> np.ndarray:
+        return self.reps["rep_id"].to_numpy()
 
-        ev_c, ev_d = np.nonzero(buy)
-        del buy
-        n_ev = len(ev_c)
-        # -- order lines ------------------------------------------------------------
-        n_lines = 1 + crng.poisson(par["lines"][ev_c])
-        line_c = np.repeat(ev_c, n_lines)
-        line_d = np.repeat(ev_d, n_lines)
-        line_no = np.concatenate([np.arange(1, k + 1) for k in n_lines]) if n_ev else np.array([], int)
-        order_num = np.repeat(np.arange(next_order, next_order + n_ev), n_lines)
-        next_order += n_ev
-        mix = np.array([LINE_MIX[t] for t in TYPES])[ctype_idx[line_c]] * line_time_w[:, line_d].T
-        pl = _choice_rows(crng, mix)
-        prod = np.empty(len(pl), dtype=int)
-        for li, cand in line_products.items():
-            m = pl == li
-            prod[m] = crng.choice(cand, size=int(m.sum()))
-        qty = 1 + crng.poisson(par["qty"][line_c])
-        promo = promo_day[line_d]
-        chan_add = np.where(channel[line_c] == "distributor", 0.05, 0.0)
-        disc = par["discount"][line_c] + chan_add - 0.02 * oskill[line_c] + np.where(promo, PROMO["extra_discount"], 0)
-        disc = np.round(np.clip(disc + crng.normal(0, 0.02, len(disc)), 0, 0.6) / 0.005) * 0.005
-        unit_price = np.round(prod_price[prod] * (1 - disc), 2)
-        revenue = np.round(qty * unit_price, 2)
-        cost = np.round(qty * prod_cost[prod], 2)
-        # channel per order: mostly the customer's main channel
-        order_chan = channel_idx[ev_c].copy()
-        switch = crng.random(n_ev) < 0.15
-        order_chan[switch] = _choice_rows(crng, chan_p[ev_c[switch]]) if switch.any() else order_chan[switch]
-        line_chan = np.repeat(order_chan, n_lines)
-        orders = pd.DataFrame({
-            "order_id": pd.Series(order_num).map(lambda v: f"O{v + 1:09d}").to_numpy(),
-            "line_no": line_no.astype(np.int64),
-            "order_date": (START + pd.to_timedelta(line_d, unit="D")).date,
-            "customer_id": ids[line_c],
-            "product_id": prod_id[prod],
-            "quantity": qty.astype(np.float64),
-            "unit_price": unit_price,
-            "discount": disc,
-            "revenue": revenue,
-            "cost": cost,
-            "rep_id": rep_ids[owner[line_c]],
-            "channel": np.array(CHANNELS)[line_chan],
-            "promo": promo,
-        })
-        # average order value per type (turns expected orders into the revenue potential of targets)
-        order_rev = np.bincount(order_num - order_num.min(), weights=revenue, minlength=n_ev) if n_ev else np.zeros(0)
-        for ti, t in enumerate(TYPES):
-            m = ctype_idx[ev_c] == ti
-            type_value_sum[t] += float(order_rev[m].sum())
-            type_orders[t] += int(m.sum())
+    @property
+    def rep_skill(self) -> np.ndarray:
+        return self.reps["skill"].to_numpy()
 
-        # -- invoices (one per order) ------------------------------------------------
-        inv_date = START + pd.to_timedelta(ev_d, unit="D")
-        terms = np.where(ctype[ev_c] == "key_account", 45, 30)
-        due = inv_date + pd.to_timedelta(terms, unit="D")
-        ew_inv = churned[ev_c] & (ev_d > churn_day[ev_c] - win)
-        delay = (par["pay_delay"][ev_c] - 4.0 * oskill[ev_c] + crng.normal(0, 8, n_ev)
-                 + np.where(ew_inv, EARLY_WARNING["extra_pay_delay_days"], 0))
-        paid_date = due + pd.to_timedelta(np.maximum(np.round(delay).astype(int), -terms), unit="D")  # never before issue
-        unpaid = crng.random(n_ev) < (0.02 + 0.015 * np.clip(-oskill[ev_c], 0, None) + 0.05 * ew_inv)
-        partial = (~unpaid) & (crng.random(n_ev) < 0.02)
-        paid_share = np.where(unpaid, 0.0, np.where(partial, crng.uniform(0.5, 0.9, n_ev), 1.0))
-        not_yet = paid_date > END
-        paid_share = np.where(not_yet, 0.0, paid_share)
-        inv_amount = np.round(order_rev, 2)
-        invoices = pd.DataFrame({
-            "invoice_id": [f"I{v + 1:09d}" for v in range(next_invoice, next_invoice + n_ev)],
-            "customer_id": ids[ev_c],
-            "rep_id": rep_ids[owner[ev_c]],
-            "invoice_date": inv_date.date,
-            "due_date": due.date,
-            "amount": inv_amount,
-            "paid_amount": np.round(inv_amount * paid_share, 2),
-            "paid_date": pd.Series(paid_date.date).where(paid_share > 0, None).to_numpy(),
-        })
-        next_invoice += n_ev
 
-        # -- active spans: surveys, interactions -------------------------------------
-        first_buy = np.full(n, N_DAYS)
-        np.minimum.at(first_buy, ev_c, ev_d)
-        span_start = np.where(pre_existing, 0, first_buy)
-        span_end = np.where(churned, churn_day, N_DAYS - 1)
-        span_end = np.maximum(span_end, span_start)
-        span_years = (span_end - span_start + 1) / 365.25
+@dataclass
+class Tally:
+    """Sums kept across chunks: id counters, the truth of the pipeline, the potential behind targets."""
 
-        def events(rate_per_year):
-            k = crng.poisson(rate_per_year * span_years)
-            cc = np.repeat(np.arange(n), k)
-            dd = span_start[cc] + np.floor(crng.random(len(cc)) * (span_end[cc] - span_start[cc] + 1)).astype(int)
-            return cc, dd
+    n_reps: int
+    reach_sum: dict[str, np.ndarray] = field(default_factory=dict)  # Σ P(reach stage k) per channel and "all"
+    opp_count: dict[str, int] = field(default_factory=dict)
+    sla_num: int = 0
+    sla_den: int = 0
+    potential: np.ndarray = None  # skill-neutral expected orders per type × rep × month
+    nb_potential: np.ndarray = None  # skill-neutral expected won deal amount per rep × month
+    rep_visits: np.ndarray = None  # visits per rep × month (drive travel expenses)
+    type_value_sum: dict[str, float] = field(default_factory=dict)
+    type_orders: dict[str, int] = field(default_factory=dict)
+    next_order: int = 0
+    next_invoice: int = 0
+    next_opp: int = 0
 
-        sv_rate = np.where(np.isin(ctype, ["key_account", "regular"]), 1.5, 0.5)
-        sc, sd = events(sv_rate)
-        ew_s = churned[sc] & (sd > churn_day[sc] - win)
-        csat = np.clip(np.round(crng.normal(3.9 + 0.3 * oskill[sc] - EARLY_WARNING["csat_drop"] * ew_s, 0.8)), 1, 5)
-        nps = np.clip(np.round(crng.normal(7.0 + 0.8 * oskill[sc] - EARLY_WARNING["nps_drop"] * ew_s, 1.8)), 0, 10)
-        surveys = pd.DataFrame({
-            "customer_id": ids[sc], "survey_date": (START + pd.to_timedelta(sd, unit="D")).date,
-            "csat": csat.astype(float), "nps": nps.astype(float), "rep_id": rep_ids[owner[sc]],
-        })
-        inter = []
-        contacts = np.array([TYPE_PARAMS[t]["contacts"] for t in TYPES])[ctype_idx]
-        for ki, kind in enumerate(["visit", "call", "email"]):
-            mult = np.exp(0.3 * oskill) if kind == "visit" else 1.0
-            cc, dd = events(contacts[:, ki] * mult)
-            inter.append((cc, dd, kind))
-        np.add.at(rep_visits, (owner[inter[0][0]], month_index[inter[0][1]]), 1)
-        # complaints: base rate, 6x inside the early-warning window
-        cc, dd = events(par["complaints"])
-        inter.append((cc, dd, "complaint"))
-        ew_start = np.maximum(churn_day - win, span_start)
-        ew_len = np.where(churned, np.maximum(churn_day - ew_start, 0), 0)
-        k_extra = crng.poisson(par["complaints"] * (EARLY_WARNING["complaint_multiplier"] - 1) * ew_len / 365.25)
-        cc = np.repeat(np.arange(n), k_extra)
-        dd = ew_start[cc] + np.floor(crng.random(len(cc)) * np.maximum(ew_len[cc], 1)).astype(int)
-        inter.append((cc, dd, "complaint"))
-        ic = np.concatenate([x[0] for x in inter])
-        idd = np.concatenate([x[1] for x in inter])
-        ikind = np.concatenate([np.full(len(x[0]), x[2]) for x in inter])
-        minutes = crng.integers(8 * 60, 18 * 60, len(ic))
-        interactions = pd.DataFrame({
-            "customer_id": ids[ic], "rep_id": rep_ids[owner[ic]],
-            "occurred_at": START + pd.to_timedelta(idd, unit="D") + pd.to_timedelta(minutes, unit="min"),
-            "kind": ikind,
-        }).sort_values(["occurred_at", "customer_id"], kind="stable")
+    def __post_init__(self):
+        n_stage = len(STAGES) - 1
+        self.reach_sum = {c: np.zeros(n_stage + 1) for c in CHANNELS + ["all"]}
+        self.opp_count = {c: 0 for c in CHANNELS + ["all"]}
+        self.potential = np.zeros((len(TYPES), self.n_reps, 36))
+        self.nb_potential = np.zeros((self.n_reps, 36))
+        self.rep_visits = np.zeros((self.n_reps, 36))
+        self.type_value_sum = {t: 0.0 for t in TYPES}
+        self.type_orders = {t: 0 for t in TYPES}
 
-        # -- opportunities --------------------------------------------------------------
-        n_opp_c = crng.poisson(par["opp_weight"] * OPPS_PER_WEIGHT_YEAR * span_years)
-        oc = np.repeat(np.arange(n), n_opp_c)
-        n_opp = len(oc)
-        span_len = np.maximum(span_end[oc] - span_start[oc], 1)
-        created_day = span_start[oc] + crng.random(n_opp) * span_len
-        created_ns = (START.to_datetime64() + (created_day * 1440).round().astype(np.int64) * np.timedelta64(60, "s")).astype("datetime64[ns]")
-        och = channel_idx[oc]
-        q_base = np.array([STAGE_Q[c] for c in CHANNELS])[och]  # (n_opp, 6)
-        osk = oskill[oc]
-        q = _expit(_logit(q_base) + SKILL_LOGIT * osk[:, None])
-        reach = np.concatenate([np.ones((n_opp, 1)), np.cumprod(q, axis=1)], axis=1)  # P(reach stage k)
-        for ci, cname in enumerate(CHANNELS):
-            m = och == ci
-            reach_sum[cname] += reach[m].sum(axis=0)
-            opp_count[cname] += int(m.sum())
-        reach_sum["all"] += reach.sum(axis=0)
-        opp_count["all"] += n_opp
-        adv = crng.random((n_opp, n_stage)) < q
-        k_final = np.where(adv.all(axis=1), n_stage, np.argmin(adv, axis=1))  # furthest stage index reached
-        speed = np.exp(-SKILL_SPEED * osk)
-        dur = np.stack([_lognormal(crng, STAGE_DURATION[s][0], STAGE_DURATION[s][1], n_opp) * speed
-                        for s in STAGES[:-1]], axis=1)  # days spent in each stage before the next event
-        dur_ns = (dur * 86400).round().astype(np.int64) * np.timedelta64(1, "s")
-        entry = created_ns[:, None] + np.concatenate(
-            [np.zeros((n_opp, 1), dtype="timedelta64[s]"), np.cumsum(dur_ns, axis=1)], axis=1
-        ).astype("timedelta64[ns]")  # entry[:, k] = time stage k is entered (k = 6: won)
-        end_ns = (END + pd.Timedelta(days=1)).to_datetime64()
-        kk = np.arange(n_stage + 1)[None, :]
-        entered = (kk <= k_final[:, None]) & (entry < end_ns)
-        skip = (crng.random(n_opp) < SKIP_SHARE) & entered[:, 3]
-        recorded = entered & ~((kk == 2) & skip[:, None])
-        lost_time = entry[np.arange(n_opp), np.minimum(k_final + 1, n_stage)]
-        is_won = (k_final == n_stage) & entered[:, n_stage]
-        is_lost = (k_final < n_stage) & (lost_time < end_ns)
-        last_k = entered.sum(axis=1) - 1
-        status = np.where(is_won, "won", np.where(is_lost, "lost", "open"))
-        stage_names = np.array(list(STAGES))
-        cur_stage = np.where(is_won, "won", np.where(is_lost, "lost", stage_names[np.clip(last_k, 0, n_stage)]))
-        closed = np.where(is_won, entry[:, n_stage], np.where(is_lost, lost_time, np.datetime64("NaT")))
-        reason_p = np.where((k_final < 3)[:, None], np.array(LOST_REASON_EARLY)[None, :], np.array(LOST_REASON_LATE)[None, :])
-        lost_reason = np.where(is_lost, np.array(LOST_REASONS)[_choice_rows(crng, reason_p)], None)
-        opp_ids = np.array([f"D{v + 1:08d}" for v in range(next_opp, next_opp + n_opp)])
-        next_opp += n_opp
-        ro, rk = np.nonzero(recorded)
-        parts = [(ro, stage_names[rk], entry[ro, rk])]
-        lo_ = np.flatnonzero(is_lost)
-        parts.append((lo_, np.full(len(lo_), "lost"), lost_time[lo_]))
-        # re-entry artefact: back to proposal 2 days after entering negotiation, negotiation again 3 days later
-        back = entry[:, 4] + np.timedelta64(2, "D")
-        again = entry[:, 4] + np.timedelta64(5, "D")
-        re_ = np.flatnonzero((crng.random(n_opp) < REENTRY_SHARE) & entered[:, 5] & (again < entry[:, 5]))
-        parts.append((re_, np.full(len(re_), "proposal"), back[re_]))
-        parts.append((re_, np.full(len(re_), "negotiation"), again[re_]))
-        sh_o = np.concatenate([p[0] for p in parts])
-        stage_history = pd.DataFrame({
-            "opportunity_id": opp_ids[sh_o],
-            "stage": np.concatenate([p[1] for p in parts]),
-            "entered_at": np.concatenate([p[2] for p in parts]).astype("datetime64[ns]"),
-        }).sort_values(["opportunity_id", "entered_at"], kind="stable")
-        sla_m = entered[:, 2] & ~skip
-        sla_den += int(sla_m.sum())
-        sla_num += int((sla_m & (dur[:, 1] * 24 > SLA_HOURS)).sum())
-        opp_amount = np.round(_lognormal(crng, par["deal_size"][oc], 0.6, n_opp), -1)
-        neutral_win = np.prod(q_base, axis=1)
-        created_month = np.minimum((created_day // 1).astype(int), N_DAYS - 1)
-        np.add.at(nb_potential, (owner[oc], month_index[created_month]), opp_amount * neutral_win)
-        opps = pd.DataFrame({
-            "opportunity_id": opp_ids, "customer_id": ids[oc], "rep_id": rep_ids[owner[oc]],
-            "created_at": created_ns, "amount": opp_amount,
-            "stage": cur_stage, "status": status, "closed_at": closed.astype("datetime64[ns]"),
-            "lost_reason": lost_reason, "channel": np.array(CHANNELS)[och],
-        })
 
-        # -- customers and truth --------------------------------------------------------
-        tier = np.array(["A", "B", "C"])[_choice_rows(crng, np.array([TIER_GIVEN_TYPE[t] for t in TYPES])[ctype_idx])]
-        names = [f"{WORDS_A[a]} {WORDS_B[b]} {WORDS_C[c]}" for a, b, c in zip(
-            crng.integers(0, len(WORDS_A), n), crng.integers(0, len(WORDS_B), n), crng.integers(0, len(WORDS_C), n))]
-        cust = pd.DataFrame({
-            "customer_id": ids, "name": names, "region": region, "channel": channel,
-            "industry": np.array(INDUSTRIES)[crng.integers(0, len(INDUSTRIES), n)], "tier": tier,
-            "signup_date": pd.to_datetime(signup).date, "owner_rep_id": rep_ids[owner],
-        })
-        churned_at = pd.Series((START + pd.to_timedelta(np.where(churned, churn_day, 0), unit="D")).date).where(churned, None)
-        truth_parts.append(pd.DataFrame({
-            "customer_id": ids, "customer_type": ctype, "purchase_rate": np.round(lam_eff, 4),
-            "dropout_prob": np.round(p_drop, 5), "churned_at": churned_at.to_numpy(),
-            "signup_date": cust["signup_date"].to_numpy(), "owner_rep_id": rep_ids[owner],
-            "pre_existing": pre_existing,
-        }))
-        # skill-neutral expected orders per type × rep × month (targets): λ × calendar × alive share
-        alive_to = np.where(churned, churn_day, N_DAYS - 1)
-        for mi in range(36):
-            lo, hi = month_bounds[mi]
-            overlap = np.clip(np.minimum(alive_to, hi) - np.maximum(span_start, lo) + 1, 0, None) / (hi - lo + 1)
-            exp_orders = lam * month_factor[mi] / 365.25 * overlap
-            for ti in range(len(TYPES)):
-                m = ctype_idx == ti
-                potential[ti, :, mi] += np.bincount(owner[m], weights=exp_orders[m], minlength=len(rep_ids))
+@dataclass
+class Chunk:
+    """One chunk of customers: latent attributes, then what the simulators add in order
+    (purchase days, order revenue, active spans). ``rng`` is consumed in simulator order."""
 
-        w.write("customers", cust)
-        w.write("orders", orders)
-        w.write("invoices", invoices)
-        w.write("surveys", surveys)
-        w.write("interactions", interactions)
-        w.write("opportunities", opps)
-        w.write("stage_history", stage_history)
-        if verbose:
-            print(f"  customers {c0 + n:,}/{customers:,}  ({time.perf_counter() - t0:.1f}s)", file=sys.stderr)
-    truth_customers = pd.concat(truth_parts, ignore_index=True)
-    # -- targets ---------------------------------------------------------------------------
-    aov = np.array([type_value_sum[t] / max(type_orders[t], 1) for t in TYPES])
-    # revenue: skill-neutral expected revenue of the live book; new_business: skill-neutral expected
-    # won deal amount. The plan for the year after the data (the "coming periods") is the last year's
-    # targets × (1 + PLAN_GROWTH).
+    c0: int
+    n: int
+    rng: np.random.Generator
+    ids: np.ndarray
+    ctype_idx: np.ndarray
+    ctype: np.ndarray
+    par: dict[str, np.ndarray]  # TYPE_PARAMS per customer
+    lam: np.ndarray  # purchase rate per year (before the owner's skill)
+    p_drop: np.ndarray
+    region_idx: np.ndarray
+    region: np.ndarray
+    pre_existing: np.ndarray
+    first_day: np.ndarray
+    signup: np.ndarray
+    owner: np.ndarray  # rep row index
+    oskill: np.ndarray
+    lam_eff: np.ndarray
+    chan_p: np.ndarray
+    channel_idx: np.ndarray
+    channel: np.ndarray
+    churned: np.ndarray = None
+    churn_day: np.ndarray = None
+    ev_c: np.ndarray = None  # purchase events: customer index, day
+    ev_d: np.ndarray = None
+    order_rev: np.ndarray = None  # revenue per purchase event
+    span_start: np.ndarray = None
+    span_end: np.ndarray = None
+    span_years: np.ndarray = None
+
+    def span_events(self, rate_per_year):
+        """Events at ``rate_per_year`` spread uniformly over each customer's active span: (customer, day)."""
+        k = self.rng.poisson(rate_per_year * self.span_years)
+        cc = np.repeat(np.arange(self.n), k)
+        dd = self.span_start[cc] + np.floor(
+            self.rng.random(len(cc)) * (self.span_end[cc] - self.span_start[cc] + 1)).astype(int)
+        return cc, dd
+
+
+# ----------------------------------------------------------------------------- per-chunk simulators
+def _simulate_customer_attributes(world: World, c0: int, n: int) -> Chunk:
+    """Latent type, purchase rate, dropout probability, region, owner rep and channel of ``n`` customers."""
+    crng = np.random.default_rng([world.seed, c0])
+    rep_skill, rep_region = world.rep_skill, world.reps["region"].to_numpy()
+    ids = np.array([f"C{c0 + i + 1:07d}" for i in range(n)])
+    ctype_idx = crng.choice(len(TYPES), size=n, p=[TYPE_PARAMS[t]["share"] for t in TYPES])
+    par = {k: np.array([TYPE_PARAMS[t][k] for t in TYPES])[ctype_idx]
+           for k in ("rate_shape", "rate_scale", "dropout_a", "dropout_b", "lines", "qty", "discount",
+                     "opp_weight", "deal_size", "complaints", "pay_delay")}
+    lam = crng.gamma(par["rate_shape"], par["rate_scale"])
+    p_drop = crng.beta(par["dropout_a"], par["dropout_b"])
+    region_idx = crng.choice(len(REGIONS), size=n, p=REGION_WEIGHTS)
+    pre_existing = crng.random(n) < PRE_EXISTING_SHARE
+    first_day = np.where(pre_existing, 0, crng.integers(0, N_DAYS - 60, size=n))
+    signup = np.where(
+        pre_existing,
+        (START - pd.to_timedelta(crng.integers(30, 5 * 365, size=n), unit="D")).values,
+        (START + pd.to_timedelta(first_day, unit="D")).values,
+    )
+    # owner rep: same region; new customers go preferentially to skilled reps (acquisition)
+    owner = np.empty(n, dtype=int)
+    for r_i, reg in enumerate(REGIONS):
+        cand = np.flatnonzero(rep_region == reg)
+        mask = region_idx == r_i
+        wt_new = np.exp(0.5 * rep_skill[cand])
+        owner[mask & pre_existing] = crng.choice(cand, size=int((mask & pre_existing).sum()))
+        owner[mask & ~pre_existing] = crng.choice(cand, size=int((mask & ~pre_existing).sum()), p=wt_new / wt_new.sum())
+    oskill = rep_skill[owner]
+    chan_p = np.array([TYPE_PARAMS[t]["channels"] for t in TYPES])[ctype_idx]
+    channel_idx = _choice_rows(crng, chan_p)
+    return Chunk(c0=c0, n=n, rng=crng, ids=ids, ctype_idx=ctype_idx, ctype=np.array(TYPES)[ctype_idx], par=par,
+                 lam=lam, p_drop=p_drop, region_idx=region_idx, region=np.array(REGIONS)[region_idx],
+                 pre_existing=pre_existing, first_day=first_day, signup=signup, owner=owner, oskill=oskill,
+                 lam_eff=lam * np.exp(SKILL_RATE * oskill), chan_p=chan_p, channel_idx=channel_idx,
+                 channel=np.array(CHANNELS)[channel_idx])
+
+
+def _simulate_purchases(world: World, ch: Chunk) -> None:
+    """Purchase days (MBG/NBD dropout after each purchase, early-warning thinning) → ``ch.ev_c``, ``ch.ev_d``."""
+    n, crng = ch.n, ch.rng
+    days = np.arange(N_DAYS)
+    intensity = (ch.lam_eff[:, None] / 365.25) * world.day_factor[None, :]
+    active = days[None, :] >= ch.first_day[:, None]
+    buy = (crng.random((n, N_DAYS)) < intensity) & active
+    new = ~ch.pre_existing
+    buy[np.flatnonzero(new), ch.first_day[new]] = True
+    cum = np.cumsum(buy, axis=1)
+    k_drop = crng.geometric(ch.p_drop)  # the customer leaves right after purchase number k_drop
+    buy &= cum <= k_drop[:, None]
+    total = buy.sum(axis=1)
+    churned = total >= k_drop
+    last_day = np.where(total > 0, N_DAYS - 1 - np.argmax(buy[:, ::-1], axis=1), -1)
+    churn_day = np.where(churned, last_day, -1)
+    # early warning: thin purchases in the window before the last purchase of churners
+    win = EARLY_WARNING["window_days"]
+    in_window = churned[:, None] & (days[None, :] > (churn_day - win)[:, None]) & (days[None, :] < churn_day[:, None])
+    thin = in_window & buy & (crng.random((n, N_DAYS)) > EARLY_WARNING["purchase_keep"])
+    buy &= ~thin
+    del cum, intensity, active, thin
+    ch.churned, ch.churn_day = churned, churn_day
+    ch.ev_c, ch.ev_d = np.nonzero(buy)
+
+
+def _simulate_orders(world: World, tally: Tally, ch: Chunk) -> pd.DataFrame:
+    """Order lines of the chunk's purchases: product mix by type and launch/decline, quantity, discount, channel."""
+    crng, ev_c, ev_d = ch.rng, ch.ev_c, ch.ev_d
+    products = world.products
+    prod_id, prod_price, prod_cost = (products[c].to_numpy() for c in ("product_id", "list_price", "unit_cost"))
+    n_ev = len(ev_c)
+    n_lines = 1 + crng.poisson(ch.par["lines"][ev_c])
+    line_c = np.repeat(ev_c, n_lines)
+    line_d = np.repeat(ev_d, n_lines)
+    line_no = np.concatenate([np.arange(1, k + 1) for k in n_lines]) if n_ev else np.array([], int)
+    order_num = np.repeat(np.arange(tally.next_order, tally.next_order + n_ev), n_lines)
+    tally.next_order += n_ev
+    mix = np.array([LINE_MIX[t] for t in TYPES])[ch.ctype_idx[line_c]] * world.line_time_w[:, line_d].T
+    pl = _choice_rows(crng, mix)
+    prod = np.empty(len(pl), dtype=int)
+    for li, cand in world.line_products.items():
+        m = pl == li
+        prod[m] = crng.choice(cand, size=int(m.sum()))
+    qty = 1 + crng.poisson(ch.par["qty"][line_c])
+    promo = world.promo_day[line_d]
+    chan_add = np.where(ch.channel[line_c] == "distributor", 0.05, 0.0)
+    disc = ch.par["discount"][line_c] + chan_add - 0.02 * ch.oskill[line_c] + np.where(promo, PROMO["extra_discount"], 0)
+    disc = np.round(np.clip(disc + crng.normal(0, 0.02, len(disc)), 0, 0.6) / 0.005) * 0.005
+    unit_price = np.round(prod_price[prod] * (1 - disc), 2)
+    revenue = np.round(qty * unit_price, 2)
+    cost = np.round(qty * prod_cost[prod], 2)
+    # channel per order: mostly the customer's main channel
+    order_chan = ch.channel_idx[ev_c].copy()
+    switch = crng.random(n_ev) < 0.15
+    order_chan[switch] = _choice_rows(crng, ch.chan_p[ev_c[switch]]) if switch.any() else order_chan[switch]
+    line_chan = np.repeat(order_chan, n_lines)
+    orders = pd.DataFrame({
+        "order_id": pd.Series(order_num).map(lambda v: f"O{v + 1:09d}").to_numpy(),
+        "line_no": line_no.astype(np.int64),
+        "order_date": (START + pd.to_timedelta(line_d, unit="D")).date,
+        "customer_id": ch.ids[line_c],
+        "product_id": prod_id[prod],
+        "quantity": qty.astype(np.float64),
+        "unit_price": unit_price,
+        "discount": disc,
+        "revenue": revenue,
+        "cost": cost,
+        "rep_id": world.rep_ids[ch.owner[line_c]],
+        "channel": np.array(CHANNELS)[line_chan],
+        "promo": promo,
+    })
+    # average order value per type (turns expected orders into the revenue potential of targets)
+    ch.order_rev = np.bincount(order_num - order_num.min(), weights=revenue, minlength=n_ev) if n_ev else np.zeros(0)
+    for ti, t in enumerate(TYPES):
+        m = ch.ctype_idx[ev_c] == ti
+        tally.type_value_sum[t] += float(ch.order_rev[m].sum())
+        tally.type_orders[t] += int(m.sum())
+    return orders
+
+
+def _simulate_invoices(world: World, tally: Tally, ch: Chunk) -> pd.DataFrame:
+    """One invoice per order: terms by type, payment delay by type, rep skill and early warning; some unpaid."""
+    crng, ev_c, ev_d, n_ev = ch.rng, ch.ev_c, ch.ev_d, len(ch.ev_c)
+    win = EARLY_WARNING["window_days"]
+    inv_date = START + pd.to_timedelta(ev_d, unit="D")
+    terms = np.where(ch.ctype[ev_c] == "key_account", 45, 30)
+    due = inv_date + pd.to_timedelta(terms, unit="D")
+    ew_inv = ch.churned[ev_c] & (ev_d > ch.churn_day[ev_c] - win)
+    delay = (ch.par["pay_delay"][ev_c] - 4.0 * ch.oskill[ev_c] + crng.normal(0, 8, n_ev)
+             + np.where(ew_inv, EARLY_WARNING["extra_pay_delay_days"], 0))
+    paid_date = due + pd.to_timedelta(np.maximum(np.round(delay).astype(int), -terms), unit="D")  # never before issue
+    unpaid = crng.random(n_ev) < (0.02 + 0.015 * np.clip(-ch.oskill[ev_c], 0, None) + 0.05 * ew_inv)
+    partial = (~unpaid) & (crng.random(n_ev) < 0.02)
+    paid_share = np.where(unpaid, 0.0, np.where(partial, crng.uniform(0.5, 0.9, n_ev), 1.0))
+    not_yet = paid_date > END
+    paid_share = np.where(not_yet, 0.0, paid_share)
+    inv_amount = np.round(ch.order_rev, 2)
+    invoices = pd.DataFrame({
+        "invoice_id": [f"I{v + 1:09d}" for v in range(tally.next_invoice, tally.next_invoice + n_ev)],
+        "customer_id": ch.ids[ev_c],
+        "rep_id": world.rep_ids[ch.owner[ev_c]],
+        "invoice_date": inv_date.date,
+        "due_date": due.date,
+        "amount": inv_amount,
+        "paid_amount": np.round(inv_amount * paid_share, 2),
+        "paid_date": pd.Series(paid_date.date).where(paid_share > 0, None).to_numpy(),
+    })
+    tally.next_invoice += n_ev
+    return invoices
+
+
+def _active_spans(ch: Chunk) -> None:
+    """Each customer's active span: from the start (pre-existing) or first purchase to churn or the end."""
+    first_buy = np.full(ch.n, N_DAYS)
+    np.minimum.at(first_buy, ch.ev_c, ch.ev_d)
+    ch.span_start = np.where(ch.pre_existing, 0, first_buy)
+    span_end = np.where(ch.churned, ch.churn_day, N_DAYS - 1)
+    ch.span_end = np.maximum(span_end, ch.span_start)
+    ch.span_years = (ch.span_end - ch.span_start + 1) / 365.25
+
+
+def _simulate_surveys(world: World, ch: Chunk) -> pd.DataFrame:
+    """CSAT (1-5) and NPS (0-10) surveys over the active span; lower in the early-warning window."""
+    win = EARLY_WARNING["window_days"]
+    sv_rate = np.where(np.isin(ch.ctype, ["key_account", "regular"]), 1.5, 0.5)
+    sc, sd = ch.span_events(sv_rate)
+    ew_s = ch.churned[sc] & (sd > ch.churn_day[sc] - win)
+    csat = np.clip(np.round(ch.rng.normal(3.9 + 0.3 * ch.oskill[sc] - EARLY_WARNING["csat_drop"] * ew_s, 0.8)), 1, 5)
+    nps = np.clip(np.round(ch.rng.normal(7.0 + 0.8 * ch.oskill[sc] - EARLY_WARNING["nps_drop"] * ew_s, 1.8)), 0, 10)
+    return pd.DataFrame({
+        "customer_id": ch.ids[sc], "survey_date": (START + pd.to_timedelta(sd, unit="D")).date,
+        "csat": csat.astype(float), "nps": nps.astype(float), "rep_id": world.rep_ids[ch.owner[sc]],
+    })
+
+
+def _simulate_interactions(world: World, tally: Tally, ch: Chunk) -> pd.DataFrame:
+    """Visits, calls, emails (rates by type; visits grow with skill) and complaints (6× in the warning window)."""
+    crng, n = ch.rng, ch.n
+    win = EARLY_WARNING["window_days"]
+    inter = []
+    contacts = np.array([TYPE_PARAMS[t]["contacts"] for t in TYPES])[ch.ctype_idx]
+    for ki, kind in enumerate(["visit", "call", "email"]):
+        mult = np.exp(0.3 * ch.oskill) if kind == "visit" else 1.0
+        cc, dd = ch.span_events(contacts[:, ki] * mult)
+        inter.append((cc, dd, kind))
+    np.add.at(tally.rep_visits, (ch.owner[inter[0][0]], world.month_index[inter[0][1]]), 1)
+    # complaints: base rate, 6x inside the early-warning window
+    cc, dd = ch.span_events(ch.par["complaints"])
+    inter.append((cc, dd, "complaint"))
+    ew_start = np.maximum(ch.churn_day - win, ch.span_start)
+    ew_len = np.where(ch.churned, np.maximum(ch.churn_day - ew_start, 0), 0)
+    k_extra = crng.poisson(ch.par["complaints"] * (EARLY_WARNING["complaint_multiplier"] - 1) * ew_len / 365.25)
+    cc = np.repeat(np.arange(n), k_extra)
+    dd = ew_start[cc] + np.floor(crng.random(len(cc)) * np.maximum(ew_len[cc], 1)).astype(int)
+    inter.append((cc, dd, "complaint"))
+    ic = np.concatenate([x[0] for x in inter])
+    idd = np.concatenate([x[1] for x in inter])
+    ikind = np.concatenate([np.full(len(x[0]), x[2]) for x in inter])
+    minutes = crng.integers(8 * 60, 18 * 60, len(ic))
+    return pd.DataFrame({
+        "customer_id": ch.ids[ic], "rep_id": world.rep_ids[ch.owner[ic]],
+        "occurred_at": START + pd.to_timedelta(idd, unit="D") + pd.to_timedelta(minutes, unit="min"),
+        "kind": ikind,
+    }).sort_values(["occurred_at", "customer_id"], kind="stable")
+
+
+@dataclass
+class _Walk:
+    """The stage walk of a chunk's opportunities (see :func:`_walk_pipeline`)."""
+
+    oc: np.ndarray  # customer index per opportunity
+    created_day: np.ndarray
+    created_ns: np.ndarray
+    och: np.ndarray  # channel index
+    q_base: np.ndarray  # skill-neutral advance probabilities (n_opp, stages - 1)
+    k_final: np.ndarray  # furthest stage index reached
+    dur: np.ndarray  # days spent in each stage before the next event
+    entry: np.ndarray  # entry[:, k] = time stage k is entered (k = 6: won)
+    entered: np.ndarray
+    skip: np.ndarray
+
+    @property
+    def n(self) -> int:
+        return len(self.oc)
+
+
+def _walk_pipeline(world: World, tally: Tally, ch: Chunk) -> _Walk:
+    """Opportunities over the active span; each advances stage by stage with a channel- and skill-dependent
+    probability after a lognormal stage duration. Adds the true reach probabilities to ``tally``."""
+    crng, n_stage = ch.rng, len(STAGES) - 1
+    n_opp_c = crng.poisson(ch.par["opp_weight"] * OPPS_PER_WEIGHT_YEAR * ch.span_years)
+    oc = np.repeat(np.arange(ch.n), n_opp_c)
+    n_opp = len(oc)
+    span_len = np.maximum(ch.span_end[oc] - ch.span_start[oc], 1)
+    created_day = ch.span_start[oc] + crng.random(n_opp) * span_len
+    created_ns = (START.to_datetime64() + (created_day * 1440).round().astype(np.int64) * np.timedelta64(60, "s")).astype("datetime64[ns]")
+    och = ch.channel_idx[oc]
+    q_base = np.array([STAGE_Q[c] for c in CHANNELS])[och]  # (n_opp, 6)
+    osk = ch.oskill[oc]
+    q = _expit(_logit(q_base) + SKILL_LOGIT * osk[:, None])
+    reach = np.concatenate([np.ones((n_opp, 1)), np.cumprod(q, axis=1)], axis=1)  # P(reach stage k)
+    for ci, cname in enumerate(CHANNELS):
+        m = och == ci
+        tally.reach_sum[cname] += reach[m].sum(axis=0)
+        tally.opp_count[cname] += int(m.sum())
+    tally.reach_sum["all"] += reach.sum(axis=0)
+    tally.opp_count["all"] += n_opp
+    adv = crng.random((n_opp, n_stage)) < q
+    k_final = np.where(adv.all(axis=1), n_stage, np.argmin(adv, axis=1))  # furthest stage index reached
+    speed = np.exp(-SKILL_SPEED * osk)
+    dur = np.stack([_lognormal(crng, STAGE_DURATION[s][0], STAGE_DURATION[s][1], n_opp) * speed
+                    for s in STAGES[:-1]], axis=1)  # days spent in each stage before the next event
+    dur_ns = (dur * 86400).round().astype(np.int64) * np.timedelta64(1, "s")
+    entry = created_ns[:, None] + np.concatenate(
+        [np.zeros((n_opp, 1), dtype="timedelta64[s]"), np.cumsum(dur_ns, axis=1)], axis=1
+    ).astype("timedelta64[ns]")  # entry[:, k] = time stage k is entered (k = 6: won)
+    kk = np.arange(n_stage + 1)[None, :]
+    entered = (kk <= k_final[:, None]) & (entry < _END_NS)
+    skip = (crng.random(n_opp) < SKIP_SHARE) & entered[:, 3]
+    return _Walk(oc=oc, created_day=created_day, created_ns=created_ns, och=och, q_base=q_base, k_final=k_final,
+                 dur=dur, entry=entry, entered=entered, skip=skip)
+
+
+def _simulate_opportunities(world: World, tally: Tally, ch: Chunk) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """``(opportunities, stage_history)`` of the chunk: status, lost reasons, the recording artefacts
+    (skipped ``needs_confirmed`` rows, re-entries into ``proposal``), amounts; SLA and new-business tallies."""
+    crng, n_stage = ch.rng, len(STAGES) - 1
+    wk = _walk_pipeline(world, tally, ch)
+    n_opp, entry, entered, k_final = wk.n, wk.entry, wk.entered, wk.k_final
+    kk = np.arange(n_stage + 1)[None, :]
+    recorded = entered & ~((kk == 2) & wk.skip[:, None])
+    lost_time = entry[np.arange(n_opp), np.minimum(k_final + 1, n_stage)]
+    is_won = (k_final == n_stage) & entered[:, n_stage]
+    is_lost = (k_final < n_stage) & (lost_time < _END_NS)
+    last_k = entered.sum(axis=1) - 1
+    status = np.where(is_won, "won", np.where(is_lost, "lost", "open"))
+    stage_names = np.array(list(STAGES))
+    cur_stage = np.where(is_won, "won", np.where(is_lost, "lost", stage_names[np.clip(last_k, 0, n_stage)]))
+    closed = np.where(is_won, entry[:, n_stage], np.where(is_lost, lost_time, np.datetime64("NaT")))
+    reason_p = np.where((k_final < 3)[:, None], np.array(LOST_REASON_EARLY)[None, :], np.array(LOST_REASON_LATE)[None, :])
+    lost_reason = np.where(is_lost, np.array(LOST_REASONS)[_choice_rows(crng, reason_p)], None)
+    opp_ids = np.array([f"D{v + 1:08d}" for v in range(tally.next_opp, tally.next_opp + n_opp)])
+    tally.next_opp += n_opp
+    ro, rk = np.nonzero(recorded)
+    parts = [(ro, stage_names[rk], entry[ro, rk])]
+    lo_ = np.flatnonzero(is_lost)
+    parts.append((lo_, np.full(len(lo_), "lost"), lost_time[lo_]))
+    # re-entry artefact: back to proposal 2 days after entering negotiation, negotiation again 3 days later
+    back = entry[:, 4] + np.timedelta64(2, "D")
+    again = entry[:, 4] + np.timedelta64(5, "D")
+    re_ = np.flatnonzero((crng.random(n_opp) < REENTRY_SHARE) & entered[:, 5] & (again < entry[:, 5]))
+    parts.append((re_, np.full(len(re_), "proposal"), back[re_]))
+    parts.append((re_, np.full(len(re_), "negotiation"), again[re_]))
+    sh_o = np.concatenate([p[0] for p in parts])
+    stage_history = pd.DataFrame({
+        "opportunity_id": opp_ids[sh_o],
+        "stage": np.concatenate([p[1] for p in parts]),
+        "entered_at": np.concatenate([p[2] for p in parts]).astype("datetime64[ns]"),
+    }).sort_values(["opportunity_id", "entered_at"], kind="stable")
+    sla_m = entered[:, 2] & ~wk.skip
+    tally.sla_den += int(sla_m.sum())
+    tally.sla_num += int((sla_m & (wk.dur[:, 1] * 24 > SLA_HOURS)).sum())
+    opp_amount = np.round(_lognormal(crng, ch.par["deal_size"][wk.oc], 0.6, n_opp), -1)
+    neutral_win = np.prod(wk.q_base, axis=1)
+    created_month = np.minimum((wk.created_day // 1).astype(int), N_DAYS - 1)
+    np.add.at(tally.nb_potential, (ch.owner[wk.oc], world.month_index[created_month]), opp_amount * neutral_win)
+    opps = pd.DataFrame({
+        "opportunity_id": opp_ids, "customer_id": ch.ids[wk.oc], "rep_id": world.rep_ids[ch.owner[wk.oc]],
+        "created_at": wk.created_ns, "amount": opp_amount,
+        "stage": cur_stage, "status": status, "closed_at": closed.astype("datetime64[ns]"),
+        "lost_reason": lost_reason, "channel": np.array(CHANNELS)[wk.och],
+    })
+    return opps, stage_history
+
+
+def _simulate_customers(world: World, ch: Chunk) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """``(customers, truth_customers)`` of the chunk: the CRM record (noisy tier, name, industry) and the truth."""
+    crng, n = ch.rng, ch.n
+    tier = np.array(["A", "B", "C"])[_choice_rows(crng, np.array([TIER_GIVEN_TYPE[t] for t in TYPES])[ch.ctype_idx])]
+    names = [f"{WORDS_A[a]} {WORDS_B[b]} {WORDS_C[c]}" for a, b, c in zip(
+        crng.integers(0, len(WORDS_A), n), crng.integers(0, len(WORDS_B), n), crng.integers(0, len(WORDS_C), n))]
+    cust = pd.DataFrame({
+        "customer_id": ch.ids, "name": names, "region": ch.region, "channel": ch.channel,
+        "industry": np.array(INDUSTRIES)[crng.integers(0, len(INDUSTRIES), n)], "tier": tier,
+        "signup_date": pd.to_datetime(ch.signup).date, "owner_rep_id": world.rep_ids[ch.owner],
+    })
+    churned_at = pd.Series((START + pd.to_timedelta(np.where(ch.churned, ch.churn_day, 0), unit="D")).date).where(ch.churned, None)
+    truth = pd.DataFrame({
+        "customer_id": ch.ids, "customer_type": ch.ctype, "purchase_rate": np.round(ch.lam_eff, 4),
+        "dropout_prob": np.round(ch.p_drop, 5), "churned_at": churned_at.to_numpy(),
+        "signup_date": cust["signup_date"].to_numpy(), "owner_rep_id": world.rep_ids[ch.owner],
+        "pre_existing": ch.pre_existing,
+    })
+    return cust, truth
+
+
+def _add_target_potential(world: World, tally: Tally, ch: Chunk) -> None:
+    """Skill-neutral expected orders per type × rep × month (targets): λ × calendar × alive share."""
+    alive_to = np.where(ch.churned, ch.churn_day, N_DAYS - 1)
+    n_reps = len(world.reps)
+    for mi in range(36):
+        lo, hi = world.month_bounds[mi]
+        overlap = np.clip(np.minimum(alive_to, hi) - np.maximum(ch.span_start, lo) + 1, 0, None) / (hi - lo + 1)
+        exp_orders = ch.lam * world.month_factor[mi] / 365.25 * overlap
+        for ti in range(len(TYPES)):
+            m = ch.ctype_idx == ti
+            tally.potential[ti, :, mi] += np.bincount(ch.owner[m], weights=exp_orders[m], minlength=n_reps)
+
+
+def _simulate_chunk(world: World, tally: Tally, c0: int, n: int) -> tuple[dict[str, pd.DataFrame], pd.DataFrame]:
+    """All tables of customers ``c0 .. c0 + n - 1`` (the simulators share one generator, in this order)."""
+    ch = _simulate_customer_attributes(world, c0, n)
+    _simulate_purchases(world, ch)
+    tables = {"orders": _simulate_orders(world, tally, ch), "invoices": _simulate_invoices(world, tally, ch)}
+    _active_spans(ch)
+    tables["surveys"] = _simulate_surveys(world, ch)
+    tables["interactions"] = _simulate_interactions(world, tally, ch)
+    tables["opportunities"], tables["stage_history"] = _simulate_opportunities(world, tally, ch)
+    tables["customers"], truth = _simulate_customers(world, ch)
+    _add_target_potential(world, tally, ch)
+    return tables, truth
+
+
+# ----------------------------------------------------------------------------- company-wide tables
+def _simulate_targets(world: World, tally: Tally) -> pd.DataFrame:
+    """Monthly targets per rep, team, region and company for revenue and new business.
+
+    revenue: skill-neutral expected revenue of the live book; new_business: skill-neutral expected
+    won deal amount. The plan for the year after the data (the "coming periods") is the last year's
+    targets × (1 + PLAN_GROWTH).
+    """
+    reps = world.reps
+    aov = np.array([tally.type_value_sum[t] / max(tally.type_orders[t], 1) for t in TYPES])
     tg = []
-    for metric, pot in (("revenue", np.einsum("t,trm->rm", aov, potential)), ("new_business", nb_potential)):
+    for metric, pot in (("revenue", np.einsum("t,trm->rm", aov, tally.potential)), ("new_business", tally.nb_potential)):
         pot = pot * TARGET_STRETCH
         pot = np.concatenate([pot, pot[:, 24:36] * (1 + PLAN_GROWTH)], axis=1)
         periods = [(START + pd.DateOffset(months=m)).date() for m in range(pot.shape[1])]
-        rep_tg = pd.DataFrame(pot, index=rep_ids, columns=periods).round(-2)
+        rep_tg = pd.DataFrame(pot, index=world.rep_ids, columns=periods).round(-2)
         for level, keys in (("rep", reps["rep_id"]), ("team", reps["team"]), ("region", reps["region"]),
                             ("company", pd.Series("company", index=reps.index))):
             agg = rep_tg.groupby(keys.to_numpy()).sum()
@@ -617,37 +769,37 @@ def generate(out_dir, seed: int = 0, customers: int = 5000, dirty: bool = False,
             long["level"] = level
             long["metric"] = metric
             tg.append(long)
-    targets = pd.concat(tg, ignore_index=True)[["period", "level", "key", "metric", "value"]]
-    w.write("targets", targets)
-    # sales expenses per rep and month: a fixed allowance, travel per visit, entertainment
-    erng = np.random.default_rng([seed, 77])
+    return pd.concat(tg, ignore_index=True)[["period", "level", "key", "metric", "value"]]
+
+
+def _simulate_expenses(world: World, tally: Tally) -> pd.DataFrame:
+    """Sales expenses per rep and month: a fixed allowance, travel per visit, entertainment."""
+    rep_ids, n_reps = world.rep_ids, len(world.reps)
+    erng = np.random.default_rng([world.seed, 77])
     exp_rows = []
     for mi in range(36):
         period = (START + pd.DateOffset(months=mi)).date()
-        travel = rep_visits[:, mi] * erng.uniform(300, 700, len(rep_ids))
-        allowance = np.full(len(rep_ids), 8000.0)
-        entertainment = erng.gamma(2.0, 3000.0 * np.exp(-0.2 * rep_skill))
+        travel = tally.rep_visits[:, mi] * erng.uniform(300, 700, n_reps)
+        allowance = np.full(n_reps, 8000.0)
+        entertainment = erng.gamma(2.0, 3000.0 * np.exp(-0.2 * world.rep_skill))
         for cat, amt in (("allowance", allowance), ("travel", travel), ("entertainment", entertainment)):
             exp_rows.append(pd.DataFrame({"rep_id": rep_ids, "expense_date": period, "category": cat,
                                           "amount": np.round(amt, 2)}))
     expenses = pd.concat(exp_rows, ignore_index=True)
     expenses.insert(0, "expense_id", [f"E{i + 1:07d}" for i in range(len(expenses))])
-    w.write("expenses", expenses)
-    w.close()
+    return expenses
 
-    # -- truth -------------------------------------------------------------------------------
-    def rates(sums):
-        return {f"{STAGES[k]}->{STAGES[k + 1]}": float(sums[k + 1] / sums[k]) for k in range(n_stage)}
 
-    truth = {
-        "generator_version": GENERATOR_VERSION,
-        "seed": seed,
-        "n_customers": customers,
-        "start_date": START.date().isoformat(),
-        "end_date": END.date().isoformat(),
-        "stages": list(STAGES),
-        "stage_conversion": rates(reach_sum["all"]),
-        "stage_conversion_by_channel": {c: rates(reach_sum[c]) for c in CHANNELS if opp_count[c]},
+def _stage_rates(sums: np.ndarray) -> dict[str, float]:
+    return {f"{STAGES[k]}->{STAGES[k + 1]}": float(sums[k + 1] / sums[k]) for k in range(len(STAGES) - 1)}
+
+
+def _pipeline_truth(tally: Tally) -> dict[str, Any]:
+    """The funnel's truth: stage conversion (implied by the deals' true probabilities), win rates, durations, SLA."""
+    reach_sum, opp_count = tally.reach_sum, tally.opp_count
+    return {
+        "stage_conversion": _stage_rates(reach_sum["all"]),
+        "stage_conversion_by_channel": {c: _stage_rates(reach_sum[c]) for c in CHANNELS if opp_count[c]},
         "stage_probabilities_by_channel": {c: STAGE_Q[c] for c in CHANNELS},
         "win_rate_by_channel": {c: float(reach_sum[c][-1] / opp_count[c]) for c in CHANNELS if opp_count[c]},
         "win_rate": float(reach_sum["all"][-1] / max(opp_count["all"], 1)),
@@ -661,11 +813,24 @@ def generate(out_dir, seed: int = 0, customers: int = 5000, dirty: bool = False,
         "skipped_stage_share": SKIP_SHARE,
         "reentry_share": REENTRY_SHARE,
         "sla": {"needs_confirmed_hours_after_contact": SLA_HOURS,
-                "breach_rate": float(sla_num / max(sla_den, 1))},
+                "breach_rate": float(tally.sla_num / max(tally.sla_den, 1))},
+    }
+
+
+def _truth(world: World, tally: Tally, truth_customers: pd.DataFrame, rows: dict[str, int]) -> dict[str, Any]:
+    """``truth.json``: every parameter of the processes and the realised pipeline, type and row counts."""
+    return {
+        "generator_version": GENERATOR_VERSION,
+        "seed": world.seed,
+        "n_customers": world.n_customers,
+        "start_date": START.date().isoformat(),
+        "end_date": END.date().isoformat(),
+        "stages": list(STAGES),
+        **_pipeline_truth(tally),
         "seasonality": {str(m + 1): float(v) for m, v in enumerate(SEASONALITY)},
         "annual_growth": ANNUAL_GROWTH,
         "promotion": dict(PROMO),
-        "rep_skill": {r: float(s) for r, s in skill.items()},
+        "rep_skill": {r: float(s) for r, s in world.reps.set_index("rep_id")["skill"].items()},
         "skill_effects": {"purchase_rate": SKILL_RATE, "stage_logit": SKILL_LOGIT, "discount_per_sd": -0.02,
                           "pay_delay_days_per_sd": -4.0, "csat_per_sd": 0.3, "nps_per_sd": 0.8,
                           "new_customer_allocation": 0.5, "visits": 0.3},
@@ -684,8 +849,48 @@ def generate(out_dir, seed: int = 0, customers: int = 5000, dirty: bool = False,
                     "revenue_basis": "skill-neutral expected revenue of each rep's live book",
                     "new_business_basis": "skill-neutral expected won amount of the rep's opportunities, by creation month",
                     "plan_growth_after_data": PLAN_GROWTH, "last_period": "2026-12-01"},
-        "rows": dict(w.rows),
+        "rows": dict(rows),
     }
+
+
+# ----------------------------------------------------------------------------- the generator
+#: per-chunk tables in the order they are written
+_CHUNK_TABLES = ("customers", "orders", "invoices", "surveys", "interactions", "opportunities", "stage_history")
+
+
+def generate(out_dir, seed: int = 0, customers: int = 5000, dirty: bool = False, verbose: bool = False) -> Path:
+    """Generate the demo company into ``out_dir`` (created if needed); returns the folder.
+
+    Writes ``<table>.parquet`` for every canonical table, ``truth.json`` and
+    ``truth_customers.parquet``. ``dirty=True`` injects the defects listed in
+    ``truth.json["defects"]`` (for validation tests). Customers are simulated in
+    chunks of :data:`CHUNK` (bounded memory), each table by its own simulator
+    over the shared :class:`World`.
+    """
+    if customers < 50:
+        raise ValueError("the demo company needs at least 50 customers")
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    world = World.build(seed, customers)
+    tally = Tally(n_reps=len(world.reps))
+    w = _Writer(out)
+    w.write("reps", world.reps.drop(columns="skill"))
+    w.write("products", world.products)
+    truth_parts = []
+    for c0 in range(0, customers, CHUNK):
+        n = min(CHUNK, customers - c0)
+        tables, truth_part = _simulate_chunk(world, tally, c0, n)
+        truth_parts.append(truth_part)
+        for name in _CHUNK_TABLES:
+            w.write(name, tables[name])
+        if verbose:
+            print(f"  customers {c0 + n:,}/{customers:,}  ({time.perf_counter() - t0:.1f}s)", file=sys.stderr)
+    truth_customers = pd.concat(truth_parts, ignore_index=True)
+    w.write("targets", _simulate_targets(world, tally))
+    w.write("expenses", _simulate_expenses(world, tally))
+    w.close()
+    truth = _truth(world, tally, truth_customers, w.rows)
     if dirty:
         truth["defects"] = _inject_defects(out, seed)
         truth["rows"]["orders"] += DEFECTS["duplicate_order_lines"]
