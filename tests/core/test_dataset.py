@@ -10,7 +10,6 @@ import pytest
 
 import salesbench as sb
 from salesbench.core.errors import DataError, MissingTables, SchemaError
-from salesbench.core.secrets import redact
 from salesbench.io.sources import open_data, parse_demo_source
 from salesbench.report.params import declaration
 
@@ -108,12 +107,6 @@ def test_fingerprint_changes_with_the_data(tmp_path):
     assert fp1 == open_data(tmp_path).fingerprint()
     _write(tmp_path, "orders.csv", "customer_id,order_date,revenue\na,2024-01-01,1\nb,2024-01-02,2\n")
     assert open_data(tmp_path).fingerprint() != fp1
-
-
-def test_redact_removes_passwords_and_known_secrets():
-    assert redact("postgres://ann:s3cr3t@db.example/sales") == "postgres://ann:***@db.example/sales"
-    assert redact("host=x password=hunter2 user=y") == "host=x password=*** user=y"
-    assert redact("failed for token abcdef", secrets=["abcdef"]) == "failed for token ***"
 
 
 def test_postgres_connection_error_never_shows_the_password(monkeypatch):
