@@ -286,6 +286,28 @@ class _Read:
 def _raw_select(spec: _Spec, name: str, tdef: dict, files: list[Path]) -> _Read:
     """SQL giving one text column per field of the file(s), and the field names."""
     key = f"tables.{name}"
+    opts = _csv_options(spec, key, tdef)
+    fields, data_skip = _field_names(spec, key, opts, files[0])
+    return _read_sql(spec, key, opts, files, fields, data_skip)
+
+
+@dataclass
+class _CsvOptions:
+    """The reading keys of one ``tables.<name>`` entry, checked."""
+
+    codec: str
+    enc_given: bool
+    delimiter: str
+    whitespace: bool
+    header: bool
+    skip: int
+    columns: list[str] | None
+    quote: str
+    nulls: list[str]
+
+
+def _csv_options(spec: _Spec, key: str, tdef: dict) -> _CsvOptions:
+    """encoding, delimiter, header, skip_rows, columns, quote, nulls of ``tdef`` (error on the key)."""
     codec = _encoding(spec, key, tdef)
     enc_given = "encoding" in tdef
     delimiter = tdef.get("delimiter", ",")
@@ -313,7 +335,15 @@ def _raw_select(spec: _Spec, name: str, tdef: dict, files: list[Path]) -> _Read:
         nulls = [nulls]
     if not isinstance(nulls, list) or not all(isinstance(n, str) for n in nulls):
         raise spec.fail(f"{key}.nulls", "expected a text or a list of texts that mean 'empty'")
+    return _CsvOptions(codec, enc_given, delimiter, whitespace, header, skip, columns, quote, nulls)
 
+
+def _field_names(spec: _Spec, key: str, opts: _CsvOptions, first_file: Path) -> tuple[list[str], int]:
+    """(field names, lines to skip before the data): from the header or ``columns``, checked against
+    the first data line of ``first_file`` (a wrong delimiter is named with the one that fits)."""
+    codec, enc_given, delimiter, whitespace = opts.codec, opts.enc_given, opts.delimiter, opts.whitespace
+    header, skip, columns, quote = opts.header, opts.skip, opts.columns, opts.quote
+    files = [first_file]
     head = _head_lines(spec, key, files[0], codec, enc_given, skip + 2)
     if header:
         if len(head) <= skip or not head[skip].strip():
@@ -352,7 +382,12 @@ def _raw_select(spec: _Spec, name: str, tdef: dict, files: list[Path]) -> _Read:
                             f"the first data line of {files[0].name} splits into {found} column"
                             f"{'s' if found != 1 else ''} with delimiter {'whitespace' if whitespace else repr(_shown_delim(delimiter))}"
                             f" but {len(fields)} are declared ({what}){hint}: {first[:160]!r}")
+    return fields, data_skip
 
+
+def _read_sql(spec: _Spec, key: str, opts: _CsvOptions, files: list[Path], fields: list[str], data_skip: int) -> _Read:
+    """The DuckDB ``read_csv`` query giving one text column per field (files in other encodings transcoded)."""
+    codec, delimiter, whitespace, quote, nulls = opts.codec, opts.delimiter, opts.whitespace, opts.quote, opts.nulls
     read_as: dict[str, Path] = {}
     reads = []
     for f in files:
@@ -650,6 +685,28 @@ def open_spec(path: str | os.PathLike) -> Dataset:
     with a ``dedupe`` rule to its :class:`Dedupe` record.
     """
     spec = _Spec(Path(os.path.expandvars(str(path))).expanduser().resolve())
+    tables_def = _check_top_level(spec)
+    con = duckdb_connect()
+    tables, converters, files_all, sources, dedupes = {}, {}, [], {}, {}
+    for name, tdef in tables_def.items():
+        opened = _open_table(spec, con, name, tdef)
+        tables[name] = opened.raw
+        converters[name] = opened.converters
+        files_all += opened.files
+        sources[name] = opened.source
+        if opened.dedupe is not None:
+            dedupes[name] = opened.dedupe
+    label = str(spec.doc.get("name") or f"source spec {spec.path.name}")
+    try:
+        ds = Dataset(con, tables, label, files=files_all, converters=converters, sources=sources, truth_dir=None)
+    except Exception as exc:  # an ibis type error in a conversion the checks above did not foresee
+        raise spec.fail("tables", f"the conversions cannot be built: {type(exc).__name__}: {exc}") from None
+    ds.dedupe = dedupes
+    return ds
+
+
+def _check_top_level(spec: _Spec) -> dict:
+    """The spec's top-level keys are known, ``tables`` is a non-empty mapping, ``name`` a text → ``tables``."""
     doc = spec.doc
     unknown = set(map(str, doc)) - TOP_KEYS
     if unknown:
@@ -659,103 +716,132 @@ def open_spec(path: str | os.PathLike) -> Dataset:
         raise spec.fail("tables", "expected a mapping of canonical table name -> file description")
     if "name" in doc and not isinstance(doc["name"], (str, int, float)):
         raise spec.fail("name", "expected a label text")
-    con = duckdb_connect()
-    tables, converters, files_all, sources, dedupes = {}, {}, [], {}, {}
-    for name, tdef in tables_def.items():
-        key = f"tables.{name}"
-        if name not in schema.TABLES:
-            raise spec.fail(key, f"{name!r} is not a canonical table ({', '.join(schema.TABLE_NAMES)})")
-        if not isinstance(tdef, dict):
-            raise spec.fail(key, "expected a mapping (files, delimiter, header, columns, map, ...)")
-        bad = set(map(str, tdef)) - TABLE_KEYS
-        if bad:
-            raise spec.fail(f"{key}.{sorted(bad)[0]}", f"unknown key; allowed: {', '.join(sorted(TABLE_KEYS))}")
-        canon_table = schema.TABLES[name]
-        files = _resolve_files(spec, name, tdef)
-        read = _raw_select(spec, name, tdef, files)
-        fields = read.fields
-        shown = files[0].name if len(files) == 1 else f"{files[0].name} (+{len(files) - 1} files)"
-        source = f"{shown} (spec {spec.path.name}, table {name})"
+    return tables_def
 
-        fields_view = f"_sb_fields_{name}"
-        try:
-            con.con.execute(f"CREATE OR REPLACE VIEW {_ident(fields_view)} AS {read.sql}")
-            rows = int(con.con.execute(f"SELECT count(*) FROM {_ident(fields_view)}").fetchone()[0])
-        except Exception as exc:  # the whole file is parsed once here, so a bad row stops the spec, not a report
-            raise _read_error(spec, key, read, exc, "encoding" in tdef) from None
-        fields_t = con.table(fields_view)
 
-        mapping = tdef.get("map") or {}
-        if not isinstance(mapping, dict):
-            raise spec.fail(f"{key}.map", "expected a mapping canonical column -> field")
-        constants = tdef.get("constants") or {}
-        if not isinstance(constants, dict):
-            raise spec.fail(f"{key}.constants", "expected a mapping canonical column -> value")
-        consts = {}
-        for canon_name, value in constants.items():
-            ckey = f"{key}.constants.{canon_name}"
-            if canon_name not in canon_table.column_names:
-                raise spec.fail(ckey, f"{canon_name!r} is not a column of {name}")
-            consts[canon_name] = _constant(spec, ckey, canon_table.column(canon_name), value)
+@dataclass
+class _OpenedTable:
+    """One table of a spec as opened by :func:`_open_table`."""
 
-        if "dedupe" in tdef:
-            fields_t, dedupes[name] = _dedupe(spec, key, tdef["dedupe"], fields_t, fields, rows, source, name)
+    raw: Any  # the DuckDB view: mapped text fields, computed columns, constants
+    converters: dict[str, Any]  # canonical column -> conversion of its mapped text
+    files: list[Path]
+    source: str  # "orders.csv (spec x.yaml, table orders)" for messages
+    dedupe: "Dedupe | None"
 
-        selects: dict[str, Any] = {}
-        table_conv = {}
-        formats: dict[str, str] = {}
-        for canon_name, rule in mapping.items():
-            ckey = f"{key}.map.{canon_name}"
-            if canon_name not in canon_table.column_names:
-                raise spec.fail(ckey, f"{canon_name!r} is not a column of {name} ({', '.join(canon_table.column_names)})")
-            if canon_name in constants:
-                raise spec.fail(ckey, "mapped and also given as a constant")
-            canon = canon_table.column(canon_name)
-            if isinstance(rule, dict) and "expr" in rule:
-                selects[canon_name], used = _computed(spec, ckey, canon, rule, fields_t, fields)
-                formats.update({f: f"{ckey}.expr" for f in used})
-                continue
-            if isinstance(rule, dict):
-                src = _field_ref(spec, f"{ckey}.from", rule.get("from", canon_name), fields)
-                table_conv[canon_name] = _converter(spec, ckey, canon, rule)
-                if isinstance(rule.get("format"), str):
-                    formats[rule["format"]] = f"{ckey}.format"
-            else:
-                src = _field_ref(spec, ckey, rule, fields)
-            selects[canon_name] = fields_t[src]
-        mapped_sources = {e.get_name() for e in selects.values()}
-        for f in fields:  # fields already named like canonical columns pass through
-            if f in canon_table.column_names and f not in mapping and f not in constants and f not in mapped_sources:
-                selects[f] = fields_t[f]
-        if not selects:
-            raise spec.fail(f"{key}.map", "maps no field onto a canonical column")
-        for fmt, fkey in formats.items():
-            try:
-                con.con.execute("SELECT try_strptime('2000-01-01', ?)", [fmt]).fetchall()
-            except Exception as exc:
-                detail = str(exc).strip().splitlines()[0]
-                detail = detail[detail.find("Unrecognized"):] if "Unrecognized" in detail else detail.split(":", 1)[-1].strip()
-                raise spec.fail(fkey, f"invalid date format {fmt!r}: {detail} (use strptime codes such as %Y %m %d %H %M)") from None
-        raw = fields_t.select(**selects)
-        if consts:
-            raw = raw.mutate(**consts)
-        try:
-            con.create_view(name, raw, overwrite=True)
-            raw = con.table(name)
-        except Exception as exc:
-            raise spec.fail(key, f"DuckDB cannot read {', '.join(f.name for f in files)}: "
-                                 f"{' '.join(str(exc).split())[:300]}") from None
-        tables[name] = raw
-        converters[name] = table_conv
-        files_all += files
-        sources[name] = source
-    label = str(doc.get("name") or f"source spec {spec.path.name}")
+
+def _open_table(spec: _Spec, con, name: str, tdef) -> _OpenedTable:
+    """Check one ``tables.<name>`` entry, scan its file(s) once and build its view (``tables.<name>`` in errors)."""
+    key = f"tables.{name}"
+    if name not in schema.TABLES:
+        raise spec.fail(key, f"{name!r} is not a canonical table ({', '.join(schema.TABLE_NAMES)})")
+    if not isinstance(tdef, dict):
+        raise spec.fail(key, "expected a mapping (files, delimiter, header, columns, map, ...)")
+    bad = set(map(str, tdef)) - TABLE_KEYS
+    if bad:
+        raise spec.fail(f"{key}.{sorted(bad)[0]}", f"unknown key; allowed: {', '.join(sorted(TABLE_KEYS))}")
+    canon_table = schema.TABLES[name]
+    files = _resolve_files(spec, name, tdef)
+    read = _raw_select(spec, name, tdef, files)
+    fields = read.fields
+    shown = files[0].name if len(files) == 1 else f"{files[0].name} (+{len(files) - 1} files)"
+    source = f"{shown} (spec {spec.path.name}, table {name})"
+
+    fields_view = f"_sb_fields_{name}"
     try:
-        ds = Dataset(con, tables, label, files=files_all, converters=converters, sources=sources, truth_dir=None)
-    except Exception as exc:  # an ibis type error in a conversion the checks above did not foresee
-        raise spec.fail("tables", f"the conversions cannot be built: {type(exc).__name__}: {exc}") from None
-    ds.dedupe = dedupes
-    return ds
+        con.con.execute(f"CREATE OR REPLACE VIEW {_ident(fields_view)} AS {read.sql}")
+        rows = int(con.con.execute(f"SELECT count(*) FROM {_ident(fields_view)}").fetchone()[0])
+    except Exception as exc:  # the whole file is parsed once here, so a bad row stops the spec, not a report
+        raise _read_error(spec, key, read, exc, "encoding" in tdef) from None
+    fields_t = con.table(fields_view)
+
+    mapping = tdef.get("map") or {}
+    if not isinstance(mapping, dict):
+        raise spec.fail(f"{key}.map", "expected a mapping canonical column -> field")
+    constants = tdef.get("constants") or {}
+    consts = _constants(spec, key, canon_table, constants)
+    dedupe = None
+    if "dedupe" in tdef:
+        fields_t, dedupe = _dedupe(spec, key, tdef["dedupe"], fields_t, fields, rows, source, name)
+    selects, table_conv, formats = _mapped_columns(spec, key, canon_table, mapping, constants, fields_t, fields)
+    _check_date_formats(spec, con, formats)
+    raw = fields_t.select(**selects)
+    if consts:
+        raw = raw.mutate(**consts)
+    try:
+        con.create_view(name, raw, overwrite=True)
+        raw = con.table(name)
+    except Exception as exc:
+        raise spec.fail(key, f"DuckDB cannot read {', '.join(f.name for f in files)}: "
+                             f"{' '.join(str(exc).split())[:300]}") from None
+    return _OpenedTable(raw, table_conv, files, source, dedupe)
+
+
+def _constants(spec: _Spec, key: str, canon_table, constants) -> dict[str, Any]:
+    """``tables.<name>.constants``: canonical column -> typed literal."""
+    if not isinstance(constants, dict):
+        raise spec.fail(f"{key}.constants", "expected a mapping canonical column -> value")
+    consts = {}
+    for canon_name, value in constants.items():
+        ckey = f"{key}.constants.{canon_name}"
+        if canon_name not in canon_table.column_names:
+            raise spec.fail(ckey, f"{canon_name!r} is not a column of {_table_of(key)}")
+        consts[canon_name] = _constant(spec, ckey, canon_table.column(canon_name), value)
+    return consts
+
+
+def _table_of(key: str) -> str:
+    """``"tables.orders"`` → ``"orders"``."""
+    return key.split(".", 1)[1]
+
+
+def _mapped_columns(spec: _Spec, key: str, canon_table, mapping: dict, constants: dict, fields_t, fields):
+    """``tables.<name>.map`` → (selected columns, conversions, date formats used -> their key).
+
+    A field already named like a canonical column (and not mapped, not a constant)
+    passes through unchanged.
+    """
+    name = _table_of(key)
+    selects: dict[str, Any] = {}
+    table_conv = {}
+    formats: dict[str, str] = {}
+    for canon_name, rule in mapping.items():
+        ckey = f"{key}.map.{canon_name}"
+        if canon_name not in canon_table.column_names:
+            raise spec.fail(ckey, f"{canon_name!r} is not a column of {name} ({', '.join(canon_table.column_names)})")
+        if canon_name in constants:
+            raise spec.fail(ckey, "mapped and also given as a constant")
+        canon = canon_table.column(canon_name)
+        if isinstance(rule, dict) and "expr" in rule:
+            selects[canon_name], used = _computed(spec, ckey, canon, rule, fields_t, fields)
+            formats.update({f: f"{ckey}.expr" for f in used})
+            continue
+        if isinstance(rule, dict):
+            src = _field_ref(spec, f"{ckey}.from", rule.get("from", canon_name), fields)
+            table_conv[canon_name] = _converter(spec, ckey, canon, rule)
+            if isinstance(rule.get("format"), str):
+                formats[rule["format"]] = f"{ckey}.format"
+        else:
+            src = _field_ref(spec, ckey, rule, fields)
+        selects[canon_name] = fields_t[src]
+    mapped_sources = {e.get_name() for e in selects.values()}
+    for f in fields:  # fields already named like canonical columns pass through
+        if f in canon_table.column_names and f not in mapping and f not in constants and f not in mapped_sources:
+            selects[f] = fields_t[f]
+    if not selects:
+        raise spec.fail(f"{key}.map", "maps no field onto a canonical column")
+    return selects, table_conv, formats
+
+
+def _check_date_formats(spec: _Spec, con, formats: dict[str, str]) -> None:
+    """Every strptime format the table uses is one DuckDB accepts (error on the key that gave it)."""
+    for fmt, fkey in formats.items():
+        try:
+            con.con.execute("SELECT try_strptime('2000-01-01', ?)", [fmt]).fetchall()
+        except Exception as exc:
+            detail = str(exc).strip().splitlines()[0]
+            detail = detail[detail.find("Unrecognized"):] if "Unrecognized" in detail else detail.split(":", 1)[-1].strip()
+            raise spec.fail(fkey, f"invalid date format {fmt!r}: {detail} (use strptime codes such as %Y %m %d %H %M)") from None
 
 
 def is_spec(text: str) -> bool:
