@@ -87,7 +87,6 @@ import signal
 import sys
 import tempfile
 import time
-import urllib.parse
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from pathlib import Path
