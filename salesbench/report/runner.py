@@ -44,8 +44,8 @@ import argparse
 import datetime as _dt
 import json
 import os
-import shutil
 import re
+import shutil
 import sys
 import time
 import urllib.parse
@@ -58,7 +58,9 @@ from salesbench.report import execute, outdir, params as _params, plan, publish,
 from salesbench.report.execute import DEFAULT_TIMEOUT, WALL_GRACE
 from salesbench.report.plan import Job, absolute_source  # noqa: F401  (re-exported)
 
+
 # --------------------------------------------------------------------------- secrets
+# (moving to salesbench.core.secrets; kept here as one block until then)
 def split_secret(source: str) -> tuple[str, str | None]:
     """Split a database URL into (URL without password, password or ``None``).
 
