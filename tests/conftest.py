@@ -1,6 +1,7 @@
-"""Shared fixtures: demo companies, CDNOW files, a CLI runner."""
+"""Shared fixtures: demo companies, CDNOW files, a CLI runner, one report run on the small demo."""
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -64,6 +65,57 @@ def _run_cli(*args: str, check: bool = False, timeout: float = 900, env: dict | 
 def run_cli():
     """``run_cli("run", "funnel", "--data", path, check=True)`` → CompletedProcess."""
     return _run_cli
+
+
+class ReportRun(tuple):
+    """``(out_dir, results)`` of one ``salesbench run``; ``.proc`` is the finished process (stdout, stderr, returncode).
+
+    ``results`` is ``<name>.results.json`` loaded (``None`` if the report wrote
+    none); for several names, ``{name: results or None}``.
+    """
+
+    def __new__(cls, out_dir: Path, results, proc):
+        run = super().__new__(cls, (out_dir, results))
+        run.proc = proc
+        return run
+
+    out_dir = property(lambda self: self[0])
+    results = property(lambda self: self[1])
+
+
+def _param_text(value) -> str:
+    """A ``-p KEY=VALUE`` value: strings as they are, anything else as JSON (which YAML reads the same)."""
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+@pytest.fixture(scope="session")
+def run_report(small_demo, tmp_path_factory):
+    """Run report(s) through the CLI (Papermill, as a scheduled run does) and load their results.json.
+
+    ``run_report("funnel", mcmc_draws=150)`` runs on the small demo into a fresh
+    temporary folder and returns ``(out_dir, results)`` (a :class:`ReportRun`,
+    with ``.proc``). Options: ``data=`` another source, ``out=`` the folder,
+    ``args=`` more CLI arguments (``["-j", "2", "-f", file]``), ``params=`` for keys
+    that are no Python names (``{"funnel.mcmc_draws": 30}``), ``check=False`` to
+    allow a non-zero exit, ``timeout=`` seconds, ``env=``/``cwd=`` for the process.
+    """
+    def run(name, data=None, *, out=None, args=(), params=None, check=True, timeout=900, env=None, cwd=None,
+            **kw) -> ReportRun:
+        names = [name] if isinstance(name, str) else list(name)
+        out = Path(out) if out is not None else tmp_path_factory.mktemp(f"{names[0]}_run") / "out"
+        cli = ["run", *names, "--data", data if data is not None else small_demo, "--out", out, *args]
+        for key, value in {**(params or {}), **kw}.items():
+            cli += ["-p", f"{key}={_param_text(value)}"]
+        proc = _run_cli(*cli, check=check, timeout=timeout, env=env, cwd=cwd)
+
+        def load(n):
+            path = out / f"{n}.results.json"
+            return json.loads(path.read_text()) if path.exists() else None
+
+        results = load(names[0]) if isinstance(name, str) else {n: load(n) for n in names}
+        return ReportRun(out, results, proc)
+
+    return run
 
 
 @pytest.fixture(scope="session")

@@ -299,12 +299,14 @@ def test_performance_review_on_odd_data(make, tmp_path):
 
 
 # =========================================================================== end to end
-def test_run_on_a_one_order_company_never_fails(tmp_path, run_cli):
+def test_run_on_a_one_order_company_never_fails(tmp_path, run_report):
     """One customer with one order, one rep, one deal, hostile names: exit 0, every report ok or skipped with a reason."""
     data = tiny_company.write(tmp_path / "data", tiny_company.company(text=NAME))
-    out = tmp_path / "out"
-    proc = run_cli("run", "segmentation", "funnel", "performance", "data_quality", "--data", data, "--out", out,
-                   "-j", "2", "-p", "funnel.mcmc_draws=30", "-p", "funnel.mcmc_tune=30", "-p", "funnel.mcmc_chains=1")
+    run = run_report(["segmentation", "funnel", "performance", "data_quality"], data=data, out=tmp_path / "out",
+                     args=["-j", "2"], check=False,
+                     params={"funnel.mcmc_draws": 30, "funnel.mcmc_tune": 30, "funnel.mcmc_chains": 1})
+    out, proc = run.out_dir, run.proc
+    assert run.results["performance"]["status"] == "skipped" and run.results["segmentation"]["status"] == "ok"
     assert proc.returncode == 0, proc.stdout + proc.stderr
     reports = {r["name"]: r for r in json.loads((out / "manifest.json").read_text())["reports"]}
     assert {n: r["status"] for n, r in reports.items()} == {

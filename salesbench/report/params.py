@@ -730,11 +730,24 @@ def resolve_all(names: Sequence[str], files: Sequence[str | os.PathLike] = (),
     names = list(names)
     decls = {n: declaration(n) for n in names}
     run_files = [read_run_file(f) for f in files]
+    _check_sections(run_files, decls)
+    parsed = _parse_overrides(overrides, decls)
+    _check_unknown_keys(run_files, parsed, decls, names)  # up front, so that the message names the right file
+    return {name: _parameter_sets(name, decls[name], run_files, parsed, data) for name in names}
+
+
+def _check_sections(run_files: list[RunFile], decls: Mapping[str, Declaration]) -> None:
+    """A ``notebooks:`` section must name an existing notebook."""
     for rf in run_files:
         for nb in rf.sections:
             if nb not in decls and nb not in _all_notebook_names():
                 raise ParamError(f"{rf.path}: section for unknown notebook '{nb}'{_suggest(nb, _all_notebook_names())}",
                                  key=nb, source=rf.path)
+
+
+def _parse_overrides(overrides: Sequence[str] | Mapping[str, Any],
+                     decls: Mapping[str, Declaration]) -> list[tuple[str | None, str, Any]]:
+    """``-p`` values as ``(notebook or None, key, value)``; ``NAME.KEY`` must name a notebook of this run."""
     if isinstance(overrides, Mapping):
         parsed = [(None, k, v) for k, v in overrides.items()]
     else:
@@ -743,90 +756,103 @@ def resolve_all(names: Sequence[str], files: Sequence[str | os.PathLike] = (),
         if target is not None and target not in decls:
             raise ParamError(f"-p: '{target}.{key}' names notebook '{target}', which is not part of this run",
                              key=key, source="-p")
+    return parsed
 
-    def check_known(key: str, src: str, scope: Iterable[str]) -> None:
-        scope = list(scope)
-        if not any(key in decls[n].types for n in scope):
-            known = sorted({k for n in scope for k in decls[n].types})
-            where = f"notebook '{scope[0]}'" if len(scope) == 1 else f"any of the notebooks {', '.join(scope)}"
-            raise ParamError(
-                f"{src}: unknown parameter '{key}'{_suggest(key, known)} — not declared by {where} "
-                f"(declared keys: {', '.join(known)})",
-                key=key, source=src,
-            )
-        if key == "out_dir" and src != "notebook":
-            raise ParamError(f"{src}: 'out_dir' is set by the runner; use --out to choose the output folder",
-                             key=key, source=src)
 
-    # unknown keys, checked up front so that the message names the right file
+def _check_known(decls: Mapping[str, Declaration], key: str, src: str, scope: Iterable[str]) -> None:
+    """``key`` (from ``src``) must be declared by one of the notebooks ``scope``; ``out_dir`` is the runner's."""
+    scope = list(scope)
+    if not any(key in decls[n].types for n in scope):
+        known = sorted({k for n in scope for k in decls[n].types})
+        where = f"notebook '{scope[0]}'" if len(scope) == 1 else f"any of the notebooks {', '.join(scope)}"
+        raise ParamError(
+            f"{src}: unknown parameter '{key}'{_suggest(key, known)} — not declared by {where} "
+            f"(declared keys: {', '.join(known)})",
+            key=key, source=src,
+        )
+    if key == "out_dir" and src != "notebook":
+        raise ParamError(f"{src}: 'out_dir' is set by the runner; use --out to choose the output folder",
+                         key=key, source=src)
+
+
+def _check_sweep_keys(decls: Mapping[str, Declaration], sweep: list | None, src: str, scope: Iterable[str]) -> None:
+    for item in sweep or []:
+        for key in item:
+            if key != "_label":
+                _check_known(decls, key, src, scope)
+
+
+def _check_unknown_keys(run_files: list[RunFile], parsed: list[tuple[str | None, str, Any]],
+                        decls: Mapping[str, Declaration], names: list[str]) -> None:
+    """Every key of every file, sweep set, section and ``-p`` is declared where it applies."""
     for rf in run_files:
         for key in rf.plain:
-            check_known(key, rf.path, names)
-        for item in rf.sweep or []:
-            for key in item:
-                if key != "_label":
-                    check_known(key, f"{rf.path} (sweep)", names)
+            _check_known(decls, key, rf.path, names)
+        _check_sweep_keys(decls, rf.sweep, f"{rf.path} (sweep)", names)
         for nb, sec in rf.sections.items():
             if nb not in decls:
                 continue
             for key in sec.plain:
-                check_known(key, f"{rf.path} (notebooks.{nb})", [nb])
-            for item in sec.sweep or []:
-                for key in item:
-                    if key != "_label":
-                        check_known(key, f"{rf.path} (notebooks.{nb}.sweep)", [nb])
+                _check_known(decls, key, f"{rf.path} (notebooks.{nb})", [nb])
+            _check_sweep_keys(decls, sec.sweep, f"{rf.path} (notebooks.{nb}.sweep)", [nb])
     for target, key, _ in parsed:
-        check_known(key, "-p", [target] if target else names)
+        _check_known(decls, key, "-p", [target] if target else names)
 
-    out: dict[str, list[Params]] = {}
-    for name in names:
-        decl = decls[name]
-        values: dict[str, Any] = {}
-        sources: dict[str, str] = {}
 
-        def put(mapping: Mapping[str, Any], src: str) -> None:
-            for k, v in mapping.items():
-                if k in decl.types:
-                    values[k] = v
-                    sources[k] = src
+def _file_values(name: str, decl: Declaration, run_files: list[RunFile]):
+    """Values from the run files for one notebook: ``(values, sources, sweep, sweep source)``; sections win."""
+    values: dict[str, Any] = {}
+    sources: dict[str, str] = {}
 
-        sweep, sweep_src = None, None
-        for rf in run_files:
-            put(rf.plain, rf.path)
-            if rf.sweep is not None:
-                sweep, sweep_src = rf.sweep, f"{rf.path} (sweep)"
-        for rf in run_files:
-            sec = rf.sections.get(name)
-            if sec is not None:
-                put(sec.plain, f"{rf.path} (notebooks.{name})")
-                if sec.sweep is not None:
-                    sweep, sweep_src = sec.sweep, f"{rf.path} (notebooks.{name}.sweep)"
-        sets: list[tuple[str | None, dict[str, Any], dict[str, str]]] = []
-        seen_labels: set[str] = set()
-        for item in sweep or [None]:
-            v, s = dict(values), dict(sources)
-            label = None
-            if item is not None:
-                applied = {k: x for k, x in item.items() if k in decl.types}
-                if applied:
-                    label = str(item.get("_label") or _sweep_label(applied))
-                    for k, x in applied.items():
-                        v[k], s[k] = x, sweep_src
-            if data is not None:
-                v["data"], s["data"] = data, "--data"
-            for target, key, value in parsed:
-                if (target is None or target == name) and key in decl.types:
-                    v[key], s[key] = value, "-p"
-            if label is None and any(lbl is None for lbl, _, _ in sets):
-                continue  # the notebook declares none of this sweep set's keys: it runs once
-            if label is not None and label in seen_labels:
-                raise ParamError(f"{sweep_src}: two sweep sets of '{name}' share the label {label!r}",
-                                 key="_label", source=sweep_src)
-            if label is not None:
-                seen_labels.add(label)
-            sets.append((label, v, s))
-        out[name] = [validate(name, v, sources=s, label=label, default_source=decl.source) for label, v, s in sets]
-    return out
+    def put(mapping: Mapping[str, Any], src: str) -> None:
+        for k, v in mapping.items():
+            if k in decl.types:
+                values[k] = v
+                sources[k] = src
+
+    sweep, sweep_src = None, None
+    for rf in run_files:
+        put(rf.plain, rf.path)
+        if rf.sweep is not None:
+            sweep, sweep_src = rf.sweep, f"{rf.path} (sweep)"
+    for rf in run_files:
+        sec = rf.sections.get(name)
+        if sec is not None:
+            put(sec.plain, f"{rf.path} (notebooks.{name})")
+            if sec.sweep is not None:
+                sweep, sweep_src = sec.sweep, f"{rf.path} (notebooks.{name}.sweep)"
+    return values, sources, sweep, sweep_src
+
+
+def _parameter_sets(name: str, decl: Declaration, run_files: list[RunFile],
+                    parsed: list[tuple[str | None, str, Any]], data: str | None) -> list[Params]:
+    """One notebook's validated sets: file values ← sweep set ← ``--data`` ← ``-p``; sweep labels unique."""
+    values, sources, sweep, sweep_src = _file_values(name, decl, run_files)
+    sets: list[tuple[str | None, dict[str, Any], dict[str, str]]] = []
+    seen_labels: set[str] = set()
+    for item in sweep or [None]:
+        v, s = dict(values), dict(sources)
+        label = None
+        if item is not None:
+            applied = {k: x for k, x in item.items() if k in decl.types}
+            if applied:
+                label = str(item.get("_label") or _sweep_label(applied))
+                for k, x in applied.items():
+                    v[k], s[k] = x, sweep_src
+        if data is not None:
+            v["data"], s["data"] = data, "--data"
+        for target, key, value in parsed:
+            if (target is None or target == name) and key in decl.types:
+                v[key], s[key] = value, "-p"
+        if label is None and any(lbl is None for lbl, _, _ in sets):
+            continue  # the notebook declares none of this sweep set's keys: it runs once
+        if label is not None and label in seen_labels:
+            raise ParamError(f"{sweep_src}: two sweep sets of '{name}' share the label {label!r}",
+                             key="_label", source=sweep_src)
+        if label is not None:
+            seen_labels.add(label)
+        sets.append((label, v, s))
+    return [validate(name, v, sources=s, label=label, default_source=decl.source) for label, v, s in sets]
 
 
 def resolve(name: str, files: Sequence[str | os.PathLike] = (),

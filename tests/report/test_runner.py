@@ -22,12 +22,12 @@ import pandas as pd
 import pytest
 
 from salesbench import cli
-from salesbench.report import runner
+from salesbench.report import outdir, publish, runner
 from salesbench.core.dataset import Dataset
 from salesbench.io.folder import open_folder
 
-ROOT = Path(__file__).resolve().parents[1]
-FIXTURES = Path(__file__).parent / "notebooks"
+ROOT = Path(__file__).resolve().parents[2]
+FIXTURES = Path(__file__).resolve().parents[1] / "notebooks"
 PASSWORD = "S3cr3t-Pa55word"
 
 
@@ -523,7 +523,7 @@ def test_out_replaces_a_previous_run_but_only_its_own_files(env, tmp_path):
     assert first.exit_code == 0
     m = json.loads((out / "manifest.json").read_text())
     assert m["generator"] == "salesbench run" and m["run_files"] == ["index.html", "manifest.json"]
-    assert runner.run_files(out) == {"index.html", "manifest.json"}
+    assert outdir.run_files(out) == {"index.html", "manifest.json"}
     second = runner.run_reports(["needs_opps"], data=data, out=out, echo=lambda _l: None)  # a previous run: replaced
     assert second.exit_code == 0
     assert json.loads((out / "manifest.json").read_text())["started_at"] >= m["started_at"]
@@ -534,7 +534,7 @@ def test_out_replaces_a_previous_run_but_only_its_own_files(env, tmp_path):
     tmp.mkdir()
     (tmp / "index.html").write_text("new")
     (out / "my-notes.txt").write_text("mine")
-    kept = runner._publish(tmp, out)
+    kept = publish.swap_in(tmp, out)
     assert (out / "index.html").read_text() == "new" and not (out / "my-notes.txt").exists()
     assert kept is not None and sorted(p.name for p in kept.iterdir()) == ["my-notes.txt"]
     assert (kept / "my-notes.txt").read_text() == "mine"
@@ -548,12 +548,12 @@ def test_run_files_of_a_run_written_before_the_signature(tmp_path):
         (run / name).write_text("")
     (run / "manifest.json").write_text(json.dumps({"salesbench_version": "0.1.0", "reports": [
         {"name": "boom", "dir": "."}, {"name": "hello", "dir": "hello/x"}]}))
-    assert runner.run_files(run) == {"index.html", "manifest.json", "boom.ipynb", "hello/x/hello.html",
+    assert outdir.run_files(run) == {"index.html", "manifest.json", "boom.ipynb", "hello/x/hello.html",
                                      "hello/x/hello.numbers.csv"}
-    with pytest.raises(runner.OutError, match=r"did not write \(hello/x/other.txt\)"):
-        runner.check_out(run)
+    with pytest.raises(outdir.OutError, match=r"did not write \(hello/x/other.txt\)"):
+        outdir.check_out(run)
     (run / "manifest.json").write_text('{"reports": []}')  # no signature at all: not a run
-    assert runner.run_files(run) is None
+    assert outdir.run_files(run) is None
     # a hostile manifest cannot make the runner delete outside the old run folder
     outside = tmp_path / "precious.txt"
     outside.write_text("keep")
@@ -561,7 +561,7 @@ def test_run_files_of_a_run_written_before_the_signature(tmp_path):
                                                    "run_files": ["../precious.txt", str(outside)]}))
     new = tmp_path / ".old.sbtmp-x"
     new.mkdir()
-    runner._publish(new, run)
+    publish.swap_in(new, run)
     assert outside.read_text() == "keep"
     # a previous run left half swapped out by a killed runner: the next run deletes only that run's files
     stale = tmp_path / ".weekly.sbold-999999999-abc123"
@@ -569,7 +569,7 @@ def test_run_files_of_a_run_written_before_the_signature(tmp_path):
     (stale / "index.html").write_text("old")
     (stale / "mine.txt").write_text("mine")
     (stale / "manifest.json").write_text('{"generator": "salesbench run", "run_files": ["index.html"]}')
-    runner._clean_stale_tmp(tmp_path)
+    outdir.clean_stale_tmp(tmp_path)
     [kept] = tmp_path.glob("weekly.kept-*")
     assert not stale.exists() and sorted(p.name for p in kept.iterdir()) == ["mine.txt"]
 
@@ -579,17 +579,17 @@ def test_run_folder_names_are_claimed_exclusively(tmp_path):
     import datetime as dt
 
     now = dt.datetime(2025, 10, 1, 6, 0, 0, tzinfo=dt.timezone.utc)
-    a, claim_a = runner._claim_run_dir(tmp_path, now)
-    b, claim_b = runner._claim_run_dir(tmp_path, now)  # the same second, while a still runs
+    a, claim_a = outdir.claim_run_dir(tmp_path, now)
+    b, claim_b = outdir.claim_run_dir(tmp_path, now)  # the same second, while a still runs
     assert (a.name, b.name) == ("20251001-060000", "20251001-060000-2")
     assert claim_a.read_text() == str(os.getpid()) and claim_a.name == ".20251001-060000.sbclaim"
     a.mkdir()  # a published
     claim_a.unlink()
-    c, _ = runner._claim_run_dir(tmp_path, now)
+    c, _ = outdir.claim_run_dir(tmp_path, now)
     assert c.name == "20251001-060000-3"  # a's name is taken by its folder, b's by its claim
     # a claim left by a dead process is removed by the next run
     (tmp_path / ".20250101-000000.sbclaim").write_text("999999999")
-    runner._clean_stale_tmp(tmp_path)
+    outdir.clean_stale_tmp(tmp_path)
     assert not (tmp_path / ".20250101-000000.sbclaim").exists() and claim_b.exists()
 
 

@@ -1,0 +1,179 @@
+"""Plan a run: which notebooks, with which validated parameters, on which data, skipped or to run.
+
+Everything here happens before a kernel starts or an output folder exists, so
+a mistake costs an exit status 2 and a one-line message (:class:`PlanError`):
+an unknown notebook, a bad parameter (:func:`salesbench.report.params.resolve_all`
+and the notebooks' ``_check`` rules), a data source that cannot be opened or has
+conflicting duplicate keys. Each distinct data source is opened once to check
+the notebooks' ``_requires`` tables and to record its label (no credentials)
+and fingerprint; a notebook whose tables are missing or empty becomes a
+*skipped* job without a kernel ("skipped: no opportunities table").
+"""
+from __future__ import annotations
+
+import gc
+import os
+import re
+from dataclasses import dataclass, field
+from typing import Any, Callable, Sequence
+
+from salesbench.core.errors import DataError, MissingTables
+from salesbench.core.secrets import is_url
+from salesbench.io import sources as _sources  # open_data looked up at call time (tests replace it)
+from salesbench.report import params as _params
+
+
+class PlanError(Exception):
+    """The run cannot start (unknown notebook, bad parameter, unreadable data): exit status 2 with this message."""
+
+
+def absolute_source(source: str) -> str:
+    """A data source with a relative file or folder path made absolute (kernels run in the output folder).
+
+    ``demo``/``demo:...`` and URLs are returned unchanged.
+    """
+    if source == "demo" or source.startswith("demo:") or is_url(source):
+        return source
+    path = os.path.expanduser(source)
+    return path if os.path.isabs(path) else os.path.abspath(path)
+
+
+
+@dataclass
+class Job:
+    """One report to produce: a notebook with one validated parameter set."""
+
+    index: int
+    name: str
+    title: str
+    params: _params.Params
+    rel_dir: str  # folder inside the run folder ("" for top-level reports)
+    data_source: str  # the full source (may hold a password; never printed)
+    requires: list[str] = field(default_factory=list)
+    status: str = "pending"  # ok / failed / skipped
+    reason: str | None = None
+    error: str | None = None
+    duration_s: float | None = None
+    started_at: str | None = None
+    headline: list[dict[str, Any]] = field(default_factory=list)
+    has_html: bool = False
+    has_ipynb: bool = False
+    has_results: bool = False
+    safe_source: str | None = None  # data_source without its password (set by the runner from split_secret)
+    password: str | None = None  # handed to the kernel as PGPASSWORD, never printed
+
+    @property
+    def label(self) -> str | None:
+        return self.params.label
+
+    @property
+    def display(self) -> str:
+        return f"{self.name} · {self.label}" if self.label else self.name
+
+    def path(self, suffix: str) -> str:
+        rel = f"{self.name}{suffix}"
+        return f"{self.rel_dir}/{rel}" if self.rel_dir else rel
+
+
+def _slug(label: str) -> str:
+    """A folder name for a sweep label: letters, digits and ``._=,+-`` kept, the rest ``_``."""
+    slug = re.sub(r"[^A-Za-z0-9._=,+-]+", "_", label).strip("._") or "set"
+    return slug[:120]
+
+
+
+def requested_names(names: Sequence[str] | None) -> list[str]:
+    """The notebooks to run, in order and without repeats (default: every notebook, in ``_order``).
+
+    Raises :class:`PlanError` for an unknown name (with a suggestion and the list of available ones).
+    """
+    available = _params._all_notebook_names()
+    requested = list(names or [])
+    if not requested:
+        try:
+            requested = _params.notebook_names()
+        except _params.ParamError as exc:
+            raise PlanError(str(exc)) from None
+        if not requested:
+            raise PlanError(f"no notebooks in {_params.notebooks_dir()}")
+    for n in requested:
+        if n not in available:
+            hint = _params._suggest(n, available)
+            raise PlanError(f"unknown notebook '{n}'{hint} (available: {', '.join(available) or 'none'}; "
+                            f"folder {_params.notebooks_dir()})")
+    return list(dict.fromkeys(requested))
+
+
+def resolve_params(names: list[str], files: Sequence[str], overrides: Sequence[str],
+                   data: str | None) -> dict[str, list[_params.Params]]:
+    """Validated parameter sets per notebook (:func:`salesbench.report.params.resolve_all`); :class:`PlanError` if bad."""
+    try:
+        return _params.resolve_all(names, files, overrides, data=data)
+    except _params.ParamError as exc:
+        raise PlanError(str(exc)) from None
+
+
+def data_sources(sets: dict[str, list[_params.Params]]) -> list[str]:
+    """Every distinct data source of the run (absolute paths, URLs, ``demo...``), in first-use order."""
+    return list(dict.fromkeys(absolute_source(str(p["data"])) for plist in sets.values() for p in plist))
+
+
+def open_sources(sets: dict[str, list[_params.Params]], say: Callable[[str], None],
+                 scrub: Callable[[str], str]) -> dict[str, dict[str, Any]]:
+    """Open each distinct data source once: ``{source: {label, fingerprint, tables, empty}}``.
+
+    Conflicting duplicate keys (``DuplicateKeys``) or a source that cannot be
+    opened raise :class:`PlanError` naming the source and where its ``data``
+    parameter came from. Connections are closed before workers fork.
+    """
+    sources: dict[str, dict[str, Any]] = {}
+    for plist in sets.values():
+        for p in plist:
+            src = absolute_source(str(p["data"]))
+            if src in sources:
+                continue
+            say(f"opening data: {src}")
+            try:
+                ds = _sources.open_data(src)
+                ds.check_keys()  # conflicting duplicate keys: DuplicateKeys (a DataError), exit 2 before any kernel
+                sources[src] = {"label": scrub(ds.label), "fingerprint": ds.fingerprint(), "tables": ds.tables,
+                                "empty": ds.empty_tables()}
+            except Exception as exc:  # DataError, or a driver error from a database
+                what = str(exc) if isinstance(exc, DataError) else f"{type(exc).__name__}: {exc}"
+                raise PlanError(f"cannot open data source {src!r} (parameter 'data', from "
+                                f"{p.sources.get('data', 'defaults')}): {what}") from None
+            finally:
+                ds = None  # noqa: F841 - close the connection before workers fork
+    gc.collect()
+    return sources
+
+
+def _sweep_dir(name: str, label: str | None, used: set[str]) -> str:
+    """The folder of one sweep set inside the run folder (``""`` without a sweep); repeated slugs get ``-2``, ``-3``."""
+    if label is None:
+        return ""
+    slug = _slug(label)
+    base, k = slug, 2
+    while slug in used:
+        slug, k = f"{base}-{k}", k + 1
+    used.add(slug)
+    return f"{name}/{slug}"
+
+
+def build_jobs(names: list[str], sets: dict[str, list[_params.Params]],
+               sources: dict[str, dict[str, Any]]) -> list[Job]:
+    """One :class:`Job` per notebook and sweep set; skipped (with the reason) when a ``_requires`` table is missing or empty."""
+    jobs: list[Job] = []
+    for name in names:
+        decl = _params.declaration(name)
+        used: set[str] = set()
+        for p in sets[name]:
+            job = Job(len(jobs) + 1, name, decl.title, p, _sweep_dir(name, p.label, used),
+                      absolute_source(str(p["data"])), list(decl.requires))
+            source = sources[job.data_source]
+            missing = [t for t in decl.requires if t not in source["tables"]]
+            empty = [source["empty"][t] for t in decl.requires if t in source["empty"]]
+            if missing or empty:
+                job.status, job.reason = "skipped", MissingTables(missing).reason if missing else "; ".join(empty)
+            jobs.append(job)
+    return jobs
