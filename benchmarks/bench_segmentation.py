@@ -119,7 +119,7 @@ def _measure(folder: str, queue) -> None:
     t_fit = time.perf_counter() - t
     t = time.perf_counter()
     out = Path(folder) / "segmentation.customers.csv"
-    S.action_list().to_csv(out, index=False)
+    S.action_list_.to_csv(out, index=False)
     t_exp = time.perf_counter() - t
     queue.put({"customers": len(S.customers_), "features_s": t_feat, "fit_s": t_fit, "export_s": t_exp,
                "k": S.cluster_result_.k, "base_mb": base, "peak_mb": _rss_mb(), "steps": S.timings_})

@@ -33,6 +33,7 @@ from salesbench.analyses.funnel import model as funnel
 from salesbench.analyses.funnel import plots as funnel_plots
 from salesbench.analyses.performance import model as performance
 from salesbench.analyses.segmentation import model as seg  # noqa: E402
+from salesbench.analyses.segmentation import plots as seg_plots, report as seg_report  # noqa: E402
 from salesbench.report.results import ReportSkipped, Results  # noqa: E402
 
 HOSTILE = [r"$x^$ Region", r"Price $\notacommand$", r"a\b $10 and $20 <b>x</b>"]
@@ -79,16 +80,16 @@ def test_plotting_functions_draw_names_literally():
     summary = pd.DataFrame({"segment": HOSTILE, "customers": [1, 2, 3], "customer_share": [0.2, 0.3, 0.5],
                             "revenue_share": [0.5, 0.3, 0.2]})
     fig, ax = plt.subplots()
-    seg.plot_segments(summary, ax=ax)
+    seg_plots.plot_segments(summary, ax=ax)
     assert set(HOSTILE) <= set(_drawn(fig)) and _literal(fig)
     breakdown = pd.DataFrame({"region": HOSTILE, "segment": HOSTILE[::-1], "share_of_group": [1.0, 1.0, 1.0]})
     fig, ax = plt.subplots()
-    seg.plot_breakdown(breakdown, "region", HOSTILE, ax=ax)
+    seg_plots.plot_breakdown(breakdown, "region", HOSTILE, ax=ax)
     assert set(HOSTILE) <= set(_drawn(fig)) and _literal(fig)
     X = pd.DataFrame(np.random.default_rng(0).normal(size=(9, 3)))
     labels = pd.Series([1, 2, 3] * 3)
     fig, ax = plt.subplots()
-    seg.plot_clusters_2d(X, labels, dict(zip([1, 2, 3], HOSTILE)), ax=ax)
+    seg_plots.plot_clusters_2d(X, labels, dict(zip([1, 2, 3], HOSTILE)), ax=ax)
     assert {f"{c}: {p}" for c, p in zip([1, 2, 3], HOSTILE)} <= set(_drawn(fig)) and _literal(fig)
     # funnel: team names on the coverage chart, rep labels on the shrinkage plot
     cov = pd.DataFrame({"team": HOSTILE, "coverage": [1.0, 2.0, 4.0], "coverage_unweighted": [2.0, 3.0, 5.0],
@@ -151,13 +152,12 @@ def test_segmentation_one_customer_renders_rfm_and_tiers_and_says_why_no_cluster
     assert len(S.customers_) == 1 and S.customers_["rfm_segment"].iloc[0] in S.rules
     assert S.tier_summary_["customers"].sum() == 1 and S.tiers_skipped_ is None
     assert S.cluster_result_ is None
-    assert S.cluster_sentences() == ["Behavioural clusters were skipped: clustering needs at least 3 customers "
+    assert seg_report.cluster_sentences(S) == ["Behavioural clusters were skipped: clustering needs at least 3 customers "
                                      "and the data has 1."]
-    cards = S.headline_cards()
+    cards = seg_report.headline_cards(S)
     assert any(c["label"] == "Behavioural clusters" and c["value"] == "–" for c in cards)
     res = Results("segmentation", tmp_path)
-    S.publish(res)
-    res.save()
+    seg_report.publish(S, res)
     out = json.loads((tmp_path / "segmentation.results.json").read_text())
     assert out["status"] == "ok" and out["n_customers"] == 1
     assert out["clusters"]["k"] is None and "at least 3 customers" in out["clusters"]["skipped"]
@@ -167,10 +167,10 @@ def test_segmentation_one_customer_renders_rfm_and_tiers_and_says_why_no_cluster
 def test_segmentation_identical_customers_skip_clusters_with_the_reason():
     S = seg.Segmentation().fit(_ds(customers=5, orders=3, months=2))  # 5 customers, the same behaviour
     assert S.cluster_result_ is None
-    assert "the same for all customers" in S.cluster_sentences()[0]
+    assert "the same for all customers" in seg_report.cluster_sentences(S)[0]
     S = seg.Segmentation().fit(_ds(orders=3, months=2))  # 1 customer, 3 orders
     assert S.customers_["frequency"].iloc[0] == 3 and S.cluster_result_ is None
-    assert len(S.sentences()) >= 2
+    assert len(seg_report.sentences(S)) >= 2
 
 
 @pytest.mark.parametrize("revenue", [0.0, -40.0])
@@ -181,7 +181,7 @@ def test_segmentation_zero_or_negative_revenue_skips_tiers_in_one_sentence(reven
         warnings.simplefilter("error", RuntimeWarning)
         S = seg.Segmentation().fit(_ds(customers=6, orders=2, months=3, revenue=revenue))
     assert S.tiers_skipped_.startswith("Value tiers were skipped: the total profit is ")
-    assert S.tiers_skipped_ in S.sentences()
+    assert S.tiers_skipped_ in seg_report.sentences(S)
     assert S.tier_summary_.empty and (S.customers_["tier"] == seg.NO_TIER).all()
     out = S.results()
     assert out["tiers"] == {} and out["tiers_skipped"] == S.tiers_skipped_
@@ -338,6 +338,6 @@ def test_funnel_with_reps_without_team_and_nan_targets():
 
 def test_one_customer_and_one_deal_read_in_the_singular():
     S = seg.Segmentation().fit(_ds())
-    text = " ".join(S.sentences())
+    text = " ".join(seg_report.sentences(S))
     assert "1 high-value customer (100.0% of the base)" in text and "(1 customer, 100% of revenue)" in text
     assert "1 opportunity is in scope" in funnel.summary_sentences(funnel.analyze(_ds()))[0]

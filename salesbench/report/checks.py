@@ -22,40 +22,6 @@ from salesbench.core.errors import CheckError
 
 
 # --------------------------------------------------------------------------- notebooks
-def segmentation(values: Mapping[str, Any]) -> None:
-    """RFM segment rules cover all 25 R/F cells; tiers, ties, cluster weights, k range, lifecycle thresholds."""
-    import pandas as pd
-
-    from salesbench.analyses.segmentation import model as seg
-
-    _call("rfm_segments", seg.validate_rules, values["rfm_segments"])
-    one = pd.Series([1.0], index=["c1"])  # the validators check their settings before touching the values
-    try:
-        seg.value_tiers(one, values["tier_cuts"], values["tier_names"])
-    except ValueError as exc:
-        raise CheckError("tier_names" if str(exc).startswith("tier_names") else "tier_cuts", str(exc)) from None
-    _call("score_ties", seg.quantile_scores, one, ties=values["score_ties"])
-    _call("top_fraction", seg.top_share, one, values["top_fraction"])
-    weights = values["cluster_weights"]
-    for name, w in weights.items():
-        if name not in seg.CLUSTER_FEATURES:
-            raise CheckError("cluster_weights", f"unknown cluster feature {name!r}; choose from "
-                                                f"{', '.join(seg.CLUSTER_FEATURES)}")
-        if _number(f"cluster_weights.{name}", w) < 0:
-            raise CheckError("cluster_weights", f"the weight of {name!r} must be >= 0, not {w}")
-    if not any(float(w) > 0 for w in weights.values()):
-        raise CheckError("cluster_weights", "every weight is 0: no feature to cluster on")
-    k, k_min, k_max = values["k"], values["k_min"], values["k_max"]
-    if k is not None and k < 2:
-        raise CheckError("k", f"must be at least 2 (or null to choose it by silhouette), not {k}")
-    if k is None and max(2, k_min) > k_max:
-        raise CheckError("k_max", f"no k to try: k_min = {k_min} and k_max = {k_max} (k_min ≤ k_max, k_max ≥ 2)")
-    at_risk, lapsed = values["lifecycle_at_risk_after"], values["lifecycle_lapsed_after"]
-    if not 0 < at_risk < lapsed:
-        raise CheckError("lifecycle_lapsed_after" if at_risk > 0 else "lifecycle_at_risk_after",
-                         f"need 0 < lifecycle_at_risk_after < lifecycle_lapsed_after, got {at_risk} and {lapsed}")
-
-
 def funnel(values: Mapping[str, Any]) -> None:
     """Stages (two or more, distinct, no ``lost``), SLA stages among them, positive limits and thresholds."""
     from salesbench.analyses.funnel import model as fu

@@ -63,8 +63,8 @@ def test_segmentation(frames, tmp_path):
         seg.Segmentation.from_params(P).fit(_with_copies(frames, "customers", conflict="region"))
     dup = _with_copies(frames, "customers")
     _states_copies(dup, "customers", tmp_path, "segmentation")
-    a = seg.Segmentation.from_params(P).fit(dup).action_list()
-    b = seg.Segmentation.from_params(P).fit(sb.Dataset.from_frames(frames)).action_list()
+    a = seg.Segmentation.from_params(P).fit(dup).action_list_
+    b = seg.Segmentation.from_params(P).fit(sb.Dataset.from_frames(frames)).action_list_
     pd.testing.assert_frame_equal(a, b)
 
 
@@ -150,20 +150,19 @@ def test_performance(frames, tmp_path):
 def test_data_quality(frames, tmp_path):
     """data_quality never raises: conflicting keys are a red finding naming table and key (the
     runner stops the other reports), exact copies are counted and stated as rows left out."""
-    from salesbench.analyses.data_quality import model as quality
+    from salesbench.analyses.data_quality import model as quality, report
 
     frames = {t: frames[t] for t in ("orders", "products")}
     q = quality.assess(_with_copies(frames, "products", conflict="product_line"))
-    f = [x for x in q.validation.schema_errors if x.check == "conflicting_keys"]
+    f = [x for x in q.validation_.schema_errors if x.check == "conflicting_keys"]
     assert len(f) == 1 and (f[0].table, f[0].column, f[0].rows) == ("products", "product_id", 3)
     q = quality.assess(_with_copies(frames, "products"))
-    assert q.validation.schema_errors == [] and q.validation.defect_counts()["duplicate_product_ids"] == 3
+    assert q.validation_.schema_errors == [] and q.validation_.defect_counts()["duplicate_product_ids"] == 3
     res = Results("data_quality", tmp_path)
-    q.record(res)
-    res.save()
+    report.publish(q, res)
     doc = json.loads((tmp_path / "data_quality.results.json").read_text())
     assert [(e["table"], e["rows"], e["examples"]) for e in doc["excluded_rows"]] == [("products", 3, [49, 50, 51])]
-    assert "3 products rows left out: exact copies of another row (rows 49, 50, 51)." in q.narrative()
+    assert "3 products rows left out: exact copies of another row (rows 49, 50, 51)." in report.sentences(q)
 
 
 def test_run_stops_before_any_kernel_on_conflicting_keys(tmp_path, capsys):

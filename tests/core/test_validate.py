@@ -223,7 +223,7 @@ def test_odd_dates_are_counted_as_unparsable_and_never_crash(tmp_path, capsys):
     from salesbench.analyses.data_quality.model import assess
 
     q = assess(src, as_of=AS_OF)  # the data-quality report renders: coverage ends at real dates
-    cov = q.coverage.set_index(["table", "column"])
+    cov = q.coverage_.set_index(["table", "column"])
     assert cov.loc[("orders", "order_date"), "last"] == pd.Timestamp("2024-01-01")
 
 

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 import salesbench as sb
-from salesbench.analyses.segmentation import model as seg
+from salesbench.analyses.segmentation import model as seg, report
 
 
 # ----------------------------------------------------------------------------- quantile scores
@@ -272,11 +272,11 @@ def test_bare_orders_table_runs_end_to_end():
     assert r["clusters"]["k"] == 3 and sum(r["clusters"]["sizes"].values()) == 43
     assert "cluster_ari_vs_truth" not in r
     assert set(r["clusters"]["features"]) == {"recency", "frequency", "monetary", "tenure", "order_rate"}
-    acts = S.action_list()
+    acts = S.action_list_
     assert list(acts.columns[:5]) == ["customer_id", "rfm_segment", "tier", "cluster", "lifecycle"]
     assert acts["customer_id"].is_unique and len(acts) == 43
     assert set(acts["lifecycle"]) <= set(seg.LIFECYCLE_STAGES)
-    assert any("customers bought" in s for s in S.sentences())
+    assert any("customers bought" in s for s in report.sentences(S))
 
 
 def test_empty_window_is_a_clear_error():

@@ -11,7 +11,7 @@ import salesbench as sb
 from salesbench.report import params
 from salesbench.analyses.segmentation import model as seg
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[3]
 NOTEBOOK = ROOT / "notebooks" / "segmentation.ipynb"
 CDNOW_SPEC = ROOT / "params" / "sources" / "cdnow_sample.yaml"
 

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 import salesbench as sb
-from salesbench.analyses.data_quality import model as quality
+from salesbench.analyses.data_quality import model as quality, report
 from salesbench.report.results import Results
 
 
@@ -29,38 +29,37 @@ def hand_made():
 
 def test_summary_frames_hand_computed(hand_made):
     q = quality.assess(hand_made, as_of=dt.date(2025, 1, 1))
-    assert q.overview.set_index("table")["rows"].to_dict() == {"orders": 4, "customers": 2}
-    assert q.overview.set_index("table").loc["customers", "canonical_columns"] == "3 of 8"
-    cov = q.coverage.set_index(["table", "column"])
+    assert q.overview_.set_index("table")["rows"].to_dict() == {"orders": 4, "customers": 2}
+    assert q.overview_.set_index("table").loc["customers", "canonical_columns"] == "3 of 8"
+    cov = q.coverage_.set_index(["table", "column"])
     assert cov.loc[("orders", "order_date"), "first"] == pd.Timestamp("2024-01-05")
     assert cov.loc[("orders", "order_date"), "last"] == pd.Timestamp("2024-03-01")
     assert cov.loc[("orders", "order_date"), "span_days"] == 56 and cov.loc[("orders", "order_date"), "filled"] == 3
-    miss = q.missing.set_index(["table", "column"])
+    miss = q.missing_.set_index(["table", "column"])
     assert miss.loc[("orders", "channel"), "missing"] == 1
     assert miss.loc[("orders", "channel"), "missing_share"] == pytest.approx(0.25)
     assert miss.loc[("orders", "order_date"), "missing"] == 1 and miss.loc[("customers", "name"), "missing"] == 0
-    found = sorted(zip(q.findings.check, q.findings.column, q.findings.rows))
+    found = sorted(zip(q.findings_.check, q.findings_.column, q.findings_.rows))
     assert found == [("html_in_customer_names", "name", 1), ("nonpositive_revenue", "revenue", 1),
                      ("null_key", "customer_id", 1), ("null_key", "order_date", 1)]
-    cards = {c["label"]: c for c in q.headline_cards()}
+    cards = {c["label"]: c for c in report.headline_cards(q)}
     assert cards["Verdict"]["value"] == "2 quality problems, 2 schema errors" and cards["Verdict"]["status"] == "red"
     assert cards["Order lines"]["value"] == "4" and cards["Order dates"]["value"] == "2024-01-05 → 2024-03-01"
     assert cards["Empty required values"]["value"] == "2"
-    text = " ".join(q.narrative())
+    text = " ".join(report.sentences(q))
     assert "2 tables with 6 rows" in text and "2 schema error(s)" in text
 
 
 def test_example_rows_are_escaped_when_shown(hand_made):
     q = quality.assess(hand_made, as_of=dt.date(2025, 1, 1))
-    html = "".join(sb.viz.show_table(rows, caption=title).markup for title, rows in q.examples())
+    html = "".join(sb.viz.show_table(rows, caption=title).markup for title, rows in q.examples_)
     assert "<script>" not in html and "&lt;script&gt;x()&lt;/script&gt;" in html
 
 
-def test_record_writes_results(hand_made, tmp_path):
+def test_publish_writes_results(hand_made, tmp_path):
     q = quality.assess(hand_made, as_of=dt.date(2025, 1, 1))
     res = Results("data_quality", tmp_path)
-    q.record(res)
-    res.save()
+    report.publish(q, res)
     doc = json.loads((tmp_path / "data_quality.results.json").read_text())
     assert doc["row_counts"] == {"orders": 4, "customers": 2}
     assert doc["schema_errors"] == 2 and doc["quality_problems"] == 2
