@@ -70,8 +70,8 @@ def plot_stage_durations(stays: pd.DataFrame, *, ax=None):
 
     One horizontal box per stage (first stage on top; the stage categories' order
     when ``stage`` is categorical), whiskers at 1.5 IQR, no fliers. Drawn with
-    Matplotlib's ``boxplot(orientation="horizontal")`` (seaborn 0.13 still passes
-    the deprecated ``vert``).
+    Matplotlib's ``boxplot(orientation="horizontal")`` in seaborn's look (seaborn 0.13.2
+    still passes ``vert``, deprecated since Matplotlib 3.11).
     """
     ax, created = _axes(ax, (8, 4))
     data = stays[stays["days"] > 0]
@@ -80,7 +80,7 @@ def plot_stage_durations(stays: pd.DataFrame, *, ax=None):
     groups = [data.loc[data["stage"] == s, "days"].to_numpy(float) for s in order]
     line = dict(color="#3d3d3d", linewidth=1.1)
     ax.boxplot(groups, orientation="horizontal", showfliers=False, widths=0.6, patch_artist=True,
-               positions=np.arange(len(order)), boxprops=dict(facecolor=viz.PALETTE[4], edgecolor="#3d3d3d"),
+               positions=np.arange(len(order)), boxprops=dict(facecolor=sns.desaturate(viz.PALETTE[4], 0.75), edgecolor="#3d3d3d"),
                whiskerprops=line, capprops=line, medianprops=line)
     ax.set_xscale("log")
     ax.xaxis.set_major_formatter(plt.FuncFormatter(lambda v, _p: f"{v:g}"))
@@ -88,6 +88,7 @@ def plot_stage_durations(stays: pd.DataFrame, *, ax=None):
     ax.set_ylabel("")
     ax.set_yticks(np.arange(len(order)), [_label(s) for s in order])
     ax.set_ylim(len(order) - 0.5, -0.5)  # first stage on top
+    ax.yaxis.grid(False)  # no grid lines across the stage axis (as seaborn draws categorical axes)
     ax.set_title("Time in stage")
     return _done(ax, created)
 
