@@ -92,11 +92,13 @@ def frames():
     return _frames()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def ds():
+    """The hand-made data set (shared by every funnel test module; nothing mutates it)."""
     return Dataset.from_frames(_frames())
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def deals(ds):
+    """``load_deals`` at as_of 2024-03-31 (read-only)."""
     return load_deals(ds, as_of=ASOF)
