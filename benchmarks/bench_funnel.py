@@ -10,7 +10,7 @@ the end) is written as Parquet. The analysis then runs in a fresh child
 process, so the reported peak memory (``ru_maxrss`` of that child) is the
 analysis alone: ``load_deals`` (the stage_history scan and per-opportunity
 pivot in DuckDB, one row per opportunity back to pandas) and every step of
-``funnel.analyze``, plus the hierarchical Beta-Binomial fit of rep win rates.
+``Funnel(pooled_by=[]).fit``, plus the hierarchical Beta-Binomial fit of rep win rates.
 """
 from __future__ import annotations
 
@@ -95,38 +95,39 @@ def generate(folder: Path, n: int, seed: int = 0) -> dict[str, int]:
 def analyze(folder: Path) -> dict[str, float]:
     """Time each step of the funnel analysis on ``folder`` (runs in the child process)."""
     import salesbench as sb
-    from salesbench.analyses.funnel import model as funnel
+    from salesbench.analyses.funnel import bayes, conversion, deals as funnel_deals, durations
+    from salesbench.analyses.funnel.model import Funnel
 
     out: dict[str, float] = {}
     t0 = time.perf_counter()
     ds = sb.open_data(str(folder))
-    deals = funnel.load_deals(ds)
+    deals = funnel_deals.load_deals(ds)
     out["load_deals_s"] = time.perf_counter() - t0
     t = time.perf_counter()
     closed = deals.mature(90)
-    conv = funnel.stage_conversion(closed)
+    conv = conversion.stage_conversion(closed)
     out["stage_conversion_s"] = time.perf_counter() - t
     t = time.perf_counter()
-    funnel.stage_conversion(closed, "rep_id")
+    conversion.stage_conversion(closed, "rep_id")
     out["stage_conversion_by_rep_s"] = time.perf_counter() - t
     t = time.perf_counter()
-    dur = funnel.stage_durations(deals)
+    dur = durations.stage_durations(deals)
     out["stage_durations_s"] = time.perf_counter() - t
     t = time.perf_counter()
-    funnel.sla_summary(funnel.sla_breaches(deals))
+    durations.sla_summary(durations.sla_breaches(deals))
     out["sla_s"] = time.perf_counter() - t
     t = time.perf_counter()
-    funnel.stuck_deals(deals, dur)
+    durations.stuck_deals(deals, dur)
     out["stuck_s"] = time.perf_counter() - t
     del deals, closed, conv, dur
     t = time.perf_counter()
-    rep = funnel.analyze(ds)
+    rep = Funnel(pooled_by=[]).fit(ds)
     out["analyze_total_s"] = time.perf_counter() - t
     t = time.perf_counter()
-    funnel.pooled_win_rates(rep, "rep_id", draws=500, tune=500)
+    bayes.pooled_win_rates(rep.win_by_.get("rep_id"), "rep_id", draws=500, tune=500)
     out["pooled_rep_win_rates_s"] = time.perf_counter() - t
-    out["n_opportunities"] = rep.deals.n
-    out["win_rate"] = float(rep.win["win_rate"].iloc[0])
+    out["n_opportunities"] = rep.deals_.n
+    out["win_rate"] = float(rep.win_["win_rate"].iloc[0])
     out["end_to_end_s"] = time.perf_counter() - t0
     out["end_to_end_cpu_s"] = time.process_time()
     return out

@@ -178,7 +178,7 @@ def test_missing_postgresql_skips_locally_but_fails_in_ci(monkeypatch):
 def test_funnel_tables_do_not_depend_on_the_storage_order(small_demo):
     """A database returns rows in its own order (PostgreSQL: heap order, DuckDB: hash-join order):
     the funnel's per-deal tables must come out the same whatever order the tables are stored in."""
-    from salesbench.analyses.funnel import model as funnel
+    from salesbench.analyses.funnel import deals as funnel, durations
     from salesbench.core.dataset import Dataset
 
     frames = {n: pd.read_parquet(small_demo / f"{n}.parquet") for n in ("opportunities", "stage_history", "reps")}
@@ -186,5 +186,5 @@ def test_funnel_tables_do_not_depend_on_the_storage_order(small_demo):
     a = funnel.load_deals(Dataset.from_frames(frames))
     b = funnel.load_deals(Dataset.from_frames(shuffled))
     assert a.frame["opportunity_id"].is_monotonic_increasing
-    pd.testing.assert_frame_equal(funnel.sla_breaches(a, {"needs_confirmed": 48}),
-                                  funnel.sla_breaches(b, {"needs_confirmed": 48}))
+    pd.testing.assert_frame_equal(durations.sla_breaches(a, {"needs_confirmed": 48}),
+                                  durations.sla_breaches(b, {"needs_confirmed": 48}))

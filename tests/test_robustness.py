@@ -29,8 +29,10 @@ import salesbench as sb  # noqa: E402
 import tiny_company  # noqa: E402
 from notebook_exec import run_notebook  # noqa: E402
 from salesbench.analyses.performance import report as performance_report  # noqa: E402
-from salesbench.analyses.funnel import model as funnel
 from salesbench.analyses.funnel import plots as funnel_plots
+from salesbench.analyses.funnel import report as funnel_report
+from salesbench.analyses.funnel.deals import unknown_stage_rows
+from salesbench.analyses.funnel.model import Funnel
 from salesbench.analyses.performance import model as performance
 from salesbench.analyses.segmentation import model as seg  # noqa: E402
 from salesbench.analyses.segmentation import plots as seg_plots, report as seg_report  # noqa: E402
@@ -95,12 +97,12 @@ def test_plotting_functions_draw_names_literally():
     cov = pd.DataFrame({"team": HOSTILE, "coverage": [1.0, 2.0, 4.0], "coverage_unweighted": [2.0, 3.0, 5.0],
                         "status": ["red", "amber", "green"]})
     fig, ax = plt.subplots()
-    funnel_plots.coverage_chart(cov, "team", 3.0, ax=ax)
+    funnel_plots.plot_coverage(cov, key="team", threshold=3.0, ax=ax)
     assert set(HOSTILE) <= set(_drawn(fig)) and _literal(fig)
     pooled = pd.DataFrame({"rep_id": HOSTILE, "trials": [4, 5, 6], "raw_rate": [0.2, 0.4, 0.5],
                            "mean": [0.3, 0.4, 0.45], "lo": [0.1, 0.2, 0.3], "hi": [0.5, 0.6, 0.7]})
     fig, ax = plt.subplots()
-    funnel_plots.shrinkage_plot(pooled, "rep_id", 0.4, ax=ax)
+    funnel_plots.plot_rep_shrinkage(pooled, label="rep_id", population=0.4, ax=ax)
     assert set(HOSTILE) <= {t.split(" (")[0] for t in _drawn(fig)} and _literal(fig)
     fig, ax = plt.subplots()
     sb.viz.interval_plot(pooled, "rep_id", "mean", "lo", "hi", ax=ax)
@@ -206,23 +208,24 @@ def test_skipping_block_records_the_reason(tmp_path):
                                 dict(open_deals=True, opportunities=3, customers=2)],
                          ids=["one deal", "only lost", "only open"])
 def test_funnel_on_tiny_pipelines(kw):
-    rep = funnel.analyze(_ds(**kw))
+    rep = Funnel(pooled_by=["rep_id"] if kw.get("open_deals") else []).fit(_ds(**kw))  # pooling: only without MCMC
     out = rep.results()
     assert out["n_opportunities"] == kw.get("opportunities", 1)
     if kw.get("lost_only"):
         assert out["win_rate"] == 0.0
-    for view in (funnel.conversion_view, funnel.breakdown_view, funnel.cycle_view, funnel.sla_view,
-                 funnel.breach_list, funnel.stuck_view, funnel.velocity_view, funnel.coverage_view):
+    for view in (funnel_report.conversion_view, funnel_report.breakdown_view, funnel_report.cycle_view,
+                 funnel_report.sla_view, funnel_report.breaches_view, funnel_report.stuck_view,
+                 funnel_report.velocity_view, funnel_report.coverage_view):
         view(rep)  # the empty SLA and stuck tables are untyped: these used to raise TypeError
-    funnel.headline_cards(rep)
-    funnel.summary_sentences(rep)
+    funnel_report.headline_cards(rep)
+    funnel_report.sentences(rep)
     if kw.get("open_deals"):  # nothing closed: nothing to pool, no model fitted
-        assert funnel.pooled_win_rates(rep, "rep_id") is None
+        assert rep.pooled_["rep_id"] is None
 
 
 def test_funnel_without_deals_in_scope_is_a_skip_with_the_reason():
     with pytest.raises(ReportSkipped, match="no opportunity was created on or before 2023-06-30"):
-        funnel.analyze(_ds(), as_of="2023-06-30")
+        Funnel(as_of="2023-06-30").fit(_ds())
 
 
 # =========================================================================== 3. unknown stage names
@@ -237,28 +240,27 @@ def _unknown_stage_company():
 
 def test_unknown_stage_rows_counted_in_the_engine():
     ds = sb.Dataset.from_frames(_unknown_stage_company())
-    counts = funnel.unknown_stage_rows(ds.table("stage_history"), ["lead", "contact", "proposal", "won"])
+    counts = unknown_stage_rows(ds.table("stage_history"), ["lead", "contact", "proposal", "won"])
     assert counts == {"Qualified": 5, "Demo Scheduled": 2}
     # case does not make a stage unknown; lost is always known
-    assert funnel.unknown_stage_rows(ds.table("stage_history"),
-                                     ["LEAD", "QUALIFIED", "demo scheduled", "proposal", "won"]) == {}
+    assert unknown_stage_rows(ds.table("stage_history"),
+                              ["LEAD", "QUALIFIED", "demo scheduled", "proposal", "won"]) == {}
 
 
 def test_funnel_names_unknown_stages_with_the_fix(tmp_path):
     ds = sb.Dataset.from_frames(_unknown_stage_company())
-    rep = funnel.analyze(ds, stages=["lead", "contact", "proposal", "won"], sla_hours={})
-    sentence = funnel.unknown_stage_sentence(rep.deals)
+    rep = Funnel(stages=["lead", "contact", "proposal", "won"], sla_hours={}, pooled_by=[]).fit(ds)
+    sentence = funnel_report.unknown_stage_sentence(rep)
     assert sentence.startswith("7 stage_history rows name 2 stages that are not in the funnel's stages and were ignored: "
                                "'Qualified' (5 rows), 'Demo Scheduled' (2 rows).")
     assert "stages parameter (params/funnel.yaml" in sentence
     res = Results("funnel", tmp_path)
-    funnel.publish(rep, res)
-    res.save()
+    funnel_report.publish(rep, res)
     out = json.loads((tmp_path / "funnel.results.json").read_text())
     assert out["unknown_stage_rows"] == 7 and out["unknown_stages"] == {"Qualified": 5, "Demo Scheduled": 2}
-    clean = funnel.analyze(sb.Dataset.from_frames(tiny_company.company()), stages=["lead", "contact", "proposal", "won"],
-                           sla_hours={})
-    assert funnel.unknown_stage_sentence(clean.deals) is None and clean.results()["unknown_stage_rows"] == 0
+    clean = Funnel(stages=["lead", "contact", "proposal", "won"], sla_hours={},
+                   pooled_by=[]).fit(sb.Dataset.from_frames(tiny_company.company()))
+    assert funnel_report.unknown_stage_sentence(clean) is None and clean.results()["unknown_stage_rows"] == 0
 
 
 
@@ -320,24 +322,24 @@ def test_run_on_a_one_order_company_never_fails(tmp_path, run_report):
 
 
 def test_funnel_without_sla_rules_shows_empty_breach_tables():
-    rep = funnel.analyze(_ds(opportunities=2), sla_hours={})
-    assert funnel.breach_list(rep).empty and funnel.sla_view(rep).shape[0] == 0
+    rep = Funnel(sla_hours={}, pooled_by=[]).fit(_ds(opportunities=2))
+    assert funnel_report.breaches_view(rep).empty and funnel_report.sla_view(rep).shape[0] == 0
     assert rep.results()["sla_breach_rate"] == {}
 
 
 def test_funnel_with_reps_without_team_and_nan_targets():
     frames = tiny_company.company(customers=3, orders=2, months=3, opportunities=4, reps=2, teams=False)
     frames["targets"]["value"] = np.nan
-    rep = funnel.analyze(sb.Dataset.from_frames(frames))
-    assert "team" not in rep.win_by and rep.coverage_by_team.empty
-    cards = funnel.headline_cards(rep)
+    rep = Funnel(pooled_by=[]).fit(sb.Dataset.from_frames(frames))
+    assert "team" not in rep.win_by_ and rep.coverage_by_team_.empty
+    cards = funnel_report.headline_cards(rep)
     assert cards[-1]["label"] in ("Sales velocity", "Pipeline coverage")
-    funnel.summary_sentences(rep)
-    funnel.coverage_view(rep)
+    funnel_report.sentences(rep)
+    funnel_report.coverage_view(rep)
 
 
 def test_one_customer_and_one_deal_read_in_the_singular():
     S = seg.Segmentation().fit(_ds())
     text = " ".join(seg_report.sentences(S))
     assert "1 high-value customer (100.0% of the base)" in text and "(1 customer, 100% of revenue)" in text
-    assert "1 opportunity is in scope" in funnel.summary_sentences(funnel.analyze(_ds()))[0]
+    assert "1 opportunity is in scope" in funnel_report.sentences(Funnel(pooled_by=[]).fit(_ds()))[0]

@@ -22,32 +22,6 @@ from salesbench.core.errors import CheckError
 
 
 # --------------------------------------------------------------------------- notebooks
-def funnel(values: Mapping[str, Any]) -> None:
-    """Stages (two or more, distinct, no ``lost``), SLA stages among them, positive limits and thresholds."""
-    from salesbench.analyses.funnel import model as fu
-    from salesbench.core import schema
-
-    stages = list(values["stages"]) or list(schema.STAGES)  # an empty list means the default stages
-    if len(stages) < 2 or len(set(stages)) != len(stages):
-        raise CheckError("stages", f"must be at least two distinct names, got {stages}")
-    if "lost" in stages:
-        raise CheckError("stages", "'lost' is the closing stage of lost deals and cannot be a funnel stage")
-    try:
-        fu._check_params(values["mature_days"], values["sla_hours"], values["stuck_days"],
-                         values["coverage_threshold"], values["coverage_months"])
-    except ValueError as exc:
-        msg = str(exc)
-        key = next((k for k in ("sla_hours", "stuck_days", "mature_days", "coverage_threshold", "coverage_months")
-                    if msg.startswith(k)), "mature_days")
-        raise CheckError(key, msg) from None
-    for stage in values["sla_hours"]:
-        if stage not in stages:
-            raise CheckError("sla_hours", f"SLA stage {stage!r} is not one of the funnel stages {stages}")
-        if stage == stages[0]:
-            raise CheckError("sla_hours", f"SLA stage {stage!r} is the first stage; it has no previous stage to "
-                                          "start the clock")
-    if not 0 < values["credible_mass"] < 1:
-        raise CheckError("credible_mass", f"must be between 0 and 1, got {values['credible_mass']}")
 
 
 def forecasting(values: Mapping[str, Any]) -> None:

@@ -69,17 +69,18 @@ def test_segmentation(frames, tmp_path):
 
 
 def test_funnel(frames, tmp_path):
-    from salesbench.analyses.funnel import model as funnel
+    from salesbench.analyses.funnel.model import Funnel
 
     stages = sb.params.defaults("funnel")["stages"]
     _conflict(_with_copies(frames, "opportunities", conflict="amount"), "funnel", "opportunities", "opportunity_id", tmp_path)
     with pytest.raises(DuplicateKeys, match="reps"):
-        funnel.analyze(_with_copies(frames, "reps", conflict="team"), stages=stages)
+        Funnel(stages=stages, pooled_by=[]).fit(_with_copies(frames, "reps", conflict="team"))
     dup = _with_copies(frames, "opportunities")
     _states_copies(dup, "opportunities", tmp_path, "funnel")
-    a, b = funnel.analyze(dup, stages=stages), funnel.analyze(sb.Dataset.from_frames(frames), stages=stages)
-    pd.testing.assert_frame_equal(a.conversion, b.conversion)
-    pd.testing.assert_frame_equal(a.stuck, b.stuck)
+    a = Funnel(stages=stages, pooled_by=[]).fit(dup)
+    b = Funnel(stages=stages, pooled_by=[]).fit(sb.Dataset.from_frames(frames))
+    pd.testing.assert_frame_equal(a.conversion_, b.conversion_)
+    pd.testing.assert_frame_equal(a.stuck_, b.stuck_)
 
 
 FAST_FORECAST = {"models": ["seasonal_naive"], "deep_models": ["seasonal_naive"], "dimensions": ["product_line"],

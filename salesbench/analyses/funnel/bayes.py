@@ -24,6 +24,8 @@ uncertainty of κ, which ADVI's Gaussian approximation understates.
 """
 from __future__ import annotations
 
+import logging
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -73,9 +75,7 @@ def pooled_rates(
     draws, tune, chains : NUTS settings (``cores=1``: deterministic by ``seed``).
     prob : credible-interval mass (equal-tailed).
     """
-    import logging
-    import warnings
-
+    # pymc is heavy (seconds to import): imported only when a model is fitted
     with warnings.catch_warnings():  # pip-installed PyTensor warns once that it found no BLAS; harmless here
         warnings.filterwarnings("ignore", message=".*could not link to a BLAS.*")
         import pymc as pm
@@ -144,3 +144,23 @@ def win_counts(win_table: pd.DataFrame, group: str) -> pd.DataFrame:
     out["closed"] = out["won"] + out["lost"]
     out[group] = out[group].astype(str)
     return out[[group, "won", "closed"]]
+
+
+def pooled_win_rates(win_table: pd.DataFrame | None, by: str, teams: pd.Series | None = None, draws: int = 500,
+                     tune: int = 500, chains: int = 2, seed: int = 0, prob: float = 0.9) -> PooledRates | None:
+    """Hierarchical Beta-Binomial win rates (won ÷ closed) per ``by`` group of a win-rate table.
+
+    ``win_table``: :func:`salesbench.analyses.funnel.conversion.win_rates` by ``by``
+    (closed cohorts); ``None`` when the breakdown is absent. Returns ``None`` when
+    there is nothing to pool (no breakdown, or no closed deal yet). ``teams``
+    (rep_id → team) labels the reps with their team (column ``team`` after ``rep_id``).
+    """
+    if win_table is None:
+        return None
+    counts = win_counts(win_table, by)
+    if not (counts["closed"] > 0).any():  # no closed deal yet: nothing to pool
+        return None
+    pooled = pooled_rates(counts, by, "won", "closed", draws=draws, tune=tune, chains=chains, seed=seed, prob=prob)
+    if by == "rep_id" and teams is not None:
+        pooled.table.insert(1, "team", pooled.table["rep_id"].map(teams))
+    return pooled

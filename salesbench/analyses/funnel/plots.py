@@ -1,4 +1,10 @@
-"""Figures of the funnel report (seaborn/matplotlib; each takes ``ax=`` and returns it)."""
+"""Figures of the funnel report (seaborn/matplotlib): ``plot_<thing>(frame, *, ax=None, ...) -> Axes``.
+
+Each draws on ``ax`` (a new figure of the report's size when ``None``, laid
+out with :func:`salesbench.viz.finish`) and returns it; no computation beyond
+reshaping for the figure. The frames are the learned tables of
+:class:`salesbench.analyses.funnel.model.Funnel`.
+"""
 from __future__ import annotations
 
 from typing import Sequence
@@ -15,15 +21,28 @@ def _label(stage: str) -> str:
     return str(stage).replace("_", " ")
 
 
-def funnel_chart(conv: pd.DataFrame, ax=None):
-    """Horizontal funnel of an ungrouped :func:`salesbench.analyses.funnel.model.stage_conversion` table.
+def _axes(ax, figsize: tuple[float, float]):
+    """``(ax, created)``: the given axes, or those of a new figure of ``figsize``."""
+    if ax is not None:
+        return ax, False
+    return plt.subplots(figsize=figsize)[1], True
+
+
+def _done(ax, created: bool):
+    if created:
+        viz.finish(ax.figure)
+    return ax
+
+
+def plot_funnel(conv: pd.DataFrame, *, ax=None):
+    """Horizontal funnel of an ungrouped :func:`salesbench.analyses.funnel.conversion.stage_conversion` table.
 
     Bar length = cumulative conversion from the first stage (estimated share of
     leads that reach the stage); each bar is labelled with the share and the
     stage-to-stage conversion; the grey bar behind shows the drop-off (deals
     lost at the stage before).
     """
-    ax = ax or plt.gca()
+    ax, created = _axes(ax, (8, 4))
     stages = [conv["from_stage"].iloc[0]] + list(conv["to_stage"])
     reach = np.concatenate([[1.0], conv["cumulative"].to_numpy(float)])
     prev = np.concatenate([[1.0], reach[:-1]])
@@ -43,27 +62,40 @@ def funnel_chart(conv: pd.DataFrame, ax=None):
     ax.set_xlabel("share of leads reaching the stage (closed cohorts)")
     ax.legend(loc="lower right", fontsize=8)
     ax.set_title("Funnel: conversion and drop-off")
-    return ax
+    return _done(ax, created)
 
 
-def duration_boxplot(stays: pd.DataFrame, ax=None):
-    """Box plots of completed time in stage (days, log scale) from :func:`salesbench.analyses.funnel.model.stay_lengths`."""
-    ax = ax or plt.gca()
+def plot_stage_durations(stays: pd.DataFrame, *, ax=None):
+    """Box plots of completed time in stage (days, log scale) from :func:`salesbench.analyses.funnel.durations.stay_lengths`.
+
+    One horizontal box per stage (first stage on top; the stage categories' order
+    when ``stage`` is categorical), whiskers at 1.5 IQR, no fliers. Drawn with
+    Matplotlib's ``boxplot(orientation="horizontal")`` in seaborn's look (seaborn 0.13.2
+    still passes ``vert``, deprecated since Matplotlib 3.11).
+    """
+    ax, created = _axes(ax, (8, 4))
     data = stays[stays["days"] > 0]
-    sns.boxplot(data=data, x="days", y="stage", ax=ax, color=viz.PALETTE[4], showfliers=False, width=0.6)
+    stage = stays["stage"]
+    order = list(stage.cat.categories) if isinstance(stage.dtype, pd.CategoricalDtype) else list(pd.unique(stage))
+    groups = [data.loc[data["stage"] == s, "days"].to_numpy(float) for s in order]
+    line = dict(color="#3d3d3d", linewidth=1.1)
+    ax.boxplot(groups, orientation="horizontal", showfliers=False, widths=0.6, patch_artist=True,
+               positions=np.arange(len(order)), boxprops=dict(facecolor=sns.desaturate(viz.PALETTE[4], 0.75), edgecolor="#3d3d3d"),
+               whiskerprops=line, capprops=line, medianprops=line)
     ax.set_xscale("log")
     ax.xaxis.set_major_formatter(plt.FuncFormatter(lambda v, _p: f"{v:g}"))
     ax.set_xlabel("days in stage (completed stays, log scale; whiskers 1.5 IQR)")
     ax.set_ylabel("")
-    ax.set_yticks(ax.get_yticks())
-    ax.set_yticklabels([_label(t.get_text()) for t in ax.get_yticklabels()])
+    ax.set_yticks(np.arange(len(order)), [_label(s) for s in order])
+    ax.set_ylim(len(order) - 0.5, -0.5)  # first stage on top
+    ax.yaxis.grid(False)  # no grid lines across the stage axis (as seaborn draws categorical axes)
     ax.set_title("Time in stage")
-    return ax
+    return _done(ax, created)
 
 
-def cohort_heatmap(cohorts: pd.DataFrame, stages: Sequence[str], ax=None):
+def plot_cohort_heatmap(cohorts: pd.DataFrame, *, stages: Sequence[str], ax=None):
     """Heatmap of the share of each creation-month cohort reaching each stage (open deals included)."""
-    ax = ax or plt.gca()
+    ax, created = _axes(ax, (9, 8))
     cols = [f"reach_{s}" for s in stages[1:]]
     mat = cohorts.set_index("cohort")[cols]
     mat.columns = [_label(s) for s in stages[1:]]
@@ -74,12 +106,12 @@ def cohort_heatmap(cohorts: pd.DataFrame, stages: Sequence[str], ax=None):
     ax.set_ylabel("creation month")
     ax.set_xlabel("reached stage")
     ax.set_title("Cohorts: share of deals reaching each stage (recent cohorts still open)")
-    return ax
+    return _done(ax, created)
 
 
-def coverage_chart(cov: pd.DataFrame, key: str, threshold: float, ax=None):
+def plot_coverage(cov: pd.DataFrame, *, key: str = "team", threshold: float = 3.0, ax=None):
     """Bars of pipeline coverage per ``key`` coloured by status, with the threshold line."""
-    ax = ax or plt.gca()
+    ax, created = _axes(ax, (8, 4))
     df = cov.dropna(subset=["coverage"]).sort_values("coverage")
     colors = [viz.status_color(s) for s in df["status"]]
     ax.barh(df[key].astype(str), df["coverage"], color=colors)
@@ -89,12 +121,17 @@ def coverage_chart(cov: pd.DataFrame, key: str, threshold: float, ax=None):
         ax.text(v, i, f" {v:.2f}× ({status})", va="center", fontsize=8)
     ax.set_xlabel("weighted open pipeline ÷ next-period target")
     ax.set_title("Pipeline coverage by team")
-    return ax
+    return _done(ax, created)
 
 
-def shrinkage_plot(table: pd.DataFrame, label: str, population: float, ax=None, max_rows: int = 40):
-    """Posterior mean and credible interval (forest plot) with the raw rate as open markers."""
-    ax = ax or plt.gca()
+def plot_rep_shrinkage(table: pd.DataFrame, *, label: str = "rep_id", population: float, ax=None, max_rows: int = 40,
+                       title: str | None = None):
+    """Posterior mean and credible interval (forest plot) with the raw rate as open markers.
+
+    ``table``: a :class:`salesbench.analyses.funnel.bayes.PooledRates` table (``label``,
+    raw_rate, mean, lo, hi); ``population``: the pooled population mean (reference line).
+    """
+    ax, created = _axes(ax, (8, 7))
     df = table.head(max_rows).reset_index(drop=True)
     viz.interval_plot(df, label, "mean", "lo", "hi", ax=ax, reference=population)
     y = np.arange(len(df))
@@ -103,4 +140,6 @@ def shrinkage_plot(table: pd.DataFrame, label: str, population: float, ax=None, 
     viz.pct_axis(ax, "x")
     ax.legend(loc="lower right", fontsize=8)
     ax.set_xlabel("win rate (won ÷ closed)")
-    return ax
+    if title:
+        ax.set_title(title)
+    return _done(ax, created)
