@@ -82,11 +82,14 @@ def test_publish_writes_results_and_tables(small_fit, tmp_path):
 
 def test_views_and_figures_of_a_fit(small_fit):
     f = small_fit
-    assert "<table" in R.forecast_view(f).markup and "North" in R.forecast_view(f).markup
+    view = R.forecast_view(f).markup
+    assert view.startswith("<table") and "<th>region</th>" in view and "<td>N</td>" in view and "<td>S</td>" in view
     assert "Total series" in R.total_backtest_view(f).markup
     assert "Chosen models per level" in R.level_view(f).markup
     for show in (R.show_total_fan, R.show_segment_fans, R.show_backtest_errors):
         fig = show(f)
-        assert isinstance(fig, Figure) and fig.axes and fig.axes[0].get_lines() or fig.axes[0].patches
+        assert isinstance(fig, Figure) and fig.axes
+        assert fig.axes[0].get_lines() or fig.axes[0].patches
+    assert len(R.show_segment_fans(f).axes) == 2  # N and S: a 1 × 2 grid
     inputs = R.figure_inputs(f)
     assert set(inputs) == {"plot_fan", "plot_backtest_errors", "plot_target_gap", "plot_lifecycle"}
