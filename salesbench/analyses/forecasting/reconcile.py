@@ -70,6 +70,7 @@ def reconcile(base: pd.DataFrame, fitted: pd.DataFrame, series: SeriesSet, metho
     (Panagiotelis et al. 2022): N(S P ŷ, S P W_h Pᵀ Sᵀ). Returns
     ``unique_id, ds, mean, lo80, hi80, lo95, hi95, base_mean, base_model``.
     """
+    # heavy (hierarchicalforecast pulls numba/scipy.sparse code): imported only when a forecast is reconciled
     from hierarchicalforecast.core import HierarchicalReconciliation
     from hierarchicalforecast.methods import BottomUp, MinTrace
 

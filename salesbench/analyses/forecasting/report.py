@@ -14,7 +14,6 @@ import pandas as pd
 from salesbench import viz
 from salesbench.analyses.forecasting import plots
 from salesbench.analyses.forecasting.backtest import COMBINATION_MEMBERS, MARGIN, MODEL_LABELS
-from salesbench.analyses.forecasting.lifecycle import LIFECYCLE_FORMATS
 from salesbench.analyses.forecasting.model import SalesForecast
 from salesbench.analyses.forecasting.series import TOTAL, top_series, usable_drivers
 from salesbench.analyses.forecasting.targets import period_sum
@@ -52,6 +51,9 @@ def _two(v):
 FORECAST_FORMATS = {"mean": _money, "lo80": _money, "hi80": _money, "lo95": _money, "hi95": _money,
                     "target": _money, "gap": _money, "actual": _money, "gap_pct": _pct1, "prob_reach": _prob,
                     "sum_of_children": _money, "difference": _diff}
+#: show_table formats for the lifecycle table.
+LIFECYCLE_FORMATS = {"revenue_last_12m": _money, "revenue_prev_12m": _money, "growth": _pct,
+                     "relative_growth": _pct, "share": _pct}
 SCORE_FORMATS = {"mase": _two, "mase_seasonal_naive": _two, "wape": _pct1, "bias": _pct1, "accuracy": _pct1,
                  "coverage_80": _pct, "coverage_95": _pct, "beats_baseline": _pct}
 
