@@ -3,7 +3,7 @@
 Series: the default demo company's revenue per rep × product line × channel
 (40 reps × 6 lines × 4 channels, every combination with sales; 36 months),
 aggregated in DuckDB and zero-filled like the report's series. The backtest
-is salesbench.analyses.forecasting.model.backtest with the chosen model set, origins and
+is salesbench.analyses.forecasting.evaluation.backtest with the chosen model set, origins and
 horizon. Prints one JSON line: series, model set, origins, horizon, seconds
 per model and in total.
 
@@ -32,7 +32,8 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 import salesbench as sb  # noqa: E402
-from salesbench.analyses.forecasting import model as F  # noqa: E402
+from salesbench.analyses.forecasting import evaluation as FE  # noqa: E402
+from salesbench.analyses.forecasting import series as F  # noqa: E402
 
 
 def rep_line_channel_series(ds) -> F.SeriesSet:
@@ -103,7 +104,7 @@ def main() -> None:
         keep = set(series.ids[: args.limit])
         series.Y = series.Y[series.Y["unique_id"].isin(keep)]
     t_series = time.perf_counter() - t0
-    bt = F.backtest(series, models=args.models, horizon=args.horizon, n_origins=args.n_origins,
+    bt = FE.backtest(series, models=args.models, horizon=args.horizon, n_origins=args.n_origins,
                     n_jobs=args.n_jobs, refit=not args.no_refit, deep_depth=None)
     chosen = pd.Series(bt.chosen).value_counts().to_dict()
     mase = bt.scores.groupby("model")["mase"].median().round(3).to_dict()

@@ -24,29 +24,6 @@ from salesbench.core.errors import CheckError
 # --------------------------------------------------------------------------- notebooks
 
 
-def forecasting(values: Mapping[str, Any]) -> None:
-    """Frequency, metric, dimensions, models, selection metric, reconciliation, season length, lifecycle thresholds;
-    the ``driver_plan`` file exists and has a period and a driver column (:func:`salesbench.analyses.forecasting.model.read_plan`)."""
-    from salesbench.analyses.forecasting import model as fc
-
-    _one_of(values, "frequency", list(fc.FREQUENCIES))
-    _one_of(values, "metric", fc.METRICS)
-    _all_of(values, "dimensions", fc.DIMENSIONS, "hierarchy level")
-    _all_of(values, "models", fc.MODELS, "model")
-    _all_of(values, "deep_models", fc.MODELS, "model")
-    if not values["models"]:
-        raise CheckError("models", "at least one model is needed")
-    _one_of(values, "selection_metric", ("mase", "wape"))
-    _one_of(values, "reconciliation", list(fc.RECONCILIATION))
-    if values["season_length"] is not None and values["season_length"] < 1:
-        raise CheckError("season_length", f"must be at least 1 (or null), not {values['season_length']}")
-    if values["lifecycle_growth"] <= values["lifecycle_decline"]:
-        raise CheckError("lifecycle_growth", f"the growth threshold ({values['lifecycle_growth']}) must be above "
-                                             f"the decline threshold ({values['lifecycle_decline']})")
-    if values.get("driver_plan"):  # relative to the caller's working directory, as the runner passes it on
-        _call("driver_plan", fc.read_plan, values["driver_plan"])
-
-
 def churn(values: Mapping[str, Any]) -> None:
     """Purchase model (or ``auto``), at-risk ranking signal, fit method, priors and time unit from their fixed lists."""
     from salesbench.analyses.churn import choice as churn_choice

@@ -98,10 +98,10 @@ def test_forecasting(frames, tmp_path):
     _states_copies(dup, "products", tmp_path, "forecasting")
     a = fc.SalesForecast.from_params(P).fit(dup)
     b = fc.SalesForecast.from_params(P).fit(sb.Dataset.from_frames(frames))
-    pd.testing.assert_frame_equal(a.series.Y, b.series.Y)  # history: revenue not multiplied by the join
-    pd.testing.assert_frame_equal(a.forecast, b.forecast)
-    total = a.series.Y[a.series.Y.unique_id == fc.TOTAL].y.sum()
-    assert total == pytest.approx(frames["orders"].revenue[frames["orders"].order_date <= a.series.as_of].sum(), rel=0.05)
+    pd.testing.assert_frame_equal(a.series_.Y, b.series_.Y)  # history: revenue not multiplied by the join
+    pd.testing.assert_frame_equal(a.forecast_, b.forecast_)
+    total = a.series_.Y[a.series_.Y.unique_id == fc.TOTAL].y.sum()
+    assert total == pytest.approx(frames["orders"].revenue[frames["orders"].order_date <= a.series_.as_of].sum(), rel=0.05)
 
 
 def test_churn(frames, tmp_path):

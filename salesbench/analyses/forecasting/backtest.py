@@ -51,6 +51,9 @@ import pandas as pd
 
 from salesbench.analyses.forecasting import metrics as fm
 
+# statsforecast and threadpoolctl are imported inside the functions that fit models: importing statsforecast
+# loads numba-compiled code (seconds), which parameter checks, wording and plots importing this module must not pay.
+
 #: Model keys in preference order (ties in backtest error go to the earlier, simpler one).
 MODELS = ("seasonal_naive", "theta", "dotm", "ets", "holt_winters", "ces", "arima", "arimax", "combination")
 MODEL_LABELS = {

@@ -108,20 +108,3 @@ def product_lifecycle(ds, as_of=None, intro_months: int = 12, growth: float = 0.
     """:func:`monthly_line_revenue` then :func:`classify_lifecycle`; returns (stages, monthly) or (empty, None)."""
     monthly = monthly_line_revenue(ds, as_of)
     return classify_lifecycle(monthly, intro_months, growth, decline, relative), monthly
-
-
-def _fmt_money(v):
-    from salesbench import viz
-
-    return viz.fmt_money(v)
-
-
-def _fmt_pct(v):
-    from salesbench import viz
-
-    return viz.fmt_pct(v)
-
-
-#: show_table formats for the lifecycle table.
-LIFECYCLE_FORMATS = {"revenue_last_12m": _fmt_money, "revenue_prev_12m": _fmt_money, "growth": _fmt_pct,
-                     "relative_growth": _fmt_pct, "share": _fmt_pct}

@@ -89,6 +89,7 @@ def score_m3(train: pd.DataFrame, test: pd.DataFrame, forecast: pd.DataFrame, co
 
 def theta_baseline(train: pd.DataFrame, h: int = HORIZON, season_length: int = 12) -> pd.DataFrame:
     """statsforecast's plain ``Theta(season_length)`` forecasts with 80%/95% intervals (the benchmark to beat)."""
+    # heavy (statsforecast compiles numba code): imported only when the benchmark runs
     from statsforecast import StatsForecast
     from statsforecast.models import Theta
 

@@ -1,4 +1,4 @@
-"""Figures of the forecasting report. Each function takes ``ax=`` and returns the axes.
+"""Figures of the forecasting report. Each ``plot_*`` takes ``ax=`` (a new figure when None) and returns the axes.
 
 Colours come from :mod:`salesbench.viz`: the accent blue for actuals and the
 chosen forecast, muted grey for context, the status colours for lifecycle
@@ -12,11 +12,12 @@ import numpy as np
 import pandas as pd
 
 from salesbench import viz
-from salesbench.analyses.forecasting.model import MODEL_LABELS, TOTAL
+from salesbench.analyses.forecasting.backtest import MODEL_LABELS
 from salesbench.analyses.forecasting.lifecycle import STAGE_STATUS
+from salesbench.analyses.forecasting.series import TOTAL
 
 
-def plot_fan(history: pd.DataFrame, forecast: pd.DataFrame, uid: str = TOTAL, ax=None, n_history: int = 24,
+def plot_fan(history: pd.DataFrame, forecast: pd.DataFrame, *, uid: str = TOTAL, ax=None, n_history: int = 24,
              targets: pd.DataFrame | None = None, holdout: pd.DataFrame | None = None, title: str | None = None,
              money: bool = True):
     """History + forecast fan chart of one series: mean line, 80% and 95% bands, targets as markers.
@@ -24,7 +25,8 @@ def plot_fan(history: pd.DataFrame, forecast: pd.DataFrame, uid: str = TOTAL, ax
     ``history``/``holdout``: ``unique_id, ds, y``; ``forecast``: ``unique_id, ds,
     mean, lo80, hi80, lo95, hi95``; ``targets``: ``unique_id, ds, target``.
     """
-    ax = ax or plt.gca()
+    if ax is None:
+        _, ax = plt.subplots(figsize=(9, 4))
     h = history[history["unique_id"] == uid].sort_values("ds").tail(n_history)
     f = forecast[forecast["unique_id"] == uid].sort_values("ds")
     ax.plot(h["ds"], h["y"], color=viz.ACCENT, lw=2, label="actual")
@@ -53,9 +55,10 @@ def plot_fan(history: pd.DataFrame, forecast: pd.DataFrame, uid: str = TOTAL, ax
     return ax
 
 
-def plot_backtest_errors(levels: pd.DataFrame, ax=None, metric: str = "mase"):
+def plot_backtest_errors(levels: pd.DataFrame, *, ax=None, metric: str = "mase"):
     """Backtest error (mean MASE by default) per hierarchy level and model; dashed line = MASE 1."""
-    ax = ax or plt.gca()
+    if ax is None:
+        _, ax = plt.subplots(figsize=(9, 4))
     df = levels.copy()
     level_order = list(dict.fromkeys(df.sort_values("depth")["level"]))
     models = [m for m in [*MODEL_LABELS, "chosen"] if m in set(df["model"])]
@@ -79,9 +82,10 @@ def plot_backtest_errors(levels: pd.DataFrame, ax=None, metric: str = "mase"):
     return ax
 
 
-def plot_target_gap(gap: pd.DataFrame, ax=None, uid: str = TOTAL):
+def plot_target_gap(gap: pd.DataFrame, *, ax=None, uid: str = TOTAL):
     """Forecast (with 80% interval) against target per period, probability of reaching it annotated."""
-    ax = ax or plt.gca()
+    if ax is None:
+        _, ax = plt.subplots(figsize=(8, 3.5))
     g = gap[gap["unique_id"] == uid].sort_values("ds")
     labels = [d.strftime("%Y-%m") for d in g["ds"]]
     x = np.arange(len(g))
@@ -104,9 +108,10 @@ def plot_target_gap(gap: pd.DataFrame, ax=None, uid: str = TOTAL):
     return ax
 
 
-def plot_lifecycle(stages: pd.DataFrame, ax=None):
+def plot_lifecycle(stages: pd.DataFrame, *, ax=None):
     """Relative year-on-year growth per product line, bars coloured by lifecycle stage (stage named)."""
-    ax = ax or plt.gca()
+    if ax is None:
+        _, ax = plt.subplots(figsize=(8, 3.5))
     df = stages.sort_values("relative_growth", na_position="first").reset_index(drop=True)
     vals = df["relative_growth"].fillna(0).clip(-1, 2)
     colors = [viz.status_color(STAGE_STATUS.get(s, "grey")) for s in df["stage"]]
@@ -120,25 +125,23 @@ def plot_lifecycle(stages: pd.DataFrame, ax=None):
     return ax
 
 
-def fan_grid(history: pd.DataFrame, forecast: pd.DataFrame, ids, targets: pd.DataFrame | None = None,
-             holdout: pd.DataFrame | None = None, ncols: int = 2, n_history: int = 24):
-    """Small multiples of :func:`plot_fan` for ``ids``; returns the figure."""
+def fan_grid(history: pd.DataFrame, forecast: pd.DataFrame, ids, *, targets: pd.DataFrame | None = None,
+             holdout: pd.DataFrame | None = None, ncols: int = 2, n_history: int = 24, fig=None) -> np.ndarray:
+    """Small multiples of :func:`plot_fan` for ``ids`` on ``fig`` (default: a new figure sized to the grid).
+
+    Returns the grid's axes (``nrows × ncols``; the ones past the last id are hidden).
+    """
     ids = list(ids)
     nrows = max(1, int(np.ceil(len(ids) / ncols)))
-    fig, axes = plt.subplots(nrows, ncols, figsize=(5 * ncols, 3.2 * nrows), squeeze=False)
+    if fig is None:
+        fig = plt.figure(figsize=(5 * ncols, 3.2 * nrows))
+    axes = fig.subplots(nrows, ncols, squeeze=False)
     for ax, uid in zip(axes.flat, ids):
-        plot_fan(history, forecast, uid, ax=ax, targets=targets, holdout=holdout, n_history=n_history)
+        plot_fan(history, forecast, uid=uid, ax=ax, targets=targets, holdout=holdout, n_history=n_history)
         ax.tick_params(axis="x", labelsize=8)
         if ax is not axes.flat[0]:
             ax.get_legend().remove()
     for ax in list(axes.flat)[len(ids):]:
         ax.set_visible(False)
     fig.tight_layout()
-    return fig
-
-
-def top_series(history: pd.DataFrame, meta: pd.DataFrame, level: str, n: int = 4) -> list[str]:
-    """The ``n`` series of ``level`` with the largest total over the history."""
-    ids = meta.loc[meta["level"] == level, "unique_id"]
-    sums = history[history["unique_id"].isin(set(ids))].groupby("unique_id")["y"].sum()
-    return list(sums.sort_values(ascending=False).index[:n])
+    return axes

@@ -7,7 +7,9 @@ import pandas as pd
 import pytest
 
 import salesbench as sb
+from salesbench.analyses.forecasting import evaluation as FE
 from salesbench.analyses.forecasting import model as F
+from salesbench.analyses.forecasting import series as FS
 from salesbench.analyses.forecasting.lifecycle import product_lifecycle
 
 
@@ -19,8 +21,8 @@ def demo_ds(default_demo):
 @pytest.fixture(scope="module")
 def region_backtest(demo_ds):
     """Default models, origins and horizon on the total and the four regions."""
-    series = F.build_series(demo_ds, dimensions=["region"])
-    return series, F.backtest(series)
+    series = FS.build_series(demo_ds, dimensions=["region"])
+    return series, FE.backtest(series)
 
 
 def test_series_total_matches_orders(default_demo, region_backtest):
@@ -28,7 +30,7 @@ def test_series_total_matches_orders(default_demo, region_backtest):
     orders = pd.read_parquet(default_demo / "orders.parquet", columns=["order_date", "revenue"])
     month = pd.to_datetime(orders["order_date"]).dt.to_period("M").dt.start_time
     expected = orders.groupby(month)["revenue"].sum()
-    tot = series.Y[series.Y["unique_id"] == F.TOTAL].set_index("ds")["y"]
+    tot = series.Y[series.Y["unique_id"] == FS.TOTAL].set_index("ds")["y"]
     assert len(tot) == 36 and np.allclose(tot.to_numpy(), expected.loc[tot.index].to_numpy())
     regions = series.Y[series.Y["unique_id"].isin(series.tags["region"])].groupby("ds")["y"].sum()
     assert np.allclose(regions.to_numpy(), tot.to_numpy())
@@ -37,9 +39,9 @@ def test_series_total_matches_orders(default_demo, region_backtest):
 def test_chosen_models_beat_seasonal_naive(region_backtest):
     series, bt = region_backtest
     mase = bt.scores.set_index(["unique_id", "model"])["mase"]
-    total_choice = bt.chosen[F.TOTAL]
+    total_choice = bt.chosen[FS.TOTAL]
     assert total_choice != "seasonal_naive"
-    assert mase[(F.TOTAL, total_choice)] < mase[(F.TOTAL, "seasonal_naive")]
+    assert mase[(FS.TOTAL, total_choice)] < mase[(FS.TOTAL, "seasonal_naive")]
     regions = list(series.tags["region"])
     beats = [mase[(r, bt.chosen[r])] < mase[(r, "seasonal_naive")] for r in regions]
     assert sum(beats) > len(regions) / 2, dict(zip(regions, beats))
@@ -78,7 +80,7 @@ def test_cdnow_weekly_repeat_purchases_end_to_end(cdnow_master):
     rep = days[days["date"] > first]
     week = rep["date"] - pd.to_timedelta(rep["date"].dt.weekday, unit="D")
     expected = week.value_counts()
-    y = f.series.Y.set_index("ds")["y"]
+    y = f.series_.Y.set_index("ds")["y"]
     assert len(y) == 77  # 1997-01-06 .. 1998-06-22: partial first and last weeks left out
     assert np.allclose(y.to_numpy(), expected.reindex(y.index).fillna(0).to_numpy())
     bt = f.backtest_total()

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[3]
 NOTEBOOK = ROOT / "notebooks" / "forecasting.ipynb"
 
 

@@ -11,7 +11,13 @@ import pandas as pd
 import pytest
 
 import salesbench as sb
+from salesbench.analyses.forecasting import backtest as FF
+from salesbench.analyses.forecasting import evaluation as FE
 from salesbench.analyses.forecasting import model as F
+from salesbench.analyses.forecasting import reconcile as FR
+from salesbench.analyses.forecasting import report as R
+from salesbench.analyses.forecasting import series as FS
+from salesbench.analyses.forecasting import targets as FT
 from salesbench.analyses.forecasting import metrics as fm
 from salesbench.analyses.forecasting.lifecycle import classify_lifecycle
 
@@ -68,22 +74,22 @@ def test_zero_fill_makes_missing_periods_explicit():
         "ds": pd.to_datetime(["2024-01-01", "2024-03-01", "2024-02-01"]),
         "y": [5.0, 7.0, 3.0],
     })
-    out = zf = F.zero_fill(frame, ["region"], periods, ["y"])
+    out = zf = FS.zero_fill(frame, ["region"], periods, ["y"])
     assert len(out) == 8  # 2 regions × 4 months
     n = zf[zf["region"] == "N"].set_index("ds")["y"]
     assert n.tolist() == [5.0, 0.0, 7.0, 0.0]
     s = zf[zf["region"] == "S"].set_index("ds")["y"]
     assert s.tolist() == [0.0, 3.0, 0.0, 0.0]
-    one = F.zero_fill(frame.drop(columns="region").groupby("ds", as_index=False).sum(), [], periods, ["y"])
+    one = FS.zero_fill(frame.drop(columns="region").groupby("ds", as_index=False).sum(), [], periods, ["y"])
     assert one["y"].tolist() == [5.0, 3.0, 7.0, 0.0]
 
 
 def test_complete_periods_drop_partial_edges():
-    kept, dropped = F.complete_periods(dt.date(1997, 1, 1), dt.date(1997, 2, 5), "W")
+    kept, dropped = FS.complete_periods(dt.date(1997, 1, 1), dt.date(1997, 2, 5), "W")
     # 1997-01-01 is a Wednesday: week of 1996-12-30 covers 5/7 days; week of 1997-02-03 covers 3/7
     assert kept[0] == pd.Timestamp("1997-01-06") and kept[-1] == pd.Timestamp("1997-01-27")
     assert dropped == [dt.date(1996, 12, 30), dt.date(1997, 2, 3)]
-    kept, dropped = F.complete_periods(dt.date(2023, 1, 3), dt.date(2023, 3, 20), "M")
+    kept, dropped = FS.complete_periods(dt.date(2023, 1, 3), dt.date(2023, 3, 20), "M")
     assert list(kept) == [pd.Timestamp("2023-01-01"), pd.Timestamp("2023-02-01")]  # Jan 29/31 covered, Mar 20/31 not
     assert dropped == [dt.date(2023, 3, 1)]
 
@@ -120,7 +126,7 @@ def toy():
 
 @pytest.fixture(scope="module")
 def toy_series(toy):
-    return F.build_series(toy, dimensions=["region", "product_line"], as_of="2024-06-30")
+    return FS.build_series(toy, dimensions=["region", "product_line"], as_of="2024-06-30")
 
 
 def test_build_series_levels_sums_and_zero(toy, toy_series):
@@ -141,14 +147,14 @@ def test_build_series_levels_sums_and_zero(toy, toy_series):
     feb = s.Y[(s.Y["unique_id"] == "Total") & (s.Y["ds"] == "2022-02-01")].iloc[0]
     assert jan["promo_share"] == pytest.approx(1.0) and feb["promo_share"] == pytest.approx(0.0)
     assert jan["discount"] == pytest.approx(0.2) and feb["discount"] == pytest.approx(0.1)
-    assert F.usable_drivers(s) == ["promo_share"]  # discount moves with promo: dropped as collinear
+    assert FS.usable_drivers(s) == ["promo_share"]  # discount moves with promo: dropped as collinear
 
 
 def test_bare_orders_table_gives_total_only():
     orders = pd.DataFrame({"customer_id": ["a", "b", "a"], "order_date": pd.to_datetime(
         ["2024-01-01", "2024-01-31", "2024-03-15"]).date, "revenue": [1.0, 2.0, 4.0]})
     ds = sb.Dataset.from_frames({"orders": orders})
-    s = F.build_series(ds, dimensions=["region", "product_line", "channel"], as_of="2024-03-31")
+    s = FS.build_series(ds, dimensions=["region", "product_line", "channel"], as_of="2024-03-31")
     assert s.ids == ["Total"] and s.dimensions == [] and s.drivers == []
     assert s.Y["y"].tolist() == [3.0, 0.0, 4.0]  # February had no orders: an explicit zero
     assert len(s.notes) >= 3
@@ -163,15 +169,15 @@ def test_repeat_orders_metric_counts_purchase_days_after_the_first():
         "revenue": [1.0] * 6,
     })
     ds = sb.Dataset.from_frames({"orders": orders})
-    s = F.build_series(ds, metric="repeat_orders", dimensions=[], start="2024-01-01", as_of="2024-03-31")
+    s = FS.build_series(ds, metric="repeat_orders", dimensions=[], start="2024-01-01", as_of="2024-03-31")
     # a: first day Jan 2 (two orders that day = one purchase day), repeat Feb 10; b: repeat Mar 5; c: none
     assert s.Y["y"].tolist() == [0.0, 1.0, 1.0]
-    s2 = F.build_series(ds, metric="orders", dimensions=[], start="2024-01-01", as_of="2024-03-31")
+    s2 = FS.build_series(ds, metric="orders", dimensions=[], start="2024-01-01", as_of="2024-03-31")
     assert s2.Y["y"].tolist() == [3.0, 1.0, 2.0]
 
 
 def test_as_of_moves_later_periods_to_holdout(toy):
-    s = F.build_series(toy, dimensions=["region"], as_of="2023-12-31")
+    s = FS.build_series(toy, dimensions=["region"], as_of="2023-12-31")
     assert s.Y["ds"].max() == pd.Timestamp("2023-12-01")
     # every order is dated the 1st: period-level monthly rows, so June 2024 (last order 2024-06-01) is a whole
     # month, not a one-day sliver (issue #11: period-level exports lost their last period)
@@ -180,11 +186,11 @@ def test_as_of_moves_later_periods_to_holdout(toy):
 
 def test_unknown_options_raise(toy):
     with pytest.raises(ValueError, match="frequency"):
-        F.build_series(toy, frequency="Q")
+        FS.build_series(toy, frequency="Q")
     with pytest.raises(ValueError, match="hierarchy level"):
-        F.build_series(toy, dimensions=["planet"])
+        FS.build_series(toy, dimensions=["planet"])
     with pytest.raises(ValueError, match="unknown model"):
-        F.backtest(F.build_series(toy, dimensions=[]), models=["prophet"])
+        FE.backtest(FS.build_series(toy, dimensions=[]), models=["prophet"])
 
 
 # --------------------------------------------------------------------------- selection
@@ -195,7 +201,7 @@ def test_select_models_lowest_mase_ties_and_undefined():
         ("c", "seasonal_naive", np.nan), ("c", "ets", np.nan),                   # flat series
     ], columns=["unique_id", "model", "mase"])
     scores["wape"] = 0.1
-    assert F.select_models(scores) == {"a": "ets", "b": "seasonal_naive", "c": "seasonal_naive"}
+    assert FF.select_models(scores) == {"a": "ets", "b": "seasonal_naive", "c": "seasonal_naive"}
 
 
 # --------------------------------------------------------------------------- backtest + reconciliation on the toy
@@ -207,7 +213,7 @@ def toy_fit(toy):
 
 
 def test_backtest_shapes_and_scores(toy_fit):
-    bt = toy_fit.bt
+    bt = toy_fit.bt_
     assert set(bt.forecasts["model"]) == {"seasonal_naive", "holt_winters"}
     assert len(bt.forecasts) == 9 * 2 * 3 * 3  # series × models × origins × horizon
     assert bt.forecasts["h"].max() == 3 and bt.forecasts["cutoff"].nunique() == 3
@@ -221,51 +227,51 @@ def test_backtest_shapes_and_scores(toy_fit):
 
 def test_reconciled_children_sum_to_parents(toy_fit):
     f = toy_fit
-    assert f.coherence < 1e-6
-    w = f.forecast.pivot(index="ds", columns="unique_id", values="mean")
+    assert f.coherence_ < 1e-6
+    w = f.forecast_.pivot(index="ds", columns="unique_id", values="mean")
     assert np.allclose(w["N"] + w["S"], w["Total"])
     assert np.allclose(w["A"] + w["B"], w["Total"])
     assert np.allclose(w["N/A"] + w["N/B"], w["N"])
-    assert (f.forecast["lo80"] <= f.forecast["mean"]).all() and (f.forecast["mean"] <= f.forecast["hi80"]).all()
+    assert (f.forecast_["lo80"] <= f.forecast_["mean"]).all() and (f.forecast_["mean"] <= f.forecast_["hi80"]).all()
 
 
 def test_bottom_up_equals_sum_of_base_bottom_forecasts(toy_fit):
     f = toy_fit
-    bu = F.reconcile(f.base, f.fitted, f.series, "bottom_up")
-    base = f.base.pivot(index="ds", columns="unique_id", values="mean")
+    bu = FR.reconcile(f.base_, f.fitted_, f.series_, "bottom_up")
+    base = f.base_.pivot(index="ds", columns="unique_id", values="mean")
     rec = bu.pivot(index="ds", columns="unique_id", values="mean")
     assert np.allclose(rec["Total"], base[["N/A", "N/B", "S/A", "S/B"]].sum(axis=1))
     assert np.allclose(rec["N/A"], base["N/A"])  # bottom series are unchanged
-    assert F.coherence_error(bu, f.series) < 1e-9
+    assert FR.coherence_error(bu, f.series_) < 1e-9
     with pytest.raises(ValueError, match="reconciliation"):
-        F.reconcile(f.base, f.fitted, f.series, "top_down_magic")
+        FR.reconcile(f.base_, f.fitted_, f.series_, "top_down_magic")
 
 
 # --------------------------------------------------------------------------- targets
 def test_prob_reach_and_period_sum_by_hand():
     from scipy.stats import norm
 
-    lo, hi = 100 - F.Z80 * 10, 100 + F.Z80 * 10  # σ = 10
-    assert F.prob_reach(100, lo, hi, 110) == pytest.approx(1 - norm.cdf(1.0))
-    assert F.prob_reach(100, lo, hi, 100) == pytest.approx(0.5)
-    assert F.prob_reach(100, 100, 100, 99) == 1.0 and F.prob_reach(100, 100, 100, 101) == 0.0
-    rows = pd.DataFrame({"mean": [50.0, 60.0], "lo80": [50 - F.Z80 * 3, 60 - F.Z80 * 4],
-                         "hi80": [50 + F.Z80 * 3, 60 + F.Z80 * 4]})
-    s = F.period_sum(rows, target=115.0)
+    lo, hi = 100 - FT.Z80 * 10, 100 + FT.Z80 * 10  # σ = 10
+    assert FT.prob_reach(100, lo, hi, 110) == pytest.approx(1 - norm.cdf(1.0))
+    assert FT.prob_reach(100, lo, hi, 100) == pytest.approx(0.5)
+    assert FT.prob_reach(100, 100, 100, 99) == 1.0 and FT.prob_reach(100, 100, 100, 101) == 0.0
+    rows = pd.DataFrame({"mean": [50.0, 60.0], "lo80": [50 - FT.Z80 * 3, 60 - FT.Z80 * 4],
+                         "hi80": [50 + FT.Z80 * 3, 60 + FT.Z80 * 4]})
+    s = FT.period_sum(rows, target=115.0)
     assert s["mean"] == pytest.approx(110) and s["sigma"] == pytest.approx(5.0)  # √(3² + 4²)
     assert s["prob_reach"] == pytest.approx(1 - norm.cdf(1.0))
 
 
 def test_target_gap_maps_company_and_region_targets(toy_fit):
     f = toy_fit
-    periods = sorted(f.forecast["ds"].unique())
+    periods = sorted(f.forecast_["ds"].unique())
     targets = pd.DataFrame({
         "period": [periods[0], periods[0], periods[1], periods[0]],
         "level": ["company", "region", "region", "team"],
         "key": ["company", "N", "N", "team-1"],
         "value": [1.0, 1e9, 2.0, 5.0],
     })
-    g = F.target_gap(f.forecast, targets, f.series)
+    g = FT.target_gap(f.forecast_, targets, f.series_)
     assert set(zip(g["unique_id"], g["ds"])) == {("Total", periods[0]), ("N", periods[0]), ("N", periods[1])}
     tot = g[g["unique_id"] == "Total"].iloc[0]
     assert tot["gap"] == pytest.approx(tot["mean"] - 1.0) and tot["prob_reach"] > 0.99
@@ -297,64 +303,64 @@ def test_classify_lifecycle_by_hand():
 
 def test_nested_check_selects_on_early_origins_only(toy_fit):
     f = toy_fit
-    nested = F.nested_check(f.bt, f.series, last_origins=1)
+    nested = FE.nested_check(f.bt_, f.series_, last_origins=1)
     assert set(nested["level"]) == {"total", "region", "product_line", "region/product_line"}
-    fc = f.bt.forecasts
+    fc = f.bt_.forecasts
     early = fc[fc["cutoff"] < fc["cutoff"].max()]
     late = fc[fc["cutoff"] == fc["cutoff"].max()]
-    pick = F.select_models(F.score_backtest(early), f.bt.models)["Total"]
+    pick = FF.select_models(FF.score_backtest(early), f.bt_.models)["Total"]
     g = late[(late["unique_id"] == "Total") & (late["model"] == pick)]
     expected = fm.mase(g["y"], g["mean"], scale=g["scale"].iloc[0])
     assert nested.set_index("level").loc["total", "mase_nested_choice"] == pytest.approx(expected)
-    assert F.nested_check(f.bt, f.series, last_origins=5).empty  # not enough origins to split
+    assert FE.nested_check(f.bt_, f.series_, last_origins=5).empty  # not enough origins to split
 
 
 def test_horizon_sum_coverage_counts_by_hand(toy_fit):
     f = toy_fit
-    cov = F.horizon_sum_coverage(f.bt, f.series).set_index("level")
+    cov = FE.horizon_sum_coverage(f.bt_, f.series_).set_index("level")
     assert cov["n"].sum() == 9 * 3  # series × origins (every window has the full horizon)
-    fc = f.bt.forecasts
-    tot = fc[(fc["unique_id"] == "Total") & (fc["model"] == f.bt.chosen["Total"])]
+    fc = f.bt_.forecasts
+    tot = fc[(fc["unique_id"] == "Total") & (fc["model"] == f.bt_.chosen["Total"])]
     inside = []
     for _, g in tot.groupby("cutoff"):
-        s = F.period_sum(g)
+        s = FT.period_sum(g)
         inside.append(s["lo80"] <= g["y"].sum() <= s["hi80"])
     assert cov.loc["total", "coverage_80"] == pytest.approx(np.mean(inside))
 
 
 def test_period_sum_with_error_correlation():
-    rows = pd.DataFrame({"mean": [50.0, 60.0], "lo80": [50 - F.Z80 * 3, 60 - F.Z80 * 4],
-                         "hi80": [50 + F.Z80 * 3, 60 + F.Z80 * 4]})
-    assert F.period_sum(rows, rho=1.0)["sigma"] == pytest.approx(7.0)  # fully persistent errors: σ's add
-    assert F.period_sum(rows, rho=0.5)["sigma"] == pytest.approx(np.sqrt(9 + 16 + 2 * 0.5 * 12))
+    rows = pd.DataFrame({"mean": [50.0, 60.0], "lo80": [50 - FT.Z80 * 3, 60 - FT.Z80 * 4],
+                         "hi80": [50 + FT.Z80 * 3, 60 + FT.Z80 * 4]})
+    assert FT.period_sum(rows, rho=1.0)["sigma"] == pytest.approx(7.0)  # fully persistent errors: σ's add
+    assert FT.period_sum(rows, rho=0.5)["sigma"] == pytest.approx(np.sqrt(9 + 16 + 2 * 0.5 * 12))
 
 
 def test_error_correlation_by_hand():
     # two series × one origin × horizon 2, σ = 1 everywhere (80% interval mean ± Z80)
     def rows(uid, errors):
         return pd.DataFrame({"unique_id": uid, "cutoff": pd.Timestamp("2024-01-01"), "model": "ets",
-                             "y": errors, "mean": 0.0, "lo80": -F.Z80, "hi80": F.Z80})
+                             "y": errors, "mean": 0.0, "lo80": -FT.Z80, "hi80": FT.Z80})
     fc = pd.concat([rows("a", [1.0, 1.0]), rows("b", [2.0, -2.0])], ignore_index=True)
-    bt = F.Backtest(fc, pd.DataFrame(), {"a": "ets", "b": "ets"}, ["ets"], [], 2, 1, 0.0)
+    bt = FF.Backtest(fc, pd.DataFrame(), {"a": "ets", "b": "ets"}, ["ets"], [], 2, 1, 0.0)
     # pairs: 1·1 = 1 and 2·(−2) = −4 -> mean −1.5; mean z² = (1 + 1 + 4 + 4) / 4 = 2.5 -> clipped at 0
-    assert F.error_correlation(bt) == 0.0
+    assert FE.error_correlation(bt) == 0.0
     fc2 = pd.concat([rows("a", [1.0, 1.0]), rows("b", [2.0, 1.0])], ignore_index=True)
-    bt2 = F.Backtest(fc2, pd.DataFrame(), {"a": "ets", "b": "ets"}, ["ets"], [], 2, 1, 0.0)
-    assert F.error_correlation(bt2) == pytest.approx(((1 + 2) / 2) / ((1 + 1 + 4 + 1) / 4))
+    bt2 = FF.Backtest(fc2, pd.DataFrame(), {"a": "ets", "b": "ets"}, ["ets"], [], 2, 1, 0.0)
+    assert FE.error_correlation(bt2) == pytest.approx(((1 + 2) / 2) / ((1 + 1 + 4 + 1) / 4))
 
 
 def test_headline_and_narrative_carry_the_numbers(toy_fit):
     from salesbench import viz
 
     f = toy_fit
-    q = f.quarter
+    q = f.quarter_
     assert q["label"] == "2024-Q3" and q["months"] == ["2024-07-01", "2024-08-01", "2024-09-01"]
-    total = f.forecast[f.forecast["unique_id"] == "Total"]
+    total = f.forecast_[f.forecast_["unique_id"] == "Total"]
     assert q["mean"] == pytest.approx(total["mean"].sum())
-    text = " ".join(F.narrative_sentences(f))
+    text = " ".join(R.sentences(f))
     assert f"2024-Q3 revenue is forecast at {viz.fmt_money(q['mean'])}" in text
     assert "no targets table" in text
-    cards = F.headline_cards(f)
+    cards = R.headline_cards(f)
     assert cards[0]["raw"] == pytest.approx(q["mean"]) and cards[1]["raw"] == pytest.approx(f.accuracy_total())
     # the claimed accuracy is the held-out one: model chosen on the earlier origins, scored on the later
     assert f.accuracy_total() == pytest.approx(1 - f.honest_total()["wape"])

@@ -6,7 +6,12 @@ import pandas as pd
 import pytest
 
 import salesbench as sb
+from salesbench.analyses.forecasting import evaluation as FE
 from salesbench.analyses.forecasting import model as F
+from salesbench.analyses.forecasting import reconcile as FR
+from salesbench.analyses.forecasting import report as R
+from salesbench.analyses.forecasting import series as FS
+from salesbench.analyses.forecasting import targets as FT
 from salesbench.analyses.forecasting import backtest as FF
 from salesbench.report.results import ReportSkipped
 
@@ -83,11 +88,11 @@ def test_a_plan_of_one_driver_keeps_last_year_for_the_other():
     ds = pd.date_range("2023-01-01", periods=14, freq="MS")
     train = pd.DataFrame({"unique_id": "a", "ds": ds, "promo_share": np.arange(14) / 100,
                           "discount": np.arange(14) / 1000})
-    series = F.SeriesSet(Y=train, holdout=train.iloc[:0], S=pd.DataFrame({"a": [1]}, index=["a"]), tags={},
+    series = FS.SeriesSet(Y=train, holdout=train.iloc[:0], S=pd.DataFrame({"a": [1]}, index=["a"]), tags={},
                          meta=pd.DataFrame(),
                          frequency="M", freq="MS", season_length=12, metric="revenue", dimensions=[],
                          drivers=["promo_share", "discount"], as_of=None, dropped_periods=[], notes=[])
-    plan = F.plan_frame(pd.DataFrame({"period": ["2024-04-20"], "promo_share": [0.5]}), series)
+    plan = FT.plan_frame(pd.DataFrame({"period": ["2024-04-20"], "promo_share": [0.5]}), series)
     assert plan is not None and plan["ds"].tolist() == [pd.Timestamp("2024-04-01")]
     fut = pd.DataFrame({"unique_id": "a", "ds": pd.date_range("2024-03-01", periods=3, freq="MS")})
     out = FF.planned_drivers(train, fut, 12, ["promo_share", "discount"], plan)
@@ -109,12 +114,12 @@ def _driver_dataset():
 
 def test_arimax_backtest_gets_the_drivers_the_forecast_would_get():
     """At every origin, ARIMA + drivers sees last year's promotions for the window — not the actual ones."""
-    series = F.build_series(_driver_dataset(), dimensions=[])
-    bt = F.backtest(series, models=["seasonal_naive", "arimax"], deep_models=[], horizon=3, n_origins=2)
+    series = FS.build_series(_driver_dataset(), dimensions=[])
+    bt = FE.backtest(series, models=["seasonal_naive", "arimax"], deep_models=[], horizon=3, n_origins=2)
     got = bt.raw[bt.raw["model"] == "arimax"]
     for cut, g in got.groupby("cutoff"):
-        train = F.SeriesSet(**{**series.__dict__, "Y": series.Y[series.Y["ds"] <= cut].reset_index(drop=True)})
-        base, _ = F.forecast_base(train, {F.TOTAL: "arimax"}, 3)
+        train = FS.SeriesSet(**{**series.__dict__, "Y": series.Y[series.Y["ds"] <= cut].reset_index(drop=True)})
+        base, _ = FR.forecast_base(train, {FS.TOTAL: "arimax"}, 3)
         assert np.allclose(g.sort_values("ds")["mean"].to_numpy(), base.sort_values("ds")["mean"].to_numpy(),
                            rtol=1e-6), cut
         # and the actual future promotions would have given a different forecast
@@ -131,62 +136,62 @@ def test_one_series_hierarchy_forecasts_without_reconciliation():
                            "revenue": 50 + 10 * np.sin(2 * np.pi * days.dayofyear / 365) + rng.normal(0, 2, len(days))})
     ds = sb.Dataset.from_frames({"orders": orders})
     f = F.SalesForecast(n_origins=4, reconciliation="mint_shrink").fit(ds)
-    assert f.series.ids == [F.TOTAL] and f.reconciliation_used == "none"
-    assert len(f.forecast) == 3 and f.forecast["mean"].notna().all()
-    assert "nothing to reconcile" in F.coherence_sentence(f)
-    assert any("nothing to reconcile" in n for n in F.method_notes(f))
-    assert F.headline_cards(f) and F.narrative_sentences(f)
+    assert f.series_.ids == [FS.TOTAL] and f.reconciliation_used_ == "none"
+    assert len(f.forecast_) == 3 and f.forecast_["mean"].notna().all()
+    assert "nothing to reconcile" in R.coherence_sentence(f)
+    assert any("nothing to reconcile" in n for n in R.method_notes(f))
+    assert R.headline_cards(f) and R.sentences(f)
 
 
 def test_mint_failure_falls_back_to_ols_and_says_so(monkeypatch):
-    from test_forecasting_unit import _toy_dataset
+    from test_forecasting_model import _toy_dataset
 
-    real = F.reconcile
+    real = FR.reconcile
 
     def failing(base, fitted, series, method="mint_shrink"):
         if method == "mint_shrink":
             raise Exception("Insample residuals close to 0, zero_residual_prc=0.99. Check `Y_df`")
         return real(base, fitted, series, method)
 
-    monkeypatch.setattr(F, "reconcile", failing)
+    monkeypatch.setattr(FR, "reconcile", failing)
     f = F.SalesForecast(dimensions=["region"], models=["seasonal_naive", "holt_winters"], n_origins=2,
                         as_of="2024-06-30").fit(_toy_dataset())
-    assert f.reconciliation_used == "ols" and f.coherence < 1e-6
-    assert "Insample residuals close to 0" in f.reconciliation_note and "used MinTrace OLS" in f.reconciliation_note
-    assert "fallback" in F.reconciliation_label(f)
+    assert f.reconciliation_used_ == "ols" and f.coherence_ < 1e-6
+    assert "Insample residuals close to 0" in f.reconciliation_note_ and "used MinTrace OLS" in f.reconciliation_note_
+    assert "fallback" in f.reconciliation_label()
 
 
 def test_period_level_exports_keep_their_first_and_last_periods():
     months = pd.date_range("2023-01-01", "2024-06-01", freq="MS")
     monthly = pd.DataFrame({"customer_id": "a", "order_date": months.date, "revenue": np.arange(len(months)) + 10.0})
-    s = F.build_series(sb.Dataset.from_frames({"orders": monthly}), dimensions=[], as_of="2024-06-01")
+    s = FS.build_series(sb.Dataset.from_frames({"orders": monthly}), dimensions=[], as_of="2024-06-01")
     # one row per month dated the 1st: January 2023 and June 2024 are whole months, not 1-day slivers
     assert s.Y["ds"].min() == pd.Timestamp("2023-01-01") and s.Y["ds"].max() == pd.Timestamp("2024-06-01")
     assert s.dropped_periods == [] and len(s.Y) == 18
     fridays = pd.date_range("2024-01-05", periods=30, freq="W-FRI")
     weekly = pd.DataFrame({"customer_id": "a", "order_date": fridays.date, "revenue": 5.0})
-    w = F.build_series(sb.Dataset.from_frames({"orders": weekly}), frequency="W", dimensions=[])
+    w = FS.build_series(sb.Dataset.from_frames({"orders": weekly}), frequency="W", dimensions=[])
     assert len(w.Y) == 30 and w.dropped_periods == []
     # transactions (every day) still lose a partial edge period
     days = pd.date_range("2024-01-10", "2024-04-30", freq="D")
     daily = pd.DataFrame({"customer_id": "a", "order_date": days.date, "revenue": 1.0})
-    t = F.build_series(sb.Dataset.from_frames({"orders": daily}), dimensions=[])
+    t = FS.build_series(sb.Dataset.from_frames({"orders": daily}), dimensions=[])
     assert t.dropped_periods == [pd.Timestamp("2024-01-01").date()] and len(t.Y) == 3
-    assert F.data_granularity(days) is None and F.data_granularity(months) == "M" and F.data_granularity(fridays) == "W"
+    assert FS.data_granularity(days) is None and FS.data_granularity(months) == "M" and FS.data_granularity(fridays) == "W"
 
 
 def test_driver_plan_feeds_the_forecast_and_the_backtest_windows_it_covers():
     ds = _driver_dataset()
     plan = pd.DataFrame({"period": pd.to_datetime(["2024-05-15", "2024-06-01"]).date, "promo_share": [1.0, 0.0]})
-    series = F.build_series(ds, dimensions=[])
-    series.plan = F.plan_frame(plan, series)
+    series = FS.build_series(ds, dimensions=[])
+    series.plan = FT.plan_frame(plan, series)
     assert series.Y["ds"].max() == pd.Timestamp("2024-04-01")
-    fut = F.future_drivers(series, 3, ["promo_share"])
+    fut = FR.future_drivers(series, 3, ["promo_share"])
     last_july = series.Y.set_index("ds").loc["2023-07-01", "promo_share"]
     assert fut["promo_share"].tolist() == pytest.approx([1.0, 0.0, last_july])  # plan, plan, last year
-    f = F.SalesForecast(dimensions=[], models=["seasonal_naive", "arimax"], n_origins=2, plan=plan).fit(ds)
-    assert any("Planned drivers for 2 period(s)" in n for n in f.series.notes)
-    assert any("planned calendar" in n for n in F.method_notes(f))
+    f = F.SalesForecast(dimensions=[], models=["seasonal_naive", "arimax"], n_origins=2, driver_plan=plan).fit(ds)
+    assert any("Planned drivers for 2 period(s)" in n for n in f.series_.notes)
+    assert any("planned calendar" in n for n in R.method_notes(f))
 
 
 def _bare(dates, revenue=100.0):
@@ -198,12 +203,12 @@ def test_tiny_data_is_skipped_with_a_reason_never_a_crash(tmp_path):
     one_order = _bare(["2024-03-14"])
     two_months = _bare(pd.date_range("2024-01-01", "2024-02-29", freq="D"))
     P = {"frequency": "M", "metric": "revenue", "dimensions": ["region", "product_line", "channel"], "as_of": None,
-         "start": None, "horizon": 3, "n_origins": 6, "models": list(F.DEFAULT_MODELS),
-         "deep_models": list(F.DEFAULT_DEEP_MODELS), "deep_depth": 2, "selection_metric": "mase",
+         "start": None, "horizon": 3, "n_origins": 6, "models": list(FE.DEFAULT_MODELS),
+         "deep_models": list(FE.DEFAULT_DEEP_MODELS), "deep_depth": 2, "selection_metric": "mase",
          "reconciliation": "mint_shrink", "season_length": None, "min_period_coverage": 0.9, "refit": True,
          "n_jobs": 1}
     for ds, words in [(one_order, "no complete month"), (two_months, "only 2 complete period(s)")]:
-        with pytest.raises(F.InsufficientHistory, match=words.replace("(", r"\(").replace(")", r"\)")):
+        with pytest.raises(FS.InsufficientHistory, match=words.replace("(", r"\(").replace(")", r"\)")):
             F.SalesForecast().fit(ds)
         res = sb.results.Results("forecasting", tmp_path)
         with pytest.raises(ReportSkipped):  # as in the notebook: recorded as skipped, then the notebook stops
@@ -216,9 +221,9 @@ def test_short_history_uses_fewer_origins_and_no_season():
     rng = np.random.default_rng(0)
     days = pd.date_range("2024-01-01", "2024-10-31", freq="D")
     f = F.SalesForecast(n_origins=6).fit(_bare(days, 100 + rng.normal(0, 5, len(days))))
-    assert f.series.season_length == 1 and f.bt.n_origins == 4  # 10 months − horizon 3 − 3
-    assert any("non-seasonal" in n for n in f.series.notes) and any("4 origin(s)" in n for n in f.series.notes)
-    assert len(f.forecast) == 3 and F.headline_cards(f) and F.method_notes(f) and F.narrative_sentences(f)
+    assert f.series_.season_length == 1 and f.bt_.n_origins == 4  # 10 months − horizon 3 − 3
+    assert any("non-seasonal" in n for n in f.series_.notes) and any("4 origin(s)" in n for n in f.series_.notes)
+    assert len(f.forecast_) == 3 and R.headline_cards(f) and R.method_notes(f) and R.sentences(f)
 
 
 def test_weekly_seasons_reach_ets_and_arima_through_mstl_when_history_allows():
@@ -247,18 +252,18 @@ def test_forecast_frame_on_a_plain_frame_with_a_short_series():
 
 
 def test_claimed_accuracy_is_that_of_the_reconciled_forecasts():
-    from test_forecasting_unit import _toy_dataset
+    from test_forecasting_model import _toy_dataset
 
     f = F.SalesForecast(dimensions=["region"], models=["seasonal_naive", "holt_winters", "theta", "combination"],
                         n_origins=4, as_of="2024-06-30", reconciliation="ols").fit(_toy_dataset())
-    rec = f.honest_reconciled.set_index("unique_id")
+    rec = f.honest_reconciled_.set_index("unique_id")
     assert f.accuracy_total() == pytest.approx(1 - rec.loc["Total", "wape"])
     assert "after reconciliation" in f.accuracy_basis()
     # by hand: reconcile the held-out origins' early-chosen forecasts and score the total
-    hf = FF.honest_forecasts(f.bt.raw, f.bt.models, f.bt.n_eval)
+    hf = FF.honest_forecasts(f.bt_.raw, f.bt_.models, f.bt_.n_eval)
     ys, ms = [], []
     for _, g in hf.groupby("cutoff"):
-        r = F.reconcile(g[["unique_id", "ds", "model", "mean", "lo80", "hi80", "lo95", "hi95"]], f.fitted, f.series,
+        r = FR.reconcile(g[["unique_id", "ds", "model", "mean", "lo80", "hi80", "lo95", "hi95"]], f.fitted_, f.series_,
                         "ols")
         t = r[r["unique_id"] == "Total"].merge(g[["unique_id", "ds", "y"]], on=["unique_id", "ds"])
         ys += t["y"].tolist()
@@ -285,53 +290,53 @@ def test_reconciled_intervals_widen_when_reconciled_backtest_errors_exceed_them(
                              "level": series.meta.set_index("unique_id").loc[uid, "level"]})
     rec_fc = pd.DataFrame(rows)
     rec_fc.loc[rec_fc["unique_id"] == "Total", "y"] = 100 + np.sign(rec_fc["y"] - 100) * 20.0  # 2× the 80% half-width
-    raw = F.reconciled_factors(rec_fc, widen_only=False)
+    raw = FR.reconciled_factors(rec_fc, widen_only=False)
     assert raw["total"][80] == pytest.approx(2.0) and raw["total"][95] == pytest.approx(1.0)  # 20 / 20 at 95%
     assert raw["bottom"][80] == pytest.approx(0.5)
-    k = F.reconciled_factors(rec_fc)  # default: never narrower than reconciliation gives
+    k = FR.reconciled_factors(rec_fc)  # default: never narrower than reconciliation gives
     assert k["total"][80] == pytest.approx(2.0) and k["bottom"][80] == 1.0
     fc = pd.DataFrame({"unique_id": ["Total", "A"], "ds": pd.to_datetime(["2025-01-01"] * 2), "mean": [100.0, 50.0],
                        "lo80": [90.0, 45.0], "hi80": [110.0, 55.0], "lo95": [75.0, 40.0], "hi95": [125.0, 60.0]})
-    out = F.calibrate_reconciled(fc, k, series).set_index("unique_id")
+    out = FR.calibrate_reconciled(fc, k, series).set_index("unique_id")
     assert out.loc["Total", ["lo80", "hi80"]].tolist() == pytest.approx([80.0, 120.0])  # widened ×2
     assert out.loc["A", ["lo80", "hi80"]].tolist() == pytest.approx([45.0, 55.0])  # kept
-    narrowed = F.calibrate_reconciled(fc, raw, series).set_index("unique_id")
+    narrowed = FR.calibrate_reconciled(fc, raw, series).set_index("unique_id")
     assert narrowed.loc["A", ["lo80", "hi80"]].tolist() == pytest.approx([47.5, 52.5])  # ×0.5 without widen_only
     assert out["mean"].tolist() == [100.0, 50.0] and "model" not in out.columns
     # P(reach) uses the widened interval: σ doubles
-    assert F.prob_reach(100.0, out.loc["Total", "lo80"], out.loc["Total", "hi80"], 110.0) == pytest.approx(
-        1 - __import__("scipy.stats").stats.norm.cdf(10 / (20 / F.Z80)))
+    assert FT.prob_reach(100.0, out.loc["Total", "lo80"], out.loc["Total", "hi80"], 110.0) == pytest.approx(
+        1 - __import__("scipy.stats").stats.norm.cdf(10 / (20 / FT.Z80)))
 
 
 def test_shown_intervals_are_calibrated_on_the_reconciled_backtest():
-    from test_forecasting_unit import _toy_dataset
+    from test_forecasting_model import _toy_dataset
 
     f = F.SalesForecast(dimensions=["region"], models=["seasonal_naive", "holt_winters", "theta", "combination"],
                         n_origins=4, as_of="2024-06-30", reconciliation="ols").fit(_toy_dataset())
     # by hand: reconcile every origin's chosen, calibrated forecasts; the total's conformal 80% factor
-    fc = f.bt.forecasts[f.bt.forecasts["model"] == f.bt.forecasts["unique_id"].map(f.bt.chosen)]
+    fc = f.bt_.forecasts[f.bt_.forecasts["model"] == f.bt_.forecasts["unique_id"].map(f.bt_.chosen)]
     r = []
     for _, g in fc.groupby("cutoff"):
-        rec = F.reconcile(g[["unique_id", "ds", "model", "mean", "lo80", "hi80", "lo95", "hi95"]], f.fitted, f.series,
+        rec = FR.reconcile(g[["unique_id", "ds", "model", "mean", "lo80", "hi80", "lo95", "hi95"]], f.fitted_, f.series_,
                           "ols")
         t = rec[rec["unique_id"] == "Total"].merge(g[["unique_id", "ds", "y"]], on=["unique_id", "ds"])
         half = np.where(t["y"] >= t["mean"], t["hi80"] - t["mean"], t["mean"] - t["lo80"])
         r += list(np.abs(t["y"] - t["mean"]) / half)
     r = np.sort(r)
     k = max(1.0, r[min(len(r), int(np.ceil((len(r) + 1) * 0.8))) - 1])  # widen only
-    assert f.reconciled_factors["total"][80] == pytest.approx(k)
-    shown = f.forecast.set_index(["unique_id", "ds"]).loc["Total"]
-    before = f.forecast_uncalibrated.set_index(["unique_id", "ds"]).loc["Total"]
+    assert f.reconciled_factors_["total"][80] == pytest.approx(k)
+    shown = f.forecast_.set_index(["unique_id", "ds"]).loc["Total"]
+    before = f.forecast_uncalibrated_.set_index(["unique_id", "ds"]).loc["Total"]
     assert (shown["hi80"] - shown["mean"]).to_numpy() == pytest.approx(k * (before["hi80"] - before["mean"]).to_numpy())
-    assert (shown["mean"] == before["mean"]).all() and F.coherence_error(f.forecast, f.series) < 1e-9
+    assert (shown["mean"] == before["mean"]).all() and FR.coherence_error(f.forecast_, f.series_) < 1e-9
     cov = f.honest_coverage()
     assert set(cov) == {"base", "reconciled", "shown"} and 0 <= cov["shown"]["total_80"] <= 1
-    assert any("stretched per level by the conformal factor" in n for n in F.method_notes(f))
+    assert any("stretched per level by the conformal factor" in n for n in R.method_notes(f))
     # an origin that cannot be reconciled (a series missing) → no factors; one series → nothing to reconcile
-    assert F.reconcile_backtest(fc[fc["unique_id"] != "Total"], f.fitted, f.series, "ols") is None
-    assert F.reconcile_backtest(fc, f.fitted, f.series, "none") is None
-    f.reconciled_factors = {}
-    assert any("not calibrated on their own backtest errors" in n for n in F.method_notes(f))
+    assert FR.reconcile_backtest(fc[fc["unique_id"] != "Total"], f.fitted_, f.series_, "ols") is None
+    assert FR.reconcile_backtest(fc, f.fitted_, f.series_, "none") is None
+    f.reconciled_factors_ = {}
+    assert any("not calibrated on their own backtest errors" in n for n in R.method_notes(f))
 
 
 def test_duplicate_dimension_keys_never_multiply_revenue():
@@ -351,8 +356,8 @@ def test_duplicate_dimension_keys_never_multiply_revenue():
     copies = pd.DataFrame({"product_id": ["p1", "p1", "p1"], "product_line": ["A", "A", "A"]})
     customers = pd.DataFrame({"customer_id": ["c1", "c1"], "region": ["North", "North"]})
     ds = sb.Dataset.from_frames({"orders": orders, "products": copies, "customers": customers})
-    s = F.build_series(ds, dimensions=["region", "product_line"])
-    tot = s.Y[s.Y["unique_id"] == F.TOTAL]
+    s = FS.build_series(ds, dimensions=["region", "product_line"])
+    tot = s.Y[s.Y["unique_id"] == FS.TOTAL]
     assert tot["y"].sum() == pytest.approx(100.0 * len(months))
     assert set(s.tags["product_line"]) == {"A"} and set(s.tags["region"]) == {"North"}
     line = monthly_line_revenue(ds)
@@ -362,10 +367,10 @@ def test_duplicate_dimension_keys_never_multiply_revenue():
     conflicting = pd.DataFrame({"product_id": ["p1", "p1"], "product_line": ["B", "A"]})
     ds = sb.Dataset.from_frames({"orders": orders, "products": conflicting, "customers": customers})
     with pytest.raises(DuplicateKeys, match=r"table products .*product_id"):
-        F.build_series(ds, dimensions=["region", "product_line"])
+        FS.build_series(ds, dimensions=["region", "product_line"])
 
     notes: list[str] = []
-    one = F._one_per_key(ibis.memtable(conflicting), "product_id", "product_line", "products", notes).to_pandas()
+    one = FS._one_per_key(ibis.memtable(conflicting), "product_id", "product_line", "products", notes).to_pandas()
     assert one.to_dict("records") == [{"product_id": "p1", "product_line": "A"}]
     assert any("product_id value(s) appear more than once in the products table" in n for n in notes)
 
@@ -382,31 +387,31 @@ def test_driver_plan_file_from_params_gives_the_same_forecast_as_a_plan_frame(tm
     plan.assign(period=pd.to_datetime(plan["period"])).to_parquet(tmp_path / "plans" / "2026.parquet")
     monkeypatch.chdir(tmp_path)
     opts = ["dimensions=[]", "models=[seasonal_naive, arimax]", "n_origins=2"]
-    ref = F.SalesForecast(dimensions=[], models=["seasonal_naive", "arimax"], n_origins=2, plan=plan).fit(ds)
+    ref = F.SalesForecast(dimensions=[], models=["seasonal_naive", "arimax"], n_origins=2, driver_plan=plan).fit(ds)
     for name in ("plans/2026.csv", "plans/2026.parquet"):
         P = SP.resolve("forecasting", overrides=[*opts, f"driver_plan={name}"])[0]
         f = F.SalesForecast.from_params(P).fit(ds)
-        pd.testing.assert_frame_equal(f.forecast, ref.forecast)
-        assert "Planned drivers for 2 period(s)." in f.series.notes
-        assert any("planned calendar" in n for n in F.method_notes(f))
+        pd.testing.assert_frame_equal(f.forecast_, ref.forecast_)
+        assert "Planned drivers for 2 period(s)." in f.series_.notes
+        assert any("planned calendar" in n for n in R.method_notes(f))
         # the drivers the forecast (and the backtest) get are the planned ones
-        fut = F.future_drivers(f.series, 3, ["promo_share"])["promo_share"].tolist()
+        fut = FR.future_drivers(f.series_, 3, ["promo_share"])["promo_share"].tolist()
         assert fut[:2] == pytest.approx([0.37, 0.61])
     no_plan = F.SalesForecast.from_params(SP.resolve("forecasting", overrides=opts)[0]).fit(ds)
-    assert no_plan.series.plan is None and not any("Planned drivers" in n for n in no_plan.series.notes)
-    assert F.future_drivers(no_plan.series, 3, ["promo_share"])["promo_share"].tolist()[:2] != pytest.approx([0.37, 0.61])
+    assert no_plan.series_.plan is None and not any("Planned drivers" in n for n in no_plan.series_.notes)
+    assert FR.future_drivers(no_plan.series_, 3, ["promo_share"])["promo_share"].tolist()[:2] != pytest.approx([0.37, 0.61])
 
 
 def test_read_plan_names_the_file_and_the_rows_it_cannot_use(tmp_path):
     bad = tmp_path / "plan.csv"
     bad.write_text("month,promo_share\n2026-01-01,0.2\n")
     with pytest.raises(ValueError, match=rf"^{bad}: needs a 'period' column .* columns are month, promo_share"):
-        F.read_plan(bad)
+        FT.read_plan(bad)
     bad.write_text("period,discount\n2026-01-01,0.1\nsoon,0.2\n2026-03-01,lots\n")
     with pytest.raises(ValueError, match=r"column 'period' is not a date in row\(s\) 3$"):
-        F.read_plan(bad)
+        FT.read_plan(bad)
     bad.write_text("period,discount\n2026-01-01,0.1\n2026-03-01,lots\n")
     with pytest.raises(ValueError, match=r"column 'discount' is not a number in row\(s\) 3$"):
-        F.read_plan(bad)
+        FT.read_plan(bad)
     with pytest.raises(ValueError, match=rf"^{tmp_path / 'nope.csv'}: no such file"):
-        F.read_plan(tmp_path / "nope.csv")
+        FT.read_plan(tmp_path / "nope.csv")
