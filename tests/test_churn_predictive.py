@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 
 import salesbench as sb
-from salesbench.analyses.churn import model as churn
+from salesbench.analyses.churn import clv as churn
 from salesbench.analyses.churn import choice as churn_choice
 from salesbench.analyses.churn import report as churn_report
 from salesbench.analyses.churn import predictive as cp
