@@ -127,7 +127,7 @@ def comparison_view(M) -> pd.DataFrame | None:
     t = c.table
     get = lambda col: t[col] if col in t else pd.Series(np.nan, index=t.index)  # noqa: E731
     return pd.DataFrame({
-        "Model": t["model"].map(_model_label), "Chosen": np.where(t["chosen"], "yes", ""), "Mean rank": get("mean_rank"),
+        "Model": t["model"].map(churn_choice.model_label), "Chosen": np.where(t["chosen"], "yes", ""), "Mean rank": get("mean_rank"),
         "Holdout log-likelihood": get("log_lik"), "Predicted": get("predicted_total"),
         "94% predictive interval": [("–" if pd.isna(a) else f"{viz.fmt_num(a)}–{viz.fmt_num(b)}")
                                     for a, b in zip(get("predicted_lo"), get("predicted_hi"))],
