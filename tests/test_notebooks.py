@@ -46,8 +46,9 @@ def test_notebook_contract(path):
     code = [c for c in nb.cells if c.cell_type == "code"]
     assert all(not c.get("outputs") and c.get("execution_count") is None for c in code), "commit without outputs"
     assert "parameters" in code[0].metadata.get("tags", [])
-    assert f'sb.params.load("{name}", globals())' in code[1].source
-    assert "res.save()" in code[-1].source
+    assert (f'sb.params.load("{name}", globals())' in code[1].source
+            or f'sb.start("{name}", globals())' in code[1].source)
+    assert "res.save()" in code[-1].source or any("report.publish(" in c.source for c in code)
     too_long = [c.source.splitlines()[0] for c in code[1:] if len(c.source.splitlines()) > MAX_CELL_LINES]
     assert not too_long, f"cells with logic belong in salesbench/: {too_long}"
     assert any(c.cell_type == "markdown" and c.source.lstrip().startswith("## ") for c in nb.cells)
