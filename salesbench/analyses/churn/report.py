@@ -355,7 +355,7 @@ def figure_inputs(M) -> dict[str, tuple[tuple, dict]]:
 # --------------------------------------------------------------------------- publishing
 def publish(M, res) -> None:
     """Every ``churn.results.json`` value, the headline figures and the exported CSV tables; then save."""
-    res.set(**M._result_values())
+    res.set(**M.results())
     if M.holdout_ is not None:
         res.set(holdout=res["holdout"] | {"statement": holdout_sentence(M)})
     for card in headline_cards(M)[:3]:

@@ -150,7 +150,7 @@ def test_figure_inputs_cover_every_plot():
 
 def test_publish_writes_results_tables_and_headlines(tmp_path, monkeypatch):
     M = _fitted()
-    monkeypatch.setattr(Churn, "_result_values", lambda self: {"model": self.model_, "n_at_risk": 2,
+    monkeypatch.setattr(Churn, "results", lambda self: {"model": self.model_, "n_at_risk": 2,
                                                                "holdout": {"covered": False}})
     monkeypatch.setattr(Churn, "tables", lambda self: {"at_risk": self.at_risk_})
     res = Results("churn", tmp_path)
