@@ -4,7 +4,7 @@ Data: pure BG/NBD calibration sets simulated with ``salesbench.datasets.demo.sim
 CDNOW maximum-likelihood parameters (r 0.243, α 4.414, a 0.793, b 2.426), customer ages T
 uniform in 27–39 weeks (the CDNOW calibration cohort), at 10^4, 10^5 and 10^6 customers.
 
-For each size and method it fits :class:`salesbench.analyses.churn.model.ChurnModel` (``bg_nbd``,
+For each size and method it fits :class:`salesbench.analyses.churn.clv.ChurnModel` (``bg_nbd``,
 pymc-marketing) and records the wall time and the CPU time (this process and its NUTS worker
 processes) of the fit alone, and the estimates. On a shared machine the CPU time is the
 fairer number. The first fit
@@ -48,7 +48,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from salesbench.analyses.churn import model as churn  # noqa: E402
+from salesbench.analyses.churn import clv as churn  # noqa: E402
 from salesbench.datasets.demo import simulate_bgnbd  # noqa: E402
 
 TRUE = {"r": 0.243, "alpha": 4.414, "a": 0.793, "b": 2.426}

@@ -24,16 +24,6 @@ from salesbench.core.errors import CheckError
 # --------------------------------------------------------------------------- notebooks
 
 
-def churn(values: Mapping[str, Any]) -> None:
-    """Purchase model (or ``auto``), at-risk ranking signal, fit method, priors and time unit from their fixed lists."""
-    from salesbench.analyses.churn import choice as churn_choice
-
-    try:  # the same check the notebook runs; its message starts with the key
-        churn_choice.check_params(dict(values))
-    except ValueError as exc:
-        raise CheckError(str(exc).split()[0], str(exc)) from None
-
-
 #: Which key a :class:`salesbench.analyses.performance.model.ReviewConfig` message is about, by its first words.
 _PERFORMANCE_KEYS = (("score weight", "weights"), ("unknown KPI", "weights"), ("warning line", "warning_lines"),
                      ("unknown warning line", "warning_lines"), ("each relationship", "relationships"))

@@ -28,7 +28,7 @@ NAMES = sorted(analyses.ANALYSES)
 
 #: cheaper settings for the fit on the small demo (same code paths, fewer draws / origins)
 FAST = {
-    "churn": {"draws": 100, "tune": 100, "chains": 1, "early_warning": False, "max_pred_draws": 50},
+    "churn": {"fit_method": "map", "early_warning": False, "max_pred_draws": 50},
     "funnel": {"mcmc_draws": 100, "mcmc_tune": 100, "mcmc_chains": 1},
     "forecasting": {"n_origins": 2, "models": ["seasonal_naive", "theta"], "deep_models": ["seasonal_naive"]},
 }

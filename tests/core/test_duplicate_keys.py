@@ -108,7 +108,7 @@ def test_churn(frames, tmp_path):
     """The set-up cell stops on conflicting customers; the customer attributes and early-warning
     indicators (where churn reads customers and invoices) equal the de-duplicated ones. (The full
     model fit takes ~25 s and reads customers only through these functions.)"""
-    from salesbench.analyses.churn import model as churn
+    from salesbench.analyses.churn import clv as churn
     from salesbench.analyses.churn import warning as churn_warning
 
     _conflict(_with_copies(frames, "customers", conflict="tier"), "churn", "customers", "customer_id", tmp_path)

@@ -3,7 +3,7 @@
 A model chosen on the demo company need not suit a real seller. When the data allows a holdout,
 :func:`compare_models` fits BG/NBD, MBG/NBD and Pareto/NBD by MAP (cheap; the full posterior is
 then fitted for the chosen model only) on the calibration period and scores each on the holdout
-(:meth:`salesbench.analyses.churn.model.ChurnModel.holdout_check`):
+(:meth:`salesbench.analyses.churn.clv.ChurnModel.holdout_check`):
 
 * **total error**: |predicted − actual| purchases in the holdout, what a forecast of the
   customer base gets right or wrong;
@@ -41,7 +41,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from salesbench.analyses.churn import model as churn
+from salesbench.analyses.churn import clv as churn
+from salesbench.core.errors import ReportSkipped
 
 CANDIDATES: tuple[str, ...] = ("bg_nbd", "mbg_nbd", "pareto_nbd")
 #: Ranking signals, in order of preference on equal AUC.
@@ -61,22 +62,12 @@ MODELS = ("auto", *churn.MODEL_PARAMS)
 SIGNAL_CHOICES = ("auto", *churn.RANK_ORDER)
 
 
-def check_params(values: dict[str, Any]) -> None:
-    """Check the churn parameters that take one of a few words; ``_check`` in params/churn.yaml runs it
-    before any kernel starts, so a typo is a one-line error (exit 2), not a failed report."""
-    allowed = {"model": MODELS, "at_risk_signal": SIGNAL_CHOICES, "fit_method": churn.FIT_METHODS,
-               "priors": churn.PRIORS, "time_unit": tuple(churn.TIME_UNIT_DAYS)}
-    for key, ok in allowed.items():
-        if key in values and values[key] not in ok:
-            raise ValueError(f"{key} must be one of {', '.join(ok)}, not {values[key]!r}")
+class NotEnoughData(ReportSkipped):
+    """The data is too small for the churn models; ``reason`` says why in one sentence.
 
-
-class NotEnoughData(ValueError):
-    """The data is too small for the churn models; ``reason`` says why in one sentence."""
-
-    def __init__(self, reason: str):
-        self.reason = reason
-        super().__init__(reason)
+    A :class:`~salesbench.core.errors.ReportSkipped`: inside ``with res.skipping():`` the run is
+    recorded as skipped with this reason.
+    """
 
 
 def data_problem(rfm: pd.DataFrame, when: str = "") -> str | None:
@@ -192,3 +183,76 @@ SIGNAL_LABELS = {
     "recency": "time since the last purchase (recency)",
     "revenue_at_risk": "revenue at risk",
 }
+
+
+def choose(orders, rfm: pd.DataFrame, end: pd.Timestamp, last: pd.Timestamp, model: str = "auto",
+           signal: str = "auto", horizon: float = 52, time_unit: str = "W", priors: str = "default", seed: int = 42,
+           chunk_size: int = 5000) -> Choice:
+    """Choose the purchase model and the at-risk ranking signal (:mod:`salesbench.analyses.churn.choice`).
+
+    With the user's holdout (``end`` before ``last``) the candidates are compared on it and the
+    signal is chosen afterwards from the fitted model's own holdout check (``signal`` None here).
+    Otherwise an internal split (:func:`selection_split`) is used for both. Without
+    enough data for a holdout the defaults are used and ``reason`` says so.
+    """
+    t0 = time.perf_counter()
+    unit_days = churn.check_time_unit(time_unit)
+    unit = {"D": "days", "W": "weeks", "M": "months"}[time_unit]
+    auto_model, auto_signal = model == "auto", signal == "auto"
+    candidates = CANDIDATES if auto_model else (model,)
+    user_holdout = end < last
+    if not auto_model and (user_holdout or not auto_signal):
+        s = signal if not auto_signal else None
+        return Choice(model=model, signal=s, table=pd.DataFrame(), calibration_end=None,
+                                   holdout_length=None, holdout=None, reason=f"Model set by the parameters: {model}.",
+                                   signal_reason="" if s is None else f"Ranked by {SIGNAL_LABELS[s]} (set by the parameters).")
+    if user_holdout:
+        cal_end, rfm_c = end, rfm
+    else:
+        cal_end = selection_split(pd.Timestamp(rfm["first_purchase"].min()), last, horizon, unit_days)
+        rfm_c = churn.rfm_table(orders, cal_end, time_unit) if cal_end < last else rfm.iloc[:0]
+    problem = None if cal_end < last else "the history is too short to hold out any time"
+    problem = problem or data_problem(rfm_c, f" before {cal_end.date()}")
+    if problem:
+        m = DEFAULT_MODEL if auto_model else model
+        s = DEFAULT_SIGNAL if auto_signal else signal
+        why = f"No holdout to choose on ({problem})"
+        return Choice(
+            model=m, signal=s, table=pd.DataFrame(), calibration_end=None, holdout_length=None, holdout=None,
+            reason=(f"{why}: the default {model_label(m)} model is used." if auto_model else f"Model set by the parameters: {m}."),
+            signal_reason=(f"{why}: customers are ranked by {SIGNAL_LABELS[s]}." if auto_signal
+                           else f"Ranked by {SIGNAL_LABELS[s]} (set by the parameters)."),
+            seconds=time.perf_counter() - t0)
+    hold, days = churn.holdout_purchases(orders, cal_end, rfm_c["customer_id"], last=last)
+    length = days / unit_days
+    table, checks = compare_models(rfm_c, hold, length, candidates, priors=priors, seed=seed,
+                                                chunk_size=chunk_size)
+    where = ("the holdout after calibration_end" if user_holdout else
+             f"an internal holdout (data to {cal_end.date()} to fit, the {length:.1f} {unit} after it to test; "
+             "the chosen model is then fitted on all the data)")
+    if table["chosen"].any():
+        chosen = str(table.loc[table["chosen"], "model"].iloc[0])
+        reason = (f"Model chosen on {where}: {model_label(chosen)} scored best "
+                  f"of the {len(candidates)} candidate{'s' if len(candidates) > 1 else ''} fitted by MAP "
+                  "(mean rank over total error, calibration by frequency, holdout log-likelihood and how well P(alive) "
+                  "ranks who bought again).") if auto_model \
+            else f"Model set by the parameters: {model}."
+    else:
+        chosen = DEFAULT_MODEL if auto_model else model
+        reason = f"No candidate could be fitted on {where}: the default {model_label(chosen)} model is used."
+    h = checks.get(chosen)
+    if user_holdout:
+        s, s_reason = (None, "") if auto_signal else (signal, f"Ranked by {SIGNAL_LABELS[signal]} (set by the parameters).")
+    elif auto_signal:
+        s, s_reason = choose_signal(h["auc"] if h else None)
+    else:
+        s, s_reason = signal, f"Ranked by {SIGNAL_LABELS[signal]} (set by the parameters)."
+    c = Choice(model=chosen, signal=s, table=table, calibration_end=cal_end, holdout_length=length,
+                            holdout=h, reason=reason, signal_reason=s_reason, seconds=time.perf_counter() - t0)
+    if h is not None and not user_holdout:
+        c.auc, c.auc_source = h["auc"], "internal holdout"
+    return c
+
+
+def model_label(model: str) -> str:
+    return {"bg_nbd": "BG/NBD", "mbg_nbd": "MBG/NBD", "pareto_nbd": "Pareto/NBD"}.get(model, model)

@@ -40,7 +40,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from salesbench.analyses.churn.model import INTERVAL, _quiet, roc_auc
+from salesbench.analyses.churn.clv import INTERVAL, _quiet, roc_auc
 
 INDICATORS: dict[str, str] = {
     "order_decline": "Order-frequency decline",
@@ -224,6 +224,34 @@ class EarlyWarningModel:
             "auc": self.auc_, "r_hat_max": self.r_hat_max_, "divergences": self.divergences_,
             "n_customers": self.n_, "churn_rate": self.base_rate_,
         }
+
+
+def fit_early_warning(ds, calibration_end: pd.Timestamp, first_purchase: pd.Timestamp, enabled: bool = True,
+                      window_days: int = 180, label_days: int = 180, draws: int = 500, chains: int = 2,
+                      seed: int = 42) -> tuple["EarlyWarningModel | None", str | None, pd.Timestamp | None]:
+    """The churn report's early-warning step: ``(model, None, as_of)`` or ``(None, reason, None)``.
+
+    The indicators are measured over the ``window_days`` before ``as_of = calibration_end −
+    label_days`` and the outcome (no purchase) over the ``label_days`` after it. Skipped, with a
+    sentence why, when switched off, when the data has only orders, when the history before
+    ``calibration_end`` (first purchase ``first_purchase``) is shorter than two windows plus the
+    outcome period, or when fewer than 50 customers or no churn are in the outcome period.
+    """
+    inds = available_indicators(ds)
+    as_of = calibration_end - pd.Timedelta(days=label_days)
+    if not enabled:
+        return None, "The early-warning model was switched off (early_warning = false).", None
+    if not inds:
+        return None, ("The early-warning model is skipped: the data has only orders, no surveys, "
+                      "interactions or invoices to take warning signs from."), None
+    if as_of - pd.Timedelta(days=2 * window_days) < pd.Timestamp(first_purchase):
+        return None, ("The early-warning model is skipped: the history before calibration_end is too short "
+                      f"for a {window_days}-day window plus a {label_days}-day outcome period."), None
+    frame = warning_indicators(ds, as_of, window_days, label_days)
+    if frame["churned"].nunique() < 2 or len(frame) < 50:
+        return None, "The early-warning model is skipped: too few customers or no churn in the outcome period.", None
+    model = EarlyWarningModel(inds, draws=draws, tune=draws, chains=chains, seed=seed).fit(frame)
+    return model, None, as_of
 
 
 def effect_sentence(effects: pd.DataFrame) -> str:

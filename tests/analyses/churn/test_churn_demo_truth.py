@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 import salesbench as sb
-from salesbench.analyses.churn import model as churn
+from salesbench.analyses.churn import clv as churn
 from salesbench.analyses.churn import warning as churn_warning
 from salesbench.datasets.demo import simulate_bgnbd
 

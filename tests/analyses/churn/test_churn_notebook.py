@@ -8,7 +8,9 @@ import pandas as pd
 import pytest
 
 import salesbench as sb
+from salesbench.analyses.churn import clv
 from salesbench.analyses.churn import report as churn_report
+from salesbench.analyses.churn.model import Churn
 from salesbench.report.params import repo_root
 
 NOTEBOOK = repo_root() / "notebooks" / "churn.ipynb"
@@ -50,7 +52,7 @@ def test_end_to_end_small_demo(run_cli, small_demo, tmp_path):
     assert res["n_customers"] == n_customers
     assert res["holdout"]["actual_total"] == holdout_days
     assert 0.6 < res["holdout"]["predicted_total"] / holdout_days < 1.4
-    assert set(res["params"]) == set(churn_report.churn.MODEL_PARAMS[res["model"]])
+    assert set(res["params"]) == set(clv.MODEL_PARAMS[res["model"]])
     assert res["r_hat_max"] is None  # MAP: no sampler diagnostics
     assert res["revenue_at_risk"]["mean"] > 0
     customers = pd.read_csv(out / "churn.customers.csv")
@@ -76,11 +78,11 @@ def test_end_to_end_small_demo(run_cli, small_demo, tmp_path):
 def test_bare_orders_skips_early_warning(small_demo, tmp_path):
     shutil.copy(small_demo / "orders.parquet", tmp_path / "orders.parquet")
     ds = sb.open_data(tmp_path)
-    A = churn_report.analyse(ds, fit_method="map", horizon=26)
-    assert A.warning is None and "only orders" in A.warning_reason
-    assert A.truth is None and A.holdout is None
-    assert set(A.attrs["region"]) == {"unknown"}
+    A = Churn(fit_method="map", horizon=26).fit(ds)
+    assert A.warning_ is None and "only orders" in A.warning_reason_
+    assert A.truth_ is None and A.holdout_ is None
+    assert set(A.attrs_["region"]) == {"unknown"}
     res = sb.results.Results("churn", tmp_path)
-    churn_report.record_results(A, res)
-    assert res["early_warning"] == {"skipped": A.warning_reason}
-    assert res["n_customers"] == len(A.rfm) == len(A.predictions)
+    churn_report.publish(A, res)
+    assert res["early_warning"] == {"skipped": A.warning_reason_}
+    assert res["n_customers"] == len(A.rfm_) == len(A.predictions_)

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 import salesbench as sb
-from salesbench.analyses.churn import model as churn
+from salesbench.analyses.churn import clv as churn
 from salesbench.report.params import repo_root
 
 BGNBD = {"r": 0.243, "alpha": 4.414, "a": 0.793, "b": 2.426}
@@ -171,18 +171,18 @@ MASTER = {"customers": 23570, "repeats": 24337, "holdout": 19684, "bgnbd": {"r":
 @pytest.fixture(scope="module")
 def master(cdnow_master):
     """The report's analysis on CDNOW master with a holdout (MAP, flat priors: the comparison fits are the MLE)."""
-    from salesbench.analyses.churn import report as churn_report
+    from salesbench.analyses.churn.model import Churn
 
     ds = sb.open_data(repo_root() / "params" / "sources" / "cdnow_master.yaml")
-    return churn_report.analyse(ds, model="auto", fit_method="map", priors="flat", calibration_end=CAL_END, horizon=39,
-                                clv_months=1, early_warning=False)
+    return Churn(model="auto", fit_method="map", priors="flat", calibration_end=CAL_END, horizon=39,
+                 clv_months=1, early_warning=False).fit(ds)
 
 
 def test_master_summary_and_published_bgnbd(master):
-    assert len(master.rfm) == MASTER["customers"]
-    assert int(master.rfm["frequency"].sum()) == MASTER["repeats"]
-    assert master.holdout["actual_total"] == MASTER["holdout"]
-    tab = master.choice.table.set_index("model")
+    assert len(master.rfm_) == MASTER["customers"]
+    assert int(master.rfm_["frequency"].sum()) == MASTER["repeats"]
+    assert master.holdout_["actual_total"] == MASTER["holdout"]
+    tab = master.choice_.table.set_index("model")
     assert list(tab.index) == ["bg_nbd", "mbg_nbd", "pareto_nbd"] and tab["error"].isna().all()
     assert tab.loc["bg_nbd", "predicted_total"] == pytest.approx(MASTER["bgnbd_holdout"], rel=0.002)
     # every model under-forecasts CDNOW's weeks 40-78 (BG/NBD by 14%, the published behaviour)
@@ -193,10 +193,10 @@ def test_master_summary_and_published_bgnbd(master):
 
 
 def test_master_model_choice_follows_the_stated_rule(master):
-    tab = master.choice.table
+    tab = master.choice_.table
     assert tab["chosen"].sum() == 1
     chosen = tab[tab["chosen"]].iloc[0]
-    assert chosen["model"] == master.params["model"] == master.model.model
+    assert chosen["model"] == master.model_ == master.clv_model_.model
     assert chosen["mean_rank"] == tab["mean_rank"].min()
     ranks = pd.concat([tab["error_pct"].abs().rank(method="min"), tab["calibration_error"].rank(method="min"),
                        (-tab["log_lik"]).rank(method="min"), (-tab["auc_p_alive"]).rank(method="min")],
@@ -209,7 +209,7 @@ def test_master_predictive_interval_states_the_miss(master, tmp_path):
     under-forecasts this holdout by more than chance — and the report and results say so."""
     from salesbench.analyses.churn import report as churn_report
 
-    h = master.holdout
+    h = master.holdout_
     assert h["predicted_lo"] < h["predicted_total"] < h["predicted_hi"] < h["actual_total"]
     assert 300 < h["predicted_hi"] - h["predicted_lo"] < 2000  # ~ ±2 sd of a sum of 23,570 customers' counts
     assert h["covered"] is False
@@ -217,8 +217,7 @@ def test_master_predictive_interval_states_the_miss(master, tmp_path):
     assert "customers made 19,684" in text and "The actual lies above the 94% predictive interval" in text
     assert "biased low" in text
     res = sb.results.Results("churn", tmp_path)
-    churn_report.record_results(master, res)
-    res.save()
+    churn_report.publish(master, res)
     saved = res.load(tmp_path / "churn.results.json")
     assert saved["holdout"]["covered"] is False and saved["holdout"]["interval"] == "posterior predictive"
     assert "lies above the 94% predictive interval" in saved["holdout"]["statement"]
@@ -226,12 +225,12 @@ def test_master_predictive_interval_states_the_miss(master, tmp_path):
 
 
 def test_master_at_risk_ranking_beats_recency(master):
-    auc = master.choice.auc
+    auc = master.choice_.auc
     assert auc["recency"] == pytest.approx(MASTER["recency_auc"], abs=0.001)  # FIELD_NOTES: 0.759
-    signal = master.choice.signal
+    signal = master.choice_.signal
     assert signal != "recency" and auc[signal] >= auc["recency"]
     assert auc[signal] == max(auc.values())
     col, asc = churn.RANK_ORDER[signal]
-    ranked = master.at_risk[col]
+    ranked = master.at_risk_[col]
     assert (ranked.is_monotonic_increasing if asc else ranked.is_monotonic_decreasing)
     assert "time since the last purchase alone scored 0.759" in importlib.import_module("salesbench.analyses.churn.report").ranking_sentence(master)

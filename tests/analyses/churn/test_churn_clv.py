@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 import salesbench as sb
-from salesbench.analyses.churn import model as churn
+from salesbench.analyses.churn import clv as churn
 from salesbench.analyses.churn import warning as churn_warning
 
 

@@ -14,10 +14,12 @@ import pandas as pd
 import pytest
 
 import salesbench as sb
-from salesbench.analyses.churn import model as churn
+from salesbench.analyses.churn import clv as churn
 from salesbench.analyses.churn import choice as churn_choice
 from salesbench.analyses.churn import report as churn_report
 from salesbench.analyses.churn import predictive as cp
+from salesbench.analyses.churn.model import Churn
+from salesbench.core.errors import CheckError, ReportSkipped
 
 PARAMS = {
     "bg_nbd": {"r": 0.25, "alpha": 4.0, "a": 0.8, "b": 2.5},
@@ -149,11 +151,13 @@ def test_at_risk_ranked_by_signal():
 
 
 def test_check_params_names_key_and_choices():
-    churn_choice.check_params({"model": "auto", "at_risk_signal": "recency", "fit_method": "map"})
-    with pytest.raises(ValueError, match="model must be one of auto, bg_nbd, mbg_nbd, pareto_nbd, not 'bgnbd'"):
-        churn_choice.check_params({"model": "bgnbd"})
-    with pytest.raises(ValueError, match="at_risk_signal must be one of"):
-        churn_choice.check_params({"at_risk_signal": "clv"})
+    Churn.check_params({"model": "auto", "at_risk_signal": "recency", "fit_method": "map"})
+    with pytest.raises(CheckError, match="must be one of auto, bg_nbd, mbg_nbd, pareto_nbd, not 'bgnbd'") as err:
+        Churn.check_params({"model": "bgnbd"})
+    assert err.value.key == "model"
+    with pytest.raises(CheckError, match="must be one of") as err:
+        Churn.check_params({"at_risk_signal": "clv"})
+    assert err.value.key == "at_risk_signal"
 
 
 def test_bad_model_parameter_is_exit_2_before_any_kernel(run_cli, tmp_path):
@@ -187,7 +191,8 @@ def _orders(rows):
 def test_tiny_data_is_a_clean_skip_with_a_reason(rows, words):
     ds = sb.Dataset.from_frames({"orders": _orders(rows)})
     with pytest.raises(churn_choice.NotEnoughData) as err:
-        churn_report.analyse(ds, fit_method="map")
+        Churn(fit_method="map").fit(ds)
+    assert isinstance(err.value, ReportSkipped)
     assert words in err.value.reason
     assert err.value.reason.startswith("The churn models need at least 10 customers, 3 of them with purchases on more")
 
@@ -203,22 +208,24 @@ def test_two_months_of_data_choose_fit_and_record(tmp_path):
                  for d in days]
     rows += [("C00", "2024-02-29", 15.0), ("C04", "2024-02-20", 15.0)]
     ds = sb.Dataset.from_frames({"orders": _orders(rows)})
-    A = churn_report.analyse(ds, model="auto", fit_method="map", horizon=4, clv_months=2, early_warning=False)
-    c = A.choice
+    A = Churn(model="auto", fit_method="map", horizon=4, clv_months=2, early_warning=False).fit(ds)
+    c = A.choice_
     assert c.calibration_end == pd.Timestamp("2024-02-10") and c.holdout_length == pytest.approx(19 / 7)
     assert list(c.table["model"]) == list(churn_choice.CANDIDATES) and c.table["chosen"].sum() == 1
-    assert A.params["model"] == c.model and A.params["model_requested"] == "auto"
+    assert A.model_ == c.model and A.model == "auto" and A.results()["model_requested"] == "auto"
     assert c.signal in churn_choice.SIGNALS and c.auc["recency"] is not None
-    assert len(A.predictions) == 12 and A.predictions["p_alive"].between(0, 1).all()
+    assert len(A.predictions_) == 12 and A.predictions_["p_alive"].between(0, 1).all()
     res = sb.results.Results("churn", tmp_path)
-    churn_report.record_results(A, res)
-    res.save()
+    churn_report.publish(A, res)
     saved = json.loads((tmp_path / "churn.results.json").read_text())
     assert saved["model_choice"]["chosen"] == c.model and saved["ranking"]["signal"] == c.signal
     assert len(pd.read_csv(tmp_path / "churn.model_comparison.csv")) == 3
 
 
-def test_one_order_renders_a_skipped_report(run_cli, tmp_path):
+def test_one_order_is_a_skipped_report_with_its_reason(run_cli, tmp_path):
+    """``with res.skipping():`` in the notebook: a skipped run like one whose tables are missing — the reason in
+    results.json, the run summary and the index page; no report HTML of its own (was: an HTML page saying
+    "Skipped: ...")."""
     data = tmp_path / "data"
     data.mkdir()
     _orders([("A", "2024-01-05", 10.0)]).to_csv(data / "orders.csv", index=False)
@@ -228,6 +235,7 @@ def test_one_order_renders_a_skipped_report(run_cli, tmp_path):
     res = json.loads((out / "churn.results.json").read_text())
     assert res["status"] == "skipped"
     assert "need at least 10 customers" in res["reason"] and "1 customer and 0 with a repeat purchase" in res["reason"]
-    html = (out / "churn.html").read_text()
-    assert "Skipped: The churn models need at least 10 customers" in html and "Traceback" not in html
-    assert "skipped" in proc.stdout
+    assert not (out / "churn.html").exists()
+    index = (out / "index.html").read_text()
+    assert "The churn models need at least 10 customers" in index and "Traceback" not in index
+    assert "skipped: The churn models need at least 10 customers" in proc.stdout

@@ -1,0 +1,830 @@
+"""Non-contractual churn: who is probably gone, what they were worth, what is at risk.
+
+The customer base is summarised per customer as *frequency / recency / T*
+(Fader, Hardie & Lee 2005, "Counting your customers the easy way", Marketing
+Science 24(2)): purchases on the same day are one transaction, ``frequency`` is
+the number of *repeat* purchase days, ``recency`` the time from the first to
+the last purchase day and ``T`` the time from the first purchase day to the end
+of calibration, both fractional in the time unit (D = 1 day, W = 7 days,
+M = 365.25/12 days). Spend per repeat purchase feeds the Gamma-Gamma model
+(Fader & Hardie 2013, "The Gamma-Gamma model of monetary value").
+
+Models come from pymc-marketing (``pymc_marketing.clv``):
+
+* ``bg_nbd``     — :class:`BetaGeoModel` (Fader, Hardie & Lee 2005);
+* ``mbg_nbd``    — :class:`ModifiedBetaGeoModel` (Batislam, Denizel &
+  Filiztekin 2007): customers may also drop out right after their first
+  purchase, so a one-time buyer is not automatically "alive";
+* ``pareto_nbd`` — :class:`ParetoNBDModel` (Schmittlein, Morrison & Colombo 1987);
+* Gamma-Gamma    — :class:`GammaGammaModel` for spend per transaction.
+
+They are fitted with pymc-marketing's current API ``model.fit(data=..., method=...)``
+(``mcmc`` = NUTS, ``map``, ``advi`` / ``fullrank_advi``). Per-customer
+predictions are computed from at most ``max_draws`` evenly thinned posterior
+draws and in chunks of ``chunk_size`` customers, so memory is bounded by
+``max_draws × chunk_size`` instead of ``chains × draws × customers``.
+
+Everything here takes ibis tables or small pandas frames and returns tidy
+pandas frames or small dicts; figures take ``ax=`` and return it.
+"""
+from __future__ import annotations
+
+import copy
+import logging
+import math
+import warnings
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any, Iterable
+
+import numpy as np
+import pandas as pd
+
+from salesbench.analyses.churn import predictive as cp
+from salesbench.core import dataset as data
+
+#: Length of one time unit in days.
+TIME_UNIT_DAYS: dict[str, float] = {"D": 1.0, "W": 7.0, "M": 365.25 / 12}
+#: Population parameters of each transaction model (names as in pymc-marketing).
+MODEL_PARAMS: dict[str, tuple[str, ...]] = {
+    "bg_nbd": ("r", "alpha", "a", "b"),
+    "mbg_nbd": ("r", "alpha", "a", "b"),
+    "pareto_nbd": ("r", "alpha", "s", "beta"),
+}
+GG_PARAMS: tuple[str, ...] = ("p", "q", "v")
+FIT_METHODS: tuple[str, ...] = ("mcmc", "map", "advi", "fullrank_advi")
+PRIORS: tuple[str, ...] = ("default", "flat")
+#: Convergence thresholds (Vehtari, Gelman, Simpson, Carpenter & Bürkner 2021, "Rank-normalization, folding,
+#: and localization: an improved R-hat"): R-hat below 1.01 and bulk ESS of at least 100 per chain.
+RHAT_MAX = 1.01
+ESS_PER_CHAIN_MIN = 100
+INTERVAL = 0.94
+_Q_LO, _Q_HI = (1 - INTERVAL) / 2, 1 - (1 - INTERVAL) / 2
+
+
+# --------------------------------------------------------------------------- data
+def _as_date(value) -> pd.Timestamp | None:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    return pd.Timestamp(value).normalize()
+
+
+def check_time_unit(time_unit: str) -> float:
+    """Days per ``time_unit`` (D, W or M); raises ``ValueError`` otherwise."""
+    if time_unit not in TIME_UNIT_DAYS:
+        raise ValueError(f"time_unit must be one of {', '.join(TIME_UNIT_DAYS)}, not {time_unit!r}")
+    return TIME_UNIT_DAYS[time_unit]
+
+
+def last_order_date(orders) -> pd.Timestamp:
+    """The last ``order_date`` of an ibis orders table, as a Timestamp (:func:`salesbench.core.dataset.last_order_date`)."""
+    return pd.Timestamp(data.last_order_date(orders))
+
+
+def _purchase_days(orders):
+    """ibis: one row per customer and purchase day with the day's revenue."""
+    return orders.group_by(["customer_id", "order_date"]).aggregate(day_revenue=orders.revenue.sum())
+
+
+def rfm_table(orders, calibration_end=None, time_unit: str = "W") -> pd.DataFrame:
+    """Per-customer frequency / recency / T and mean repeat spend for the calibration period.
+
+    Parameters
+    ----------
+    orders : ibis table with ``customer_id``, ``order_date``, ``revenue`` (order lines).
+    calibration_end : last day of the calibration period (inclusive); default the last order date.
+    time_unit : ``D``, ``W`` or ``M``.
+
+    Returns
+    -------
+    DataFrame, one row per customer whose first purchase is on or before ``calibration_end``:
+    ``customer_id``, ``frequency`` (purchase days − 1), ``recency`` and ``T`` (in ``time_unit``,
+    fractional: days / days-per-unit), ``monetary_value`` (mean revenue of the repeat purchase days,
+    0 without repeats), ``first_purchase``, ``last_purchase``, ``revenue`` (total in calibration).
+    Same-day order lines are one transaction, as in Fader, Hardie & Lee (2005). Aggregation runs
+    in the engine; only the per-customer result is brought to pandas.
+    """
+    unit = check_time_unit(time_unit)
+    end = _as_date(calibration_end) or last_order_date(orders)
+    cal = orders.filter(orders.order_date <= end.date())
+    days = _purchase_days(cal)
+    per = days.group_by("customer_id").aggregate(
+        n_days=days.order_date.count(),
+        first_purchase=days.order_date.min(),
+        last_purchase=days.order_date.max(),
+        revenue=days.day_revenue.sum(),
+    )
+    first = days.join(per, [days.customer_id == per.customer_id, days.order_date == per.first_purchase])
+    first = first.select(customer_id=days.customer_id, first_revenue=days.day_revenue)
+    per = per.join(first, "customer_id").select(per, first.first_revenue)
+    df = per.to_pandas()
+    df["customer_id"] = df["customer_id"].astype(str)
+    df["first_purchase"] = pd.to_datetime(df["first_purchase"])
+    df["last_purchase"] = pd.to_datetime(df["last_purchase"])
+    df["frequency"] = (df["n_days"] - 1).astype(float)
+    df["recency"] = (df["last_purchase"] - df["first_purchase"]).dt.days / unit
+    df["T"] = (end - df["first_purchase"]).dt.days / unit
+    repeat_rev = df["revenue"] - df["first_revenue"]
+    df["monetary_value"] = np.where(df["frequency"] > 0, repeat_rev / df["frequency"].where(df["frequency"] > 0, 1), 0.0)
+    # the engine sums floats in parallel (order varies run to run): round so reruns give identical fits
+    df["monetary_value"], df["revenue"] = df["monetary_value"].round(6), df["revenue"].round(6)
+    cols = ["customer_id", "frequency", "recency", "T", "monetary_value", "first_purchase", "last_purchase", "revenue"]
+    return df[cols].sort_values("customer_id").reset_index(drop=True)
+
+
+def holdout_purchases(orders, calibration_end, customers: Iterable[str] | None = None,
+                      last: pd.Timestamp | None = None) -> tuple[pd.DataFrame, float]:
+    """Purchase days and revenue per customer after ``calibration_end`` (the holdout period).
+
+    Returns ``(frame, length_days)``: frame has ``customer_id``, ``holdout_purchases`` (distinct
+    purchase days in (calibration_end, last order date]) and ``holdout_revenue``; customers in
+    ``customers`` without holdout orders get zeros. ``length_days`` is the holdout length
+    (0 when no order follows ``calibration_end``). ``last`` is the last order date when the
+    caller already has it (saves a scan).
+    """
+    end = _as_date(calibration_end)
+    last = last_order_date(orders) if last is None else pd.Timestamp(last)
+    hold = orders.filter(orders.order_date > end.date())
+    days = _purchase_days(hold)
+    per = days.group_by("customer_id").aggregate(
+        holdout_purchases=days.order_date.count(), holdout_revenue=days.day_revenue.sum()
+    ).to_pandas()
+    per["customer_id"] = per["customer_id"].astype(str)
+    if customers is not None:
+        per = pd.DataFrame({"customer_id": list(customers)}).merge(per, on="customer_id", how="left")
+    per["holdout_purchases"] = per["holdout_purchases"].fillna(0).astype(float)
+    per["holdout_revenue"] = per["holdout_revenue"].fillna(0.0)
+    return per, max(0.0, float((last - end).days))
+
+
+def customer_attributes(ds, customer_ids: Iterable[str] | None = None, segment_by: str = "tier") -> pd.DataFrame:
+    """``customer_id, region, segment, owner_rep_id`` from the customers table ('unknown' where absent).
+
+    ``segment`` is the customers column named by ``segment_by`` (e.g. ``tier``, ``industry``,
+    ``channel``); without a customers table every attribute is ``unknown``.
+    """
+    cols = {"region": "region", "segment": segment_by, "owner_rep_id": "owner_rep_id"}
+    if ds is not None and ds.has("customers"):
+        t = ds.table("customers")
+        sel = {"customer_id": t.customer_id}
+        for out, col in cols.items():
+            if col in t.columns:
+                sel[out] = t[col].cast("string")
+        df = t.select(**sel).to_pandas()
+    else:
+        df = pd.DataFrame({"customer_id": pd.Series(dtype=str)})
+    df["customer_id"] = df["customer_id"].astype(str)
+    if customer_ids is not None:
+        df = pd.DataFrame({"customer_id": list(customer_ids)}).merge(df, on="customer_id", how="left")
+    for out in cols:
+        if out not in df.columns:
+            df[out] = "unknown"
+        df[out] = df[out].fillna("unknown").astype(str)
+    return df[["customer_id", *cols]]
+
+
+# --------------------------------------------------------------------------- fitting
+@contextmanager
+def _quiet():
+    """Silence PyMC / PyTensor logging and warnings (report outputs stay clean)."""
+    loggers = [logging.getLogger(n) for n in ("pymc", "pytensor", "pymc_marketing", "arviz")]
+    levels = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.setLevel(logging.CRITICAL)  # convergence problems are reported by ChurnModel.convergence()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        for lg, lv in zip(loggers, levels):
+            lg.setLevel(lv)
+
+
+def model_config(model: str, priors: str = "default") -> dict | None:
+    """pymc-marketing ``model_config`` for ``priors``.
+
+    ``default`` keeps pymc-marketing's weakly informative priors (Weibull on r, α (and s, β);
+    for BG/NBD and MBG/NBD a = φκ, b = (1−φ)κ with φ ~ Uniform(0, 1), κ ~ Pareto(1, 1)).
+    ``flat`` puts improper HalfFlat priors on every population parameter, so the MAP estimate
+    is the maximum-likelihood estimate of the papers. Gamma-Gamma always uses pymc-marketing's
+    default, which is already HalfFlat.
+    """
+    if model not in MODEL_PARAMS:
+        raise ValueError(f"model must be one of {', '.join(MODEL_PARAMS)}, not {model!r}")
+    if priors not in PRIORS:
+        raise ValueError(f"priors must be one of {', '.join(PRIORS)}, not {priors!r}")
+    if priors == "default":
+        return None
+    with _quiet():
+        from pymc_extras.prior import Prior
+
+    return {name: Prior("HalfFlat") for name in MODEL_PARAMS[model]}
+
+
+def _model_class(model: str):
+    with _quiet():  # importing PyMC / ArviZ prints FutureWarnings
+        from pymc_marketing.clv import BetaGeoModel, ModifiedBetaGeoModel, ParetoNBDModel
+
+    return {"bg_nbd": BetaGeoModel, "mbg_nbd": ModifiedBetaGeoModel, "pareto_nbd": ParetoNBDModel}[model]
+
+
+def _fit_kwargs(method: str, draws: int, tune: int, chains: int, seed: int, vi_iterations: int, cores: int | None) -> dict:
+    if method == "mcmc":
+        return dict(draws=draws, tune=tune, chains=chains, cores=cores or min(chains, 2), random_seed=seed,
+                    progressbar=False, target_accept=0.9)
+    if method == "map":
+        return dict(progressbar=False)
+    return dict(n=vi_iterations, draws=draws, random_seed=seed, progressbar=False)
+
+
+def _thin(posterior, max_draws: int, names: Iterable[str]):
+    """Evenly thinned posterior of ``names`` as an xarray Dataset with dims (chain=1, draw=k)."""
+    stacked = posterior[list(names)].stack(sample=("chain", "draw"))
+    n = stacked.sizes["sample"]
+    idx = np.unique(np.linspace(0, n - 1, min(n, max_draws)).round().astype(int))
+    thin = stacked.isel(sample=idx).drop_vars(["sample", "chain", "draw"], errors="ignore")
+    thin = thin.rename({"sample": "draw"}).assign_coords(draw=np.arange(len(idx))).expand_dims(chain=[0])
+    return thin.transpose("chain", "draw", ...)
+
+
+def _predictor(fitted, posterior):
+    """A shallow copy of a fitted pymc-marketing model whose posterior is ``posterior``."""
+    import arviz as az
+
+    pred = copy.copy(fitted)
+    pred.idata = az.InferenceData(posterior=posterior)
+    return pred
+
+
+def summarize_params(idata, names: Iterable[str], method: str) -> pd.DataFrame:
+    """Posterior mean, 94% HDI, R-hat and bulk ESS of population parameters.
+
+    MAP fits have a single point: ``lo``/``hi``/``r_hat``/``ess_bulk`` are NaN. Variational fits
+    have independent draws from the approximation: interval given, R-hat and ESS NaN.
+    """
+    import arviz as az
+
+    names = list(names)
+    if method == "map":
+        post = idata.posterior
+        return pd.DataFrame({
+            "param": names, "mean": [float(post[n].values.ravel()[0]) for n in names],
+            "lo": np.nan, "hi": np.nan, "r_hat": np.nan, "ess_bulk": np.nan,
+        })
+    with _quiet():
+        s = az.summary(idata, var_names=names, hdi_prob=INTERVAL, round_to="none")
+    out = pd.DataFrame({
+        "param": names, "mean": s.loc[names, "mean"].to_numpy(float),
+        "lo": s.loc[names, "hdi_3%"].to_numpy(float), "hi": s.loc[names, "hdi_97%"].to_numpy(float),
+        "r_hat": s.loc[names, "r_hat"].to_numpy(float) if method == "mcmc" else np.nan,
+        "ess_bulk": s.loc[names, "ess_bulk"].to_numpy(float) if method == "mcmc" else np.nan,
+    })
+    return out
+
+
+@dataclass
+class ChurnModel:
+    """A BG/NBD, MBG/NBD or Pareto/NBD purchase model plus a Gamma-Gamma spend model.
+
+    scikit-learn shape: configure here, :meth:`fit` an :func:`rfm_table` frame, then
+    :meth:`predict` per-customer probability alive, expected purchases and CLV with intervals.
+
+    Parameters
+    ----------
+    model : ``bg_nbd`` | ``mbg_nbd`` | ``pareto_nbd``
+    fit_method : ``mcmc`` (NUTS) | ``map`` | ``advi`` | ``fullrank_advi``
+    priors : ``default`` (pymc-marketing's) | ``flat`` (MAP = maximum likelihood), see :func:`model_config`
+    draws, tune, chains : NUTS settings (``draws`` is also the number of variational draws)
+    seed : random seed of NUTS / ADVI / predictive simulation (same seed → same numbers)
+    spend : fit the Gamma-Gamma spend model (needs at least 10 repeat buyers with positive spend;
+        without it each customer's own mean repeat spend is used, 0 for one-time buyers)
+    max_draws : posterior draws (evenly thinned) used for per-customer predictions
+    chunk_size : customers per prediction chunk (memory ≈ 8 × max_draws × chunk_size bytes per array)
+    vi_iterations : ADVI optimisation steps (``advi`` / ``fullrank_advi``)
+    cores : parallel NUTS chains (default min(chains, 2))
+    n_sims : minimum number of posterior-predictive simulations (one per draw; a MAP fit's single
+        draw is simulated ``n_sims`` times)
+    """
+
+    model: str = "mbg_nbd"
+    fit_method: str = "mcmc"
+    priors: str = "default"
+    draws: int = 1000
+    tune: int = 1000
+    chains: int = 2
+    seed: int = 42
+    spend: bool = True
+    max_draws: int = 400
+    chunk_size: int = 5000
+    vi_iterations: int = 30000
+    cores: int | None = None
+    n_sims: int = 200
+    params_: pd.DataFrame | None = field(default=None, init=False, repr=False)
+    spend_params_: pd.DataFrame | None = field(default=None, init=False, repr=False)
+
+    def __post_init__(self):
+        if self.model not in MODEL_PARAMS:
+            raise ValueError(f"model must be one of {', '.join(MODEL_PARAMS)}, not {self.model!r}")
+        if self.fit_method not in FIT_METHODS:
+            raise ValueError(f"fit_method must be one of {', '.join(FIT_METHODS)}, not {self.fit_method!r}")
+        model_config(self.model, self.priors)
+
+    # -- fitting -------------------------------------------------------------------
+    def fit(self, rfm: pd.DataFrame) -> "ChurnModel":
+        """Fit the purchase model (and the spend model) on an :func:`rfm_table` frame; returns self."""
+        if len(rfm) == 0:
+            raise ValueError("no customers with purchases before calibration_end: nothing to fit")
+        data = rfm[["customer_id", "frequency", "recency", "T"]].reset_index(drop=True)
+        kwargs = _fit_kwargs(self.fit_method, self.draws, self.tune, self.chains, self.seed, self.vi_iterations, self.cores)
+        with _quiet():
+            self.tx_ = _model_class(self.model)(model_config=model_config(self.model, self.priors))
+            self.tx_.fit(data=data, method=self.fit_method, **kwargs)
+        self.params_ = summarize_params(self.tx_.idata, MODEL_PARAMS[self.model], self.fit_method)
+        self.tx_post_ = _thin(self.tx_.idata.posterior, self.max_draws, MODEL_PARAMS[self.model])
+        self.gg_ = None
+        spenders = rfm[(rfm["frequency"] > 0) & (rfm["monetary_value"] > 0)]
+        self.n_spenders_ = len(spenders)
+        if self.spend and len(spenders) >= 10:
+            from pymc_marketing.clv import GammaGammaModel
+
+            gg_data = spenders[["customer_id", "frequency", "monetary_value"]].reset_index(drop=True)
+            with _quiet():
+                self.gg_ = GammaGammaModel()
+                self.gg_.fit(data=gg_data, method=self.fit_method, **kwargs)
+            self.spend_params_ = summarize_params(self.gg_.idata, GG_PARAMS, self.fit_method)
+            self.gg_post_ = _thin(self.gg_.idata.posterior, self.max_draws, GG_PARAMS)
+            # pair draws of the two models by position: use the same number of draws in both
+            k = min(self.tx_post_.sizes["draw"], self.gg_post_.sizes["draw"])
+            self.tx_post_ = self.tx_post_.isel(draw=slice(0, k))
+            self.gg_post_ = self.gg_post_.isel(draw=slice(0, k))
+        self.n_draws_ = self.tx_post_.sizes["draw"]
+        return self
+
+    def convergence(self) -> dict[str, Any]:
+        """``{r_hat_max, ess_bulk_min, ok, message}`` over the purchase and spend model parameters.
+
+        ``ok`` is True when R-hat < 1.01 and bulk ESS ≥ 100 per chain (Vehtari et al. 2021);
+        for MAP and variational fits the diagnostics do not apply (``ok`` None).
+        """
+        frames = [f for f in (self.params_, self.spend_params_) if f is not None]
+        tab = pd.concat(frames, ignore_index=True)
+        if self.fit_method != "mcmc":
+            return {"r_hat_max": None, "ess_bulk_min": None, "ok": None,
+                    "message": f"{self.fit_method} fit: R-hat and effective sample size do not apply."}
+        r_hat, ess = float(tab["r_hat"].max()), float(tab["ess_bulk"].min())
+        need = ESS_PER_CHAIN_MIN * self.chains
+        bad = [f"R-hat {r_hat:.3f} ≥ {RHAT_MAX}"] if not r_hat < RHAT_MAX else []
+        if not ess >= need:
+            bad.append(f"bulk ESS {ess:.0f} < {need}")
+        msg = ("Sampler converged: " if not bad else "Convergence problem: ") + (
+            "; ".join(bad) if bad else f"R-hat max {r_hat:.3f}, bulk ESS min {ess:.0f}."
+        )
+        if bad:
+            msg += " Treat intervals as unreliable; increase draws/tune or check the data."
+        return {"r_hat_max": r_hat, "ess_bulk_min": ess, "ok": not bad, "message": msg}
+
+    def params_dict(self, which: str = "purchase") -> dict[str, dict[str, float | None]]:
+        """``{name: {mean, lo, hi}}`` of the purchase (or ``"spend"``) model parameters."""
+        tab = self.params_ if which == "purchase" else self.spend_params_
+        if tab is None:
+            return {}
+        return {r.param: {"mean": r.mean, "lo": None if pd.isna(r.lo) else r.lo, "hi": None if pd.isna(r.hi) else r.hi}
+                for r in tab.itertuples()}
+
+    # -- predictions -----------------------------------------------------------------
+    def _draws(self, rfm_chunk: pd.DataFrame, horizon: float, clv_months: int, discount_rate: float,
+               unit_days: float, with_clv: bool = True) -> dict[str, np.ndarray]:
+        """Draw × customer arrays for one chunk: p_alive, expected purchases, spend, CLV, value if alive.
+
+        ``with_clv=False`` skips the ``clv_months`` monthly predictions behind the CLV (the
+        costliest part) when only the horizon quantities are needed.
+        """
+        data = rfm_chunk[["customer_id", "frequency", "recency", "T"]].reset_index(drop=True)
+        tx = _predictor(self.tx_, self.tx_post_)
+        with _quiet():
+            p_alive = _flat(tx.expected_probability_alive(data=data))
+            exp_h = _flat(tx.expected_purchases(data=data, future_t=horizon))
+            if self.gg_ is not None:
+                gg = _predictor(self.gg_, self.gg_post_)
+                spend = _flat(gg.expected_customer_spend(
+                    data=rfm_chunk[["customer_id", "frequency", "monetary_value"]].reset_index(drop=True)))
+            else:
+                spend = np.broadcast_to(rfm_chunk["monetary_value"].to_numpy(float), p_alive.shape)
+            # CLV: monthly cash flows over clv_months, discounted at the monthly equivalent of the annual rate
+            # (lifetimes / pymc-marketing customer_lifetime_value, computed per posterior draw).
+            month = (365.25 / 12) / unit_days
+            d_month = (1.0 + discount_rate) ** (1 / 12) - 1.0
+            clv_purchases = np.zeros_like(p_alive)
+            prev = 0.0
+            for k in range(1, (clv_months if with_clv else 0) + 1):
+                cum = _flat(tx.expected_purchases(data=data, future_t=k * month))
+                clv_purchases += (cum - prev) / (1 + d_month) ** k
+                prev = cum
+        clv = spend * clv_purchases if with_clv else np.full_like(p_alive, np.nan)
+        revenue_h = spend * exp_h
+        # Expected revenue over the horizon if the customer is alive: E[X | alive] = E[X] / P(alive).
+        value_if_alive = np.divide(revenue_h, p_alive, out=np.zeros_like(revenue_h), where=p_alive > 1e-300)
+        at_risk = (1.0 - p_alive) * value_if_alive
+        return {"p_alive": p_alive, "expected_purchases": exp_h, "spend": spend, "clv": clv,
+                "expected_revenue": revenue_h, "revenue_at_risk": at_risk}
+
+    # -- posterior-predictive simulation ----------------------------------------------
+    def _par(self, idx: np.ndarray | None = None) -> dict[str, np.ndarray]:
+        """Purchase-model population parameters per (thinned) draw, optionally re-indexed."""
+        par = {k: self.tx_post_[k].values.ravel() for k in MODEL_PARAMS[self.model]}
+        return par if idx is None else {k: v[idx] for k, v in par.items()}
+
+    def _spend_par(self, idx: np.ndarray) -> dict[str, np.ndarray] | None:
+        if self.gg_ is None:
+            return None
+        return {k: self.gg_post_[k].values.ravel()[idx] for k in GG_PARAMS}
+
+    def _sim_index(self) -> np.ndarray:
+        """Draw index of each predictive simulation: one per posterior draw, at least ``n_sims`` (MAP: repeated)."""
+        return np.arange(max(self.n_draws_, self.n_sims)) % self.n_draws_
+
+    def _simulate(self, chunk: pd.DataFrame, p_alive: np.ndarray, t: float, start: int,
+                  revenue: bool = True) -> dict[str, np.ndarray]:
+        """Posterior-predictive draws for one chunk over (T, T + t] (:mod:`salesbench.analyses.churn.predictive`).
+
+        One simulated outcome per posterior draw (at least ``n_sims``); returns (sims, customers)
+        arrays ``purchases`` (what the customer buys), ``revenue`` (its value) and ``revenue_lost``
+        (what a customer who has left would have bought had they stayed: the predictive
+        counterpart of revenue at risk). Seeded by ``seed`` and the chunk's position.
+        """
+        idx = self._sim_index()
+        rng = np.random.default_rng([self.seed, start])
+        x, T = chunk["frequency"].to_numpy(float), chunk["T"].to_numpy(float)
+        counts, alive = cp.simulate_counts(self.model, self._par(idx), p_alive[idx], x, T, t, rng)
+        out = {"purchases": counts * alive}
+        if revenue:
+            rev = cp.simulate_revenue(counts, self._spend_par(idx), x, chunk["monetary_value"].to_numpy(float),
+                                      chunk["monetary_value"].to_numpy(float), rng)
+            out["revenue"] = rev * alive
+            out["revenue_lost"] = rev * ~alive
+        return out
+
+    def predict(self, rfm: pd.DataFrame, horizon: float, clv_months: int = 24, discount_rate: float = 0.10,
+                time_unit: str = "W") -> pd.DataFrame:
+        """Per-customer posterior means and 94% intervals, computed chunk by chunk.
+
+        Returns ``customer_id`` plus, for ``p_alive``, ``expected_purchases`` (next ``horizon``
+        periods), ``clv`` (discounted value of the next ``clv_months`` months), ``expected_revenue``
+        (spend × expected purchases over the horizon) and ``revenue_at_risk`` ((1 − P(alive)) ×
+        expected revenue over the horizon if alive), the mean and ``_lo`` / ``_hi`` (3rd / 97th
+        percentile of the draws: parameter uncertainty of these expectations). ``spend`` is the
+        Gamma-Gamma expected spend per purchase (Fader & Hardie 2013, eq. 5). ``p_purchase`` is
+        the probability of at least one purchase over the horizon (posterior mean,
+        :func:`salesbench.analyses.churn.predictive.prob_no_purchase`). ``discount_rate`` is annual; cash
+        flows are monthly. MAP fits give a single draw: intervals equal the mean.
+
+        Afterwards ``totals_`` holds the customer-base totals of ``expected_purchases``,
+        ``expected_revenue`` and ``revenue_at_risk`` as :func:`summarize_predictive` dicts (mean =
+        the expected total; ``lo``/``hi`` = 94% *posterior-predictive* interval of the total,
+        including purchase-process noise; ``lo_param``/``hi_param`` = parameter uncertainty
+        only), and of ``clv`` as a parameter-only :func:`summarize_draws` dict.
+        """
+        unit_days = check_time_unit(time_unit)
+        out = []
+        sums: dict[str, np.ndarray] = {}
+        sims: dict[str, np.ndarray] = {}
+        for start in range(0, len(rfm), self.chunk_size):
+            chunk = rfm.iloc[start:start + self.chunk_size]
+            arrays = self._draws(chunk, horizon, clv_months, discount_rate, unit_days)
+            for name in ("expected_purchases", "clv", "expected_revenue", "revenue_at_risk"):
+                sums[name] = sums.get(name, 0.0) + arrays[name].sum(axis=1)
+            sim = self._simulate(chunk, arrays["p_alive"], horizon, start)
+            for name, key in (("expected_purchases", "purchases"), ("expected_revenue", "revenue"),
+                              ("revenue_at_risk", "revenue_lost")):
+                sims[name] = sims.get(name, 0.0) + sim[key].sum(axis=1)
+            cols = {"customer_id": chunk["customer_id"].to_numpy()}
+            for name, arr in arrays.items():
+                cols[name] = arr.mean(axis=0)
+                if name != "spend":
+                    lo, hi = np.quantile(arr, [_Q_LO, _Q_HI], axis=0)
+                    cols[f"{name}_lo"], cols[f"{name}_hi"] = lo, hi
+            cols["since_last_purchase"] = (chunk["T"] - chunk["recency"]).to_numpy(float)
+            cols["p_purchase"] = 1.0 - cp.prob_no_purchase(
+                self.model, self._par(), arrays["p_alive"], chunk["frequency"].to_numpy(float),
+                chunk["T"].to_numpy(float), horizon).mean(axis=0)
+            out.append(pd.DataFrame(cols))
+        self.totals_ = {name: summarize_predictive(sums[name], sims[name]) for name in sims}
+        self.totals_["clv"] = summarize_draws(sums["clv"]) | {"interval": "parameter uncertainty only"}
+        return pd.concat(out, ignore_index=True)
+
+    def group_totals(self, rfm: pd.DataFrame, groups: pd.DataFrame, horizon: float, value: str = "revenue_at_risk",
+                     clv_months: int = 24, discount_rate: float = 0.10, time_unit: str = "W") -> pd.DataFrame:
+        """A per-customer quantity summed within groups, with 94% posterior-predictive intervals.
+
+        ``groups`` has ``customer_id`` and one or more grouping columns (long format is built per
+        column). ``value`` is ``revenue_at_risk``, ``expected_revenue`` or ``expected_purchases``
+        (predictive intervals: simulated outcomes summed per simulation, :meth:`_simulate`) or
+        ``clv`` (parameter uncertainty only). ``mean`` is the expected sum; ``lo_param`` /
+        ``hi_param`` the interval from parameter uncertainty alone (sums per posterior draw).
+        Computed chunk by chunk. Returns ``by, group, mean, lo, hi, n_customers, lo_param,
+        hi_param``; ``by == "total"`` holds the grand total.
+        """
+        unit_days = check_time_unit(time_unit)
+        sim_key = {"revenue_at_risk": "revenue_lost", "expected_revenue": "revenue", "expected_purchases": "purchases"}
+        g = rfm[["customer_id"]].merge(groups, on="customer_id", how="left")
+        by_cols = [c for c in groups.columns if c != "customer_id"]
+        acc: dict[tuple[str, str], np.ndarray] = {}
+        acc_sim: dict[tuple[str, str], np.ndarray] = {}
+        counts: dict[tuple[str, str], int] = {}
+        for start in range(0, len(rfm), self.chunk_size):
+            chunk = rfm.iloc[start:start + self.chunk_size]
+            arrays = self._draws(chunk, horizon, clv_months, discount_rate, unit_days, with_clv=value == "clv")
+            arr = arrays[value]
+            sim = None
+            if value in sim_key:
+                sim = self._simulate(chunk, arrays["p_alive"], horizon, start,
+                                     revenue=value != "expected_purchases")[sim_key[value]]
+            gchunk = g.iloc[start:start + self.chunk_size]
+            keys = [(("total", "all"), np.ones(len(chunk), bool))]
+            for col in by_cols:
+                labels = gchunk[col].fillna("unknown").astype(str).to_numpy()
+                keys += [((col, lab), labels == lab) for lab in np.unique(labels)]
+            for key, m in keys:
+                _add(acc, counts, key, arr[:, m].sum(axis=1), int(m.sum()))
+                if sim is not None:
+                    acc_sim[key] = acc_sim.get(key, 0.0) + sim[:, m].sum(axis=1)
+        rows = []
+        for (by, lab), draws in acc.items():
+            if value in sim_key:
+                s = summarize_predictive(draws, acc_sim[(by, lab)])
+            else:
+                s = summarize_draws(draws)
+                s |= {"lo_param": s["lo"], "hi_param": s["hi"]}
+            rows.append({"by": by, "group": lab, "mean": s["mean"], "lo": s["lo"], "hi": s["hi"],
+                         "n_customers": counts[(by, lab)], "lo_param": s["lo_param"], "hi_param": s["hi_param"]})
+        cols = ["by", "group", "mean", "lo", "hi", "n_customers", "lo_param", "hi_param"]
+        if not rows:
+            return pd.DataFrame(columns=cols)
+        return pd.DataFrame(rows, columns=cols).sort_values(["by", "mean"], ascending=[True, False]).reset_index(drop=True)
+
+    # -- model checking ----------------------------------------------------------------
+    def repeat_purchase_ppc(self, rfm: pd.DataFrame, max_bucket: int = 7, n_samples: int = 200,
+                            max_customers: int = 5000) -> pd.DataFrame:
+        """Posterior predictive check of the repeat-purchase histogram (Fader, Hardie & Lee 2005, fig. 2).
+
+        Simulates each customer's number of repeat purchases in their own ``T`` from the fitted
+        model (pymc-marketing's ``BetaGeoNBD`` / ``ModifiedBetaGeoNBD`` / ``ParetoNBD`` random
+        variables, one simulated data set per posterior draw), at most ``max_customers`` customers
+        (a seeded random subset, counts scaled back to the whole base). Returns ``frequency``
+        (0 … ``max_bucket``+, as text), ``observed``, ``predicted`` (mean count), ``lo``, ``hi``
+        (94% interval).
+        """
+        rng = np.random.default_rng(self.seed)
+        sub = rfm if len(rfm) <= max_customers else rfm.iloc[np.sort(rng.choice(len(rfm), max_customers, replace=False))]
+        scale = len(rfm) / len(sub)
+        post = self.tx_post_
+        if post.sizes["draw"] > n_samples:
+            post = post.isel(draw=np.linspace(0, post.sizes["draw"] - 1, n_samples).round().astype(int))
+        if post.sizes["draw"] == 1:  # MAP: simulate repeatedly from the point estimate
+            post = post.isel(draw=np.zeros(min(n_samples, 100), dtype=int))
+        freq = _simulate_frequency(self.model, post, sub["T"].to_numpy(float), self.seed)
+        buckets = np.minimum(freq, max_bucket).astype(int)
+        counts = np.stack([(buckets == k).sum(axis=1) for k in range(max_bucket + 1)], axis=1) * scale
+        obs = np.minimum(rfm["frequency"].to_numpy(), max_bucket).astype(int)
+        observed = np.bincount(obs, minlength=max_bucket + 1)[: max_bucket + 1]
+        lo, hi = np.quantile(counts, [_Q_LO, _Q_HI], axis=0)
+        labels = [str(k) for k in range(max_bucket)] + [f"{max_bucket}+"]
+        return pd.DataFrame({"frequency": labels, "observed": observed, "predicted": counts.mean(axis=0), "lo": lo, "hi": hi})
+
+    def holdout_check(self, rfm: pd.DataFrame, holdout: pd.DataFrame, length: float, max_bucket: int = 7,
+                      ll_draws: int = 40) -> dict[str, Any]:
+        """Predicted vs actual purchases in the holdout period, per customer, in total and by frequency.
+
+        ``holdout`` comes from :func:`holdout_purchases`; ``length`` is its length in time units.
+        Returns
+
+        * ``predicted_total`` (expected purchases), ``predicted_lo`` / ``predicted_hi`` (94%
+          posterior-predictive interval of the total: parameter uncertainty *and* purchase-process
+          noise, :meth:`_simulate`), ``expected_lo`` / ``expected_hi`` (parameter uncertainty only,
+          None for MAP), ``actual_total``, ``covered`` (actual inside the predictive interval),
+          ``error_pct``, ``mae`` (per customer), ``length``;
+        * ``log_lik``: holdout log-likelihood Σ log P(X = actual count | history), the predictive
+          probability averaged over at most ``ll_draws`` posterior draws
+          (:func:`salesbench.analyses.churn.predictive.count_pmf`), and ``log_lik_per_customer``;
+        * ``calibration_error``: mean over the calibration-frequency buckets (0, 1, …, ``max_bucket``+)
+          of the symmetric relative gap |p − a| / ((p + a) / 2) between mean predicted and mean
+          actual holdout purchases (0 = every bucket right, 2 = worst; unweighted, so the
+          frequent buyers count as much as the many one-time buyers and it does not merely
+          repeat the total error);
+        * ``auc``: ROC AUC for "bought again in the holdout" of each ranking signal —
+          ``p_alive``, ``p_purchase`` (P(at least one purchase in the holdout)),
+          ``expected_purchases`` and ``recency`` (− time since the last purchase) — None when
+          everybody (or nobody) bought;
+        * ``by_frequency``: the calibration plot of Fader, Hardie & Lee (2005, fig. 4), mean
+          predicted and actual holdout purchases per calibration frequency bucket;
+          ``per_customer``: the per-customer signals and outcome.
+        """
+        df = rfm[["customer_id", "frequency", "recency", "T"]].merge(holdout, on="customer_id", how="left").fillna(
+            {"holdout_purchases": 0.0})
+        tx = _predictor(self.tx_, self.tx_post_)
+        n = self.n_draws_
+        ll_idx = np.unique(np.linspace(0, n - 1, min(n, ll_draws)).round().astype(int))
+        totals, sim_totals, cols = [], [], {k: [] for k in ("predicted", "p_alive", "p_purchase", "lik")}
+        for start in range(0, len(df), self.chunk_size):
+            chunk = df.iloc[start:start + self.chunk_size]
+            data = chunk[["customer_id", "frequency", "recency", "T"]].reset_index(drop=True)
+            with _quiet():
+                arr = _flat(tx.expected_purchases(data=data, future_t=length))
+                p_alive = _flat(tx.expected_probability_alive(data=data))
+            x, T = chunk["frequency"].to_numpy(float), chunk["T"].to_numpy(float)
+            totals.append(arr.sum(axis=1))
+            sim_totals.append(self._simulate(chunk, p_alive, length, start, revenue=False)["purchases"].sum(axis=1))
+            cols["predicted"].append(arr.mean(axis=0))
+            cols["p_alive"].append(p_alive.mean(axis=0))
+            cols["p_purchase"].append(1.0 - cp.prob_no_purchase(self.model, self._par(), p_alive, x, T, length).mean(axis=0))
+            pmf = cp.count_pmf(self.model, self._par(ll_idx), p_alive[ll_idx], x, T, length,
+                               chunk["holdout_purchases"].to_numpy(float))
+            cols["lik"].append(pmf.mean(axis=0))
+        total = np.sum(totals, axis=0)
+        for k, v in cols.items():
+            df[k] = np.concatenate(v)
+        df["bucket"] = np.minimum(df["frequency"], max_bucket).astype(int)
+        by = df.groupby("bucket").agg(customers=("customer_id", "size"), predicted=("predicted", "mean"),
+                                      actual=("holdout_purchases", "mean")).reset_index()
+        by["frequency"] = [str(b) if b < max_bucket else f"{max_bucket}+" for b in by["bucket"]]
+        actual = float(df["holdout_purchases"].sum())
+        tot = summarize_predictive(total, np.sum(sim_totals, axis=0))
+        pred = tot["mean"]
+        loglik = float(np.log(np.maximum(df["lik"].to_numpy(), 1e-300)).sum())
+        df["recency_signal"] = df["recency"] - df["T"]
+        bought = df["holdout_purchases"].to_numpy() > 0
+        signals = {"p_alive": "p_alive", "p_purchase": "p_purchase", "expected_purchases": "predicted",
+                   "recency": "recency_signal"}
+        auc = {k: (roc_auc(df[c], bought) if 0 < bought.sum() < len(df) else None) for k, c in signals.items()}
+        gap = (by["predicted"] - by["actual"]).abs()
+        size = (by["predicted"].abs() + by["actual"].abs()) / 2
+        calib = float(np.where(size > 0, gap / size.where(size > 0, 1.0), 0.0).mean()) if len(by) else None
+        return {
+            "predicted_total": pred, "predicted_lo": tot["lo"], "predicted_hi": tot["hi"],
+            "expected_lo": tot["lo_param"], "expected_hi": tot["hi_param"], "interval": tot["interval"],
+            "actual_total": actual, "covered": bool(tot["lo"] <= actual <= tot["hi"]),
+            "error_pct": (pred - actual) / actual if actual else None,
+            "mae": float((df["predicted"] - df["holdout_purchases"]).abs().mean()),
+            "length": float(length), "log_lik": loglik, "log_lik_per_customer": loglik / len(df) if len(df) else None,
+            "calibration_error": calib, "auc": auc, "bought_share": float(bought.mean()) if len(df) else None,
+            "by_frequency": by[["frequency", "customers", "predicted", "actual"]],
+            "per_customer": df[["customer_id", "frequency", "predicted", "holdout_purchases", "p_alive", "p_purchase",
+                                "recency_signal"]],
+        }
+
+    def p_alive_grid(self, max_frequency: int, T: float, n_recency: int = 25) -> pd.DataFrame:
+        """Mean P(alive) on a frequency × recency grid at customer age ``T`` (long frame).
+
+        Returns ``frequency, recency, p_alive`` for frequency 0 … ``max_frequency`` and
+        ``n_recency`` recency values in [0, T] (recency 0 only with frequency 0 is observable;
+        the grid shows the model surface, as lifetimes' ``plot_probability_alive_matrix``).
+        """
+        freqs = np.arange(max_frequency + 1)
+        rec = np.linspace(0, T, n_recency)
+        f, r = np.meshgrid(freqs, rec, indexing="ij")
+        grid = pd.DataFrame({"customer_id": np.arange(f.size).astype(str), "frequency": f.ravel().astype(float),
+                             "recency": np.where(f.ravel() == 0, 0.0, r.ravel()), "T": float(T)})
+        tx = _predictor(self.tx_, self.tx_post_)
+        with _quiet():
+            p = _flat(tx.expected_probability_alive(data=grid)).mean(axis=0)
+        return pd.DataFrame({"frequency": f.ravel(), "recency": r.ravel(), "p_alive": p})
+
+
+def _simulate_frequency(model: str, post, T: np.ndarray, seed: int) -> np.ndarray:
+    """Simulated repeat-purchase counts, shape (draws, customers), one data set per posterior draw."""
+    with _quiet():
+        import pymc as pm
+        from pymc_marketing.clv.distributions import BetaGeoNBD, ModifiedBetaGeoNBD, ParetoNBD
+
+    par = {k: post[k].values.reshape(-1, 1) for k in MODEL_PARAMS[model]}
+    T = np.asarray(T, float)[None, :]
+    if model == "pareto_nbd":
+        rv = ParetoNBD.dist(r=par["r"], alpha=par["alpha"], s=par["s"], beta=par["beta"], T=T)
+    else:
+        cls = BetaGeoNBD if model == "bg_nbd" else ModifiedBetaGeoNBD
+        rv = cls.dist(a=par["a"], b=par["b"], r=par["r"], alpha=par["alpha"], T=T)
+    with _quiet():
+        out = pm.draw(rv, random_seed=seed)
+    return np.asarray(out)[..., 1]
+
+
+def summarize_predictive(draws, sims) -> dict[str, Any]:
+    """Expected total and 94% intervals of a customer-base total.
+
+    ``draws``: the total of the per-customer expectations per posterior draw (its mean is the
+    expected total; its 3rd–97th percentiles are ``lo_param``/``hi_param``, parameter
+    uncertainty only, None for a MAP fit). ``sims``: simulated totals including purchase-process
+    noise (:meth:`ChurnModel._simulate`); their 3rd–97th percentiles are ``lo``/``hi``, the
+    posterior-predictive interval.
+    """
+    par = summarize_draws(draws)
+    s = np.asarray(sims, dtype=float).ravel()
+    lo, hi = np.quantile(s, [_Q_LO, _Q_HI])
+    return {"mean": par["mean"], "lo": float(lo), "hi": float(hi), "lo_param": par["lo"], "hi_param": par["hi"],
+            "interval": "posterior predictive"}
+
+
+def summarize_draws(draws) -> dict[str, float | None]:
+    """``{mean, lo, hi}`` of a vector of posterior draws (94% equal-tailed interval).
+
+    With a single draw (a MAP fit) ``lo`` and ``hi`` are None: a point estimate has no interval.
+    """
+    d = np.asarray(draws, dtype=float).ravel()
+    if d.size <= 1:
+        return {"mean": float(d.mean()) if d.size else None, "lo": None, "hi": None}
+    lo, hi = np.quantile(d, [_Q_LO, _Q_HI])
+    return {"mean": float(d.mean()), "lo": float(lo), "hi": float(hi)}
+
+
+def _add(acc, counts, key, draws, n):
+    if key in acc:
+        acc[key] = acc[key] + draws
+        counts[key] += n
+    else:
+        acc[key] = np.asarray(draws, dtype=float).copy()
+        counts[key] = n
+
+
+def _flat(x) -> np.ndarray:
+    """xarray (chain, draw, customer) → numpy (draws, customers)."""
+    arr = np.asarray(x.transpose("chain", "draw", "customer_id", missing_dims="ignore").values, dtype=float)
+    if arr.ndim == 1:
+        arr = arr[None, :]
+    return arr.reshape(-1, arr.shape[-1])
+
+
+# --------------------------------------------------------------------------- actions
+#: Order of the at-risk list per ranking signal: (column, ascending) — most at risk first.
+RANK_ORDER: dict[str, tuple[str, bool]] = {
+    "revenue_at_risk": ("revenue_at_risk", False),
+    "p_purchase": ("p_purchase", True),
+    "expected_purchases": ("expected_purchases", True),
+    "p_alive": ("p_alive", True),
+    "recency": ("since_last_purchase", False),
+}
+
+
+def at_risk_customers(pred: pd.DataFrame, attrs: pd.DataFrame | None = None, p_alive_max: float = 0.5,
+                      min_clv_quantile: float = 0.5, rank_by: str = "revenue_at_risk") -> pd.DataFrame:
+    """The at-risk list: low probability alive and high expected value, ranked most at risk first.
+
+    A customer is at risk when the posterior mean ``p_alive < p_alive_max`` and the expected
+    customer lifetime value ``clv`` is at or above its ``min_clv_quantile`` quantile over all
+    customers (and positive): still worth a lot, but probably slipping away. Customers long gone
+    have a CLV near zero and are not on the list. ``value_if_alive`` = ``expected_revenue /
+    p_alive`` and ``revenue_at_risk`` = (1 − P(alive)) × ``value_if_alive``.
+
+    ``rank_by`` orders the list (ties by revenue at risk, then id): ``revenue_at_risk``
+    (descending), ``p_purchase`` (probability of buying within the horizon, ascending),
+    ``expected_purchases`` (ascending), ``p_alive`` (ascending) or ``recency``
+    (``since_last_purchase``, descending) — see :func:`salesbench.analyses.churn.choice.choose_signal`.
+    ``rank`` is the position in that order.
+    """
+    if rank_by not in RANK_ORDER:
+        raise ValueError(f"rank_by must be one of {', '.join(RANK_ORDER)}, not {rank_by!r}")
+    df = pred.copy()
+    df["value_if_alive"] = np.divide(df["expected_revenue"], df["p_alive"], out=np.zeros(len(df)),
+                                     where=df["p_alive"].to_numpy() > 1e-300)
+    cut = float(df["clv"].quantile(min_clv_quantile)) if len(df) else 0.0
+    sel = df[(df["p_alive"] < p_alive_max) & (df["clv"] >= cut) & (df["clv"] > 0)]
+    if attrs is not None:
+        sel = sel.merge(attrs, on="customer_id", how="left")
+    col, asc = RANK_ORDER[rank_by]
+    keys, order = [col, "customer_id"], [asc, True]
+    if col != "revenue_at_risk":
+        keys, order = [col, "revenue_at_risk", "customer_id"], [asc, False, True]
+    out = sel.sort_values(keys, ascending=order).reset_index(drop=True)
+    out["rank"] = np.arange(1, len(out) + 1)
+    return out
+
+
+def status_of(p_alive: float | np.ndarray, slipping: float = 0.7, gone: float = 0.3):
+    """Traffic-light status from P(alive): ≥ ``slipping`` active (green), ≥ ``gone`` slipping (amber),
+    else probably gone (red)."""
+    p = np.asarray(p_alive, dtype=float)
+    return np.where(p >= slipping, "active", np.where(p >= gone, "slipping", "probably gone"))
+
+
+def roc_auc(score: np.ndarray, positive: np.ndarray) -> float:
+    """Area under the ROC curve of ``score`` for the boolean ``positive`` (scikit-learn)."""
+    from sklearn.metrics import roc_auc_score
+
+    return float(roc_auc_score(np.asarray(positive, bool), np.asarray(score, float)))
+
+
+def truth_check(pred: pd.DataFrame, truth_customers: pd.DataFrame, calibration_end, at_risk: pd.DataFrame) -> dict:
+    """Compare predictions with the demo generator's truth (demo data only).
+
+    ``churned`` = the customer's true ``churned_at`` is on or before ``calibration_end``.
+    Returns ``{auc, base_rate, at_risk_churned_share, n}``: the ROC AUC of 1 − P(alive) for
+    churned, the share churned among all customers and among the at-risk list.
+    """
+    end = _as_date(calibration_end)
+    tc = truth_customers[["customer_id", "churned_at"]].copy()
+    tc["customer_id"] = tc["customer_id"].astype(str)
+    tc["churned"] = pd.to_datetime(tc["churned_at"]).le(end).fillna(False).astype(bool)
+    df = pred[["customer_id", "p_alive"]].merge(tc[["customer_id", "churned"]], on="customer_id", how="left")
+    df["churned"] = df["churned"].fillna(False).astype(bool)
+    share = float(df.loc[df["customer_id"].isin(at_risk["customer_id"]), "churned"].mean()) if len(at_risk) else None
+    auc = roc_auc(1 - df["p_alive"], df["churned"]) if 0 < df["churned"].sum() < len(df) else None
+    return {"auc": auc, "base_rate": float(df["churned"].mean()), "at_risk_churned_share": share, "n": len(df)}
