@@ -115,23 +115,3 @@ def churn(values: Mapping[str, Any]) -> None:
         churn_choice.check_params(dict(values))
     except ValueError as exc:
         raise CheckError(str(exc).split()[0], str(exc)) from None
-
-
-#: Which key a :class:`salesbench.analyses.performance.model.ReviewConfig` message is about, by its first words.
-_PERFORMANCE_KEYS = (("score weight", "weights"), ("unknown KPI", "weights"), ("warning line", "warning_lines"),
-                     ("unknown warning line", "warning_lines"), ("each relationship", "relationships"))
-
-
-def performance(values: Mapping[str, Any]) -> None:
-    """Everything :class:`salesbench.analyses.performance.model.ReviewConfig` checks (weights sum to 1, warning lines, ...)."""
-    from salesbench.analyses.performance.model import ReviewConfig
-
-    try:
-        ReviewConfig.from_params(values)
-    except ValueError as exc:
-        msg = str(exc)
-        key = next((k for prefix, k in _PERFORMANCE_KEYS if msg.startswith(prefix)), None)
-        key = key or next((k for k in values if msg.startswith(k)), None)
-        if key is None:
-            raise
-        raise CheckError(key, msg) from None
