@@ -403,12 +403,13 @@ def figure_inputs(rv: PerformanceReview) -> dict[str, tuple[tuple, dict[str, Any
     }
     if "revenue_attainment" in card.columns and card["revenue_attainment"].notna().any():
         out["plot_attainment_bars"] = ((card,), {"lines": lines, "cap": 1.6})
-    for level, wf in rv.waterfalls_.items():
+    if rv.waterfalls_:
+        level, wf = next(iter(rv.waterfalls_.items()))
         out["plot_gap_waterfall"] = ((wf,), {"title": f"Revenue gap to target by {level}"})
-        break
-    for title, pvm, base, cur in pvm_views(rv):
+    views = pvm_views(rv)
+    if views:
+        title, pvm, base, cur = views[0]
         out["plot_pvm_bridge"] = ((pvm,), {"base_label": base, "current_label": cur, "title": title})
-        break
     return out
 
 

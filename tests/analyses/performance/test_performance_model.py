@@ -95,3 +95,27 @@ def test_future_dated_orders_do_not_move_the_review_period(make_frames):
     rv = pf.PerformanceReview(trend_periods=1).fit(ds)
     assert str(rv.period_) == "2025Q1"            # last full quarter on or before 2025-04-01
     assert rv.notes_ == ["1 order line dated in the future (after today) was ignored"]
+
+
+def test_check_params_names_the_key_before_any_kernel():
+    from salesbench.core.errors import CheckError
+    from salesbench.report import params
+
+    with pytest.raises(CheckError, match="sum to 0.9") as err:
+        pf.PerformanceReview.check_params({"weights": {"revenue": 0.5, "csat": 0.4}})
+    assert err.value.key == "weights"
+    with pytest.raises(CheckError, match="red \\(0.95\\) must not be above amber") as err:
+        pf.PerformanceReview.check_params({"warning_lines": {"attainment": {"red": 0.95, "amber": 0.8}}})
+    assert err.value.key == "warning_lines"
+    with pytest.raises(CheckError, match="each relationship is a pair of KPI names") as err:
+        pf.PerformanceReview.check_params({"relationships": [["csat"]]})
+    assert err.value.key == "relationships"
+    pf.PerformanceReview.check_params(params.declaration("performance").defaults)      # the defaults pass
+    assert params.declaration("performance").check == "salesbench.analyses.performance.model:PerformanceReview.check_params"
+
+
+def test_init_only_stores_and_fit_validates():
+    rv = pf.PerformanceReview(weights={"revenue": 2.0})                 # stored as given, checked in fit
+    assert rv.weights == {"revenue": 2.0} and not rv.is_fitted
+    with pytest.raises(kpis.WeightsError, match="sum to 1"):
+        rv.fit(None)
