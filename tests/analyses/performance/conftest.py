@@ -96,7 +96,7 @@ def make_frames():
     return _frames
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def tiny():
     return sb.Dataset.from_frames(_frames())
 
@@ -107,7 +107,7 @@ def tiny_kpis(tiny):
     return measures.compute_kpis(tiny, "quarter", q, q, grace_days=0, as_of=D(2025, 3, 31))
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def tiny_review(tiny):
     """The review of the tiny company's 2025Q1 with two trend periods."""
     return pf.PerformanceReview(period="quarter", as_of=D(2025, 3, 31), trend_periods=2).fit(tiny)

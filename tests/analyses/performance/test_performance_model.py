@@ -15,10 +15,10 @@ D = dt.date
 
 
 # --------------------------------------------------------------------------- the review on the tiny company
-def test_review_on_tiny_company(tiny, tmp_path):
+def test_review_on_tiny_company(tiny_review, tmp_path):
     from salesbench.analyses.performance import report
 
-    rv = pf.PerformanceReview(period="quarter", as_of=D(2025, 3, 31), trend_periods=2).fit(tiny)
+    rv = tiny_review  # PerformanceReview(period="quarter", as_of=D(2025, 3, 31), trend_periods=2).fit(tiny)
     r = rv.results()
     assert r["period"] == "2025Q1" and r["previous_period"] == "2024Q4" and r["last_year_period"] == "2024Q1"
     assert r["company"]["revenue"] == pytest.approx(1500.0)
