@@ -9,7 +9,7 @@ to a temporary folder (generation time is reported but is not the subject).
 The review then runs in a fresh child process so that its peak memory
 (``VmHWM``, imports included) is its own, in phases:
 
-* ``kpis``: :func:`salesbench.analyses.performance.model.compute_kpis` — the engine-side
+* ``kpis``: :func:`salesbench.analyses.performance.measures.compute_kpis` — the engine-side
   group-bys of orders, invoices, surveys, opportunities, interactions and
   targets at rep / team / region / company level for the trend window;
 * ``fit``: the whole :class:`~salesbench.analyses.performance.model.PerformanceReview`
@@ -48,6 +48,7 @@ def _peak_mb() -> float:
 def _child(folder: str, period: str) -> dict:
     t0 = time.perf_counter()
     import salesbench as sb
+    from salesbench.analyses.performance import measures, periods
     from salesbench.analyses.performance import model as pf
 
     t_import = time.perf_counter() - t0
@@ -55,9 +56,9 @@ def _child(folder: str, period: str) -> dict:
     ds = sb.open_data(folder)
     rows = ds.row_counts()
     t = time.perf_counter()
-    end = pf.data_end(ds)
-    p = pf.select_period(period, end)
-    pf.compute_kpis(ds, period, p - 5, p, as_of=end)
+    end = periods.data_end(ds)
+    p = periods.select_period(period, end)
+    measures.compute_kpis(ds, period, p - 5, p, as_of=end)
     t_kpis = time.perf_counter() - t
     t = time.perf_counter()
     rv = pf.PerformanceReview(period=period).fit(ds)

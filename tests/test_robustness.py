@@ -294,8 +294,8 @@ def test_performance_review_on_odd_data(make, tmp_path):
     res = Results("performance", tmp_path)
     performance_report.publish(rv, res)
     performance_report.headline_cards(rv)
-    performance_report.summary_sentences(rv)
-    performance_report.warning_table(rv)
+    performance_report.sentences(rv)
+    performance_report.warning_frame(rv)
     res.save()
     assert json.loads((tmp_path / "performance.results.json").read_text())["status"] == "ok"
 

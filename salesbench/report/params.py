@@ -11,7 +11,7 @@ that accepts several types declares its type under ``_types``::
     _order: 30                      # position in the index (data_quality first)
     _requires: [opportunities, stage_history]   # canonical tables it needs
     _types: {as_of: "date?", top_n: "int|str", regions: "list[str]"}
-    _check: "salesbench.report.checks:funnel"          # rules across keys, run before any kernel
+    _check: "salesbench.analyses.funnel.model:Funnel.check_params"   # rules across keys, run before any kernel
     data: demo                      # common key: data source
     out_dir: "."                    # common key: where Results are written
     as_of: null

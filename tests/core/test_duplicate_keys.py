@@ -141,8 +141,8 @@ def test_performance(frames, tmp_path):
     _conflict(_with_copies(frames, "reps", conflict="region"), "performance", "reps", "rep_id", tmp_path)
     dup = _with_copies(_with_copies_frames(frames, "products"), "reps")
     _states_copies(dup, "reps", tmp_path, "performance")
-    a = performance.PerformanceReview(performance.ReviewConfig.from_params(P)).fit(dup)
-    b = performance.PerformanceReview(performance.ReviewConfig.from_params(P)).fit(sb.Dataset.from_frames(frames))
+    a = performance.PerformanceReview.from_params(P).fit(dup)
+    b = performance.PerformanceReview.from_params(P).fit(sb.Dataset.from_frames(frames))
     for level in b.kpis_:
         pd.testing.assert_frame_equal(a.kpis_[level], b.kpis_[level])
     pd.testing.assert_frame_equal(a.pvm_previous_, b.pvm_previous_)

@@ -385,8 +385,7 @@ def test_runner_passes_the_driver_plan_to_the_kernel_as_an_absolute_path(tmp_pat
 def test_every_declared_check_accepts_the_defaults():
     for name in P.notebook_names():
         decl = P.declaration(name)
-        assert decl.check is None or decl.check.startswith(
-            ("salesbench.report.checks:", f"salesbench.analyses.{name}.model:")), (name, decl.check)
+        assert decl.check is None or decl.check.startswith(f"salesbench.analyses.{name}.model:"), (name, decl.check)
         assert P.resolve(name)[0]["data"] == "demo"
     assert all(P.declaration(n).check for n in ("segmentation", "funnel", "forecasting", "churn", "performance"))
 

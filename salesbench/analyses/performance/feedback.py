@@ -26,43 +26,14 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 import pandas as pd
+from scipy.stats import norm, spearmanr
 
 from salesbench import viz
-from salesbench.analyses.performance.model import KPIS, KPI, period_label
+from salesbench.analyses.performance.kpis import KPI, KPIS, format_diff, format_value
+from salesbench.analyses.performance.periods import period_label
 
 #: KPIs considered for feedback in addition to the weighted ones.
 FEEDBACK_EXTRA: tuple[str, ...] = ("win_rate", "avg_deal_size", "nps", "discount_rate", "expense_ratio")
-
-
-# --------------------------------------------------------------------------- formatting
-def format_value(kpi: str, value: Any) -> str:
-    """A KPI value formatted for text (money compact, rates as %, scores with decimals)."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "–"
-    kind = KPIS.get(kpi, KPI(kpi, kpi, kind="num2")).kind
-    if kind == "money":
-        return viz.fmt_money(value)
-    if kind == "pct":
-        return viz.fmt_pct(value, 1)
-    if kind == "num0":
-        return viz.fmt_num(value, 0)
-    return viz.fmt_num(value, 2)
-
-
-def format_diff(kpi: str, diff: float) -> str:
-    """A signed difference in the KPI's unit (percentage points for rates)."""
-    if diff is None or (isinstance(diff, float) and math.isnan(diff)):
-        return "–"
-    kind = KPIS.get(kpi, KPI(kpi, kpi, kind="num2")).kind
-    sign = "+" if diff >= 0 else "−"
-    a = abs(float(diff))
-    if kind == "money":
-        return f"{sign}{viz.fmt_money(a)}"
-    if kind == "pct":
-        return f"{sign}{100 * a:.1f} pts"
-    if kind == "num0":
-        return f"{sign}{a:,.0f}"
-    return f"{sign}{a:.2f}"
 
 
 # --------------------------------------------------------------------------- relationships
@@ -72,8 +43,6 @@ def spearman_ci(x: Sequence[float], y: Sequence[float], confidence: float = 0.95
     Returns ``{n, rho, lo, hi, p_value}``; NaN entries when n < 5 or a
     variable is constant.
     """
-    from scipy.stats import norm, spearmanr
-
     x = np.asarray(x, dtype=float)
     y = np.asarray(y, dtype=float)
     ok = ~(np.isnan(x) | np.isnan(y))

@@ -1,108 +1,31 @@
-"""Figures and tables of the performance review (shared palette and status colours).
+"""Figures of the performance review (shared palette and status colours).
 
-Every plotting function takes ``ax=`` (or ``axes=`` for small multiples) and
-returns it. Colours come from :mod:`salesbench.viz`: :data:`~salesbench.viz.STATUS`
-for warning-line statuses (Okabe–Ito, colour-blind safe), :data:`~salesbench.viz.ACCENT`
-for actuals and :data:`~salesbench.viz.TARGET` for targets and lines. Status is
-never shown by colour alone: the scorecard writes a glyph next to each value
-and the status word in its last column.
+Every function is ``plot_<thing>(frame, *, ax=None, ...) -> Axes`` on the
+frames :class:`~salesbench.analyses.performance.model.PerformanceReview`
+learns (``scope_card_``, ``waterfalls_``, ``pvm_previous_``, ``history_``,
+``relationships_``); it creates a figure when ``ax`` is None. Colours come
+from :mod:`salesbench.viz`: :data:`~salesbench.viz.STATUS` for warning-line
+statuses (Okabe–Ito, colour-blind safe), :data:`~salesbench.viz.ACCENT` for
+actuals and :data:`~salesbench.viz.TARGET` for targets and lines. The
+colour-coded HTML tables are views in
+:mod:`salesbench.analyses.performance.report`.
 """
 from __future__ import annotations
 
-from typing import Iterable, Mapping, Sequence
+from typing import Iterable, Mapping
 
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
 from salesbench import viz
-from salesbench.analyses.performance.model import KPIS, period_label
-from salesbench.analyses.performance.feedback import format_value
-
-#: Glyph written next to a value so status is readable without colour.
-GLYPH = {"green": "✓", "amber": "!", "red": "✕", "grey": ""}
-_TINT = {"green": "#CCEBE3", "amber": "#F9E5BF", "red": "#F5CFB3", "grey": "#F0F0F0"}
-
-
-# --------------------------------------------------------------------------- scorecard table
-def scorecard_table(card: pd.DataFrame, kpis: Sequence[str], max_rows: int = 60, caption: str | None = None) -> viz.HTML:
-    """Colour-coded scorecard (escaped HTML): rank, rep, team, score, each KPI, status.
-
-    Each KPI cell shows the value (and attainment where the KPI has a target)
-    on a tint of its status colour with a status glyph (✓ green, ! amber,
-    ✕ red); the last column repeats the overall status as a word.
-    """
-    df = card.head(max_rows)
-    heads = ["Rank", "Rep", "Team", "Score"] + [KPIS[k].label if k in KPIS else k for k in kpis] + ["Status"]
-    rows = []
-    for _, r in df.iterrows():
-        cells = [
-            f"<td>{viz.esc('' if pd.isna(r.get('rank')) else int(r['rank']))}</td>",
-            f"<td>{viz.esc(r.get('name') or r['rep_id'])}</td>",
-            f"<td>{viz.esc(r.get('team', ''))}</td>",
-            _status_cell(viz.fmt_num(r["score"], 0), r.get("score_status", "grey")),
-        ]
-        for k in kpis:
-            txt = format_value(k, r.get(k))
-            if r.get(f"basis_{k}") == "target" and pd.notna(r.get(f"{k}_attainment")):
-                txt += f" ({viz.fmt_pct(r[f'{k}_attainment'])})"
-            cells.append(_status_cell(txt, r.get(f"status_{k}", "grey")))
-        st = r.get("status", "grey")
-        cells.append(
-            f'<td style="background:{viz.status_color(st)};color:#fff;font-weight:600">{viz.esc(st)}</td>'
-        )
-        rows.append("<tr>" + "".join(cells) + "</tr>")
-    cap = f"<caption>{viz.esc(caption)}</caption>" if caption else ""
-    head = "".join(f"<th>{viz.esc(h)}</th>" for h in heads)
-    legend = (
-        '<p class="s">Cell colour and glyph = status against the warning lines: '
-        "✓ green, ! amber, ✕ red, blank grey = no data. Percentages in brackets are attainment against target.</p>"
-    )
-    more = (
-        f'<p class="s">Showing {max_rows} of {len(card):,} reps; the full scorecard is in the exported CSV.</p>'
-        if len(card) > max_rows else ""
-    )
-    return viz.HTML(
-        f'<table class="dataframe sb-table">{cap}<thead><tr>{head}</tr></thead>'
-        f"<tbody>{''.join(rows)}</tbody></table>{legend}{more}"
-    )
-
-
-def _status_cell(text: str, status: str) -> str:
-    status = status if status in _TINT else "grey"
-    glyph = GLYPH[status]
-    return (
-        f'<td style="background:{_TINT[status]};border-left:4px solid {viz.status_color(status)}" '
-        f'title="{viz.esc(status)}">{viz.esc(text)}{" " + glyph if glyph else ""}</td>'
-    )
-
-
-def level_table(frame: pd.DataFrame, lines: Mapping[str, Mapping[str, float]], label: str = "key") -> viz.HTML:
-    """KPI table for teams or regions with the attainment status coloured (escaped)."""
-    from salesbench.analyses.performance.model import classify
-
-    df = frame.copy()
-    if "revenue_attainment" in df.columns:
-        df["status"] = classify(df["revenue_attainment"], **lines["attainment"]).to_numpy()
-    cols = [label, "revenue", "revenue_target", "revenue_attainment", "revenue_growth_pop", "revenue_growth_yoy",
-            "gross_margin", "collection_rate", "new_customer_rate", "csat", "nps", "win_rate", "status"]
-    cols = [c for c in cols if c in df.columns]
-    pretty = {label: label.capitalize() if label != "key" else "", "revenue": "Revenue", "revenue_target": "Target",
-              "revenue_attainment": "Attainment", "revenue_growth_pop": "vs prev.", "revenue_growth_yoy": "vs last year",
-              "gross_margin": "Gross margin", "collection_rate": "Collection", "new_customer_rate": "New cust.",
-              "csat": "CSAT", "nps": "NPS", "win_rate": "Win rate", "status": "Status"}
-    out = df[cols].rename(columns=pretty)
-    fmts = {"Revenue": viz.fmt_money, "Target": viz.fmt_money, "Attainment": viz.fmt_pct,
-            "vs prev.": lambda v: viz.fmt_pct(v, 1), "vs last year": lambda v: viz.fmt_pct(v, 1),
-            "Gross margin": lambda v: viz.fmt_pct(v, 1), "Collection": viz.fmt_pct,
-            "New cust.": lambda v: viz.fmt_pct(v, 1), "CSAT": lambda v: viz.fmt_num(v, 2),
-            "NPS": viz.fmt_num, "Win rate": viz.fmt_pct}
-    return viz.show_table(out, formats=fmts, status_col="Status" if "Status" in out.columns else None)
+from salesbench.analyses.performance.periods import period_label
 
 
 # --------------------------------------------------------------------------- attainment bars
-def attainment_bars(
+def plot_attainment_bars(
     card: pd.DataFrame,
+    *,
     lines: Mapping[str, Mapping[str, float]],
     value: str = "revenue_attainment",
     label: str = "rep_id",
@@ -121,23 +44,24 @@ def attainment_bars(
     return ax
 
 
-def score_bars(card: pd.DataFrame, lines: Mapping[str, Mapping[str, float]], label: str = "rep_id", ax=None):
+def plot_score_bars(card: pd.DataFrame, *, lines: Mapping[str, Mapping[str, float]], label: str = "rep_id", ax=None):
     """Horizontal bars of the composite score per rep, coloured by score status, with the score lines."""
     ax = _status_bars(card, "score", label, "score_status", lines["score"], ax, None, pct=False, reference=None)
     ax.set_xlabel("composite score (points)")
     return ax
 
 
-def overview_bars(rv, ax=None):
-    """The first-screen figure: revenue attainment per rep when targets exist, else the score per rep."""
-    card = rv.scope_card_
-    title_period = period_label(rv.period_)
+def plot_overview(card: pd.DataFrame, *, lines: Mapping[str, Mapping[str, float]], period: str, ax=None):
+    """The first-screen figure: revenue attainment per rep when targets exist, else the score per rep.
+
+    ``card`` is the scorecard (``scope_card_``), ``period`` the review period's label for the title.
+    """
     if "revenue_attainment" in card.columns and card["revenue_attainment"].notna().any():
-        ax = attainment_bars(card, rv.config.warning_lines, ax=ax, cap=1.6)
-        ax.set_title(f"Revenue attainment per rep, {title_period}")
+        ax = plot_attainment_bars(card, lines=lines, ax=ax, cap=1.6)
+        ax.set_title(f"Revenue attainment per rep, {period}")
     else:
-        ax = score_bars(card, rv.config.warning_lines, ax=ax)
-        ax.set_title(f"Score per rep, {title_period} (no revenue targets in the data)")
+        ax = plot_score_bars(card, lines=lines, ax=ax)
+        ax.set_title(f"Score per rep, {period} (no revenue targets in the data)")
     return ax
 
 
@@ -187,7 +111,7 @@ def _bridge(ax, labels, starts, ends, colors, annotate=True):
     return ax
 
 
-def gap_waterfall_plot(wf: pd.DataFrame, ax=None, title: str | None = None):
+def plot_gap_waterfall(wf: pd.DataFrame, *, ax=None, title: str | None = None):
     """Waterfall of :func:`salesbench.analyses.performance.variance.gap_waterfall`: target → contributions → actual.
 
     Shortfalls are vermillion, surpluses bluish green (the status colours),
@@ -216,7 +140,7 @@ def gap_waterfall_plot(wf: pd.DataFrame, ax=None, title: str | None = None):
     return ax
 
 
-def pvm_bridge_plot(pvm: pd.DataFrame, base_label: str, current_label: str, ax=None, title: str | None = None):
+def plot_pvm_bridge(pvm: pd.DataFrame, *, base_label: str, current_label: str, ax=None, title: str | None = None):
     """Bridge base revenue → volume → mix → price → current revenue (the ``Total`` row of a PVM frame)."""
     ax = ax or plt.subplots(figsize=(8, 4))[1]
     tot = pvm[pvm.iloc[:, 0] == "Total"].iloc[0]
@@ -238,8 +162,9 @@ def pvm_bridge_plot(pvm: pd.DataFrame, base_label: str, current_label: str, ax=N
 
 
 # --------------------------------------------------------------------------- trend sparklines
-def sparklines(
+def plot_sparklines(
     history: pd.DataFrame,
+    *,
     rep_ids: Iterable[str],
     value: str = "revenue_attainment",
     lines: Mapping[str, Mapping[str, float]] | None = None,
@@ -301,7 +226,7 @@ def sparklines(
 
 
 # --------------------------------------------------------------------------- relationships
-def relationships_plot(rel: pd.DataFrame, ax=None):
+def plot_relationships(rel: pd.DataFrame, *, ax=None):
     """Forest plot of Spearman correlations with their confidence intervals (zero line dashed)."""
     ax = ax or plt.subplots(figsize=(8, 0.6 * max(len(rel), 1) + 1.2))[1]
     df = rel.dropna(subset=["rho"]).assign(pair=lambda d: d["x_label"] + " vs " + d["y_label"].str.lower())

@@ -1,18 +1,36 @@
-"""The performance notebook's text and publishing: headline cards, narrative,
-per-rep feedback blocks and the values written to ``performance.results.json``.
+"""The performance notebook's text, tables, figures and publishing.
 
-Everything here formats numbers computed by :class:`salesbench.analyses.performance.model.PerformanceReview`;
-no KPI is computed here. All text from the data (rep names, team names) is
-escaped through :mod:`salesbench.viz`.
+Headline cards, summary sentences, the colour-coded scorecard and team/region
+tables, the warning table, price/volume/mix views, per-rep feedback blocks,
+method notes, the values and CSV tables written by :func:`publish`, and the
+``show_*`` calls that draw each figure of the notebook (one call per cell,
+several figures where the review has several waterfalls or bridges).
+
+Everything here formats numbers computed by
+:class:`salesbench.analyses.performance.model.PerformanceReview`; no KPI is
+computed here. All text from the data (rep names, team names) is escaped
+through :mod:`salesbench.viz`. Status is never shown by colour alone: the
+scorecard writes a glyph next to each value and the status word in its last
+column.
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Mapping, Sequence
 
+import matplotlib.pyplot as plt
 import pandas as pd
+from IPython.display import display
 
 from salesbench import viz
-from salesbench.analyses.performance.model import KPIS, PerformanceReview, classify, period_label
+from salesbench.analyses.performance import plots
+from salesbench.analyses.performance.kpis import KPIS, format_value
+from salesbench.analyses.performance.model import PerformanceReview
+from salesbench.analyses.performance.periods import period_label
+from salesbench.analyses.performance.warning_lines import classify
+
+#: Glyph written next to a value so status is readable without colour.
+GLYPH = {"green": "✓", "amber": "!", "red": "✕", "grey": ""}
+_TINT = {"green": "#CCEBE3", "amber": "#F9E5BF", "red": "#F5CFB3", "grey": "#F0F0F0"}
 
 SCORECARD_COLUMNS = [
     "rank", "rank_team", "rep_id", "name", "team", "region", "score", "score_status", "status", "weight_covered",
@@ -22,7 +40,7 @@ SCORECARD_COLUMNS = [
 def headline_cards(rv: PerformanceReview) -> list[dict[str, Any]]:
     """3-5 cards for the first screen: revenue vs target, growth, margin, reps under a warning line, collection."""
     k = rv.scope_kpis_
-    lines = rv.config.warning_lines
+    lines = rv.config_.warning_lines
     att = k.get("revenue_attainment")
     label = period_label(rv.period_)
     cards = []
@@ -54,7 +72,7 @@ def headline_cards(rv: PerformanceReview) -> list[dict[str, Any]]:
     })
     cards.append({
         "label": "Collection rate", "value": viz.fmt_pct(k.get("collection_rate")),
-        "sub": _collection_phrase(rv.config.collection_grace_days),
+        "sub": _collection_phrase(rv.config_.collection_grace_days),
     })
     return cards
 
@@ -79,7 +97,7 @@ def _scope_value(rv: PerformanceReview, period: pd.Period, col: str):
     return row[col].iat[0] if len(row) else None
 
 
-def summary_sentences(rv: PerformanceReview) -> list[str]:
+def sentences(rv: PerformanceReview) -> list[str]:
     """Two or three sentences with the numbers that matter (for :func:`salesbench.viz.narrative`)."""
     k = rv.scope_kpis_
     label = period_label(rv.period_)
@@ -87,7 +105,7 @@ def summary_sentences(rv: PerformanceReview) -> list[str]:
     s = [f"{who} booked {viz.fmt_money(k.get('revenue'))} of revenue in {label}"]
     att = k.get("revenue_attainment")
     if att is not None and not pd.isna(att):
-        st = classify([att], **rv.config.warning_lines["attainment"]).iat[0]
+        st = classify([att], **rv.config_.warning_lines["attainment"]).iat[0]
         s[0] += f", {viz.fmt_pct(att)} of its {viz.fmt_money(k.get('revenue_target'))} target ({st})"
     yoy = k.get("revenue_growth_yoy")
     if yoy is not None and not pd.isna(yoy):
@@ -153,7 +171,7 @@ def scorecard_export(rv: PerformanceReview) -> pd.DataFrame:
     """The scope's scorecard with every weighted KPI, its attainment, component and status."""
     card = rv.scope_card_
     cols = [c for c in SCORECARD_COLUMNS if c in card.columns]
-    for k in rv.config.weights:
+    for k in rv.config_.weights:
         cols += [c for c in (k, f"{k}_target", f"{k}_attainment", f"c_{k}", f"basis_{k}", f"status_{k}") if c in card.columns]
     extra = [c for c in ("win_rate", "avg_deal_size", "nps", "discount_rate", "revenue_growth_pop", "revenue_growth_yoy")
              if c in card.columns and c not in cols]
@@ -161,7 +179,7 @@ def scorecard_export(rv: PerformanceReview) -> pd.DataFrame:
 
 
 def publish(rv: PerformanceReview, res) -> None:
-    """Write results values, headline figures and CSV tables (call ``res.save()`` afterwards)."""
+    """Fill ``res`` with the results values, headline figures and CSV tables, then save ``performance.results.json``."""
     res.set(**rv.results())
     k = rv.scope_kpis_
     att = k.get("revenue_attainment")
@@ -183,14 +201,100 @@ def publish(rv: PerformanceReview, res) -> None:
         res.table(f"gap_by_{level}", wf)
     res.table("relationships", rv.relationships_)
     res.table("feedback", feedback_frame(rv))
+    res.save()
+
+
+# --------------------------------------------------------------------------- table views
+def scorecard_view(rv: PerformanceReview, max_rows: int = 60) -> viz.HTML:
+    """The scope's colour-coded scorecard with every weighted KPI (:func:`scorecard_table`)."""
+    return scorecard_table(rv.scope_card_, list(rv.config_.weights), max_rows=max_rows)
+
+
+def level_view(rv: PerformanceReview, level: str) -> viz.HTML:
+    """The KPI table of the regions or teams in scope (:func:`level_frame`, :func:`level_table`)."""
+    return level_table(level_frame(rv, level), rv.config_.warning_lines, label=level)
+
+
+def scorecard_table(card: pd.DataFrame, kpis: Sequence[str], max_rows: int = 60, caption: str | None = None) -> viz.HTML:
+    """Colour-coded scorecard (escaped HTML): rank, rep, team, score, each KPI, status.
+
+    Each KPI cell shows the value (and attainment where the KPI has a target)
+    on a tint of its status colour with a status glyph (✓ green, ! amber,
+    ✕ red); the last column repeats the overall status as a word.
+    """
+    df = card.head(max_rows)
+    heads = ["Rank", "Rep", "Team", "Score"] + [KPIS[k].label if k in KPIS else k for k in kpis] + ["Status"]
+    rows = []
+    for _, r in df.iterrows():
+        cells = [
+            f"<td>{viz.esc('' if pd.isna(r.get('rank')) else int(r['rank']))}</td>",
+            f"<td>{viz.esc(r.get('name') or r['rep_id'])}</td>",
+            f"<td>{viz.esc(r.get('team', ''))}</td>",
+            _status_cell(viz.fmt_num(r["score"], 0), r.get("score_status", "grey")),
+        ]
+        for k in kpis:
+            txt = format_value(k, r.get(k))
+            if r.get(f"basis_{k}") == "target" and pd.notna(r.get(f"{k}_attainment")):
+                txt += f" ({viz.fmt_pct(r[f'{k}_attainment'])})"
+            cells.append(_status_cell(txt, r.get(f"status_{k}", "grey")))
+        st = r.get("status", "grey")
+        cells.append(
+            f'<td style="background:{viz.status_color(st)};color:#fff;font-weight:600">{viz.esc(st)}</td>'
+        )
+        rows.append("<tr>" + "".join(cells) + "</tr>")
+    cap = f"<caption>{viz.esc(caption)}</caption>" if caption else ""
+    head = "".join(f"<th>{viz.esc(h)}</th>" for h in heads)
+    legend = (
+        '<p class="s">Cell colour and glyph = status against the warning lines: '
+        "✓ green, ! amber, ✕ red, blank grey = no data. Percentages in brackets are attainment against target.</p>"
+    )
+    more = (
+        f'<p class="s">Showing {max_rows} of {len(card):,} reps; the full scorecard is in the exported CSV.</p>'
+        if len(card) > max_rows else ""
+    )
+    return viz.HTML(
+        f'<table class="dataframe sb-table">{cap}<thead><tr>{head}</tr></thead>'
+        f"<tbody>{''.join(rows)}</tbody></table>{legend}{more}"
+    )
+
+
+def _status_cell(text: str, status: str) -> str:
+    status = status if status in _TINT else "grey"
+    glyph = GLYPH[status]
+    return (
+        f'<td style="background:{_TINT[status]};border-left:4px solid {viz.status_color(status)}" '
+        f'title="{viz.esc(status)}">{viz.esc(text)}{" " + glyph if glyph else ""}</td>'
+    )
+
+
+def level_table(frame: pd.DataFrame, lines: Mapping[str, Mapping[str, float]], label: str = "key") -> viz.HTML:
+    """KPI table for teams or regions with the attainment status coloured (escaped)."""
+    df = frame.copy()
+    if "revenue_attainment" in df.columns:
+        df["status"] = classify(df["revenue_attainment"], **lines["attainment"]).to_numpy()
+    cols = [label, "revenue", "revenue_target", "revenue_attainment", "revenue_growth_pop", "revenue_growth_yoy",
+            "gross_margin", "collection_rate", "new_customer_rate", "csat", "nps", "win_rate", "status"]
+    cols = [c for c in cols if c in df.columns]
+    pretty = {label: label.capitalize() if label != "key" else "", "revenue": "Revenue", "revenue_target": "Target",
+              "revenue_attainment": "Attainment", "revenue_growth_pop": "vs prev.", "revenue_growth_yoy": "vs last year",
+              "gross_margin": "Gross margin", "collection_rate": "Collection", "new_customer_rate": "New cust.",
+              "csat": "CSAT", "nps": "NPS", "win_rate": "Win rate", "status": "Status"}
+    out = df[cols].rename(columns=pretty)
+    fmts = {"Revenue": viz.fmt_money, "Target": viz.fmt_money, "Attainment": viz.fmt_pct,
+            "vs prev.": lambda v: viz.fmt_pct(v, 1), "vs last year": lambda v: viz.fmt_pct(v, 1),
+            "Gross margin": lambda v: viz.fmt_pct(v, 1), "Collection": viz.fmt_pct,
+            "New cust.": lambda v: viz.fmt_pct(v, 1), "CSAT": lambda v: viz.fmt_num(v, 2),
+            "NPS": viz.fmt_num, "Win rate": viz.fmt_pct}
+    return viz.show_table(out, formats=fmts, status_col="Status" if "Status" in out.columns else None)
+
 
 
 def kpi_label(name: str) -> str:
     return KPIS[name].label if name in KPIS else name
 
 
-def warning_table(rv: PerformanceReview) -> pd.DataFrame:
-    """The warning list with readable measure names and formatted values (for ``show_table``)."""
+def warning_frame(rv: PerformanceReview) -> pd.DataFrame:
+    """The warning list with readable measure names and formatted values (:func:`warning_view` shows it)."""
     w = rv.warnings_.copy()
     if w.empty:
         return pd.DataFrame(columns=["Rep", "Team", "Measure", "Value", "Against", "status"])
@@ -199,7 +303,6 @@ def warning_table(rv: PerformanceReview) -> pd.DataFrame:
             return viz.fmt_pct(r["value"]) + " of target"
         if r["basis"] == "score":
             return viz.fmt_num(r["value"], 0) + " points"
-        from salesbench.analyses.performance.feedback import format_value
         return format_value(r["measure"], r["value"])
     return pd.DataFrame({
         "Rep": w["name"].fillna(w["rep_id"]), "Team": w["team"],
@@ -208,6 +311,11 @@ def warning_table(rv: PerformanceReview) -> pd.DataFrame:
         "Against": w["basis"].map({"attainment": "target", "percentile": "peers (percentile)", "score": "score lines"}),
         "status": w["status"],
     })
+
+
+def warning_view(rv: PerformanceReview, max_rows: int = 60) -> viz.HTML:
+    """Everyone under a warning line as an escaped table with the status coloured."""
+    return viz.show_table(warning_frame(rv), max_rows=max_rows, status_col="status")
 
 
 def level_frame(rv: PerformanceReview, level: str) -> pd.DataFrame:
@@ -237,6 +345,11 @@ def pvm_views(rv: PerformanceReview) -> list[tuple[str, pd.DataFrame, str, str]]
     return out
 
 
+def relationship_readings(rv: PerformanceReview) -> viz.HTML:
+    """One plain-language reading per KPI pair (associations, never causes)."""
+    return viz.bullet_list(rv.relationships_["reading"])
+
+
 def pvm_table(pvm: pd.DataFrame) -> viz.HTML:
     """A PVM frame as an escaped table (money compact, prices with two decimals)."""
     cols = {"product_line": "Product line", "revenue_base": "Base revenue", "revenue_current": "Revenue",
@@ -250,7 +363,7 @@ def pvm_table(pvm: pd.DataFrame) -> viz.HTML:
 
 def method_notes(rv: PerformanceReview) -> list[str]:
     """Plain sentences describing weights, normalisation, lines and definitions actually used."""
-    cfg = rv.config
+    cfg = rv.config_
     lines = cfg.warning_lines
     w = ", ".join(f"{kpi_label(k)} {viz.fmt_pct(v)}" for k, v in cfg.weights.items())
     norm = (f"attainment against target (capped at {viz.fmt_pct(cfg.attainment_cap)}) where the rep has a target, "
@@ -272,3 +385,65 @@ def method_notes(rv: PerformanceReview) -> list[str]:
     ]
     notes += [f"Note: {n}." for n in rv.notes_]
     return notes
+
+
+# --------------------------------------------------------------------------- figures
+def figure_inputs(rv: PerformanceReview) -> dict[str, tuple[tuple, dict[str, Any]]]:
+    """``{plot function name: (args, kwargs)}`` for every figure the review can draw (first waterfall / bridge).
+
+    Figures whose data the review does not have (no targets: no attainment
+    bars, no waterfall; no products: no bridge) are left out.
+    """
+    card, lines = rv.scope_card_, rv.config_.warning_lines
+    out: dict[str, tuple[tuple, dict[str, Any]]] = {
+        "plot_overview": ((card,), {"lines": lines, "period": period_label(rv.period_)}),
+        "plot_score_bars": ((card,), {"lines": lines}),
+        "plot_sparklines": ((rv.history_,), {"rep_ids": list(card["rep_id"]), "lines": lines}),
+        "plot_relationships": ((rv.relationships_,), {}),
+    }
+    if "revenue_attainment" in card.columns and card["revenue_attainment"].notna().any():
+        out["plot_attainment_bars"] = ((card,), {"lines": lines, "cap": 1.6})
+    if rv.waterfalls_:
+        level, wf = next(iter(rv.waterfalls_.items()))
+        out["plot_gap_waterfall"] = ((wf,), {"title": f"Revenue gap to target by {level}"})
+    views = pvm_views(rv)
+    if views:
+        title, pvm, base, cur = views[0]
+        out["plot_pvm_bridge"] = ((pvm,), {"base_label": base, "current_label": cur, "title": title})
+    return out
+
+
+def _show(ax) -> None:
+    """Lay out and show the figure of ``ax`` (inline in a notebook), then let it go."""
+    viz.finish(ax.figure)
+    plt.show()
+
+
+def show_overview(rv: PerformanceReview) -> None:
+    """The first-screen figure: revenue attainment per rep against the warning lines (score per rep without targets)."""
+    args, kwargs = figure_inputs(rv)["plot_overview"]
+    _show(plots.plot_overview(*args, **kwargs))
+
+
+def show_gap_waterfalls(rv: PerformanceReview) -> None:
+    """One gap-to-target waterfall per level below the scope (regions and teams, or teams and reps); none without targets."""
+    for level, wf in rv.waterfalls_.items():
+        _show(plots.plot_gap_waterfall(wf, title=f"Revenue gap to target by {level}"))
+
+
+def show_pvm(rv: PerformanceReview) -> None:
+    """Each price/volume/mix bridge (vs the previous period, vs target) followed by its table by product line."""
+    for title, pvm, base, cur in pvm_views(rv):
+        _show(plots.plot_pvm_bridge(pvm, base_label=base, current_label=cur, title=title))
+        display(pvm_table(pvm))
+
+
+def show_relationships(rv: PerformanceReview) -> None:
+    """The forest plot of the KPI pairs' rank correlations with their intervals."""
+    _show(plots.plot_relationships(rv.relationships_))
+
+
+def show_sparklines(rv: PerformanceReview) -> None:
+    """Revenue attainment (else score) per rep over the trend periods, one small multiple per rep in scope."""
+    args, kwargs = figure_inputs(rv)["plot_sparklines"]
+    _show(plots.plot_sparklines(*args, **kwargs))
