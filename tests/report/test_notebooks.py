@@ -15,7 +15,7 @@ import pytest
 
 from salesbench.report import params
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 
 #: What each report needs and where it stands in the index.

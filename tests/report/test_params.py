@@ -10,7 +10,7 @@ import pytest
 
 from salesbench.report import params as P
 
-FIXTURES = Path(__file__).parent / "notebooks"
+FIXTURES = Path(__file__).resolve().parents[1] / "notebooks"
 
 FUNNEL = """
 _title: Sales funnel
@@ -103,7 +103,7 @@ def test_bad_declaration_names_file_and_key(pdir, text, key, expected):
 def test_paths_default_to_repo_and_follow_env(monkeypatch, tmp_path):
     monkeypatch.delenv("SALESBENCH_PARAMS", raising=False)
     monkeypatch.delenv("SALESBENCH_NOTEBOOKS", raising=False)
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[2]
     assert P.params_dir() == root / "params" and P.notebooks_dir() == root / "notebooks"
     monkeypatch.setenv("SALESBENCH_PARAMS", str(tmp_path))
     assert P.params_dir() == tmp_path
@@ -370,16 +370,16 @@ def test_driver_plan_file_is_checked_before_any_kernel(tmp_path, monkeypatch, ru
 
 def test_runner_passes_the_driver_plan_to_the_kernel_as_an_absolute_path(tmp_path, monkeypatch):
     """Kernels run in the report folder: a plan path relative to the caller's folder is made absolute."""
-    from salesbench.report import runner
+    from salesbench.report import execute, plan
 
     monkeypatch.chdir(tmp_path)
     (tmp_path / "plans").mkdir()
     (tmp_path / "plans" / "ok.csv").write_text("period,discount\n2026-01-15,0.1\n")
     p = P.resolve("forecasting", overrides=["driver_plan=plans/ok.csv"])[0]
-    job = runner.Job(1, "forecasting", "Sales forecast", p, "", "demo")
-    assert runner._inject(job, "demo")["driver_plan"] == str(tmp_path / "plans" / "ok.csv")
-    assert runner._inject(runner.Job(1, "forecasting", "x", P.resolve("forecasting")[0], "", "demo"),
-                          "demo")["driver_plan"] is None
+    job = plan.Job(1, "forecasting", "Sales forecast", p, "", "demo")
+    assert execute._inject(job, "demo")["driver_plan"] == str(tmp_path / "plans" / "ok.csv")
+    assert execute._inject(plan.Job(1, "forecasting", "x", P.resolve("forecasting")[0], "", "demo"),
+                           "demo")["driver_plan"] is None
 
 
 def test_every_declared_check_accepts_the_defaults():
@@ -401,8 +401,8 @@ def test_check_error_names_where_the_key_came_from(tmp_path):
 
 
 def test_unloadable_check_hook_is_an_error_in_the_declaration(pdir):
-    (pdir / "funnel.yaml").write_text(FUNNEL + '_check: "salesbench.report.checks:no_such_check"\n')
-    with pytest.raises(P.ParamError, match=r"funnel.yaml: _check 'salesbench.report.checks:no_such_check' cannot be loaded"):
+    (pdir / "funnel.yaml").write_text(FUNNEL + '_check: "salesbench.analyses.funnel.model:no_such_check"\n')
+    with pytest.raises(P.ParamError, match=r"funnel.yaml: _check .salesbench.analyses.funnel.model:no_such_check. cannot be loaded"):
         P.resolve("funnel")
 
 
