@@ -97,7 +97,7 @@ def test_missing_tables_skip_with_one_sentence(tmp_path, frames):
     ds = Dataset.from_frames({"opportunities": frames["opportunities"]})
     res = Results("funnel", tmp_path)
     with pytest.raises(MissingTables, match="stage_history"):
-        ds.require(analysis="funnel", res=res)
+        ds.require("opportunities", "stage_history", analysis="funnel", res=res)
     out = Results.load(tmp_path / "funnel.results.json")
     assert out["status"] == "skipped" and out["reason"] == "no stage_history table"
 

@@ -65,7 +65,7 @@ def test_missing_reps_table_skips_with_a_clear_reason(tmp_path, make_frames):
     ds = sb.Dataset.from_frames({"orders": make_frames()["orders"]})
     res = sb.results.Results("performance", tmp_path)
     with pytest.raises(MissingTables, match="needs the reps table"):
-        ds.require(analysis="performance", res=res)
+        ds.require("orders", "reps", analysis="performance", res=res)
     saved = json.loads((tmp_path / "performance.results.json").read_text())
     assert saved["status"] == "skipped" and saved["reason"] == "no reps table"
 
