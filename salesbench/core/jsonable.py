@@ -31,6 +31,8 @@ def to_jsonable(value: Any) -> Any:
     if isinstance(value, (np.floating, float)):
         f = float(value)
         return None if (math.isnan(f) or math.isinf(f)) else f
+    if value is None or value is pd.NaT:  # before the dates: NaT is a datetime whose isoformat() is "NaT"
+        return None
     if isinstance(value, pd.Timestamp):
         if pd.isna(value):
             return None
@@ -41,8 +43,6 @@ def to_jsonable(value: Any) -> Any:
         return value.isoformat()
     if isinstance(value, pd.Period):
         return str(value)
-    if value is None or value is pd.NaT:
-        return None
     try:
         if pd.isna(value):
             return None

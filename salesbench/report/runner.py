@@ -44,11 +44,9 @@ import argparse
 import datetime as _dt
 import json
 import os
-import re
 import shutil
 import sys
 import time
-import urllib.parse
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Sequence

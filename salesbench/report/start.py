@@ -50,7 +50,8 @@ def start(name: str, namespace: Mapping[str, Any] | None = None) -> tuple[_param
     ds = open_data(P.data)
     viz.apply_theme()
     res = Results(name, interactive_out_dir(name, P.out_dir))
-    excluded = ds.require(*_params.declaration(name).requires, analysis=name, res=res)
+    requires = _params.declaration(name).requires
+    excluded = ds.require(*requires, analysis=name, res=res) if requires else []
     if excluded:  # the rows the analysis will not see, one escaped sentence each
         viz.show(viz.narrative(*excluded, warning=True))
     return P, ds, res

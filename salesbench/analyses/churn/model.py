@@ -20,18 +20,17 @@ The words, tables and figures are in :mod:`salesbench.analyses.churn.report` and
 """
 from __future__ import annotations
 
-import datetime as _dt
 import math
 import time
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from salesbench.analyses.base import Analysis, one_of
 from salesbench.analyses.churn import choice as churn_choice
 from salesbench.analyses.churn import clv
 from salesbench.analyses.churn import warning as churn_warning
+from salesbench.core.jsonable import to_jsonable
 
 #: the exported per-customer columns (``churn.customers.csv``)
 CUSTOMER_COLUMNS = ["customer_id", "p_alive", "expected_purchases", "clv", "p_alive_lo", "p_alive_hi",
@@ -186,7 +185,7 @@ class Churn(Analysis):
     # -- results --------------------------------------------------------------------------------
     def results(self) -> dict[str, Any]:
         """The values of ``churn.results.json`` (plain JSON; see docs/churn.md)."""
-        return _plain(self._result_values())
+        return to_jsonable(self._result_values())
 
     def _result_values(self) -> dict[str, Any]:
         conv, cm, pred = self.convergence_, self.clv_model_, self.predictions_
@@ -255,28 +254,3 @@ def total_at_risk(risk_by: pd.DataFrame) -> dict[str, Any]:
 def _none(x):
     return None if x is None or (isinstance(x, float) and math.isnan(x)) else float(x)
 
-
-def _plain(value: Any) -> Any:
-    """``value`` as plain JSON types, as ``churn.results.json`` stores them: frames → lists of records,
-    numpy scalars → Python numbers, NaN → None, dates → ISO strings (the conversion
-    :func:`salesbench.report.results.to_jsonable` applies on saving, which the analysis layer may not import)."""
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    if isinstance(value, pd.DataFrame):
-        return [_plain(r) for r in value.to_dict(orient="records")]
-    if isinstance(value, (bool, np.bool_)):
-        return bool(value)
-    if isinstance(value, np.integer):
-        return int(value)
-    if isinstance(value, (float, np.floating)):
-        return None if not math.isfinite(float(value)) else float(value)
-    if isinstance(value, pd.Timestamp):
-        return None if pd.isna(value) else (value.date().isoformat() if value == value.normalize()
-                                            else value.isoformat())
-    if isinstance(value, (_dt.date, _dt.datetime)):
-        return value.isoformat()
-    if value is pd.NaT:
-        return None
-    return value

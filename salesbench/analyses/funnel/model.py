@@ -41,10 +41,8 @@ Time in stage
 from __future__ import annotations
 
 import datetime as _dt
-import math
 from typing import Any, Mapping
 
-import numpy as np
 import pandas as pd
 
 from salesbench.analyses.base import Analysis, all_of, number
@@ -55,6 +53,7 @@ from salesbench.analyses.funnel.deals import check_stages, load_deals
 from salesbench.analyses.funnel.durations import (cycle_stats, sla_breaches, sla_summary, stage_durations,
                                                   stay_lengths, stuck_deals)
 from salesbench.analyses.funnel.pipeline import coverage, next_period_targets, velocity, weighted_pipeline
+from salesbench.core.jsonable import to_jsonable
 from salesbench.core.errors import CheckError, ReportSkipped
 
 #: Breakdown dimensions understood by the per-group functions.
@@ -255,30 +254,10 @@ class Funnel(Analysis):
             "win_rate_by_channel": (self.win_by_["channel"].set_index("channel")["win_rate"].to_dict()
                                     if "channel" in self.win_by_ else {}),
         }
-        return _plain(values)
+        return to_jsonable(values)
 
 
 def _positive(key: str, name: str, value) -> None:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
         raise CheckError(key, f"{name} must be a positive number, got {value!r}")
 
-
-def _plain(value):
-    """``value`` as plain JSON: numpy scalars as Python numbers, NaN/NaT as None, dates as ISO text, keys as str."""
-    if isinstance(value, Mapping):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    if isinstance(value, (bool, np.bool_)):
-        return bool(value)
-    if isinstance(value, (int, np.integer)):
-        return int(value)
-    if isinstance(value, (float, np.floating)):
-        return None if not math.isfinite(float(value)) else float(value)
-    if isinstance(value, pd.Timestamp):
-        return None if pd.isna(value) else value.isoformat()
-    if isinstance(value, (_dt.date, _dt.datetime)):
-        return value.isoformat()
-    if value is None or value is pd.NaT:
-        return None
-    return value

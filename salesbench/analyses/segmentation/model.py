@@ -32,6 +32,7 @@ from typing import Any, Mapping, Sequence
 
 import pandas as pd
 
+from salesbench.core.jsonable import to_jsonable
 from salesbench.analyses.base import Analysis, check_with, number
 from salesbench.analyses.segmentation.clusters import (  # noqa: F401  (re-exported: the step API in one place)
     CLUSTER_FEATURES, DEFAULT_CLUSTER_WEIGHTS, ClusteringSkipped, ClusterResult, cluster_ari, cluster_customers,
@@ -289,7 +290,7 @@ class Segmentation(Analysis):
         }
         if self.ari_ is not None:
             out["cluster_ari_vs_truth"] = float(self.ari_)
-        return out
+        return to_jsonable(out)
 
     def _cluster_results(self) -> dict[str, Any]:
         cr = self.cluster_result_
