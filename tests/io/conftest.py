@@ -1,6 +1,7 @@
 """Fixtures for the Spark engine tests: one local Spark session for the whole test session."""
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -20,7 +21,10 @@ def java_problem() -> str | None:
     if java is None:
         return "no java on PATH (apt-get install openjdk-17-jre-headless)"
     out = subprocess.run([java, "-version"], capture_output=True, text=True).stderr
-    return None if out else "java -version printed nothing"
+    m = re.search(r'version "(\d+)', out)
+    if not m or int(m.group(1)) < 17:
+        return f"pyspark 4 needs Java 17 or later; java -version says {out.splitlines()[0] if out else 'nothing'!r}"
+    return None
 
 
 @pytest.fixture(scope="session")
