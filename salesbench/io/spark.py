@@ -38,7 +38,6 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import Any
 
 import ibis
 import ibis.expr.datatypes as dt

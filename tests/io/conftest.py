@@ -49,5 +49,11 @@ def spark_spec(folder: Path, target: Path, master: str = "local[2]") -> Path:
 
 
 @pytest.fixture(scope="session")
+def make_spark_spec():
+    """``make_spark_spec(folder, target)``: see :func:`spark_spec`."""
+    return spark_spec
+
+
+@pytest.fixture(scope="session")
 def small_demo_spark_spec(small_demo, tmp_path_factory) -> Path:
     return spark_spec(small_demo, tmp_path_factory.mktemp("spark_spec") / "small_spark.yaml")

@@ -160,18 +160,30 @@ def test_performance_kpis(engines):
     assert_same(a, b, "performance kpis")
 
 
-def test_data_quality_checks(engines):
+@pytest.fixture(scope="module")
+def dirty_engines(spark, tmp_path_factory, make_spark_spec):
+    """The small demo with the generator's injected defects, on DuckDB and on Spark."""
+    from salesbench.datasets.demo import generate
+
+    folder = tmp_path_factory.mktemp("small_dirty")
+    generate(folder, seed=1, customers=600, dirty=True)
+    return open_data(folder), open_data(make_spark_spec(folder, folder.parent / "dirty_spark.yaml"))
+
+
+def test_data_quality_checks(dirty_engines):
+    """Validation findings (with their example row numbers), rows left out, overview, coverage, missing values."""
     from salesbench.analyses.data_quality.model import date_coverage, missing_values, table_overview
     from salesbench.core.validate import validate
 
     def run(ds):
         rep = validate(ds, as_of=AS_OF)
-        findings = pd.DataFrame([{k: v for k, v in f.to_dict().items() if k != "examples"} for f in rep.findings])
+        findings = pd.DataFrame([{**f.to_dict(), "examples": repr(f.to_dict().get("examples"))} for f in rep.findings])
         return {"overview": table_overview(ds).drop(columns=["source"]), "coverage": date_coverage(ds),
                 "missing": missing_values(ds), "findings": findings, "ok": rep.ok,
                 "exclusions": pd.DataFrame(ds.exclusions()), "rows": ds.row_counts(),
                 "fingerprint": ds.fingerprint()}
 
-    a, b = both(engines, run)
+    a, b = both(dirty_engines, run)
     assert len(a["overview"]) >= 8
+    assert len(a["findings"]) >= 5 and len(a["exclusions"]) >= 1  # the injected defects are found
     assert_same(a, b, "data quality")
