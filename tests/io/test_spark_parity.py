@@ -40,7 +40,8 @@ def _normal(df: pd.DataFrame) -> pd.DataFrame:
                 s = pd.to_datetime(s).astype("datetime64[ns]")
             elif len(vals) and all(isinstance(v, (int, float, np.number, bool, np.bool_)) for v in vals):
                 s = s.astype("float64")
-            else:
+            else:  # lists and dicts (exclusion examples) compared as their text
+                s = s.map(lambda v: repr(v) if isinstance(v, (list, dict, tuple)) else v)
                 s = s.astype(object).where(s.notna(), None)
         out[c] = s
     keys = [c for c in out.columns if not pd.api.types.is_float_dtype(out[c])]
