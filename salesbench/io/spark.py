@@ -94,7 +94,8 @@ def spark_session(master: str = "local[*]", app_name: str = "salesbench", conf: 
     if active is not None:
         return active
     builder = SparkSession.builder.master(str(master)).appName(str(app_name))
-    for k, v in {**DEFAULT_CONF, **{str(k): str(v) for k, v in (conf or {}).items()}}.items():
+    given = {str(k): (str(v).lower() if isinstance(v, bool) else str(v)) for k, v in (conf or {}).items()}
+    for k, v in {**DEFAULT_CONF, **given}.items():
         builder = builder.config(k, v)
     try:
         return builder.getOrCreate()
