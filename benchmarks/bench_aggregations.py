@@ -1,9 +1,15 @@
-"""Time the demo generator and the standard aggregations at 10^5, 10^6, 10^7 order lines.
+"""Time the demo generator and the standard aggregations at 10^5 .. 10^8 order lines.
 
 Usage::
 
     .venv/bin/python benchmarks/bench_aggregations.py [--sizes 1e5 1e6 1e7] [--demo-max 1e6] [--out DIR]
         [--demo-folder DIR ...]     # e.g. a folder made by `salesbench demo --customers 250000` (~8.7M lines)
+        [--engines salesbench pandas spark] [--pandas-max 1e7] [--spark-max 1e7]
+    .venv/bin/python benchmarks/bench_aggregations.py --sizes 1e8 --engines salesbench --out /tmp/bench
+
+Sizes of 10^8 and above are written by DuckDB itself (``COPY (SELECT ... FROM range(..)) TO``, one
+Parquet file per 10^7 lines in ``lines_<n>/orders/``), never held in pandas; the lines are a
+deterministic hash of the line number, so a rerun makes the same file. Generate them under /tmp.
 
 What is measured (each measurement in a fresh process, so peak memory is its own):
 
@@ -17,13 +23,19 @@ What is measured (each measurement in a fresh process, so peak memory is its own
   where region and product line come from joins of orders with customers and
   products (the canonical layout).
 
-Each aggregation runs twice: ``salesbench`` = ibis on DuckDB over the Parquet
-file, only the aggregated frame comes back to pandas; ``pandas`` = the same
-aggregation with ``pd.read_parquet`` + ``groupby``. The plain order-line files
+Each aggregation runs with each engine: ``salesbench`` = ibis on DuckDB over the
+Parquet file(s), only the aggregated frame comes back to pandas (DuckDB's memory
+limit and spill folder as :mod:`salesbench.core.memory` sets them from the machine's
+memory); ``spark`` = the same ibis expressions on Spark in local mode (``local[*]``,
+through a ``engine: spark`` source spec; the JVM's start-up is not timed);
+``pandas`` = the same aggregation with ``pd.read_parquet`` + ``groupby`` (only up to
+``--pandas-max``: 10^8 lines do not fit). The plain order-line files
 (customer_id, order_date, revenue, region, product_line) are generated with
 numpy rather than the full demo generator, so 10^7 lines take seconds to make.
-Both sides are checked to give the same totals. Memory: ``peak MB`` is the
-process's maximum resident set size (``ru_maxrss``, imports included) and
+All engines are checked to give the same totals. Memory: ``peak MB`` is the
+process's maximum resident set size (``ru_maxrss``, imports included; for Spark
+the Python driver only — the JVM is a child process, reported as ``jvm MB``, its
+peak RSS from /proc) and
 ``+MB`` its growth over the size after imports (0 when the work fits in memory
 already touched by the imports). Imports are done before the clock starts.
 """
@@ -71,6 +83,89 @@ def make_lines(path: Path, n: int, seed: int = 0) -> Path:
     return path
 
 
+def make_lines_duckdb(folder: Path, n: int, chunk: int = 10_000_000) -> Path:
+    """Write ``n`` plain order lines as Parquet files of ``chunk`` lines into ``folder`` with DuckDB.
+
+    Same columns and distributions as :func:`make_lines` (customers = n / 40, dates over three
+    years from 2023-01-01, log-normal revenue, 4 regions by customer, 6 product lines), drawn from
+    hashes of the line number, so nothing is held in Python memory and a rerun gives the same data.
+    """
+    import duckdb
+
+    folder.mkdir(parents=True, exist_ok=True)
+    n_cust = max(n // 40, 100)
+    con = duckdb.connect()
+    con.execute("SET preserve_insertion_order = false")
+    con.execute("SET enable_progress_bar = false")
+    for i, lo in enumerate(range(0, n, chunk)):
+        target = folder / f"part-{i:04d}.parquet"
+        if target.exists():
+            continue
+        hi = min(n, lo + chunk)
+        con.execute(f"""
+            COPY (
+              WITH r AS (SELECT range AS i, hash(range) AS h1, hash(range + {n}) AS h2, hash(range + 2 * {n}) AS h3
+                         FROM range({lo}, {hi}))
+              SELECT 'C' || lpad(CAST(h1 % {n_cust} AS VARCHAR), 8, '0') AS customer_id,
+                     DATE '2023-01-01' + CAST((h1 // {n_cust}) % 1095 AS INTEGER) AS order_date,
+                     round(exp(4.5 + sqrt(-2 * ln(((h2 % 1000000) + 0.5) / 1000000))
+                                    * cos(2 * pi() * ((h3 % 1000000) + 0.5) / 1000000)), 2) AS revenue,
+                     ['North', 'South', 'East', 'West'][CAST((h1 % {n_cust}) % 4 AS INTEGER) + 1] AS region,
+                     ['Hardware', 'Consumables', 'Software', 'Services', 'Smart Home', 'Legacy Print']
+                         [CAST((h3 // 1000000) % 6 AS INTEGER) + 1] AS product_line
+              FROM r
+            ) TO '{target}.part' (FORMAT parquet, ROW_GROUP_SIZE 1000000)""")
+        Path(f"{target}.part").rename(target)
+    con.close()
+    return folder
+
+
+def _orders_location(arg: str) -> tuple[Path, str]:
+    """``(folder, parquet path or glob)`` of the order lines in a benchmark folder."""
+    folder = Path(arg)
+    if (folder / "orders").is_dir():
+        return folder, str(folder / "orders" / "*.parquet")
+    return folder, str(folder / "orders.parquet")
+
+
+def _open(engine: str, arg: str):
+    """The Dataset of a benchmark folder on DuckDB (``salesbench``) or Spark local (``spark``)."""
+    import salesbench as sb
+    from salesbench.core.dataset import Dataset, duckdb_connect
+
+    folder, orders = _orders_location(arg)
+    if engine == "spark":
+        spec = Path(tempfile.mkdtemp(prefix="salesbench-bench-spark-")) / "spark.yaml"
+        tables = "".join(f"  {t}: {{parquet: {p}}}\n" for t, p in
+                         [("orders", orders.replace("*.parquet", "") if "*" in orders else orders)] +
+                         [(t, str(folder / f"{t}.parquet")) for t in ("customers", "products")
+                          if (folder / f"{t}.parquet").exists()])
+        spec.write_text(f"engine: spark\nmaster: local[*]\nconf: {{spark.driver.memory: 4g}}\ntables:\n{tables}")
+        return sb.open_data(spec)
+    if "*" in orders:  # a folder of Parquet parts: the orders table over all of them
+        con = duckdb_connect()
+        return Dataset(con, {"orders": con.read_parquet(orders, table_name="orders")}, f"folder {folder}")
+    return sb.open_data(str(folder))  # the folder source: canonical ibis tables on DuckDB
+
+
+def _jvm_peak_mb() -> float:
+    """Peak RSS (VmHWM) of this process's child JVMs, MB (0 when there are none)."""
+    import os
+
+    peak = 0.0
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            status = Path(f"/proc/{pid}/status").read_text()
+        except OSError:
+            continue
+        fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
+        if fields.get("PPid", "").strip() == str(os.getpid()) and "java" in fields.get("Name", ""):
+            peak = max(peak, float(fields.get("VmHWM", "0 kB").split()[0]) / 1024.0)
+    return peak
+
+
 def _job(kind: str, engine: str, arg: str, queue) -> None:
     import ibis  # noqa: F401 - everything is imported before the baseline and the clock
     import pandas as pd  # noqa: F401
@@ -78,6 +173,10 @@ def _job(kind: str, engine: str, arg: str, queue) -> None:
     import salesbench.datasets.demo  # noqa: F401
 
     ibis.duckdb.connect().disconnect()  # loads the DuckDB backend (a one-time ~0.8 s import)
+    if engine == "spark":  # start the JVM before the clock
+        from salesbench.io.spark import spark_session
+
+        spark_session("local[*]", "salesbench-bench", {"spark.driver.memory": "4g"}).range(1).count()
     base = _rss_mb()
     t0 = time.perf_counter()
     check = None
@@ -89,10 +188,8 @@ def _job(kind: str, engine: str, arg: str, queue) -> None:
             import pyarrow.parquet as pq
 
             check = pq.ParquetFile(Path(tmp) / "orders.parquet").metadata.num_rows
-    elif engine == "salesbench":
-        import salesbench as sb
-
-        ds = sb.open_data(arg)  # the folder source: canonical ibis tables on DuckDB
+    elif engine in ("salesbench", "spark"):
+        ds = _open(engine, arg)
         o = ds.table("orders")
         if kind == "rfm":
             out = o.group_by("customer_id").aggregate(
@@ -129,7 +226,7 @@ def _job(kind: str, engine: str, arg: str, queue) -> None:
             df["month"] = pd.to_datetime(df.order_date).dt.to_period("M")
             out = df.groupby(["month", "region", "product_line"], observed=True).revenue.sum()
             check = (len(out), round(float(out.sum()), 2))
-    queue.put((time.perf_counter() - t0, _rss_mb() - base, _rss_mb(), check))
+    queue.put((time.perf_counter() - t0, _rss_mb() - base, _rss_mb(), check, _jvm_peak_mb()))
 
 
 def measure(kind: str, engine: str, arg: str):
@@ -143,17 +240,22 @@ def measure(kind: str, engine: str, arg: str):
     return q.get()
 
 
-def aggregations(size: str, folder: Path, suffix: str = "") -> list[tuple]:
-    """RFM and monthly revenue on ``folder`` with both engines; checks they agree."""
+def aggregations(size: str, folder: Path, suffix: str = "", engines=("salesbench", "pandas")) -> list[tuple]:
+    """RFM and monthly revenue on ``folder`` with ``engines``; checks they agree."""
     rows = []
     for kind, title in (("rfm", "RFM per customer"), ("monthly", "month x region x line")):
         results = {}
-        for engine in ("salesbench", "pandas"):
-            secs, mem, peak, check = measure(kind, engine, str(folder))
+        for engine in engines:
+            secs, mem, peak, check, jvm = measure(kind, engine, str(folder))
             results[engine] = check
-            rows.append((size, title + suffix, engine, secs, mem, peak, f"{check[0]:,} groups"))
-        assert results["salesbench"][0] == results["pandas"][0], results
-        assert abs(results["salesbench"][1] - results["pandas"][1]) <= 1e-6 * abs(results["pandas"][1]) + 0.05, results
+            note = f"{check[0]:,} groups" + (f"; jvm peak {jvm:,.0f} MB" if jvm else "")
+            rows.append((size, title + suffix, engine, secs, mem, peak, note))
+            print(f"  {size} {title}{suffix} {engine}: {secs:.2f} s, +{mem:.0f} MB, peak {peak:.0f} MB, {note}",
+                  file=sys.stderr, flush=True)
+        first = results[engines[0]]
+        for engine, got in results.items():
+            assert got[0] == first[0], results
+            assert abs(got[1] - first[1]) <= 1e-6 * abs(first[1]) + 0.05, results
     return rows
 
 
@@ -164,6 +266,10 @@ def main(argv=None) -> int:
     ap.add_argument("--out", default=None, help="folder for the generated Parquet files (default: a temp folder)")
     ap.add_argument("--demo-folder", action="append", default=[],
                     help="also run the aggregations on this demo company folder (orders joined to customers/products)")
+    ap.add_argument("--engines", nargs="+", default=["salesbench", "pandas", "spark"],
+                    choices=["salesbench", "pandas", "spark"])
+    ap.add_argument("--pandas-max", type=float, default=1e7, help="largest size run with pandas")
+    ap.add_argument("--spark-max", type=float, default=1e7, help="largest size run with Spark local")
     args = ap.parse_args(argv)
     root = Path(args.out or tempfile.mkdtemp(prefix="salesbench-bench-"))
     root.mkdir(parents=True, exist_ok=True)
@@ -171,19 +277,27 @@ def main(argv=None) -> int:
     for size in args.sizes:
         n = int(size)
         if size <= args.demo_max:
-            secs, mem, peak, lines = measure("demo", "-", str(max(n // 40, 50)))
+            secs, mem, peak, lines, _jvm = measure("demo", "-", str(max(n // 40, 50)))
             rows.append((f"{n:.0e}", "salesbench demo", "-", secs, mem, peak, f"{lines:,} lines"))
-        f = root / f"lines_{n}" / "orders.parquet"
-        if not f.exists():
-            f.parent.mkdir(parents=True, exist_ok=True)
-            make_lines(f, n)
-        rows += aggregations(f"{n:.0e}", f.parent)
+        if n >= 100_000_000:
+            t0 = time.perf_counter()
+            make_lines_duckdb(root / f"lines_{n}" / "orders", n)
+            print(f"generated {n:,} lines in {time.perf_counter() - t0:.1f} s", file=sys.stderr, flush=True)
+            f = root / f"lines_{n}" / "orders"
+        else:
+            f = root / f"lines_{n}" / "orders.parquet"
+            if not f.exists():
+                f.parent.mkdir(parents=True, exist_ok=True)
+                make_lines(f, n)
+        engines = [e for e in args.engines if not (e == "pandas" and size > args.pandas_max)
+                   and not (e == "spark" and size > args.spark_max)]
+        rows += aggregations(f"{n:.0e}", f.parent, engines=engines)
         print(f"done {n:,}", file=sys.stderr, flush=True)
     for folder in args.demo_folder:
         import pyarrow.parquet as pq
 
         n = pq.ParquetFile(Path(folder) / "orders.parquet").metadata.num_rows
-        rows += aggregations(f"{n:.1e}", Path(folder), suffix=" (demo, joins)")
+        rows += aggregations(f"{n:.1e}", Path(folder), suffix=" (demo, joins)", engines=args.engines)
     head = f"{'lines':>7}  {'task':<37} {'engine':<11} {'seconds':>8} {'+MB':>7} {'peak MB':>8}  result"
     print(head)
     print("-" * len(head))

@@ -37,6 +37,7 @@ import ibis.expr.datatypes as dt
 import pandas as pd
 
 from salesbench.core import schema
+from salesbench.core.memory import apply_duckdb_limits
 from salesbench.core.secrets import redact  # noqa: F401  (re-exported)
 from salesbench.core.errors import (  # noqa: F401  (re-exported: `from salesbench.core.dataset import DataError` works)
     DataError, DuplicateKeys, EmptyTables, MissingTables, SchemaError,
@@ -177,12 +178,14 @@ def last_order_date(orders, on_or_before: _dt.date | None = None) -> _dt.date:
 
 
 def duckdb_connect(path: str | None = None, **kwargs):
-    """An ibis DuckDB connection for reports: no progress bar (it would print into notebook outputs)."""
+    """An ibis DuckDB connection for reports: no progress bar (it would print into notebook outputs),
+    memory limit and spill folder as :mod:`salesbench.core.memory` sets them."""
     con = ibis.duckdb.connect(path, **kwargs) if path else ibis.duckdb.connect(**kwargs)
     try:
         con.raw_sql("SET enable_progress_bar = false")
     except Exception:  # pragma: no cover - older DuckDB
         pass
+    apply_duckdb_limits(con)  # memory limit and spill folder from the machine's memory (core/memory.py)
     return con
 
 

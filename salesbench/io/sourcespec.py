@@ -53,6 +53,10 @@ raise :class:`SpecError` naming the spec file and the key, when the spec is
 opened (each table's file is scanned once then), never later in a report.
 The rows a ``dedupe`` rule drops are counted: ``Dataset.dedupe`` (see
 :func:`dedupe_findings`).
+
+``engine: spark`` (top level) opens the tables through Spark instead; such a spec
+names Parquet files or catalog tables, see :mod:`salesbench.io.spark`
+(``engine: duckdb`` is the default described here).
 """
 from __future__ import annotations
 
@@ -80,7 +84,7 @@ from salesbench.io.spec_expr import ExprError, add_days, compile_expr, in_date_r
 #: Data sets a spec can name with ``dataset:`` instead of ``files:``.
 KNOWN_DATASETS = ("cdnow_sample", "cdnow_master", "superstore")
 
-TOP_KEYS = {"name", "tables", "description"}
+TOP_KEYS = {"name", "tables", "description", "engine"}
 TABLE_KEYS = {"files", "file", "dataset", "encoding", "delimiter", "header", "skip_rows", "columns", "map",
               "constants", "dedupe", "quote", "nulls", "description"}
 MAP_KEYS = {"from", "type", "format", "days_since", "multiply", "add", "expr"}
@@ -708,6 +712,12 @@ def open_spec(path: str | os.PathLike) -> Dataset:
 def _check_top_level(spec: _Spec) -> dict:
     """The spec's top-level keys are known, ``tables`` is a non-empty mapping, ``name`` a text → ``tables``."""
     doc = spec.doc
+    if doc.get("engine", "duckdb") != "duckdb":  # engine: spark -> salesbench.io.spark (its own table keys)
+        if doc["engine"] != "spark":
+            raise spec.fail("engine", f"unknown engine {doc['engine']!r}; use duckdb (default) or spark")
+        from salesbench.io.spark import open_spark
+
+        return open_spark(spec.path, doc)
     unknown = set(map(str, doc)) - TOP_KEYS
     if unknown:
         raise spec.fail(sorted(unknown)[0], f"unknown key; allowed: {', '.join(sorted(TOP_KEYS))}")

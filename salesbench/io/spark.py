@@ -1,0 +1,232 @@
+"""Spark as an engine: a source spec with ``engine: spark`` opens the canonical tables
+through ibis' PySpark backend, so every aggregation of a report runs on Spark and
+only the aggregated frames come back to the driver.
+
+Format of a Spark source spec (``params/sources/demo_spark.yaml`` is one)::
+
+    name: sales lake on Spark          # label shown in reports
+    engine: spark
+    master: local[*]                   # local[*] | local[2] | spark://host:7077 | yarn | k8s://https://host:443
+    app_name: salesbench               # the Spark application name (default salesbench)
+    conf:                              # any Spark setting, passed to SparkSession.builder.config
+      spark.executor.memory: 8g
+      spark.sql.shuffle.partitions: 200
+    # the tables: one of dataset, folder, tables (tables may also complete a folder or dataset)
+    dataset: demo                      # the demo company (demo | demo:seed=3,customers=800), the same
+                                       # Parquet files ``--data demo`` reads (from the salesbench cache)
+    folder: /lake/sales                # one <table>.parquet file or <table>/ folder of Parquet files per table
+    tables:
+      orders: {parquet: /lake/sales/orders/}          # a Parquet file, folder or glob (s3a://, hdfs:// ...)
+      customers: {table: crm.customers}                # a table of the Spark catalog (Hive metastore, Unity ...)
+      products: /lake/sales/products.parquet           # shorthand for {parquet: ...}
+
+Relative paths are relative to the spec file; ``~`` and ``$VARS`` are expanded;
+paths with a scheme (``s3a://``, ``hdfs://``, ``abfss://``) are passed to Spark
+unchanged. Local Parquet paths are checked when the spec is opened (a missing
+file is a :class:`~salesbench.io.sourcespec.SpecError` naming the spec and key).
+
+One Spark session per process: when a session is already active (a notebook
+that made one, the test suite's session) it is reused and ``master``/``conf``
+are not applied again. The session's time zone is UTC (so timestamps read the
+same as on DuckDB) and the Spark UI is off unless ``conf`` turns it on.
+Tables are read as the files store them; the canonical conversions and row
+checks of :class:`~salesbench.core.dataset.Dataset` are ibis expressions and run
+on Spark like on DuckDB.
+"""
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import ibis
+import ibis.expr.datatypes as dt
+
+from salesbench.core import schema
+from salesbench.core.dataset import DataError, Dataset, parse_demo_source
+
+SPARK_KEYS = {"name", "description", "engine", "master", "app_name", "conf", "dataset", "folder", "tables"}
+TABLE_KINDS = ("parquet", "table")
+#: Settings applied to a session salesbench creates (``conf`` in the spec overrides them).
+DEFAULT_CONF = {
+    "spark.sql.session.timeZone": "UTC",  # timestamps as stored, like DuckDB (no shift to the JVM's zone)
+    "spark.ui.enabled": "false",
+    "spark.ui.showConsoleProgress": "false",  # the progress bar would print into notebook outputs
+    "spark.sql.execution.arrow.pyspark.enabled": "true",  # results come back as Arrow, not row by row
+    "spark.sql.shuffle.partitions": "8",  # Spark's 200 suits clusters; aggregated results are small
+}
+_SCHEME = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*://")
+#: Spark refuses Parquet ``TIMESTAMP(NANOS)`` columns (what pandas writes by default); with this
+#: setting it reads them as the number of nanoseconds, which :func:`_nanos_to_timestamps` converts back.
+NANOS_AS_LONG = "spark.sql.legacy.parquet.nanosAsLong"
+
+
+@ibis.udf.scalar.builtin
+def timestamp_micros(micros: int) -> dt.timestamp:  # noqa: D401 - Spark SQL builtin
+    """Spark ``TIMESTAMP_MICROS(n)``: the timestamp ``n`` microseconds after 1970-01-01 00:00 (UTC)."""
+
+
+def _nanos_to_timestamps(name: str, t):
+    """``t`` with each canonical timestamp column that Spark read as an integer (Parquet
+    ``TIMESTAMP(NANOS)`` under :data:`NANOS_AS_LONG`) turned back into a timestamp (to microseconds)."""
+    spec = schema.table(name)
+    fix = {c.name: timestamp_micros(t[c.name] // 1000) for c in spec.columns
+           if c.type == "timestamp" and c.name in t.columns and t[c.name].type().is_integer()}
+    return t.mutate(**fix) if fix else t
+
+
+def _fail(path: Path, key: str, message: str) -> DataError:
+    from salesbench.io.sourcespec import SpecError
+
+    return SpecError(f"{path}: {key}: {message}")
+
+
+def spark_session(master: str = "local[*]", app_name: str = "salesbench", conf: dict | None = None):
+    """The active Spark session, or a new one on ``master`` with :data:`DEFAULT_CONF` + ``conf``.
+
+    Raises :class:`DataError` when pyspark is not installed or Java cannot be started.
+    """
+    try:
+        from pyspark.sql import SparkSession
+    except ModuleNotFoundError:
+        raise DataError("the spark engine needs pyspark: pip install 'salesbench[spark]' (and Java 17)") from None
+    active = SparkSession.getActiveSession()
+    if active is not None:
+        return active
+    builder = SparkSession.builder.master(str(master)).appName(str(app_name))
+    given = {str(k): (str(v).lower() if isinstance(v, bool) else str(v)) for k, v in (conf or {}).items()}
+    for k, v in {**DEFAULT_CONF, **given}.items():
+        builder = builder.config(k, v)
+    try:
+        return builder.getOrCreate()
+    except Exception as exc:  # no java on PATH / JAVA_HOME, a master that cannot be reached
+        first = " ".join(str(exc).split())[:300] or type(exc).__name__
+        raise DataError(f"cannot start Spark (master {master}): {first}; Spark needs Java 17 "
+                        "(apt-get install openjdk-17-jre-headless) or JAVA_HOME set") from None
+
+
+def _local(spec_path: Path, text: str) -> str:
+    if _SCHEME.match(text):
+        return text
+    expanded = os.path.expanduser(os.path.expandvars(text))
+    if not os.path.isabs(expanded):
+        expanded = str(spec_path.parent / expanded)
+    return expanded
+
+
+def _parquet_in(folder: Path, name: str) -> Path | None:
+    for cand in (folder / f"{name}.parquet", folder / name):
+        if cand.is_file() or (cand.is_dir() and any(cand.rglob("*.parquet"))):
+            return cand
+    return None
+
+
+def _table_sources(spec_path: Path, doc: dict) -> tuple[dict[str, tuple[str, str]], Path | None]:
+    """``({table: ("parquet", location) | ("table", catalog name)}, folder with truth.json or None)``."""
+    given = [k for k in ("dataset", "folder") if k in doc]
+    if len(given) > 1:
+        raise _fail(spec_path, given[1], "give dataset or folder, not both")
+    if not given and "tables" not in doc:
+        raise _fail(spec_path, "tables", "a spark spec needs dataset, folder or tables")
+    out: dict[str, tuple[str, str]] = {}
+    folder = None
+    if given:
+        key = given[0]
+        value = doc[key]
+        if not isinstance(value, str) or not value.strip():
+            raise _fail(spec_path, key, "expected " + ("demo or demo:seed=..,customers=.." if key == "dataset"
+                                                       else "a folder path"))
+        if key == "dataset":
+            if value != "demo" and not value.startswith("demo:"):
+                raise _fail(spec_path, key, f"unknown data set {value!r}; a spark spec knows demo "
+                                            "(use folder or tables for your own files)")
+            from salesbench.datasets.demo import ensure_demo
+
+            try:
+                folder = ensure_demo(**parse_demo_source(value))
+            except DataError as exc:
+                raise _fail(spec_path, key, str(exc)) from None
+        else:
+            folder = Path(_local(spec_path, value))
+            if not folder.is_dir():
+                raise _fail(spec_path, key, f"folder {folder} does not exist")
+        for name in schema.TABLE_NAMES:
+            found = _parquet_in(folder, name)
+            if found is not None:
+                out[name] = ("parquet", str(found))
+        if not out:
+            raise _fail(spec_path, key, f"{folder} holds no <table>.parquet file or <table>/ folder "
+                                        f"(tables: {', '.join(schema.TABLE_NAMES)})")
+    tables = doc.get("tables") or {}
+    if not isinstance(tables, dict):
+        raise _fail(spec_path, "tables", "expected a mapping canonical table -> {parquet: path} or {table: name}")
+    for name, tdef in tables.items():
+        key = f"tables.{name}"
+        if name not in schema.TABLES:
+            raise _fail(spec_path, key, f"{name!r} is not a canonical table ({', '.join(schema.TABLE_NAMES)})")
+        if isinstance(tdef, str):
+            tdef = {"parquet": tdef}
+        if not isinstance(tdef, dict) or len(tdef) != 1 or next(iter(tdef)) not in TABLE_KINDS \
+                or not isinstance(next(iter(tdef.values())), str):
+            raise _fail(spec_path, key, "expected {parquet: path} or {table: catalog.table}")
+        kind, where = next(iter(tdef.items()))
+        if kind == "parquet":
+            where = _local(spec_path, where)
+            if not _SCHEME.match(where) and not any(Path(p).exists() for p in _globbed(where)):
+                raise _fail(spec_path, f"{key}.parquet", f"no Parquet file or folder at {where}")
+        out[name] = (kind, where)
+    if not out:
+        raise _fail(spec_path, "tables", "names no table")
+    truth = folder if folder is not None and (folder / "truth.json").exists() else None
+    return out, truth
+
+
+def _globbed(where: str) -> list[str]:
+    import glob
+
+    return glob.glob(where) if any(c in where for c in "*?[") else [where]
+
+
+def _files(location: str) -> list[Path]:
+    """Local Parquet files behind a location (for the data fingerprint)."""
+    if _SCHEME.match(location):
+        return []
+    out: list[Path] = []
+    for p in map(Path, _globbed(location)):
+        out += sorted(p.rglob("*.parquet")) if p.is_dir() else [p]
+    return out
+
+
+def open_spark(spec_path: Path, doc: dict) -> Dataset:
+    """The :class:`Dataset` of a source spec with ``engine: spark`` (``doc`` is the parsed YAML)."""
+    unknown = set(map(str, doc)) - SPARK_KEYS
+    if unknown:
+        raise _fail(spec_path, sorted(unknown)[0], f"unknown key for engine: spark; allowed: {', '.join(sorted(SPARK_KEYS))}")
+    conf = doc.get("conf") or {}
+    if not isinstance(conf, dict):
+        raise _fail(spec_path, "conf", "expected a mapping of Spark settings (spark.executor.memory: 4g, ...)")
+    master = doc.get("master", "local[*]")
+    if not isinstance(master, str) or not master.strip():
+        raise _fail(spec_path, "master", "expected local[*], spark://host:7077, yarn or k8s://...")
+    sources, truth_dir = _table_sources(spec_path, doc)
+
+    session = spark_session(master, str(doc.get("app_name", "salesbench")), conf)
+    session.conf.set(NANOS_AS_LONG, "true")
+    con = ibis.pyspark.connect(session)
+    tables, files, shown = {}, [], {}
+    for name, (kind, where) in sources.items():
+        key = f"tables.{name}"
+        try:
+            if kind == "parquet":
+                tables[name] = _nanos_to_timestamps(name, con.read_parquet(where, table_name=f"sb_{name}"))
+                files += _files(where)
+                shown[name] = Path(where).name  # as for a folder on DuckDB: messages name the file
+            else:
+                db, _, tbl = where.rpartition(".")
+                tables[name] = con.table(tbl, database=db) if db else con.table(tbl)
+                shown[name] = f"Spark table {where} (spec {spec_path.name})"
+        except Exception as exc:
+            first = " ".join(str(exc).split())[:300] or type(exc).__name__
+            raise _fail(spec_path, key, f"Spark cannot read {where}: {first}") from None
+    label = str(doc.get("name") or f"Spark source spec {spec_path.name}")
+    return Dataset(con, tables, label, truth_dir=truth_dir, files=files, sources=shown)
