@@ -689,6 +689,13 @@ def open_spec(path: str | os.PathLike) -> Dataset:
     with a ``dedupe`` rule to its :class:`Dedupe` record.
     """
     spec = _Spec(Path(os.path.expandvars(str(path))).expanduser().resolve())
+    engine = spec.doc.get("engine", "duckdb")
+    if engine != "duckdb":  # engine: spark -> salesbench.io.spark (its own table keys)
+        if engine != "spark":
+            raise spec.fail("engine", f"unknown engine {engine!r}; use duckdb (default) or spark")
+        from salesbench.io.spark import open_spark  # pyspark is an optional extra: imported only for Spark specs
+
+        return open_spark(spec.path, spec.doc)
     tables_def = _check_top_level(spec)
     con = duckdb_connect()
     tables, converters, files_all, sources, dedupes = {}, {}, [], {}, {}
@@ -712,12 +719,6 @@ def open_spec(path: str | os.PathLike) -> Dataset:
 def _check_top_level(spec: _Spec) -> dict:
     """The spec's top-level keys are known, ``tables`` is a non-empty mapping, ``name`` a text → ``tables``."""
     doc = spec.doc
-    if doc.get("engine", "duckdb") != "duckdb":  # engine: spark -> salesbench.io.spark (its own table keys)
-        if doc["engine"] != "spark":
-            raise spec.fail("engine", f"unknown engine {doc['engine']!r}; use duckdb (default) or spark")
-        from salesbench.io.spark import open_spark
-
-        return open_spark(spec.path, doc)
     unknown = set(map(str, doc)) - TOP_KEYS
     if unknown:
         raise spec.fail(sorted(unknown)[0], f"unknown key; allowed: {', '.join(sorted(TOP_KEYS))}")

@@ -43,7 +43,8 @@ import ibis
 import ibis.expr.datatypes as dt
 
 from salesbench.core import schema
-from salesbench.core.dataset import DataError, Dataset, parse_demo_source
+from salesbench.core.dataset import DataError, Dataset
+from salesbench.io.demo import parse_demo_source
 
 SPARK_KEYS = {"name", "description", "engine", "master", "app_name", "conf", "dataset", "folder", "tables"}
 TABLE_KINDS = ("parquet", "table")
@@ -76,7 +77,7 @@ def _nanos_to_timestamps(name: str, t):
 
 
 def _fail(path: Path, key: str, message: str) -> DataError:
-    from salesbench.io.sourcespec import SpecError
+    from salesbench.core.errors import SpecError
 
     return SpecError(f"{path}: {key}: {message}")
 

@@ -9,8 +9,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from salesbench.core.dataset import DataError, open_data
-from salesbench.io.sourcespec import SpecError
+from salesbench.core.errors import DataError, SpecError
+from salesbench.io.sources import open_data
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -140,7 +140,7 @@ def test_segmentation_and_churn_run_end_to_end_on_spark(spark, small_demo, small
     for name in csvs:  # the same rows and columns; floats to 1e-9 (Spark sums in another order)
         pd.testing.assert_frame_equal(pd.read_csv(duck / name), pd.read_csv(out / name), check_dtype=False,
                                       rtol=1e-9, atol=1e-9, obj=name)
-    from salesbench.analyses.churn.model import rfm_table
+    from salesbench.analyses.churn.clv import rfm_table
 
     n = len(rfm_table(open_data(small_demo).table("orders"), pd.Timestamp("2025-06-30")))
     assert json.loads((out / "churn.results.json").read_text())["n_customers"] == n

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from salesbench.core.dataset import open_data
+from salesbench.io.sources import open_data
 
 
 @pytest.fixture(scope="module")
@@ -83,7 +83,7 @@ AS_OF = _dt.date(2025, 6, 30)
 
 
 def test_segmentation_features(engines):
-    from salesbench.analyses.segmentation.model import customer_features
+    from salesbench.analyses.segmentation.features import customer_features
 
     a, b = both(engines, lambda ds: customer_features(ds, as_of=AS_OF))
     assert len(a) > 100
@@ -91,7 +91,7 @@ def test_segmentation_features(engines):
 
 
 def test_churn_customer_summary(engines):
-    from salesbench.analyses.churn import model as churn
+    from salesbench.analyses.churn import clv as churn
 
     def run(ds):
         orders = ds.table("orders")
@@ -117,7 +117,8 @@ def test_churn_warning_indicators(engines):
 
 def test_forecasting_series(engines):
     from salesbench.analyses.forecasting.lifecycle import monthly_line_revenue
-    from salesbench.analyses.forecasting.model import build_series, load_targets
+    from salesbench.analyses.forecasting.series import build_series
+    from salesbench.analyses.forecasting.targets import load_targets
 
     def run(ds):
         s = build_series(ds, frequency="M", as_of=AS_OF)
@@ -131,7 +132,8 @@ def test_forecasting_series(engines):
 
 
 def test_funnel_stage_entries(engines):
-    from salesbench.analyses.funnel.model import load_deals, next_period_targets
+    from salesbench.analyses.funnel.deals import load_deals
+    from salesbench.analyses.funnel.pipeline import next_period_targets
 
     def run(ds):
         d = load_deals(ds)
@@ -145,15 +147,15 @@ def test_funnel_stage_entries(engines):
 
 
 def test_performance_kpis(engines):
-    from salesbench.analyses.performance import model as perf
+    from salesbench.analyses.performance import measures, periods
     from salesbench.analyses.performance.variance import product_line_volumes
 
     def run(ds):
-        end = perf.data_end(ds, today=AS_OF)
+        end = periods.data_end(ds, today=AS_OF)
         first, last = pd.Period("2024Q1", "Q"), pd.Period("2025Q2", "Q")
-        kpis = perf.compute_kpis(ds, "quarter", first, last, grace_days=15, as_of=end)
+        kpis = measures.compute_kpis(ds, "quarter", first, last, grace_days=15, as_of=end)
         months = [pd.Period("2025-05", "M"), pd.Period("2025-06", "M")]
-        return {"end": end, "future": perf.future_orders(ds, end), "kpis": kpis,
+        return {"end": end, "future": periods.future_orders(ds, end), "kpis": kpis,
                 "volumes": product_line_volumes(ds, months)}
 
     a, b = both(engines, run)
@@ -173,7 +175,7 @@ def dirty_engines(spark, tmp_path_factory, make_spark_spec):
 
 def test_data_quality_checks(dirty_engines):
     """Validation findings (with their example row numbers), rows left out, overview, coverage, missing values."""
-    from salesbench.analyses.data_quality.model import date_coverage, missing_values, table_overview
+    from salesbench.analyses.data_quality.summaries import date_coverage, missing_values, table_overview
     from salesbench.core.validate import validate
 
     def run(ds):
