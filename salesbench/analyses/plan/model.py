@@ -55,7 +55,8 @@ class SalesPlan(Analysis):
 
     After ``fit``: ``as_of_``, ``period_`` (label), ``months_`` (month starts), ``last_span_`` (the
     same span a year earlier), ``last_revenue_``, ``target_``; ``forecast_`` (the forecast's rows
-    for the planned months), ``rho_``; ``company_`` (``mean, sigma, prob_reach, stretch``);
+    for the planned months), ``rho_``; ``total_`` (the total's period mean, σ, monthly means, monthly σ);
+    ``regions_`` (the same per region, and its last-year months); ``company_`` (``mean, sigma, prob_reach, stretch``);
     ``reps_`` (drivers per rep); ``tree_`` (one row per unit: ``level, key, parent, target``,
     drivers, ``mean, sigma, prob_reach, status``); ``monthly_`` (``level, key, month, target,
     last_year, mean, sigma, prob_reach, status``); ``at_risk_`` (the riskiest reps).
@@ -197,7 +198,7 @@ class SalesPlan(Analysis):
         ly_total = self.last_monthly_.groupby("month")["revenue"].sum().reindex([m - 12 for m in self.months_],
                                                                                 fill_value=0.0)
         profiles["company"] = al.month_profile(total[2], ly_total.to_numpy(float), self.month_weights)
-        self._total = total
+        self.total_ = total
         self.monthly_ = al.monthly(self.tree_, profiles, self.months_, step)
 
     def _fit_feasibility(self) -> None:
@@ -208,7 +209,7 @@ class SalesPlan(Analysis):
         means, sigmas, mmeans, msigmas = [], [], {}, {}
         for _, row in t.iterrows():
             if row["level"] == "company":
-                m, s, mm, ms = self._total
+                m, s, mm, ms = self.total_
             else:
                 d = self.regions_[row["region"]]
                 m, s = fz.scaled(d["mean"], d["sigma"], share[row["id"]])
