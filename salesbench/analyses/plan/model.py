@@ -32,6 +32,7 @@ from salesbench.analyses.forecasting.model import SalesForecast
 from salesbench.analyses.forecasting.reconcile import RECONCILIATION
 from salesbench.analyses.forecasting.series import TOTAL
 from salesbench.analyses.plan import allocate as al
+from salesbench.analyses.plan import backtest as bt
 from salesbench.analyses.plan import drivers as dv
 from salesbench.analyses.plan import feasibility as fz
 from salesbench.analyses.plan import target as tg
@@ -58,8 +59,9 @@ class SalesPlan(Analysis):
     for the planned months), ``rho_``; ``total_`` (the total's period mean, σ, monthly means, monthly σ);
     ``regions_`` (the same per region, and its last-year months); ``company_`` (``mean, sigma, prob_reach, stretch``);
     ``reps_`` (drivers per rep); ``tree_`` (one row per unit: ``level, key, parent, target``,
-    drivers, ``mean, sigma, prob_reach, status``); ``monthly_`` (``level, key, month, target,
-    last_year, mean, sigma, prob_reach, status``); ``at_risk_`` (the riskiest reps).
+    drivers, ``mean, sigma, prob_reach, status``, and ``actual, attainment`` when the data holds the period); ``monthly_`` (``level, key, month, target,
+    last_year, mean, sigma, prob_reach, status``); ``at_risk_`` (the riskiest reps); ``backtest_`` (None, or when the data already holds the
+    whole period: actuals, attainment and the calibration of P(reach), :mod:`~salesbench.analyses.plan.backtest`).
     """
 
     name = "plan"
@@ -140,7 +142,26 @@ class SalesPlan(Analysis):
         self._fit_drivers(ds, ly_first, ly_last, first, last)
         self._fit_tree()
         self._fit_feasibility()
+        self._fit_backtest(ds, first, last, last_date)
         return self
+
+    def _fit_backtest(self, ds, first, last, last_date) -> None:
+        """Actuals and calibration when the data holds the whole planned period (a plan made in the past)."""
+        self.backtest_ = None
+        if last_date < last.end_time.date():
+            return
+        rev = dv.rep_months(ds, first, last).groupby("rep_id")["revenue"].sum()
+        company = float(rev.sum())
+        t = self.tree_
+        t["actual"] = bt.unit_actuals(t, self.reps_, rev, company)
+        t["attainment"] = t["actual"] / t["target"].where(t["target"] > 0)
+        deepest = t[t["level"] == t["level"].iloc[-1]]
+        att = deepest["attainment"].dropna()
+        cal = bt.calibration(deepest["prob_reach"], deepest["actual"] >= deepest["target"])
+        self.backtest_ = {"level": str(deepest["level"].iloc[0]), "company_actual": company,
+                          "company_attainment": company / self.target_ if self.target_ else None,
+                          "median_attainment": float(att.median()),
+                          "attainment_iqr": float(att.quantile(0.75) - att.quantile(0.25)), **cal}
 
     def _fit_target(self, ds, ly_first, ly_last) -> None:
         monthly = dv.rep_months(ds, ly_first, ly_last)
@@ -258,6 +279,8 @@ class SalesPlan(Analysis):
             "forecast_mean": c["mean"], "forecast_sigma": c["sigma"], "prob_reach": c["prob_reach"],
             "stretch": c["stretch"], "levels": list(self.levels),
             "status_counts": {lv: {k: int(v) for k, v in row.items()} for lv, row in by_level.iterrows()},
+            "backtest": ({k: v for k, v in self.backtest_.items() if k != "reliability"}
+                         if self.backtest_ else None),
             "at_risk": [{"level": r["level"], "key": r["key"], "target": float(r["target"]),
                          "prob_reach": float(r["prob_reach"])} for _, r in self.at_risk_.iterrows()],
         }

@@ -58,6 +58,29 @@ def risk_sentences(M: SalesPlan) -> list[str]:
     return [risk_sentence(r) for _, r in M.at_risk_.iterrows()] or ["No piece to list."]
 
 
+def backtest_sentences(M: SalesPlan) -> list[str]:
+    """How the plan fared when the data already holds the planned period; else why there is no check."""
+    b = M.backtest_
+    if b is None:
+        return [f"The data does not yet hold the whole of {M.period_}: the plan cannot be checked against actuals."]
+    verdict = "better than" if b["brier"] < b["brier_base_rate"] else "no better than"
+    return [f"The data already holds {M.period_}: the company sold {viz.fmt_money(b['company_actual'])}, "
+            f"{viz.fmt_pct(b['company_attainment'])} of the target.",
+            f"Across the {b['n']} {b['level']} targets the median attainment is {viz.fmt_pct(b['median_attainment'])} "
+            f"(interquartile range {viz.fmt_pct(b['attainment_iqr'])}); {viz.fmt_pct(b['hit_rate'])} reached theirs. "
+            f"The stated P(reach) scores a Brier score of {b['brier']:.3f}, {verdict} giving every piece the base rate "
+            f"({b['brier_base_rate']:.3f})."]
+
+
+def reliability_view(M: SalesPlan) -> pd.DataFrame:
+    """Pieces grouped by stated P(reach) (tenths): how many, the mean P(reach), the share that hit (empty without actuals)."""
+    if M.backtest_ is None:
+        return pd.DataFrame(columns=["P(reach)", "pieces", "mean P(reach)", "share reached"])
+    r = M.backtest_["reliability"]
+    return pd.DataFrame({"P(reach)": r["bin"], "pieces": r["n"], "mean P(reach)": r["mean_p"].map(viz.fmt_pct),
+                         "share reached": r["hit_rate"].map(viz.fmt_pct)})
+
+
 def waterfall_steps(M: SalesPlan) -> pd.DataFrame:
     """``label, value``: last period, each region's change (target − last-year revenue of its reps), target.
 

@@ -68,3 +68,15 @@ def test_a_period_already_begun_or_without_history(small_demo):
     assert err.value.key == "period"
     with pytest.raises(ReportSkipped, match="do not cover the whole last period"):
         SalesPlan(as_of=dt.date(2023, 6, 30)).fit(ds)
+
+
+def test_a_plan_made_in_the_past_is_checked_against_the_actuals(plan, small_demo):
+    o = open_data(small_demo).table("orders")
+    actual = o.filter((o.order_date >= dt.date(2025, 1, 1)) & (o.order_date <= dt.date(2025, 12, 31))).revenue.sum()
+    b = plan.backtest_
+    assert b["company_actual"] == pytest.approx(float(actual.to_pyarrow().as_py()))
+    reps = plan.tree_[plan.tree_["level"] == "rep"]
+    assert b["n"] == len(reps) == b["reliability"]["n"].sum()
+    hit = (reps["actual"] >= reps["target"]).to_numpy(float)
+    assert b["brier"] == pytest.approx(np.mean((reps["prob_reach"].to_numpy() - hit) ** 2))
+    assert b["median_attainment"] == pytest.approx((reps["actual"] / reps["target"]).median())

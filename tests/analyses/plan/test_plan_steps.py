@@ -130,3 +130,12 @@ def test_check_params_names_the_key(change, key, words):
     with pytest.raises(CheckError) as err:
         SalesPlan.check_params(values)
     assert err.value.key == key and words in str(err.value)
+
+
+def test_calibration_known_answer():
+    from salesbench.analyses.plan.backtest import calibration
+    cal = calibration(pd.Series([0.9, 0.8, 0.15, 0.1]), pd.Series([True, False, False, False]))
+    assert cal["hit_rate"] == 0.25
+    assert cal["brier"] == pytest.approx((0.01 + 0.64 + 0.0225 + 0.01) / 4)
+    assert cal["brier_base_rate"] == pytest.approx((0.5625 + 3 * 0.0625) / 4)
+    assert cal["reliability"][["bin", "n"]].values.tolist() == [["0.1–0.2", 2], ["0.8–0.9", 1], ["0.9–1.0", 1]]
