@@ -13,3 +13,10 @@ def test_plan_report_runs_and_writes_the_targets(run_report):
     company = targets[targets["level"] == "company"]
     assert len(company) == 12 and company["value"].sum() == res["target"]
     assert (out / "plan.html").exists()
+
+
+def test_bad_plan_parameters_exit_2_naming_the_key(run_report, tmp_path):
+    run = run_report("plan", out=tmp_path / "out", params={"plan.weights": {"forecast": 0.5}}, check=False)
+    assert run.proc.returncode == 2
+    assert "parameter 'weights' of notebook 'plan': weights must sum to 1, they sum to 0.5" in run.proc.stderr
+    assert not (tmp_path / "out").exists()
