@@ -21,7 +21,8 @@ DRIVER_COLS = ["forecast", "customers", "last_year", "capacity"]
 
 def allocate(total: float, reps: pd.DataFrame, levels: Sequence[str], weights: Mapping[str, float],
              step: float) -> pd.DataFrame:
-    """Rows ``id`` (``level:key``), ``level, key, parent`` (the parent's id), ``region, target`` plus the summed drivers, from ``company`` down to ``levels[-1]``.
+    """Rows ``id`` (``level:key``), ``level, key, parent`` (the parent's id), ``region, target`` and the
+    summed drivers, from ``company`` down to ``levels[-1]``.
 
     ``reps`` holds one row per rep with ``region, team, rep_id`` and the columns of
     ``DRIVER_COLS``. Children are ordered by key (ties in the rounding go to the first).

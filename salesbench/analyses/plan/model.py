@@ -20,7 +20,6 @@ Wording and tables live in :mod:`salesbench.analyses.plan.report`, figures in
 """
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any, Mapping
 
 import numpy as np
@@ -60,8 +59,9 @@ class SalesPlan(Analysis):
     ``regions_`` (the same per region, and its last-year months); ``company_`` (``mean, sigma, prob_reach, stretch``);
     ``reps_`` (drivers per rep); ``tree_`` (one row per unit: ``level, key, parent, target``,
     drivers, ``mean, sigma, prob_reach, status``, and ``actual, attainment`` when the data holds the period); ``monthly_`` (``level, key, month, target,
-    last_year, mean, sigma, prob_reach, status``); ``at_risk_`` (the riskiest reps); ``backtest_`` (None, or when the data already holds the
-    whole period: actuals, attainment and the calibration of P(reach), :mod:`~salesbench.analyses.plan.backtest`).
+    last_year, mean, sigma, prob_reach, status``); ``at_risk_`` (the riskiest reps); ``backtest_`` (None, or
+    when the data already holds the whole period: actuals, attainment and the calibration of P(reach),
+    :mod:`~salesbench.analyses.plan.backtest`).
     """
 
     name = "plan"
