@@ -84,3 +84,16 @@ def rep_drivers(reps: pd.DataFrame, monthly_ly: pd.DataFrame, cust: pd.DataFrame
     top = cust.groupby("rep_id")["revenue"].agg(lambda r: r.max() / r.sum() if r.sum() > 0 else np.nan)
     out["top_customer_share"] = out["rep_id"].map(top)
     return out.reset_index(drop=True)
+
+
+def line_revenue(ds, first: pd.Period, last: pd.Period) -> pd.DataFrame | None:
+    """Revenue per ``rep_id`` and ``product_line`` in months ``first``..``last`` (orders joined to products in the
+    engine), or None when the data has no ``products.product_line``."""
+    if not (ds.has_columns("products", ["product_id", "product_line"]) and ds.has_columns("orders", ["product_id"])):
+        return None
+    o = ds.table("orders")
+    o = o.filter((o.order_date >= first.start_time.date()) & (o.order_date <= last.end_time.date()))
+    p = ds.table("products").select(pid_="product_id", product_line="product_line").distinct(on="pid_")
+    j = o.left_join(p, o.product_id == p.pid_)
+    j = j.mutate(rep_id=j.rep_id.fill_null("(none)"), product_line=j.product_line.fill_null("(unknown)"))
+    return j.group_by(["rep_id", "product_line"]).aggregate(revenue=j.revenue.sum()).to_pandas()

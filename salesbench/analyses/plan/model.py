@@ -35,6 +35,7 @@ from salesbench.analyses.plan import backtest as bt
 from salesbench.analyses.plan import drivers as dv
 from salesbench.analyses.plan import feasibility as fz
 from salesbench.analyses.plan import target as tg
+from salesbench.analyses.plan.split import split
 from salesbench.core.errors import CheckError, ReportSkipped
 
 MONTH_DRIVERS = ("forecast", "last_year")
@@ -59,7 +60,8 @@ class SalesPlan(Analysis):
     ``regions_`` (the same per region, and its last-year months); ``company_`` (``mean, sigma, prob_reach, stretch``);
     ``reps_`` (drivers per rep); ``tree_`` (one row per unit: ``level, key, parent, target``,
     drivers, ``mean, sigma, prob_reach, status``, and ``actual, attainment`` when the data holds the period); ``monthly_`` (``level, key, month, target,
-    last_year, mean, sigma, prob_reach, status``); ``at_risk_`` (the riskiest reps); ``backtest_`` (None, or
+    last_year, mean, sigma, prob_reach, status``); ``at_risk_`` (the riskiest reps); ``lines_`` (each region's target over its
+    product lines, or None without ``products.product_line`` / with ``product_lines`` false); ``backtest_`` (None, or
     when the data already holds the whole period: actuals, attainment and the calibration of P(reach),
     :mod:`~salesbench.analyses.plan.backtest`).
     """
@@ -69,7 +71,7 @@ class SalesPlan(Analysis):
     def __init__(self, as_of=None, period=None, growth=0.10, amount=None, levels=["region", "team", "rep"],
                  weights={"forecast": 0.3, "customers": 0.4, "capacity": 0.3},
                  month_weights={"forecast": 0.5, "last_year": 0.5}, rounding=1000.0, live_days=180,
-                 ramp_months=6.0, risk_lines={"red": 0.3, "amber": 0.5},
+                 ramp_months=6.0, product_lines=True, risk_lines={"red": 0.3, "amber": 0.5},
                  forecast_models=["seasonal_naive", "ets"], forecast_origins=2,
                  forecast_reconciliation="wls_struct", at_risk=10):
         self.as_of = as_of
@@ -82,6 +84,7 @@ class SalesPlan(Analysis):
         self.rounding = rounding
         self.live_days = live_days
         self.ramp_months = ramp_months
+        self.product_lines = product_lines
         self.risk_lines = risk_lines
         self.forecast_models = forecast_models
         self.forecast_origins = forecast_origins
@@ -142,6 +145,7 @@ class SalesPlan(Analysis):
         self._fit_drivers(ds, ly_first, ly_last, first, last)
         self._fit_tree()
         self._fit_feasibility()
+        self._fit_lines()
         self._fit_backtest(ds, first, last, last_date)
         return self
 
@@ -171,7 +175,9 @@ class SalesPlan(Analysis):
 
     def _fit_forecast(self, ds, last) -> None:
         horizon = (last - pd.Period(self.as_of_, "M")).n + 1   # the as_of month may be incomplete (dropped)
-        f = SalesForecast(dimensions=["region"], as_of=self.as_of_, horizon=horizon, n_origins=self.forecast_origins,
+        self.line_data_ = dv.line_revenue(ds, *self.last_span_) if self.product_lines else None
+        dims = ["region", "product_line"] if self.line_data_ is not None else ["region"]
+        f = SalesForecast(dimensions=dims, as_of=self.as_of_, horizon=horizon, n_origins=self.forecast_origins,
                           models=list(self.forecast_models), deep_models=list(self.forecast_models),
                           reconciliation=self.forecast_reconciliation).fit(ds)
         starts = [m.start_time for m in self.months_]
@@ -250,6 +256,43 @@ class SalesPlan(Analysis):
         self.company_ = {"target": float(c["target"]), "mean": float(c["mean"]), "sigma": float(c["sigma"]),
                          "prob_reach": float(c["prob_reach"]), "stretch": float(c["target"] / c["mean"] - 1)}
         self.at_risk_ = self._at_risk()
+
+    def _fit_lines(self) -> None:
+        """Each region's target (the company's without a region level) split over its product lines by
+        ``month_weights`` of the line's forecast and last-year revenue; P(reach) from the region/line forecast."""
+        self.lines_ = None
+        if self.line_data_ is None:
+            return
+        lines = self.line_data_.merge(self.reps_[["rep_id", "region"]], on="rep_id", how="inner")
+        by_region = "region" in self.levels
+        parents = self.tree_[self.tree_["level"] == ("region" if by_region else "company")]
+        starts = [m.start_time for m in self.months_]
+        rows = []
+        for _, par in parents.iterrows():
+            sub = lines[lines["region"] == par["key"]] if by_region else lines
+            g = sub.groupby("product_line", sort=True)["revenue"].sum().rename("last_year").to_frame()
+            if g.empty:
+                continue
+            dist = {}
+            for line in g.index:
+                uid = f"{par['key']}/{line}" if by_region else line
+                try:
+                    dist[line] = fz.unit_distribution(self.forecast_, uid, starts, self.rho_)[:2]
+                except KeyError:  # no forecast series: the parent's scaled by the line's last-year share
+                    dist[line] = fz.scaled(par["mean"], par["sigma"], g.loc[line, "last_year"] / g["last_year"].sum())
+            g["forecast"] = [float(dist[ln][0]) for ln in g.index]
+            g["sigma"] = [float(dist[ln][1]) for ln in g.index]
+            g["target"] = split(par["target"], g, self.month_weights, float(self.rounding))
+            g["parent"] = par["key"]
+            rows.append(g.reset_index())
+        if not rows:
+            return
+        out = pd.concat(rows, ignore_index=True)
+        out["growth"] = out["target"] / out["last_year"].where(out["last_year"] > 0) - 1
+        out["prob_reach"] = fz.reach(out["forecast"], out["sigma"], out["target"])
+        out["status"] = fz.flag(out["prob_reach"], self.risk_lines)
+        self.lines_ = out[["parent", "product_line", "last_year", "target", "growth", "forecast", "sigma",
+                           "prob_reach", "status"]]
 
     def _at_risk(self) -> pd.DataFrame:
         """The deepest level's pieces with the lowest P(reach), with the gap and the key-account share."""

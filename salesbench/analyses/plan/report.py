@@ -130,6 +130,18 @@ def at_risk_view(M: SalesPlan) -> pd.DataFrame:
                          "why": [risk_sentence(r) for _, r in a.iterrows()]})
 
 
+def lines_view(M: SalesPlan) -> pd.DataFrame:
+    """Each region's target over its product lines (a note when the plan has none)."""
+    if M.lines_ is None:
+        return pd.DataFrame({"note": ["no product lines: the data has no products.product_line, or product_lines is false"]})
+    x = M.lines_
+    return pd.DataFrame({"within": x["parent"], "product line": x["product_line"],
+                         "last year": x["last_year"].map(viz.fmt_money), "target": x["target"].map(viz.fmt_money),
+                         "growth": x["growth"].map(lambda g: viz.fmt_pct(g, 1)),
+                         "forecast": x["forecast"].map(viz.fmt_money), "P(reach)": x["prob_reach"].map(viz.fmt_pct),
+                         "status": x["status"]})
+
+
 def month_view(M: SalesPlan) -> pd.DataFrame:
     """Company and region targets per month with P(reach)."""
     mo = M.monthly_[M.monthly_["level"].isin(["company", "region"])]
@@ -156,4 +168,6 @@ def publish(M: SalesPlan, res) -> None:
     mo = M.monthly_.copy()
     mo["month"] = mo["month"].astype(str)
     res.table("monthly", mo)                                      # -> plan.monthly.csv
+    if M.lines_ is not None:
+        res.table("product_lines", M.lines_)                      # -> plan.product_lines.csv
     res.save()

@@ -80,3 +80,11 @@ def test_a_plan_made_in_the_past_is_checked_against_the_actuals(plan, small_demo
     hit = (reps["actual"] >= reps["target"]).to_numpy(float)
     assert b["brier"] == pytest.approx(np.mean((reps["prob_reach"].to_numpy() - hit) ** 2))
     assert b["median_attainment"] == pytest.approx((reps["actual"] / reps["target"]).median())
+
+
+def test_product_lines_sum_exactly_to_their_region(plan):
+    lines = plan.lines_
+    regions = plan.tree_[plan.tree_["level"] == "region"].set_index("key")["target"]
+    assert set(lines["parent"]) == set(regions.index) and lines["product_line"].nunique() >= 3
+    assert (lines.groupby("parent")["target"].sum() == regions.reindex(sorted(set(lines["parent"])))).all()
+    assert lines["prob_reach"].between(0, 1).all() and np.all(lines["target"] % 1000 == 0)
