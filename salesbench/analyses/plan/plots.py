@@ -60,6 +60,8 @@ def plot_month_profile(monthly: pd.DataFrame, *, ax=None):
         viz.money_axis(a)
         if a is not ax or len(set(map(id, axes))) > 1:
             a.set_title(str(key))
+    if len(set(map(id, axes))) > 1:
+        ax.legend(["target", "last period"], fontsize=7, loc="upper left")
     return ax
 
 
