@@ -15,6 +15,7 @@ ANALYSES = {
     "forecasting": "salesbench.analyses.forecasting.model:SalesForecast",
     "churn": "salesbench.analyses.churn.model:Churn",
     "performance": "salesbench.analyses.performance.model:PerformanceReview",
+    "plan": "salesbench.analyses.plan.model:SalesPlan",
 }
 
 

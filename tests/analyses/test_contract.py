@@ -31,6 +31,7 @@ FAST = {
     "churn": {"fit_method": "map", "early_warning": False, "max_pred_draws": 50},
     "funnel": {"mcmc_draws": 100, "mcmc_tune": 100, "mcmc_chains": 1},
     "forecasting": {"n_origins": 2, "models": ["seasonal_naive", "theta"], "deep_models": ["seasonal_naive"]},
+    "plan": {"product_lines": False},   # the product-line forecast is covered by tests/analyses/plan
 }
 
 

@@ -26,6 +26,7 @@ EXPECTED = {
     "forecasting": (["orders"], 30),
     "churn": (["orders"], 40),
     "performance": (["orders", "reps"], 50),
+    "plan": (["orders", "reps"], 60),
 }
 MAX_CELL_LINES = 10
 

@@ -1,0 +1,99 @@
+"""The drivers each split uses, per rep (teams and regions are sums of their reps), from the data.
+
+One engine query brings back revenue per rep and month over the two years up to
+the plan (:func:`rep_months`); :func:`rep_drivers` turns it into, per rep:
+
+- ``last_year``: revenue in the same span one year before the planned period;
+- ``customers``: the last-year revenue of the rep's *live* customers (ordered in the
+  ``live_days`` up to ``as_of``): the customer potential the rep carries into the period;
+- ``capacity``: the tenure ramp, min(1, months employed at the period's middle / ``ramp_months``)
+  (0 for a rep hired after it); a region's capacity is its ramped headcount;
+- ``top_customer_share``: the largest customer's share of ``last_year`` (key-account risk).
+
+Orders are attributed to a rep by ``orders.rep_id`` and to a team and a region by the
+``reps`` table; orders without a known rep count in the company's history only.
+"""
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import pandas as pd
+
+DRIVERS = ("forecast", "customers", "last_year", "capacity")
+LEVELS = ("region", "team", "rep")
+
+
+def rep_months(ds, first: pd.Period, last: pd.Period) -> pd.DataFrame:
+    """Revenue per ``rep_id`` and month ``ds`` (month start) for months ``first``..``last`` (aggregated in the engine)."""
+    o = ds.table("orders")
+    start, end = first.start_time.date(), last.end_time.date()
+    o = o.filter((o.order_date >= start) & (o.order_date <= end))
+    o = o.mutate(month=o.order_date.truncate("M"), rep_id=o.rep_id.fill_null("(none)"))
+    df = o.group_by(["rep_id", "month"]).aggregate(revenue=o.revenue.sum()).to_pandas()
+    df["month"] = pd.to_datetime(df["month"]).dt.to_period("M")
+    return df
+
+
+def customer_revenue(ds, first: pd.Period, last: pd.Period, as_of: dt.date, live_days: int) -> pd.DataFrame:
+    """Per ``rep_id, customer_id``: revenue in ``first``..``last`` and ``live`` (ordered in the ``live_days`` up to ``as_of``)."""
+    o = ds.table("orders")
+    o = o.filter(o.order_date <= as_of).mutate(rep_id=o.rep_id.fill_null("(none)"))
+    start, end = first.start_time.date(), last.end_time.date()
+    in_span = (o.order_date >= start) & (o.order_date <= end)
+    recent = o.order_date > as_of - dt.timedelta(days=live_days)
+    df = (o.filter(in_span | recent)
+          .group_by(["rep_id", "customer_id"])
+          .aggregate(revenue=in_span.ifelse(o.revenue, 0.0).sum(), recent=recent.ifelse(1, 0).sum())
+          .to_pandas())
+    df["live"] = df["recent"] > 0
+    return df.drop(columns="recent")
+
+
+def reps_frame(ds) -> pd.DataFrame:
+    """``rep_id, team, region, hire_date`` of the ``reps`` table (missing columns as NaN)."""
+    cols = [c for c in ("rep_id", "team", "region", "hire_date") if ds.has_columns("reps", [c])]
+    df = ds.table("reps").select(*cols).to_pandas()
+    for c in ("team", "region", "hire_date"):
+        if c not in df:
+            df[c] = np.nan
+    df["team"] = df["team"].fillna("(no team)").astype(str)
+    df["region"] = df["region"].fillna("(no region)").astype(str)
+    return df
+
+
+def ramp(hire_date, mid: dt.date, ramp_months: float) -> float:
+    """Tenure ramp at ``mid``: min(1, months employed / ``ramp_months``); 1 without a hire date; 0 before hire."""
+    if hire_date is None or pd.isna(hire_date):
+        return 1.0
+    months = (pd.Timestamp(mid) - pd.Timestamp(hire_date)).days / 30.4375
+    if ramp_months <= 0:
+        return float(months >= 0)
+    return float(np.clip(months / ramp_months, 0.0, 1.0))
+
+
+def rep_drivers(reps: pd.DataFrame, monthly_ly: pd.DataFrame, cust: pd.DataFrame, mid: dt.date,
+                ramp_months: float) -> pd.DataFrame:
+    """One row per rep of ``reps``: ``rep_id, team, region, last_year, customers, capacity, top_customer_share``."""
+    out = reps.copy()
+    ly = monthly_ly.groupby("rep_id")["revenue"].sum()
+    out["last_year"] = out["rep_id"].map(ly).fillna(0.0)
+    live = cust[cust["live"]].groupby("rep_id")["revenue"].sum()
+    out["customers"] = out["rep_id"].map(live).fillna(0.0).clip(lower=0)
+    out["capacity"] = [ramp(h, mid, ramp_months) for h in out["hire_date"]]
+    top = cust.groupby("rep_id")["revenue"].agg(lambda r: r.max() / r.sum() if r.sum() > 0 else np.nan)
+    out["top_customer_share"] = out["rep_id"].map(top)
+    return out.reset_index(drop=True)
+
+
+def line_revenue(ds, first: pd.Period, last: pd.Period) -> pd.DataFrame | None:
+    """Revenue per ``rep_id`` and ``product_line`` in months ``first``..``last`` (orders joined to products in the
+    engine), or None when the data has no ``products.product_line``."""
+    if not (ds.has_columns("products", ["product_id", "product_line"]) and ds.has_columns("orders", ["product_id"])):
+        return None
+    o = ds.table("orders")
+    o = o.filter((o.order_date >= first.start_time.date()) & (o.order_date <= last.end_time.date()))
+    p = ds.table("products").select(pid_="product_id", product_line="product_line").distinct(on="pid_")
+    j = o.left_join(p, o.product_id == p.pid_)
+    j = j.mutate(rep_id=j.rep_id.fill_null("(none)"), product_line=j.product_line.fill_null("(unknown)"))
+    return j.group_by(["rep_id", "product_line"]).aggregate(revenue=j.revenue.sum()).to_pandas()

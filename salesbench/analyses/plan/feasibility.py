@@ -1,0 +1,47 @@
+"""How likely each piece of the plan is, from the forecasting analysis' predictive distribution.
+
+The company uses the total series, a region its region series (forecast
+months summed with :func:`~salesbench.analyses.forecasting.targets.period_sum`,
+correlation ρ between months from the forecast's backtest). A team or rep takes
+its share ``s`` of its region's last-year revenue: mean = s · region mean and
+σ = √s · region σ (a piece's variance proportional to its size, as for a sum of
+independent parts). P(reach) = P(actual ≥ target) under that normal
+distribution (:func:`~salesbench.analyses.forecasting.targets.prob_reach`);
+the flag is red below ``risk_lines.red``, amber below ``risk_lines.amber``, else green.
+"""
+from __future__ import annotations
+
+from typing import Mapping
+
+import numpy as np
+import pandas as pd
+
+from salesbench.analyses.forecasting.targets import Z80, period_sum, prob_reach
+
+
+def unit_distribution(fc: pd.DataFrame, uid: str, months: list, rho: float) -> tuple[float, float, np.ndarray, np.ndarray]:
+    """``(period mean, period σ, monthly means, monthly σ)`` of forecast series ``uid`` over ``months`` (month starts)."""
+    rows = fc[(fc["unique_id"] == uid) & fc["ds"].isin(months)].sort_values("ds")
+    if len(rows) != len(months):
+        raise KeyError(uid)
+    tot = period_sum(rows, None, rho)
+    sig = (rows["hi80"].to_numpy() - rows["lo80"].to_numpy()) / (2 * Z80)
+    return tot["mean"], tot["sigma"], rows["mean"].to_numpy(float), sig
+
+
+def flag(p, lines: Mapping[str, float]) -> np.ndarray:
+    """``red`` below ``lines['red']``, ``amber`` below ``lines['amber']``, else ``green`` (a value on a line: the better side)."""
+    p = np.asarray(p, dtype=float)
+    return np.where(p < lines["red"], "red", np.where(p < lines["amber"], "amber", "green"))
+
+
+def reach(mean, sigma, target) -> np.ndarray:
+    """P(actual ≥ target) for a normal(mean, σ) forecast."""
+    mean, sigma = np.asarray(mean, float), np.asarray(sigma, float)
+    return prob_reach(mean, mean - Z80 * sigma, mean + Z80 * sigma, target)
+
+
+def scaled(region_mean, region_sigma, share) -> tuple:
+    """A piece holding ``share`` of its region: (share · mean, √share · σ)."""
+    share = np.asarray(share, float)
+    return share * np.asarray(region_mean, float), np.sqrt(share) * np.asarray(region_sigma, float)

@@ -1,0 +1,90 @@
+"""The plan fitted on the small demo as of 2024-12-31 for 2025: exact sums, the canonical targets shape,
+and the round trip into the performance review (plan.targets.csv replacing the data's targets)."""
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+
+import numpy as np
+import pytest
+
+from salesbench.analyses.performance.model import PerformanceReview
+from salesbench.analyses.plan.model import SalesPlan
+from salesbench.core.dataset import Dataset
+from salesbench.core.errors import CheckError, ReportSkipped
+from salesbench.core.schema import TABLES
+from salesbench.io.sources import open_data
+
+AS_OF = dt.date(2024, 12, 31)
+
+
+@pytest.fixture(scope="module")
+def plan(small_demo):
+    return SalesPlan(as_of=AS_OF).fit(open_data(small_demo))
+
+
+def test_plan_for_the_next_year_sums_exactly_at_every_level(plan):
+    assert plan.period_ == "2025" and [str(m) for m in plan.months_][::11] == ["2025-01", "2025-12"]
+    t = plan.tree_
+    assert t.loc[0, "target"] == plan.target_ == round(plan.last_revenue_ * 1.10 / 1000) * 1000
+    for pid, kids in t.dropna(subset=["parent"]).groupby("parent"):
+        assert kids["target"].sum() == t.loc[t["id"] == pid, "target"].item(), pid
+    by_unit = plan.monthly_.groupby(["level", "key"])["target"].sum()
+    assert all(by_unit[(r["level"], r["key"])] == r["target"] for _, r in t.iterrows())
+    company = plan.monthly_[plan.monthly_["level"] == "company"].set_index("month")["target"]
+    regions = plan.monthly_[plan.monthly_["level"] == "region"].groupby("month")["target"].sum()
+    assert (company == regions).all()
+    assert 0 < plan.company_["prob_reach"] < 1 and t["prob_reach"].between(0, 1).all()
+    assert set(t["status"]) <= {"red", "amber", "green"} and len(plan.at_risk_) == 10
+    assert plan.at_risk_["prob_reach"].is_monotonic_increasing
+
+
+def test_targets_frame_has_the_canonical_shape(plan):
+    frame = plan.targets_frame()
+    assert list(frame.columns) == TABLES["targets"].column_names
+    assert set(frame["level"]) == {"company", "region", "team", "rep"} and set(frame["metric"]) == {"revenue"}
+    assert not frame.duplicated(["period", "level", "key", "metric"]).any()
+    back = Dataset.from_frames({"targets": frame}).table("targets").to_pandas()   # converts and validates
+    assert len(back) == len(frame) and back["value"].sum() == pytest.approx(frame["value"].sum())
+
+
+def test_performance_review_reads_the_plan_as_its_targets(plan, small_demo, tmp_path):
+    data = tmp_path / "data"
+    shutil.copytree(small_demo, data)
+    for old in data.glob("targets.*"):
+        old.unlink()
+    plan.targets_frame().to_csv(data / "targets.csv", index=False)            # what docs/plan.md tells users
+    review = PerformanceReview(period="year", as_of=dt.date(2025, 12, 31)).fit(open_data(data))
+    reps = review.kpis_["rep"].set_index("key")["revenue_target"]
+    planned = plan.tree_[plan.tree_["level"] == "rep"].set_index("key")["target"]
+    assert np.allclose(reps.reindex(planned.index), planned)
+    assert review.kpis_["company"]["revenue_target"].item() == plan.target_
+
+
+def test_a_period_already_begun_or_without_history(small_demo):
+    ds = open_data(small_demo)
+    with pytest.raises(CheckError, match="2024 has already begun") as err:
+        SalesPlan(as_of=AS_OF, period="2024").fit(ds)
+    assert err.value.key == "period"
+    with pytest.raises(ReportSkipped, match="do not cover the whole last period"):
+        SalesPlan(as_of=dt.date(2023, 6, 30)).fit(ds)
+
+
+def test_a_plan_made_in_the_past_is_checked_against_the_actuals(plan, small_demo):
+    o = open_data(small_demo).table("orders")
+    actual = o.filter((o.order_date >= dt.date(2025, 1, 1)) & (o.order_date <= dt.date(2025, 12, 31))).revenue.sum()
+    b = plan.backtest_
+    assert b["company_actual"] == pytest.approx(float(actual.to_pyarrow().as_py()))
+    reps = plan.tree_[plan.tree_["level"] == "rep"]
+    assert b["n"] == len(reps) == b["reliability"]["n"].sum()
+    hit = (reps["actual"] >= reps["target"]).to_numpy(float)
+    assert b["brier"] == pytest.approx(np.mean((reps["prob_reach"].to_numpy() - hit) ** 2))
+    assert b["median_attainment"] == pytest.approx((reps["actual"] / reps["target"]).median())
+
+
+def test_product_lines_sum_exactly_to_their_region(plan):
+    lines = plan.lines_
+    regions = plan.tree_[plan.tree_["level"] == "region"].set_index("key")["target"]
+    assert set(lines["parent"]) == set(regions.index) and lines["product_line"].nunique() >= 3
+    assert (lines.groupby("parent")["target"].sum() == regions.reindex(sorted(set(lines["parent"])))).all()
+    assert lines["prob_reach"].between(0, 1).all() and np.all(lines["target"] % 1000 == 0)

@@ -1,0 +1,141 @@
+"""Unit tests of the plan's steps with known answers: period, company target, splits and rounding, months, P(reach)."""
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from salesbench.analyses.plan import allocate as al
+from salesbench.analyses.plan import feasibility as fz
+from salesbench.analyses.plan import target as tg
+from salesbench.analyses.plan.drivers import ramp
+from salesbench.analyses.plan.model import SalesPlan
+from salesbench.analyses.plan.split import driver_shares, largest_remainder
+from salesbench.core.errors import CheckError
+from salesbench.report import params
+
+
+def test_plan_period_year_quarter_and_default():
+    label, first, last = tg.plan_period(None, dt.date(2025, 12, 31))
+    assert (label, str(first), str(last)) == ("2026", "2026-01", "2026-12")
+    label, first, last = tg.plan_period("2026-Q2", dt.date(2025, 12, 31))
+    assert (label, str(first), str(last)) == ("2026-Q2", "2026-04", "2026-06")
+    assert len(tg.months(first, last)) == 3
+
+
+def test_plan_period_already_begun_or_malformed():
+    with pytest.raises(ValueError, match="2025 has already begun by 2025-03-31"):
+        tg.plan_period("2025", dt.date(2025, 3, 31))
+    with pytest.raises(ValueError, match="a year .2026. or a quarter"):
+        tg.parse_period("2026-Q5")
+
+
+def test_company_target_growth_amount_rounding():
+    assert tg.company_target(1_000_000, 0.10, None, 1000) == 1_100_000
+    assert tg.company_target(1_234_567, 0.0, None, 1000) == 1_235_000
+    assert tg.company_target(1_000_000, 0.10, 2_500_000, 1000) == 2_500_000  # amount wins over growth
+    assert tg.company_target(100.0, 0.05, None, 0) == pytest.approx(105.0)
+
+
+def test_largest_remainder_known_answer_and_ties():
+    assert list(largest_remainder(10, [1, 1, 1], 1)) == [4, 3, 3]           # tie: the first listed gets the step
+    assert list(largest_remainder(10_000, [0.5, 0.3, 0.2], 1000)) == [5000, 3000, 2000]
+    assert list(largest_remainder(7000, [0.46, 0.34, 0.20], 1000)) == [3000, 2000, 2000]   # 3.22, 2.38, 1.40: 0.40 is largest
+
+
+def test_largest_remainder_sums_exactly_in_steps():
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        n = rng.integers(1, 30)
+        parent = float(rng.integers(0, 10_000)) * 1000
+        out = largest_remainder(parent, rng.random(n), 1000)
+        assert out.sum() == parent and (out >= 0).all() and np.all(out % 1000 == 0)
+
+
+def test_driver_shares_blend_and_empty_driver():
+    d = pd.DataFrame({"forecast": [3.0, 1.0], "capacity": [1.0, 1.0], "customers": [0.0, 0.0]})
+    s = driver_shares(d, {"forecast": 0.5, "capacity": 0.3, "customers": 0.2})   # customers empty: 0.2 spread
+    assert s == pytest.approx([(0.5 * 0.75 + 0.3 * 0.5) / 0.8, (0.5 * 0.25 + 0.3 * 0.5) / 0.8])
+
+
+def _reps():
+    return pd.DataFrame({"rep_id": ["R1", "R2", "R3", "R4", "R5"], "team": ["N1", "N1", "N2", "S1", "S1"],
+                         "region": ["North", "North", "North", "South", "South"],
+                         "forecast": [10.0, 20, 30, 25, 5], "customers": [9.0, 21, 33, 20, 7],
+                         "last_year": [10.0, 20, 30, 25, 5], "capacity": [1.0, 1, 0.5, 1, 1]})
+
+
+def test_every_level_and_month_sums_exactly_to_its_parent():
+    tree = al.allocate(1_234_000, _reps(), ["region", "team", "rep"], {"forecast": 0.3, "customers": 0.4,
+                                                                        "capacity": 0.3}, 1000)
+    assert tree["level"].value_counts().to_dict() == {"company": 1, "region": 2, "team": 3, "rep": 5}
+    for pid, kids in tree.dropna(subset=["parent"]).groupby("parent"):
+        assert kids["target"].sum() == tree.loc[tree["id"] == pid, "target"].item(), pid
+    months = [pd.Period(f"2026-{m:02d}", "M") for m in range(1, 13)]
+    prof = {"company": np.full(12, 1 / 12), "North": np.linspace(1, 2, 12) / np.linspace(1, 2, 12).sum(),
+            "South": np.full(12, 1 / 12)}
+    mo = al.monthly(tree, prof, months, 1000)
+    by_unit = mo.groupby(["level", "key"])["target"].sum()
+    for _, r in tree.iterrows():
+        assert by_unit[(r["level"], r["key"])] == r["target"]
+    assert np.all(mo["target"] % 1000 == 0)
+    reps_m = mo[mo["level"] == "rep"].merge(tree[["key", "parent"]], on="key")
+    team_from_reps = reps_m.groupby(["parent", "month"])["target"].sum()
+    teams = mo[mo["level"] == "team"].set_index(["key", "month"])["target"]
+    for (parent, month), v in team_from_reps.items():
+        assert teams[(parent.split(":", 1)[1], month)] == v
+
+
+def test_levels_without_team_split_regions_straight_to_reps():
+    tree = al.allocate(100_000, _reps(), ["region", "rep"], {"last_year": 1.0}, 1000)
+    north = tree[tree["parent"] == "region:North"]
+    assert list(north["key"]) == ["R1", "R2", "R3"] and north["target"].sum() == \
+        tree.loc[tree["id"] == "region:North", "target"].item()
+    assert tree.loc[tree["id"] == "region:North", "target"].item() == 67_000   # 60 of 90 last-year, rounded
+
+
+def test_prob_reach_falls_as_the_target_rises():
+    targets = np.linspace(50, 150, 41)
+    p = fz.reach(np.full(41, 100.0), np.full(41, 10.0), targets)
+    assert np.all(np.diff(p) < 0) and p[20] == pytest.approx(0.5)
+    assert list(fz.flag([0.1, 0.3, 0.49, 0.5, 0.9], {"red": 0.3, "amber": 0.5})) == \
+        ["red", "amber", "amber", "green", "green"]
+
+
+def test_scaled_piece_variance_proportional_to_size():
+    m, s = fz.scaled(100.0, 20.0, 0.25)
+    assert (m, s) == (25.0, 10.0)
+
+
+def test_ramp():
+    mid = dt.date(2026, 7, 1)
+    assert ramp(None, mid, 6) == 1.0
+    assert ramp(dt.date(2026, 4, 1), mid, 6) == pytest.approx(91 / 30.4375 / 6)
+    assert ramp(dt.date(2026, 9, 1), mid, 6) == 0.0
+
+
+@pytest.mark.parametrize("change, key, words", [
+    ({"amount": -5.0}, "amount", "below zero"),
+    ({"weights": {"forecast": 0.5, "customers": 0.4}}, "weights", "sum to 1"),
+    ({"weights": {"forecast": 0.5, "charm": 0.5}}, "weights", "charm"),
+    ({"levels": ["rep", "region"]}, "levels", "in that order"),
+    ({"period": "2025", "as_of": dt.date(2025, 6, 30)}, "period", "already begun"),
+    ({"period": "next year"}, "period", "a quarter"),
+    ({"risk_lines": {"red": 0.6, "amber": 0.5}}, "risk_lines", "red ≤ amber"),
+])
+def test_check_params_names_the_key(change, key, words):
+    values = {**params.defaults("plan"), **change}
+    with pytest.raises(CheckError) as err:
+        SalesPlan.check_params(values)
+    assert err.value.key == key and words in str(err.value)
+
+
+def test_calibration_known_answer():
+    from salesbench.analyses.plan.backtest import calibration
+    cal = calibration(pd.Series([0.9, 0.8, 0.15, 0.1]), pd.Series([True, False, False, False]))
+    assert cal["hit_rate"] == 0.25
+    assert cal["brier"] == pytest.approx((0.01 + 0.64 + 0.0225 + 0.01) / 4)
+    assert cal["brier_base_rate"] == pytest.approx((0.5625 + 3 * 0.0625) / 4)
+    assert cal["reliability"][["bin", "n"]].values.tolist() == [["0.1–0.2", 2], ["0.8–0.9", 1], ["0.9–1.0", 1]]
