@@ -2,7 +2,7 @@
 
 The small demo company (seed 1, 600 customers) is loaded with canonical column
 types into a throw-away PostgreSQL server (``pg_demo`` in ``conftest.py``) and
-read by a password-authenticated, read-only user. All six reports run on it
+read by a password-authenticated, read-only user. All seven reports run on it
 and, with the same parameters, on the same tables as Parquet files through
 DuckDB; their ``<name>.results.json`` and ``<name>.<table>.csv`` must agree to
 a relative 1e-6. Locally the server tests are skipped without PostgreSQL; under
@@ -23,7 +23,7 @@ import pgserver
 
 pytestmark = pytest.mark.slow
 
-NOTEBOOKS = ["data_quality", "segmentation", "funnel", "forecasting", "churn", "performance"]
+NOTEBOOKS = ["data_quality", "segmentation", "funnel", "forecasting", "churn", "performance", "plan"]
 
 #: Cheap settings with the same code paths: fewer models, draws and origins.
 CHEAP = """\
@@ -44,7 +44,7 @@ RTOL = 1e-6
 
 
 def _run_both(pg_url: str, small_demo: Path, tmp: Path, run_cli) -> dict:
-    """``{"postgres": (run folder, process, seconds), "duckdb": (...), "url": pg_url}``: all six reports."""
+    """``{"postgres": (run folder, process, seconds), "duckdb": (...), "url": pg_url}``: every report."""
     params = tmp / "cheap.yaml"
     params.write_text(CHEAP)
     # the same tables as files; truth.json left out because a database carries no demo ground truth
@@ -59,7 +59,7 @@ def _run_both(pg_url: str, small_demo: Path, tmp: Path, run_cli) -> dict:
         proc = run_cli("run", *NOTEBOOKS, "--data", data, "--out", tmp / engine, "--jobs", "2", "-f", params,
                        timeout=600)
         out[engine] = (tmp / engine, proc, time.perf_counter() - t0)
-    print(f"\nsix reports: PostgreSQL {out['postgres'][2]:.1f} s, DuckDB {out['duckdb'][2]:.1f} s")
+    print(f"\n{len(NOTEBOOKS)} reports: PostgreSQL {out['postgres'][2]:.1f} s, DuckDB {out['duckdb'][2]:.1f} s")
     return out
 
 
@@ -134,7 +134,7 @@ def _check_no_password(runs) -> None:
 
 
 def test_every_report_on_postgresql_equals_duckdb(pg_demo, small_demo, tmp_path, run_cli):
-    """All six reports succeed on PostgreSQL, equal DuckDB's on the same tables, and leak no password.
+    """All seven reports succeed on PostgreSQL, equal DuckDB's on the same tables, and leak no password.
 
     One test, not four sharing a fixture: under pytest-xdist a module fixture would run the
     twelve reports once per worker."""

@@ -93,7 +93,8 @@ def line_revenue(ds, first: pd.Period, last: pd.Period) -> pd.DataFrame | None:
         return None
     o = ds.table("orders")
     o = o.filter((o.order_date >= first.start_time.date()) & (o.order_date <= last.end_time.date()))
-    p = ds.table("products").select(pid_="product_id", product_line="product_line").distinct(on="pid_")
+    products = ds.table("products")  # one line per product (min: portable SQL; DISTINCT ON is not, e.g. PostgreSQL)
+    p = products.group_by(pid_=products.product_id).aggregate(product_line=products.product_line.min())
     j = o.left_join(p, o.product_id == p.pid_)
     j = j.mutate(rep_id=j.rep_id.fill_null("(none)"), product_line=j.product_line.fill_null("(unknown)"))
     return j.group_by(["rep_id", "product_line"]).aggregate(revenue=j.revenue.sum()).to_pandas()
