@@ -74,6 +74,20 @@ class Analysis:
         checked). The default accepts everything.
         """
 
+    @classmethod
+    def check_data(cls, values: Mapping[str, Any], ds) -> None:
+        """Rules between the parameters and the data, checked before any kernel starts; raise ``CheckError(key, ...)``.
+
+        The runner (:func:`salesbench.report.plan.open_sources`) calls it once per
+        parameter set, with the opened data source ``ds`` (a
+        :class:`~salesbench.core.dataset.Dataset`), after ``check_params`` and only
+        when the ``_requires`` tables are present and not empty; the class is the
+        one that ``_check`` in ``params/<name>.yaml`` names. A :class:`CheckError`
+        becomes exit status 2 naming the key and the data source, with nothing
+        written. Keep it cheap (a maximum, a column present): it runs before
+        every run of the notebook. The default accepts everything.
+        """
+
     # -- learning -----------------------------------------------------------------
     def fit(self, ds) -> "Analysis":  # pragma: no cover - every analysis defines it
         raise NotImplementedError

@@ -4,7 +4,9 @@ Everything here happens before a kernel starts or an output folder exists, so
 a mistake costs an exit status 2 and a one-line message (:class:`PlanError`):
 an unknown notebook, a bad parameter (:func:`salesbench.report.params.resolve_all`
 and the notebooks' ``_check`` rules), a data source that cannot be opened or has
-conflicting duplicate keys. Each distinct data source is opened once to check
+conflicting duplicate keys, or parameters that do not fit the data (the
+analysis' ``check_data`` hook, e.g. a planned period that has already begun by
+the last order date). Each distinct data source is opened once to check
 the notebooks' ``_requires`` tables and to record its label (no credentials)
 and fingerprint; a notebook whose tables are missing or empty becomes a
 *skipped* job without a kernel ("skipped: no opportunities table").
@@ -124,28 +126,84 @@ def open_sources(sets: dict[str, list[_params.Params]], say: Callable[[str], Non
 
     Conflicting duplicate keys (``DuplicateKeys``) or a source that cannot be
     opened raise :class:`PlanError` naming the source and where its ``data``
-    parameter came from. Connections are closed before workers fork.
+    parameter came from. While a source is open, each parameter set on it whose
+    ``_requires`` tables are present and not empty goes through its analysis'
+    ``check_data`` hook (:func:`data_check`): a :class:`CheckError` becomes a
+    :class:`PlanError` naming the key. Connections are closed before workers fork.
     """
     sources: dict[str, dict[str, Any]] = {}
-    for plist in sets.values():
-        for p in plist:
-            src = absolute_source(str(p["data"]))
-            if src in sources:
-                continue
-            say(f"opening data: {src}")
-            try:
-                ds = _sources.open_data(src)
-                ds.check_keys()  # conflicting duplicate keys: DuplicateKeys (a DataError), exit 2 before any kernel
-                sources[src] = {"label": scrub(ds.label), "fingerprint": ds.fingerprint(), "tables": ds.tables,
-                                "empty": ds.empty_tables()}
-            except Exception as exc:  # DataError, or a driver error from a database
-                what = str(exc) if isinstance(exc, DataError) else f"{type(exc).__name__}: {exc}"
-                raise PlanError(f"cannot open data source {src!r} (parameter 'data', from "
-                                f"{p.sources.get('data', 'defaults')}): {what}") from None
-            finally:
-                ds = None  # noqa: F841 - close the connection before workers fork
-    gc.collect()
+    opened: dict[str, Any] = {}
+    try:
+        for name, plist in sets.items():
+            decl = _params.declaration(name)
+            check = data_check(decl)
+            for p in plist:
+                src = absolute_source(str(p["data"]))
+                if src not in sources:
+                    say(f"opening data: {src}")
+                    try:
+                        ds = _sources.open_data(src)
+                        ds.check_keys()  # conflicting duplicate keys: DuplicateKeys (a DataError), exit 2 before any kernel
+                        sources[src] = {"label": scrub(ds.label), "fingerprint": ds.fingerprint(), "tables": ds.tables,
+                                        "empty": ds.empty_tables()}
+                    except Exception as exc:  # DataError, or a driver error from a database
+                        what = str(exc) if isinstance(exc, DataError) else f"{type(exc).__name__}: {exc}"
+                        raise PlanError(f"cannot open data source {src!r} (parameter 'data', from "
+                                        f"{p.sources.get('data', 'defaults')}): {what}") from None
+                    opened[src] = ds
+                if check is not None and _skip_reason(decl, sources[src]) is None:
+                    _run_data_check(check, decl, p, opened[src], src)
+    finally:
+        ds = None  # noqa: F841 - close the connections before workers fork
+        opened.clear()
+        gc.collect()
     return sources
+
+
+def data_check(decl: _params.Declaration) -> Callable | None:
+    """The ``check_data`` hook of the analysis class that the declaration's ``_check`` names, or None.
+
+    ``_check: "pkg.module:Class.check_params"`` names a method of an
+    :class:`~salesbench.analyses.base.Analysis`; that class' ``check_data(values, ds)``
+    (rules between the parameters and the opened data) is then run by
+    :func:`open_sources`. A ``_check`` that is a plain function has no data hook.
+    """
+    import importlib
+
+    if not decl.check:
+        return None
+    module, _, attr = decl.check.partition(":")
+    owner, _, _ = attr.rpartition(".")
+    if not owner:
+        return None
+    try:
+        obj: Any = importlib.import_module(module)
+        for part in owner.split("."):
+            obj = getattr(obj, part)
+    except (ImportError, AttributeError):
+        return None  # reported by the _check hook itself (params._run_check)
+    return getattr(obj, "check_data", None) if isinstance(obj, type) else None
+
+
+def _run_data_check(check: Callable, decl: _params.Declaration, p: _params.Params, ds, src: str) -> None:
+    """Call one ``check_data`` hook; its :class:`CheckError` (or a data error) is a :class:`PlanError`."""
+    try:
+        check(dict(p), ds)
+    except (ValueError, DataError) as exc:  # a CheckError (a ValueError) names its key
+        key = getattr(exc, "key", None) if isinstance(exc, ValueError) else None
+        if key is None:
+            raise PlanError(f"notebook '{decl.name}' cannot use data source {src!r}: {exc}") from None
+        where = p.sources.get(key) or decl.source
+        raise PlanError(f"{where}: parameter '{key}' of notebook '{decl.name}' on data source {src!r}: {exc}") from None
+
+
+def _skip_reason(decl: _params.Declaration, source: dict[str, Any]) -> str | None:
+    """Why a notebook is skipped on a source (a ``_requires`` table missing or empty), or None."""
+    missing = [t for t in decl.requires if t not in source["tables"]]
+    empty = [source["empty"][t] for t in decl.requires if t in source["empty"]]
+    if missing or empty:
+        return MissingTables(missing).reason if missing else "; ".join(empty)
+    return None
 
 
 def _sweep_dir(name: str, label: str | None, used: set[str]) -> str:
@@ -170,10 +228,8 @@ def build_jobs(names: list[str], sets: dict[str, list[_params.Params]],
         for p in sets[name]:
             job = Job(len(jobs) + 1, name, decl.title, p, _sweep_dir(name, p.label, used),
                       absolute_source(str(p["data"])), list(decl.requires))
-            source = sources[job.data_source]
-            missing = [t for t in decl.requires if t not in source["tables"]]
-            empty = [source["empty"][t] for t in decl.requires if t in source["empty"]]
-            if missing or empty:
-                job.status, job.reason = "skipped", MissingTables(missing).reason if missing else "; ".join(empty)
+            reason = _skip_reason(decl, sources[job.data_source])
+            if reason is not None:
+                job.status, job.reason = "skipped", reason
             jobs.append(job)
     return jobs

@@ -631,3 +631,17 @@ def test_cli_mistakes_exit_2_with_a_message(env, tmp_path, capsys, no_kernel, ar
     for frag in fragments:
         assert frag in err, err
     assert not (tmp_path / "out").exists()
+
+
+def test_data_check_is_the_check_data_of_the_class_that_check_names():
+    from salesbench.analyses.base import Analysis
+    from salesbench.analyses.plan.model import SalesPlan
+    from salesbench.report import params as _params
+    from salesbench.report.plan import data_check
+
+    assert data_check(_params.declaration("plan")) == SalesPlan.check_data
+    decl = _params.Declaration(name="x", path=None, defaults={}, types={}, title="x",
+                               check="salesbench.analyses.base:check_with")   # a plain function: no data hook
+    assert data_check(decl) is None
+    decl.check = "salesbench.analyses.base:Analysis.check_params"
+    assert data_check(decl) == Analysis.check_data and Analysis.check_data({}, None) is None  # default: accepts

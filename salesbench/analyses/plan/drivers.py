@@ -50,6 +50,15 @@ def customer_revenue(ds, first: pd.Period, last: pd.Period, as_of: dt.date, live
     return df.drop(columns="recent")
 
 
+def has_level(ds, level: str) -> bool:
+    """Whether the ``reps`` table has the hierarchy level ``level`` (``team``/``region``): the column, with a value."""
+    if level == "rep":
+        return True
+    if not ds.has_columns("reps", [level]):
+        return False
+    return bool(ds.table("reps")[level].count().to_pyarrow().as_py())
+
+
 def reps_frame(ds) -> pd.DataFrame:
     """``rep_id, team, region, hire_date`` of the ``reps`` table (missing columns as NaN)."""
     cols = [c for c in ("rep_id", "team", "region", "hire_date") if ds.has_columns("reps", [c])]

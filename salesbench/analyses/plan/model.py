@@ -121,10 +121,31 @@ class SalesPlan(Analysis):
             raise CheckError("forecast_models", "at least one model is needed")
         one_of(values, "forecast_reconciliation", list(RECONCILIATION))
 
+    @classmethod
+    def check_data(cls, values: Mapping[str, Any], ds) -> None:
+        """The period must not have begun by the end of the history (``as_of``, or the last order date when
+        ``as_of`` is null) and every level of ``levels`` above ``rep`` must be in the data (a ``reps`` column
+        with values); :class:`CheckError` naming ``period`` / ``levels``."""
+        missing = [lv for lv in values["levels"] if lv != "rep" and not dv.has_level(ds, lv)]
+        if missing:
+            raise CheckError("levels", f"the reps table has no {' or '.join(missing)} (a column with values); "
+                                       f"drop {', '.join(missing)} from levels or add the column")
+        as_of = values["as_of"]
+        if as_of is None:
+            as_of = ds.table("orders").order_date.max().to_pyarrow().as_py()
+            if as_of is None:
+                return  # no orders: the report is skipped in fit
+        try:
+            tg.plan_period(values["period"], as_of)
+        except ValueError as exc:
+            raise CheckError("period", str(exc)) from None
+
     # -- learning -------------------------------------------------------------------------------
     def fit(self, ds) -> "SalesPlan":
-        """Every step on ``ds``; :class:`ReportSkipped` without reps or a full last period of orders."""
+        """Every step on ``ds``; :class:`ReportSkipped` without reps or a full last period of orders,
+        :class:`CheckError` for the rules of :meth:`check_data` (a period already begun, a level not in the data)."""
         ds.require("orders", "reps", analysis="plan")
+        self.check_data(self.get_params(), ds)
         o = ds.table("orders")
         last_date = o.order_date.max().to_pyarrow().as_py()
         if last_date is None:

@@ -88,3 +88,14 @@ def test_product_lines_sum_exactly_to_their_region(plan):
     assert set(lines["parent"]) == set(regions.index) and lines["product_line"].nunique() >= 3
     assert (lines.groupby("parent")["target"].sum() == regions.reindex(sorted(set(lines["parent"])))).all()
     assert lines["prob_reach"].between(0, 1).all() and np.all(lines["target"] % 1000 == 0)
+
+
+def test_check_data_uses_the_last_order_date_when_as_of_is_null(small_demo):
+    ds = open_data(small_demo)
+    values = SalesPlan(period="2025-Q4").get_params()
+    with pytest.raises(CheckError, match="2025-Q4 has already begun by 2025-12-31") as err:
+        SalesPlan.check_data(values, ds)
+    assert err.value.key == "period"
+    SalesPlan.check_data({**values, "period": "2026-Q1"}, ds)  # not begun: accepted
+    with pytest.raises(CheckError, match="2025-Q4 has already begun"):
+        SalesPlan(period="2025-Q4").fit(ds)  # the notebook refuses it the same way

@@ -1,6 +1,8 @@
 """One end-to-end run of the plan notebook through the runner on the small demo (Papermill, HTML, CSVs)."""
 from __future__ import annotations
 
+import shutil
+
 import pandas as pd
 
 
@@ -20,3 +22,27 @@ def test_bad_plan_parameters_exit_2_naming_the_key(run_report, tmp_path):
     assert run.proc.returncode == 2
     assert "parameter 'weights' of notebook 'plan': weights must sum to 1, they sum to 0.5" in run.proc.stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_a_period_already_past_by_the_data_exits_2_before_any_kernel(run_report, tmp_path):
+    # as_of null: the end of the history is the data's last order date (2025-12-31 on the demo)
+    run = run_report("plan", out=tmp_path / "out", params={"plan.period": '"2020"'}, check=False)
+    assert run.proc.returncode == 2
+    assert "parameter 'period' of notebook 'plan'" in run.proc.stderr
+    assert "2020 has already begun by 2025-12-31" in run.proc.stderr
+    assert "Traceback" not in run.proc.stderr and not (tmp_path / "out").exists()
+
+
+def test_a_level_missing_from_the_reps_table_exits_2_naming_levels(run_report, small_demo, tmp_path):
+    data = tmp_path / "no_team"
+    shutil.copytree(small_demo, data)
+    reps = pd.read_parquet(data / "reps.parquet")
+    reps.drop(columns="team").to_parquet(data / "reps.parquet", index=False)
+    run = run_report("plan", data=data, out=tmp_path / "out", check=False)
+    assert run.proc.returncode == 2
+    assert "parameter 'levels' of notebook 'plan'" in run.proc.stderr and "the reps table has no team" in run.proc.stderr
+    assert "Traceback" not in run.proc.stderr and not (tmp_path / "out").exists()
+    # without team in levels the same data plans region -> rep (checked before any kernel: nothing refused)
+    from salesbench.analyses.plan.model import SalesPlan
+    from salesbench.io.sources import open_data
+    SalesPlan.check_data({**SalesPlan().get_params(), "levels": ["region", "rep"]}, open_data(data))
