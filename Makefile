@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 DATA   ?= demo
-JOBS   ?= 1
+JOBS   ?= auto
 PYTEST_ARGS ?=
 
 .PHONY: setup reports test lab bench clean-cache help
