@@ -137,7 +137,8 @@ def run_reports(
 
 def _previous_manifests(final: Path | None) -> list[Path]:
     """Where the previous run's durations are: the ``--out`` folder's own manifest, else ``reports/latest``'s."""
-    return ([final / "manifest.json"] if final is not None else []) + [outdir.reports_root() / "latest" / "manifest.json"]
+    latest = outdir.reports_root() / "latest" / "manifest.json"
+    return ([final / "manifest.json"] if final is not None else []) + [latest]
 
 
 def _add_secrets(scrub: Scrubber, sources: Sequence[str]) -> None:
