@@ -1,4 +1,4 @@
-"""``salesbench`` command line: ``demo``, ``validate``, ``run``, ``list``.
+"""``salesbench`` command line: ``demo``, ``validate``, ``run``, ``list``, ``warm``.
 
 Each sub-command lives in the module that does the work; that module exposes
 ``add_arguments(parser)`` and ``main(args) -> int``. Exit status: 0 success,
@@ -15,6 +15,7 @@ COMMANDS = {
     "validate": ("salesbench.io.check", "check a data source against the canonical schema"),
     "run": ("salesbench.report.runner", "execute notebooks with Papermill and render HTML reports"),
     "list": ("salesbench.report.runner", "list the available notebooks and their parameters"),
+    "warm": ("salesbench.report.warm", "compile the reports' models once (a fresh machine's first run skips it)"),
 }
 
 

@@ -7,7 +7,8 @@ private folder so parallel kernels cannot collide on TCP ports — papermill
 #511), then renders the HTML (:func:`salesbench.report.render.render_html`). The
 parent enforces an outer wall-clock limit per report (papermill can hang after
 the last cell, papermill #711) by killing the worker and its kernel. ``--jobs N``
-runs N workers at once. Forked workers inherit the already-imported
+runs N workers at once (``--jobs auto``: :func:`salesbench.report.plan.auto_jobs`), the
+longest report first. Forked workers inherit the already-imported
 Papermill/nbconvert, so a report costs a kernel start (~0.7 s), not a Python
 start-up. A notebook that stopped after recording ``res.skip(reason)`` (its
 ``results.json`` says ``"status": "skipped"``) is a skip, not a failure.
@@ -322,13 +323,15 @@ def announce(jobs: list[Job], n_jobs: int, final: Path, say: Callable[[str], Non
 
 def execute_jobs(jobs: list[Job], tmp: Path, *, n_jobs: int, timeout: float, wall: float,
                  header: Callable[[Job], dict[str, Any]], say: Callable[[str], None],
-                 scrub: Callable[[str], str]) -> None:
+                 scrub: Callable[[str], str], order: list[Job] | None = None) -> None:
     """Run every pending job, ``n_jobs`` at a time, into ``tmp``; each job gets its status, error, headline, files.
 
+    ``order`` is the sequence in which jobs start (default: ``jobs``' order;
+    the runner passes :func:`salesbench.report.plan.start_order`, longest first).
     On Ctrl-C or :class:`Interrupted` every running worker and its kernel are
     killed before the exception propagates.
     """
-    pending = [j for j in jobs if j.status == "pending"]
+    pending = [j for j in (jobs if order is None else order) if j.status == "pending"]
     if pending:  # a run of skipped reports needs neither
         import nbconvert  # noqa: F401  - import once in the parent; forked workers inherit it
         import papermill  # noqa: F401

@@ -233,3 +233,97 @@ def build_jobs(names: list[str], sets: dict[str, list[_params.Params]],
                 job.status, job.reason = "skipped", reason
             jobs.append(job)
     return jobs
+
+
+# --------------------------------------------------------------------------- how many at once, in which order
+#: Seconds each report took on the default demo (2 cores, ``--jobs 1``, warm caches; issue #13): the start
+#: order when no previous run recorded durations. Unknown notebooks count as :data:`DEFAULT_ESTIMATE_S`.
+STATIC_ESTIMATES_S = {"churn": 80.0, "forecasting": 40.0, "funnel": 13.0, "data_quality": 11.0,
+                      "segmentation": 8.0, "performance": 6.0}
+DEFAULT_ESTIMATE_S = 10.0
+#: Memory one report may take at its peak (kernel + worker, bytes): the measured peak RSS of the heaviest
+#: report on the default demo is about 0.8 GB; 1.5 GiB leaves room for larger data.
+PEAK_REPORT_BYTES = 3 << 29
+
+
+def usable_cores() -> int:
+    """CPUs this process may run on (``sched_getaffinity``, else ``os.cpu_count()``), at least 1."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
+
+
+def available_memory() -> int | None:
+    """Bytes of memory available for new processes (``MemAvailable`` of /proc/meminfo), ``None`` if unknown."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
+def auto_jobs(n_reports: int, cores: int | None = None, memory: int | None = None,
+              peak: int = PEAK_REPORT_BYTES) -> int:
+    """``--jobs auto``: ``min(cores, reports, memory // peak)``, at least 1.
+
+    ``cores`` defaults to :func:`usable_cores`, ``memory`` (bytes) to
+    :func:`available_memory` (no memory limit when unknown); ``peak`` is what one
+    report may need at its peak. ``n_reports`` counts the reports that will start a kernel.
+    """
+    cores = usable_cores() if cores is None else cores
+    memory = available_memory() if memory is None else memory
+    limits = [cores, n_reports]
+    if memory is not None:
+        limits.append(memory // max(1, peak))
+    return max(1, min(limits))
+
+
+def previous_durations(manifests: Sequence[os.PathLike | str]) -> dict[tuple[str, str | None], float]:
+    """``{(name, sweep label): seconds}`` from the first readable ``manifest.json`` among ``manifests``.
+
+    Reports that were skipped or have no duration are left out; an unreadable or
+    foreign file is ignored (the static estimates are used instead).
+    """
+    import json
+
+    for path in manifests:
+        try:
+            with open(path, encoding="utf-8") as fh:
+                reports = json.load(fh).get("reports") or []
+            found = {(str(r["name"]), r.get("sweep_label")): float(r["duration_s"]) for r in reports
+                     if r.get("status") in ("ok", "failed") and isinstance(r.get("duration_s"), (int, float))}
+        except (OSError, ValueError, TypeError, KeyError, AttributeError):
+            continue
+        if found:
+            return found
+    return {}
+
+
+def start_order(jobs: list[Job], durations: dict[tuple[str, str | None], float] | None = None) -> list[Job]:
+    """The jobs to run (pending ones) longest first, so a parallel run does not end waiting on one long report.
+
+    A job's expected time is its duration in the previous run (``durations``,
+    same notebook and sweep label, else the same notebook's longest), else
+    :data:`STATIC_ESTIMATES_S`. Ties keep the ``_order`` of the run.
+    """
+    durations = durations or {}
+    by_name: dict[str, float] = {}
+    for (name, _label), secs in durations.items():
+        by_name[name] = max(secs, by_name.get(name, 0.0))
+
+    def expected(job: Job) -> float:
+        if (job.name, job.label) in durations:
+            return durations[(job.name, job.label)]
+        if job.name in by_name:
+            return by_name[job.name]
+        return STATIC_ESTIMATES_S.get(job.name, DEFAULT_ESTIMATE_S)
+
+    pending = [j for j in jobs if j.status == "pending"]
+    return sorted(pending, key=lambda j: -expected(j))  # sorted() is stable: ties keep the run order

@@ -121,10 +121,11 @@ class RunOptions:
     files: Sequence[str] = ()
     overrides: Sequence[str] = ()
     data: str | None = None
-    jobs: int = 1
+    jobs: int = 1  # reports run at once (``--jobs auto`` resolved to its number)
     timeout: float = 3600
     wall: float = 3660
     command: Sequence[str] = ()
+    jobs_requested: int | str | None = None  # what --jobs said ("auto"), when it differs from ``jobs``
 
 
 def _report_entry(j: Job, sources: dict[str, dict[str, Any]], scrub: Callable[[str], str]) -> dict[str, Any]:
@@ -165,7 +166,8 @@ def build_manifest(jobs: list[Job], sources: dict[str, dict[str, Any]], options:
         "duration_s": round(duration, 3),
         "command": scrub(shlex.join(options.command)),
         "output": str(final),
-        "options": {"jobs": options.jobs, "timeout_s": options.timeout, "wall_timeout_s": options.wall,
+        "options": {"jobs": options.jobs, "jobs_requested": options.jobs_requested or options.jobs,
+                    "timeout_s": options.timeout, "wall_timeout_s": options.wall,
                     "files": [str(f) for f in options.files], "overrides": [scrub(o) for o in options.overrides],
                     "data": scrub(options.data) if options.data else None},
         "data": [{"source": s["label"], "fingerprint": s["fingerprint"], "tables": s["tables"]} for s in sources.values()],

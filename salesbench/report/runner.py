@@ -56,6 +56,9 @@ from salesbench.report import execute, outdir, params as _params, plan, publish,
 from salesbench.report.execute import DEFAULT_TIMEOUT, WALL_GRACE
 from salesbench.report.plan import Job, absolute_source  # noqa: F401  (re-exported)
 
+#: ``--jobs auto``: as many reports at once as cores, reports and memory allow (the CLI default).
+AUTO = "auto"
+
 
 
 
@@ -76,7 +79,7 @@ def run_reports(
     files: Sequence[str] = (),
     overrides: Sequence[str] = (),
     out: str | os.PathLike | None = None,
-    jobs: int = 1,
+    jobs: int | str = 1,
     timeout: float = DEFAULT_TIMEOUT,
     wall_timeout: float | None = None,
     echo: Callable[[str], None] | None = None,
@@ -88,14 +91,16 @@ def run_reports(
     ``timeout + WALL_GRACE``) the outer limit per report after which its worker
     and kernel are killed. ``echo`` receives terminal lines (already scrubbed
     of credentials). Returns a :class:`RunResult`; never raises for a failing
-    notebook.
+    notebook. ``jobs`` is a number of reports run at once, or ``"auto"``
+    (:func:`salesbench.report.plan.auto_jobs`: as many as cores, reports and
+    memory allow); either way the longest report starts first (:func:`salesbench.report.plan.start_order`).
     """
     scrub = Scrubber()
     say = (lambda line: (echo or _print)(scrub(line)))
     started, run_date = time.monotonic(), _dt.datetime.now(_dt.timezone.utc)
     run_date_text = run_date.strftime("%Y-%m-%d %H:%M UTC")
     options = publish.RunOptions(
-        files, overrides, data, max(1, int(jobs)), timeout,
+        files, overrides, data, 1 if jobs == AUTO else max(1, int(jobs)), timeout,
         float(wall_timeout) if wall_timeout is not None else float(timeout) + WALL_GRACE,
         list(command) if command is not None else ["salesbench", *sys.argv[1:]])
     _add_secrets(scrub, [data or "", *(o.partition("=")[2] for o in overrides)])  # first: errors are scrubbed too
@@ -109,6 +114,9 @@ def run_reports(
         run = outdir.prepare_run_dir(final)
     except (plan.PlanError, outdir.OutError) as exc:
         return RunResult(2, message=scrub(str(exc)))
+    order = plan.start_order(job_list, plan.previous_durations(_previous_manifests(final)))
+    if jobs == AUTO:
+        options.jobs, options.jobs_requested = plan.auto_jobs(len(order)), AUTO
     for job in job_list:
         job.safe_source, job.password = split_secret(job.data_source)
     execute.announce(job_list, options.jobs, run.final, say)
@@ -116,13 +124,19 @@ def run_reports(
         with execute.signals_interrupt():
             execute.execute_jobs(
                 job_list, run.tmp, n_jobs=options.jobs, timeout=timeout, wall=options.wall, say=say, scrub=scrub,
-                header=lambda j: render.report_header(j, run_date_text, sources[j.data_source], scrub))
+                order=order, header=lambda j: render.report_header(j, run_date_text, sources[j.data_source], scrub))
     except (KeyboardInterrupt, execute.Interrupted) as exc:
         return _abandon(run, exc, say)
     duration = time.monotonic() - started
     manifest = publish.build_manifest(job_list, sources, options, run_date, duration, run.final, scrub)
     kept = publish.publish_run(run, job_list, manifest, publish.index_meta(manifest, run_date_text, duration), scrub)
     return _finish(run, job_list, manifest, kept, duration, say)
+
+
+def _previous_manifests(final: Path | None) -> list[Path]:
+    """Where the previous run's durations are: the ``--out`` folder's own manifest, else ``reports/latest``'s."""
+    latest = outdir.reports_root() / "latest" / "manifest.json"
+    return ([final / "manifest.json"] if final is not None else []) + [latest]
 
 
 def _add_secrets(scrub: Scrubber, sources: Sequence[str]) -> None:
@@ -181,15 +195,27 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
                         help="set a parameter (value parsed as YAML; NAME.KEY=VALUE for one notebook); repeatable")
     parser.add_argument("--out", metavar="DIR", default=None,
                         help="output folder (default: reports/<timestamp>/, with reports/latest pointing to it)")
-    parser.add_argument("--jobs", "-j", type=int, default=1, metavar="N", help="notebooks run in parallel (default 1)")
+    parser.add_argument("--jobs", "-j", type=_jobs_value, default=AUTO, metavar="N",
+                        help="notebooks run in parallel: a number, or 'auto' = as many as cores, reports and "
+                             "memory allow (default auto); the longest report starts first")
     parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT, metavar="SECONDS",
                         help=f"per-cell execution limit; a report is killed after SECONDS+{WALL_GRACE} "
                              f"(default {DEFAULT_TIMEOUT})")
 
 
+def _jobs_value(text: str) -> int | str:
+    """``--jobs``: ``auto`` or a whole number (checked to be at least 1 by :func:`main_run`)."""
+    if text.strip().lower() == AUTO:
+        return AUTO
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number or 'auto', got {text!r}") from None
+
+
 def main_run(args: argparse.Namespace) -> int:
     """``salesbench run``: returns 0 (all ok/skipped), 1 (a report failed), 2 (bad input), 128+N (signal N)."""
-    if args.jobs < 1:
+    if args.jobs != AUTO and args.jobs < 1:
         print(f"salesbench run: error: --jobs must be at least 1, got {args.jobs}", file=sys.stderr)
         return 2
     if not 0 < args.timeout < float("inf"):  # also rejects nan

@@ -128,6 +128,28 @@ def test_failure_isolation_and_exit_status(mixed_run):
     assert lines[-1] == f"index: {out / 'index.html'}"
 
 
+def _outputs(folder: Path) -> dict[str, object]:
+    """Every results.json (without timing fields) and CSV below ``folder``, by relative path."""
+    found = {}
+    for path in sorted(folder.rglob("*.results.json")):
+        doc = json.loads(path.read_text())
+        found[str(path.relative_to(folder))] = {k: v for k, v in doc.items() if "time" not in k}
+    for path in sorted(folder.rglob("*.csv")):
+        found[str(path.relative_to(folder))] = path.read_text()
+    return found
+
+
+def test_parallel_run_writes_what_a_serial_run_writes(mixed_run, fixture_env):
+    """The mixed run ran hello's two sweep sets side by side (--jobs 2); one at a time gives the same outputs."""
+    serial = fixture_env["base"] / "serial"
+    data = os.path.relpath(fixture_env["data"], ROOT)
+    proc = cli_run(fixture_env, "hello", "--data", data, "--out", serial, "--jobs", "1", "-f", mixed_run["sweep"],
+                   "-p", "n=5", "-p", "as_of=2025-01-31", "-p", "regions=[North, West]")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    parallel = _outputs(mixed_run["out"] / "hello")
+    assert len(parallel) == 4 and parallel == _outputs(serial / "hello")  # 2 results.json + 2 numbers.csv
+
+
 def test_index_lists_every_report(mixed_run):
     out = mixed_run["out"]
     page = (out / "index.html").read_text()

@@ -385,8 +385,59 @@ def calibrate(fc: pd.DataFrame, factors: dict[str, dict[int, float]]) -> pd.Data
 
 
 # =========================================================================== scores and choice
+SCORE_COLUMNS = ["unique_id", "model", "mase", "wape", "bias", "coverage_80", "coverage_95", "n"]
+
+
 def score_backtest(fc: pd.DataFrame) -> pd.DataFrame:
-    """Per series × model: MASE (mean of per-origin MASE), WAPE, bias, 80%/95% coverage, n points."""
+    """Per series × model: MASE (mean of per-origin MASE), WAPE, bias, 80%/95% coverage, n points.
+
+    Rows in order of first appearance in ``fc``. The metrics are the functions of
+    :mod:`~salesbench.analyses.forecasting.metrics` applied to each group's rows
+    (in ``fc``'s order; per origin, in cut-off order), on NumPy slices of the
+    frame sorted once — the same numbers as a pandas ``groupby`` loop (which
+    took most of the scoring time: ~4,000 groups per call on the demo), without its per-group cost.
+    """
+    keys = fc[["unique_id", "model", "cutoff"]]
+    if fc.empty or keys.isna().to_numpy().any():  # groupby drops missing keys: keep its exact behaviour there
+        return _score_backtest_groupby(fc)
+    uid_codes, _ = pd.factorize(fc["unique_id"])
+    model_codes, models = pd.factorize(fc["model"])
+    group, _ = pd.factorize(uid_codes.astype(np.int64) * len(models) + model_codes)  # first-appearance order
+    cut = pd.to_datetime(fc["cutoff"]).to_numpy().astype("datetime64[ns]").astype(np.int64)
+    y, mean = fc["y"].to_numpy(dtype=float), fc["mean"].to_numpy(dtype=float)
+    bounds = {c: fc[c].to_numpy(dtype=float) for c in ("lo80", "hi80", "lo95", "hi95")}
+    scale = fc["scale"].to_numpy(dtype=float)
+    by_group = np.argsort(group, kind="stable")  # each group's rows in fc's order
+    by_origin = np.lexsort((cut, group))  # ... and by cut-off within a group (stable: fc's order within an origin)
+    starts = np.flatnonzero(np.r_[True, np.diff(group[by_group]) != 0])
+    ends = np.r_[starts[1:], len(by_group)]
+    g_sorted, c_sorted = group[by_origin], cut[by_origin]
+    o_starts = np.flatnonzero(np.r_[True, (np.diff(g_sorted) != 0) | (np.diff(c_sorted) != 0)])
+    o_ends = np.r_[o_starts[1:], len(by_origin)]
+    o_group = g_sorted[o_starts]  # sorted: the origins of group k are o_first[k]:o_first[k + 1]
+    o_first = np.searchsorted(o_group, np.arange(len(starts) + 1))
+    first_row = by_group[starts]
+    rows = []
+    for k, (a, b) in enumerate(zip(starts, ends)):
+        idx = by_group[a:b]
+        per_origin = []
+        for oa, ob in zip(o_starts[o_first[k]:o_first[k + 1]], o_ends[o_first[k]:o_first[k + 1]]):
+            oidx = by_origin[oa:ob]
+            per_origin.append(fm.mase(y[oidx], mean[oidx], scale=scale[oidx[0]]))
+        per_origin = [v for v in per_origin if np.isfinite(v)]
+        rows.append({
+            "unique_id": fc["unique_id"].iat[first_row[k]], "model": fc["model"].iat[first_row[k]],
+            "mase": float(np.mean(per_origin)) if per_origin else float("nan"),
+            "wape": fm.wape(y[idx], mean[idx]), "bias": fm.bias(y[idx], mean[idx]),
+            "coverage_80": fm.coverage(y[idx], bounds["lo80"][idx], bounds["hi80"][idx]),
+            "coverage_95": fm.coverage(y[idx], bounds["lo95"][idx], bounds["hi95"][idx]),
+            "n": int(b - a),
+        })
+    return pd.DataFrame(rows, columns=SCORE_COLUMNS)
+
+
+def _score_backtest_groupby(fc: pd.DataFrame) -> pd.DataFrame:
+    """:func:`score_backtest` as a pandas ``groupby`` loop (frames with missing keys: groupby's rules apply)."""
     rows = []
     for (uid, model), g in fc.groupby(["unique_id", "model"], sort=False):
         per_origin = [fm.mase(o["y"], o["mean"], scale=o["scale"].iloc[0]) for _, o in g.groupby("cutoff")]

@@ -415,3 +415,24 @@ def test_read_plan_names_the_file_and_the_rows_it_cannot_use(tmp_path):
         FT.read_plan(bad)
     with pytest.raises(ValueError, match=rf"^{tmp_path / 'nope.csv'}: no such file"):
         FT.read_plan(tmp_path / "nope.csv")
+
+
+def test_score_backtest_equals_the_groupby_loop_exactly():
+    """The sliced scoring (issue #13: it took most of the scoring time) gives bit-identical numbers and row order."""
+    rng = np.random.default_rng(5)
+    rows = []
+    for uid in [f"s{i}" for i in range(40)]:
+        for model in ["theta", "ets", "combination"]:
+            for k, cut in enumerate(pd.date_range("2024-01-31", periods=4, freq="ME")):
+                for h in range(3):
+                    y = float(rng.gamma(2.0, 50.0))
+                    mean = y + float(rng.normal(0, 20))
+                    rows.append({"unique_id": uid, "model": model, "cutoff": cut, "ds": cut + pd.offsets.MonthEnd(h + 1),
+                                 "y": np.nan if rng.random() < 0.03 else y, "mean": mean,
+                                 "lo80": mean - 15, "hi80": mean + 15, "lo95": mean - 30, "hi95": mean + 30,
+                                 "scale": 0.0 if uid == "s3" else 40.0 + k})
+    fc = pd.DataFrame(rows).sample(frac=1.0, random_state=1).reset_index(drop=True)  # groups interleaved
+    got = FF.score_backtest(fc)
+    want = FF._score_backtest_groupby(fc)
+    assert len(got) == 120 and got["mase"].notna().sum() == 117  # s3: zero scale -> nan MASE for its 3 models
+    pd.testing.assert_frame_equal(got, want, check_exact=True)

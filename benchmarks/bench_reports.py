@@ -1,0 +1,102 @@
+"""Benchmark: all six reports on the default demo against ``salesbench run data_quality`` alone (issue #13).
+
+    python benchmarks/bench_reports.py                  # one sitting: data_quality, six --jobs 1, six --jobs auto
+    python benchmarks/bench_reports.py --repeats 3      # median of 3 runs of each
+    python benchmarks/bench_reports.py --cold           # plus one run with an empty PyTensor compile cache
+
+Each measurement is a whole ``salesbench run`` process (``python -m salesbench
+run ... --out <temp>``, the venv's Python, the current PYTHONPATH), so start-up,
+data opening, kernels, rendering and publishing all count. Wall seconds are the
+process's; CPU seconds are user + system of the process and all its children
+(kernels, g++), from ``getrusage(RUSAGE_CHILDREN)`` deltas; the per-report
+seconds come from each run's ``manifest.json``. The target of issue #13 is
+``six (default) / data_quality alone <= 5``. The machine load (``os.getloadavg``)
+is printed before and after: other work on the machine slows every figure, which
+is why the ratio is taken in one sitting.
+
+``--cold`` runs the six reports once more with ``PYTENSOR_FLAGS=compiledir=<empty
+temp folder>``: what a fresh machine's first run costs in PyTensor C compilation.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+SIX = ["data_quality", "segmentation", "funnel", "forecasting", "churn", "performance"]
+
+
+def run(names: list[str], jobs: str | None, out: Path, data: str, env: dict[str, str] | None = None) -> dict:
+    """One ``salesbench run`` process: wall and CPU seconds, exit code, per-report durations (manifest)."""
+    cmd = [sys.executable, "-m", "salesbench", "run", *names, "--data", data, "--out", str(out)]
+    if jobs is not None:
+        cmd += ["--jobs", jobs]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t0 = time.monotonic()
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    wall = time.monotonic() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    per, jobs_used = {}, None
+    manifest = out / "manifest.json"
+    if manifest.exists():
+        m = json.loads(manifest.read_text())
+        per = {r["name"]: r["duration_s"] for r in m["reports"]}
+        jobs_used = m["options"]["jobs"]
+    if proc.returncode != 0:
+        print(proc.stdout[-2000:], proc.stderr[-2000:], sep="\n", file=sys.stderr)
+    return {"wall": wall, "cpu": cpu, "code": proc.returncode, "per_report": per, "jobs": jobs_used}
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data", default="demo")
+    ap.add_argument("--repeats", type=int, default=1, help="runs of each measurement (median reported)")
+    ap.add_argument("--cold", action="store_true", help="also one six-report run with an empty PyTensor compiledir")
+    ap.add_argument("--json", type=Path, default=None, help="also write the figures to this file")
+    args = ap.parse_args()
+
+    print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}; cpus {os.cpu_count()}")
+    rows: dict[str, list[dict]] = {"data_quality alone": [], "six --jobs 1": [], "six (default: --jobs auto)": []}
+    with tempfile.TemporaryDirectory(prefix="bench-reports-") as tmp:
+        k = 0
+        for _ in range(args.repeats):  # interleaved, so a change in machine load hits every measurement alike
+            for label, names, jobs in (("data_quality alone", ["data_quality"], None),
+                                       ("six --jobs 1", SIX, "1"),
+                                       ("six (default: --jobs auto)", SIX, None)):
+                k += 1
+                r = run(names, jobs, Path(tmp) / f"run{k}", args.data)
+                rows[label].append(r)
+                print(f"  {label:<28} {r['wall']:7.1f} s wall  {r['cpu']:7.1f} s CPU  exit {r['code']}  "
+                      f"jobs={r['jobs']}  " + "  ".join(f"{n} {s:.1f}" for n, s in r["per_report"].items()), flush=True)
+        cold = None
+        if args.cold:
+            env = dict(os.environ, PYTENSOR_FLAGS=f"compiledir={Path(tmp) / 'cold-compiledir'}")
+            cold = run(SIX, None, Path(tmp) / "cold", args.data, env)
+            print(f"  {'six, cold PyTensor cache':<28} {cold['wall']:7.1f} s wall  {cold['cpu']:7.1f} s CPU  "
+                  f"exit {cold['code']}  " + "  ".join(f"{n} {s:.1f}" for n, s in cold["per_report"].items()))
+    med = {label: {"wall": statistics.median(r["wall"] for r in rs), "cpu": statistics.median(r["cpu"] for r in rs)}
+           for label, rs in rows.items()}
+    base = med["data_quality alone"]["wall"]
+    print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    print(f"median of {args.repeats}:")
+    for label, m in med.items():
+        print(f"  {label:<28} {m['wall']:7.1f} s wall ({m['wall'] / base:4.1f}x data_quality)  {m['cpu']:7.1f} s CPU")
+    ratio = med["six (default: --jobs auto)"]["wall"] / base
+    print(f"ratio six (default) / data_quality alone: {ratio:.1f} (target <= 5)")
+    if cold is not None:
+        print(f"cold / warm (default): {cold['wall'] / med['six (default: --jobs auto)']['wall']:.2f} (target <= 2)")
+    if args.json:
+        args.json.write_text(json.dumps({"median": med, "runs": rows, "cold": cold, "ratio": ratio}, indent=2))
+    return 0 if all(r["code"] == 0 for rs in rows.values() for r in rs) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
