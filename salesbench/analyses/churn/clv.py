@@ -660,8 +660,8 @@ class ChurnModel:
         """Posterior predictive check of the repeat-purchase histogram (Fader, Hardie & Lee 2005, fig. 2).
 
         Simulates each customer's number of repeat purchases in their own ``T`` from the fitted
-        model (pymc-marketing's ``BetaGeoNBD`` / ``ModifiedBetaGeoNBD`` / ``ParetoNBD`` random
-        variables, one simulated data set per posterior draw), at most ``max_customers`` customers
+        model (the generative process, vectorised: :func:`salesbench.analyses.churn.predictive.simulate_frequency`;
+        one simulated data set per posterior draw), at most ``max_customers`` customers
         (a seeded random subset, counts scaled back to the whole base). Returns ``frequency``
         (0 … ``max_bucket``+, as text), ``observed``, ``predicted`` (mean count), ``lo``, ``hi``
         (94% interval).
@@ -783,21 +783,10 @@ class ChurnModel:
 
 
 def _simulate_frequency(model: str, post, T: np.ndarray, seed: int) -> np.ndarray:
-    """Simulated repeat-purchase counts, shape (draws, customers), one data set per posterior draw."""
-    with _quiet():
-        import pymc as pm
-        from pymc_marketing.clv.distributions import BetaGeoNBD, ModifiedBetaGeoNBD, ParetoNBD
-
-    par = {k: post[k].values.reshape(-1, 1) for k in MODEL_PARAMS[model]}
-    T = np.asarray(T, float)[None, :]
-    if model == "pareto_nbd":
-        rv = ParetoNBD.dist(r=par["r"], alpha=par["alpha"], s=par["s"], beta=par["beta"], T=T)
-    else:
-        cls = BetaGeoNBD if model == "bg_nbd" else ModifiedBetaGeoNBD
-        rv = cls.dist(a=par["a"], b=par["b"], r=par["r"], alpha=par["alpha"], T=T)
-    with _quiet():
-        out = pm.draw(rv, random_seed=seed)
-    return np.asarray(out)[..., 1]
+    """Simulated repeat-purchase counts, shape (draws, customers), one data set per posterior draw
+    (:func:`salesbench.analyses.churn.predictive.simulate_frequency`)."""
+    par = {k: post[k].values.ravel() for k in MODEL_PARAMS[model]}
+    return cp.simulate_frequency(model, par, T, np.random.default_rng(seed))
 
 
 def summarize_predictive(draws, sims) -> dict[str, Any]:

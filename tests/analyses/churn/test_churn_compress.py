@@ -105,3 +105,29 @@ def test_sampler_choice_checked_and_falls_back():
     with pytest.raises(ValueError, match="sampler must be one of pymc, nutpie"):
         churn.ChurnModel(sampler="numpyro")
     assert churn._nuts_sampler("pymc") == "pymc"
+
+
+@pytest.mark.parametrize("model, par", [
+    ("bg_nbd", {"r": 0.243, "alpha": 4.414, "a": 0.793, "b": 2.426}),
+    ("mbg_nbd", {"r": 0.525, "alpha": 6.183, "a": 0.891, "b": 1.614}),
+    ("pareto_nbd", {"r": 0.55, "alpha": 10.58, "s": 0.61, "beta": 11.67}),
+])
+def test_vectorised_frequency_simulation_matches_model_mean(model, par):
+    """The PPC's vectorised simulation has the model's E[X(T)] for a new customer (pymc-marketing's formula)."""
+    import arviz as az
+    import xarray as xr
+
+    from salesbench.analyses.churn import predictive as cp
+
+    T = np.array([10.0, 39.0, 78.0])
+    sims = cp.simulate_frequency(model, {k: np.full(40, v) for k, v in par.items()}, np.repeat(T, 5000),
+                                 np.random.default_rng(0)).reshape(40, 3, 5000)
+    m = churn._model_class(model)()
+    m.build_model(data=pd.DataFrame({"customer_id": ["0", "1"], "frequency": [0.0, 2.0], "recency": [0.0, 5.0],
+                                     "T": [10.0, 10.0]}))
+    m.idata = az.InferenceData(posterior=xr.Dataset({k: (("chain", "draw"), [[v]]) for k, v in par.items()}))
+    for i, t in enumerate(T):
+        want = float(np.asarray(m.expected_purchases_new_customer(
+            data=pd.DataFrame({"customer_id": ["0"], "t": [t]}), t=t)).ravel()[0])
+        got = sims[:, i, :]
+        assert abs(got.mean() - want) < 4 * got.std() / np.sqrt(got.size), (t, got.mean(), want)
