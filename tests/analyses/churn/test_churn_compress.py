@@ -72,7 +72,7 @@ def _agree(a: churn.ChurnModel, b: churn.ChurnModel, names) -> None:
 
 
 def test_compressed_nuts_posterior_agrees_on_cdnow(cdnow_rfm):
-    kw = dict(model="bg_nbd", fit_method="mcmc", draws=400, tune=300, chains=2, spend=False, max_draws=100, seed=5)
+    kw = dict(model="bg_nbd", fit_method="mcmc", draws=300, tune=200, chains=2, spend=False, max_draws=100, seed=5)
     comp = churn.ChurnModel(**kw).fit(cdnow_rfm)
     full = churn.ChurnModel(**kw, compress=False).fit(cdnow_rfm)
     assert comp.n_rows_ == 1016 and full.n_rows_ == 2357
@@ -80,7 +80,7 @@ def test_compressed_nuts_posterior_agrees_on_cdnow(cdnow_rfm):
 
 
 def test_compressed_nuts_posterior_agrees_on_small_demo(demo_rfm):
-    kw = dict(model="mbg_nbd", fit_method="mcmc", draws=400, tune=300, chains=2, spend=False, max_draws=100, seed=5)
+    kw = dict(model="mbg_nbd", fit_method="mcmc", draws=300, tune=200, chains=2, spend=False, max_draws=100, seed=5)
     comp = churn.ChurnModel(**kw).fit(demo_rfm)
     full = churn.ChurnModel(**kw, compress=False).fit(demo_rfm)
     assert comp.n_rows_ < full.n_rows_ == len(demo_rfm)
@@ -88,13 +88,13 @@ def test_compressed_nuts_posterior_agrees_on_small_demo(demo_rfm):
 
 
 def test_predictions_per_triple_equal_per_customer(cdnow_rfm):
-    rfm = cdnow_rfm.head(700)
-    m = churn.ChurnModel(model="bg_nbd", fit_method="mcmc", draws=100, tune=100, chains=2, max_draws=60, seed=2,
-                         chunk_size=300).fit(rfm)
-    comp = m.predict(rfm, horizon=26, clv_months=6)
+    rfm = cdnow_rfm.head(400)
+    m = churn.ChurnModel(model="bg_nbd", fit_method="mcmc", draws=60, tune=60, chains=2, max_draws=40, seed=2,
+                         chunk_size=150).fit(rfm)
+    comp = m.predict(rfm, horizon=26, clv_months=3)
     comp_totals = m.totals_
     m.compress = False
-    full = m.predict(rfm, horizon=26, clv_months=6)
+    full = m.predict(rfm, horizon=26, clv_months=3)
     pd.testing.assert_frame_equal(comp, full, rtol=1e-12, atol=1e-12)
     for name, tot in comp_totals.items():
         for k, v in tot.items():
