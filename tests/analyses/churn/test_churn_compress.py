@@ -72,7 +72,7 @@ def _agree(a: churn.ChurnModel, b: churn.ChurnModel, names) -> None:
 
 
 def test_compressed_nuts_posterior_agrees_on_cdnow(cdnow_rfm):
-    kw = dict(model="bg_nbd", fit_method="mcmc", draws=300, tune=200, chains=2, spend=False, max_draws=100, seed=5)
+    kw = dict(model="bg_nbd", fit_method="mcmc", draws=250, tune=150, chains=2, spend=False, max_draws=100, seed=5)
     comp = churn.ChurnModel(**kw).fit(cdnow_rfm)
     full = churn.ChurnModel(**kw, compress=False).fit(cdnow_rfm)
     assert comp.n_rows_ == 1016 and full.n_rows_ == 2357
@@ -80,7 +80,7 @@ def test_compressed_nuts_posterior_agrees_on_cdnow(cdnow_rfm):
 
 
 def test_compressed_nuts_posterior_agrees_on_small_demo(demo_rfm):
-    kw = dict(model="mbg_nbd", fit_method="mcmc", draws=300, tune=200, chains=2, spend=False, max_draws=100, seed=5)
+    kw = dict(model="mbg_nbd", fit_method="mcmc", draws=250, tune=150, chains=2, spend=False, max_draws=100, seed=5)
     comp = churn.ChurnModel(**kw).fit(demo_rfm)
     full = churn.ChurnModel(**kw, compress=False).fit(demo_rfm)
     assert comp.n_rows_ < full.n_rows_ == len(demo_rfm)
@@ -89,7 +89,7 @@ def test_compressed_nuts_posterior_agrees_on_small_demo(demo_rfm):
 
 def test_predictions_per_triple_equal_per_customer(cdnow_rfm):
     rfm = cdnow_rfm.head(400)
-    m = churn.ChurnModel(model="bg_nbd", fit_method="mcmc", draws=60, tune=60, chains=2, max_draws=40, seed=2,
+    m = churn.ChurnModel(model="bg_nbd", fit_method="mcmc", draws=40, tune=40, chains=2, max_draws=40, seed=2, spend=False,
                          chunk_size=150).fit(rfm)
     comp = m.predict(rfm, horizon=26, clv_months=3)
     comp_totals = m.totals_
