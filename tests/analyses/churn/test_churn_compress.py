@@ -101,10 +101,17 @@ def test_predictions_per_triple_equal_per_customer(cdnow_rfm):
             assert v == pytest.approx(m.totals_[name][k], rel=1e-12) if isinstance(v, float) else v == m.totals_[name][k]
 
 
-def test_sampler_choice_checked_and_falls_back():
+def test_sampler_choice_checked_and_falls_back(monkeypatch):
+    import importlib.util
+
     with pytest.raises(ValueError, match="sampler must be one of pymc, nutpie"):
         churn.ChurnModel(sampler="numpyro")
     assert churn._nuts_sampler("pymc") == "pymc"
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "nutpie" else real(name, *a))
+    assert churn._nuts_sampler("nutpie") == "pymc"
+    kw = churn._fit_kwargs("mcmc", 10, 10, 2, 1, 100, None, churn._nuts_sampler("nutpie"))
+    assert "nuts_sampler" not in kw
 
 
 @pytest.mark.parametrize("model, par", [
