@@ -2,7 +2,11 @@
 
 Data: pure BG/NBD calibration sets simulated with ``salesbench.datasets.demo.simulate_bgnbd`` at the
 CDNOW maximum-likelihood parameters (r 0.243, α 4.414, a 0.793, b 2.426), customer ages T
-uniform in 27–39 weeks (the CDNOW calibration cohort), at 10^4, 10^5 and 10^6 customers.
+uniform in 27–39 weeks on whole days and recency floored to whole days (as order dates give them),
+at 10^4, 10^5 and 10^6 customers. By default the purchase model is fitted on the distinct
+(frequency, recency, T) triples weighted by their counts (``rows`` in the table);
+``--no-compress`` fits one row per customer, ``--sampler nutpie`` uses nutpie's NUTS,
+``--model`` picks bg_nbd / mbg_nbd / pareto_nbd. ``ess_per_second`` = minimum bulk ESS / wall seconds.
 
 For each size and method it fits :class:`salesbench.analyses.churn.clv.ChurnModel` (``bg_nbd``,
 pymc-marketing) and records the wall time and the CPU time (this process and its NUTS worker
@@ -27,8 +31,9 @@ calibration error, ranking AUCs of each signal), then the full NUTS posterior of
 
     .venv/bin/python benchmarks/bench_churn.py --cdnow master --draws 500 --tune 500
 
-MCMC above ``--max-mcmc`` customers is skipped (NUTS cost grows linearly with customers:
-about 66 s at 23,570 customers on 2 cores, so 10^6 would take the better part of an hour).
+MCMC above ``--max-mcmc`` customers is skipped. Uncompressed, NUTS cost grows linearly with customers
+(about 66 s at 23,570 customers on 2 cores, the better part of an hour at 10^6); compressed, with
+the number of distinct triples, which levels off (see docs/churn.md).
 """
 from __future__ import annotations
 
@@ -67,10 +72,12 @@ print(json.dumps({"seconds": dt, "cpu_seconds": dc, "r": p["r"], "alpha": p["alp
 
 
 def simulate(n: int, seed: int = 0) -> pd.DataFrame:
+    """``n`` BG/NBD customers; T and recency on whole days (as rfm_table gives them from order dates)."""
     rng = np.random.default_rng(seed + 1)
-    T = rng.uniform(27, 39, n)
+    T = rng.integers(27 * 7, 39 * 7 + 1, n) / 7.0
     sim = simulate_bgnbd(n, T=T, seed=seed, **TRUE)
     sim = sim[["customer_id", "frequency", "recency", "T"]].copy()
+    sim["recency"] = np.minimum(np.floor(sim["recency"] * 7.0) / 7.0, sim["T"])
     sim["customer_id"] = sim["customer_id"].astype(str)
     sim["monetary_value"] = 0.0
     return sim
@@ -82,15 +89,19 @@ def _cpu() -> float:
     return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
 
 
-def fit_time(rfm: pd.DataFrame, method: str, draws: int, tune: int) -> dict:
-    m = churn.ChurnModel(model="bg_nbd", fit_method=method, priors="flat" if method == "map" else "default",
-                         draws=draws, tune=tune, chains=2, spend=False, vi_iterations=20000, max_draws=200)
+def fit_time(rfm: pd.DataFrame, method: str, draws: int, tune: int, compress: bool = True, sampler: str = "pymc",
+             model: str = "bg_nbd") -> dict:
+    m = churn.ChurnModel(model=model, fit_method=method, priors="flat" if method == "map" else "default",
+                         draws=draws, tune=tune, chains=2, spend=False, vi_iterations=20000, max_draws=200,
+                         compress=compress, sampler=sampler)
     t, c = time.perf_counter(), _cpu()
     m.fit(rfm)
     dt, dc = time.perf_counter() - t, _cpu() - c
     est = m.params_.set_index("param")["mean"].to_dict()
     conv = m.convergence()
-    return {"seconds": dt, "cpu_seconds": dc, **est, "r_hat_max": conv["r_hat_max"]}
+    return {"model": model, "compress": compress, "sampler": m.sampler_, "rows": m.n_rows_, "seconds": dt,
+            "cpu_seconds": dc, **est, "r_hat_max": conv["r_hat_max"], "ess_bulk_min": conv["ess_bulk_min"],
+            "ess_per_second": (conv["ess_bulk_min"] / dt) if conv["ess_bulk_min"] else None}
 
 
 def fit_lifetimes(rfm: pd.DataFrame, python: str) -> dict:
@@ -151,6 +162,10 @@ def main(argv=None) -> int:
     ap.add_argument("--max-mcmc", type=int, default=100_000, help="skip MCMC above this many customers")
     ap.add_argument("--draws", type=int, default=500)
     ap.add_argument("--tune", type=int, default=500)
+    ap.add_argument("--no-compress", action="store_true",
+                    help="fit one likelihood row per customer instead of per distinct (frequency, recency, T)")
+    ap.add_argument("--sampler", choices=churn.SAMPLERS, default="pymc", help="NUTS implementation for mcmc")
+    ap.add_argument("--model", choices=list(churn.MODEL_PARAMS), default="bg_nbd")
     ap.add_argument("--lifetimes-python", default=None, help="interpreter with lifetimes installed")
     ap.add_argument("--out", default=None, help="write the table as JSON lines here")
     ap.add_argument("--cdnow", choices=["sample", "master"], default=None,
@@ -167,15 +182,16 @@ def main(argv=None) -> int:
 
     rows = []
     warm = simulate(2000, seed=99)
+    opts = dict(compress=not args.no_compress, sampler=args.sampler, model=args.model)
     for method in args.methods:
-        fit_time(warm, method, 50, 50)  # compile once, outside the timings
+        fit_time(warm, method, 50, 50, **opts)  # compile once, outside the timings (nutpie compiles every model)
     for n in args.sizes:
         rfm = simulate(n)
         for method in args.methods:
             if method == "mcmc" and n > args.max_mcmc:
                 rows.append({"customers": n, "method": method, "seconds": None, "note": f"skipped (> {args.max_mcmc})"})
                 continue
-            r = fit_time(rfm, method, args.draws, args.tune)
+            r = fit_time(rfm, method, args.draws, args.tune, **opts)
             rows.append({"customers": n, "method": method, **r})
             print(json.dumps(rows[-1]), flush=True)
         if args.lifetimes_python:

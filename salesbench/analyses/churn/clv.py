@@ -228,10 +228,71 @@ def _model_class(model: str):
     return {"bg_nbd": BetaGeoModel, "mbg_nbd": ModifiedBetaGeoModel, "pareto_nbd": ParetoNBDModel}[model]
 
 
-def _fit_kwargs(method: str, draws: int, tune: int, chains: int, seed: int, vi_iterations: int, cores: int | None) -> dict:
+#: The columns a BG/NBD, MBG/NBD or Pareto/NBD likelihood and prediction depend on (sufficient statistics).
+TRIPLE: tuple[str, ...] = ("frequency", "recency", "T")
+#: NUTS implementations for ``pm.sample(nuts_sampler=...)``. ``pymc`` (the default) was measured faster
+#: than ``nutpie`` for these models (docs/churn.md): on the compressed likelihood a fit is seconds of
+#: sampling, and nutpie's numba compilation of every new model (not cached across processes) costs more.
+SAMPLERS: tuple[str, ...] = ("pymc", "nutpie")
+
+
+def distinct_triples(rfm: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+    """The distinct (frequency, recency, T) rows of ``rfm``, their counts and each customer's row.
+
+    Returns ``(rows, counts, index)``: ``rows`` has ``customer_id`` ("0", "1", …) and the
+    :data:`TRIPLE` columns, one row per distinct triple; ``counts[i]`` customers share row ``i``;
+    ``rows.iloc[index[j]]`` is customer ``j``'s triple. The purchase models depend on a customer
+    only through this triple, so fitting on ``rows`` with weights ``counts`` (a weighted
+    log-likelihood) gives exactly the posterior of the per-customer fit, and a prediction for
+    row ``i`` is the prediction of each of its customers.
+    """
+    keys = rfm[list(TRIPLE)].to_numpy(float)
+    if len(keys) == 0:
+        return pd.DataFrame(columns=["customer_id", *TRIPLE]), np.zeros(0, int), np.zeros(0, int)
+    uniq, index, counts = np.unique(keys, axis=0, return_inverse=True, return_counts=True)
+    rows = pd.DataFrame(uniq, columns=list(TRIPLE))
+    rows.insert(0, "customer_id", np.arange(len(rows)).astype(str))
+    return rows, counts, np.asarray(index).ravel()
+
+
+def _weight_likelihood(model, counts: np.ndarray) -> None:
+    """Make the observed rows of a built pymc-marketing model count ``counts`` times each.
+
+    The model already holds each distinct row's log-likelihood once; a ``pm.Potential`` adds
+    (count − 1) × that same elementwise log-likelihood, so the joint log-density equals that of
+    the model built on every customer (PyTensor merges the shared term when compiling).
+    """
+    import pymc as pm
+    import pytensor.tensor as pt
+
+    if np.all(counts == 1):
+        return
+    with model:
+        obs = model.observed_RVs[0]
+        ll = model.logp(vars=[obs], sum=False)[0]
+        pm.Potential("customer_weights", pt.sum(pt.as_tensor_variable(np.asarray(counts, float) - 1.0) * ll))
+
+
+def _nuts_sampler(sampler: str) -> str:
+    """The ``pm.sample(nuts_sampler=...)`` value for ``sampler``; ``nutpie`` falls back to ``pymc`` when
+    the nutpie package is not installed."""
+    import importlib.util
+
+    if sampler not in SAMPLERS:
+        raise ValueError(f"sampler must be one of {', '.join(SAMPLERS)}, not {sampler!r}")
+    if sampler == "nutpie" and importlib.util.find_spec("nutpie") is None:
+        return "pymc"
+    return sampler
+
+
+def _fit_kwargs(method: str, draws: int, tune: int, chains: int, seed: int, vi_iterations: int, cores: int | None,
+                sampler: str = "pymc") -> dict:
     if method == "mcmc":
-        return dict(draws=draws, tune=tune, chains=chains, cores=cores or min(chains, 2), random_seed=seed,
-                    progressbar=False, target_accept=0.9)
+        kw = dict(draws=draws, tune=tune, chains=chains, cores=cores or min(chains, 2), random_seed=seed,
+                  progressbar=False, target_accept=0.9)
+        if sampler != "pymc":
+            kw["nuts_sampler"] = sampler
+        return kw
     if method == "map":
         return dict(progressbar=False)
     return dict(n=vi_iterations, draws=draws, random_seed=seed, progressbar=False)
@@ -304,6 +365,11 @@ class ChurnModel:
     cores : parallel NUTS chains (default min(chains, 2))
     n_sims : minimum number of posterior-predictive simulations (one per draw; a MAP fit's single
         draw is simulated ``n_sims`` times)
+    compress : fit the purchase model on the distinct (frequency, recency, T) triples weighted by
+        their counts (:func:`distinct_triples`; the same posterior as one row per customer) and
+        predict once per distinct triple; ``False`` fits and predicts one row per customer
+    sampler : NUTS implementation for ``mcmc``: ``pymc`` or ``nutpie`` (:data:`SAMPLERS`; ``nutpie``
+        falls back to ``pymc`` when the package is missing)
     """
 
     model: str = "mbg_nbd"
@@ -319,6 +385,8 @@ class ChurnModel:
     vi_iterations: int = 30000
     cores: int | None = None
     n_sims: int = 200
+    compress: bool = True
+    sampler: str = "pymc"
     params_: pd.DataFrame | None = field(default=None, init=False, repr=False)
     spend_params_: pd.DataFrame | None = field(default=None, init=False, repr=False)
 
@@ -328,17 +396,27 @@ class ChurnModel:
         if self.fit_method not in FIT_METHODS:
             raise ValueError(f"fit_method must be one of {', '.join(FIT_METHODS)}, not {self.fit_method!r}")
         model_config(self.model, self.priors)
+        if self.sampler not in SAMPLERS:
+            raise ValueError(f"sampler must be one of {', '.join(SAMPLERS)}, not {self.sampler!r}")
 
     # -- fitting -------------------------------------------------------------------
     def fit(self, rfm: pd.DataFrame) -> "ChurnModel":
         """Fit the purchase model (and the spend model) on an :func:`rfm_table` frame; returns self."""
         if len(rfm) == 0:
             raise ValueError("no customers with purchases before calibration_end: nothing to fit")
-        data = rfm[["customer_id", "frequency", "recency", "T"]].reset_index(drop=True)
-        kwargs = _fit_kwargs(self.fit_method, self.draws, self.tune, self.chains, self.seed, self.vi_iterations, self.cores)
+        if self.compress:
+            data, counts, _ = distinct_triples(rfm)
+        else:
+            data, counts = rfm[["customer_id", *TRIPLE]].reset_index(drop=True), np.ones(len(rfm), int)
+        self.n_rows_ = len(data)
+        self.sampler_ = _nuts_sampler(self.sampler) if self.fit_method == "mcmc" else None
+        kwargs = _fit_kwargs(self.fit_method, self.draws, self.tune, self.chains, self.seed, self.vi_iterations, self.cores,
+                             self.sampler_)
         with _quiet():
             self.tx_ = _model_class(self.model)(model_config=model_config(self.model, self.priors))
-            self.tx_.fit(data=data, method=self.fit_method, **kwargs)
+            self.tx_.build_model(data=data)
+            _weight_likelihood(self.tx_.model, counts)
+            self.tx_.fit(method=self.fit_method, **kwargs)
         self.params_ = summarize_params(self.tx_.idata, MODEL_PARAMS[self.model], self.fit_method)
         self.tx_post_ = _thin(self.tx_.idata.posterior, self.max_draws, MODEL_PARAMS[self.model])
         self.gg_ = None
@@ -392,6 +470,18 @@ class ChurnModel:
                 for r in tab.itertuples()}
 
     # -- predictions -----------------------------------------------------------------
+    def _rows(self, chunk: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
+        """The rows to predict for a chunk of customers and each customer's row.
+
+        With ``compress`` the distinct (frequency, recency, T) triples of the chunk
+        (:func:`distinct_triples`), else one row per customer: ``rows.iloc[index[j]]`` is customer
+        ``j``'s row, so a (draws, rows) prediction ``arr`` is ``arr[:, index]`` per customer.
+        """
+        if self.compress:
+            rows, _, index = distinct_triples(chunk)
+            return rows, index
+        return chunk[["customer_id", *TRIPLE]].reset_index(drop=True), np.arange(len(chunk))
+
     def _draws(self, rfm_chunk: pd.DataFrame, horizon: float, clv_months: int, discount_rate: float,
                unit_days: float, with_clv: bool = True) -> dict[str, np.ndarray]:
         """Draw × customer arrays for one chunk: p_alive, expected purchases, spend, CLV, value if alive.
@@ -399,11 +489,12 @@ class ChurnModel:
         ``with_clv=False`` skips the ``clv_months`` monthly predictions behind the CLV (the
         costliest part) when only the horizon quantities are needed.
         """
-        data = rfm_chunk[["customer_id", "frequency", "recency", "T"]].reset_index(drop=True)
+        data, index = self._rows(rfm_chunk)
         tx = _predictor(self.tx_, self.tx_post_)
         with _quiet():
-            p_alive = _flat(tx.expected_probability_alive(data=data))
-            exp_h = _flat(tx.expected_purchases(data=data, future_t=horizon))
+            p_alive_rows = _flat(tx.expected_probability_alive(data=data))
+            p_alive = p_alive_rows[:, index]
+            exp_h = _flat(tx.expected_purchases(data=data, future_t=horizon))[:, index]
             if self.gg_ is not None:
                 gg = _predictor(self.gg_, self.gg_post_)
                 spend = _flat(gg.expected_customer_spend(
@@ -414,12 +505,13 @@ class ChurnModel:
             # (lifetimes / pymc-marketing customer_lifetime_value, computed per posterior draw).
             month = (365.25 / 12) / unit_days
             d_month = (1.0 + discount_rate) ** (1 / 12) - 1.0
-            clv_purchases = np.zeros_like(p_alive)
+            clv_purchases = np.zeros_like(p_alive_rows)
             prev = 0.0
             for k in range(1, (clv_months if with_clv else 0) + 1):
                 cum = _flat(tx.expected_purchases(data=data, future_t=k * month))
                 clv_purchases += (cum - prev) / (1 + d_month) ** k
                 prev = cum
+            clv_purchases = clv_purchases[:, index]
         clv = spend * clv_purchases if with_clv else np.full_like(p_alive, np.nan)
         revenue_h = spend * exp_h
         # Expected revenue over the horizon if the customer is alive: E[X | alive] = E[X] / P(alive).
@@ -568,8 +660,8 @@ class ChurnModel:
         """Posterior predictive check of the repeat-purchase histogram (Fader, Hardie & Lee 2005, fig. 2).
 
         Simulates each customer's number of repeat purchases in their own ``T`` from the fitted
-        model (pymc-marketing's ``BetaGeoNBD`` / ``ModifiedBetaGeoNBD`` / ``ParetoNBD`` random
-        variables, one simulated data set per posterior draw), at most ``max_customers`` customers
+        model (the generative process, vectorised: :func:`salesbench.analyses.churn.predictive.simulate_frequency`;
+        one simulated data set per posterior draw), at most ``max_customers`` customers
         (a seeded random subset, counts scaled back to the whole base). Returns ``frequency``
         (0 … ``max_bucket``+, as text), ``observed``, ``predicted`` (mean count), ``lo``, ``hi``
         (94% interval).
@@ -627,10 +719,10 @@ class ChurnModel:
         totals, sim_totals, cols = [], [], {k: [] for k in ("predicted", "p_alive", "p_purchase", "lik")}
         for start in range(0, len(df), self.chunk_size):
             chunk = df.iloc[start:start + self.chunk_size]
-            data = chunk[["customer_id", "frequency", "recency", "T"]].reset_index(drop=True)
+            data, index = self._rows(chunk)
             with _quiet():
-                arr = _flat(tx.expected_purchases(data=data, future_t=length))
-                p_alive = _flat(tx.expected_probability_alive(data=data))
+                arr = _flat(tx.expected_purchases(data=data, future_t=length))[:, index]
+                p_alive = _flat(tx.expected_probability_alive(data=data))[:, index]
             x, T = chunk["frequency"].to_numpy(float), chunk["T"].to_numpy(float)
             totals.append(arr.sum(axis=1))
             sim_totals.append(self._simulate(chunk, p_alive, length, start, revenue=False)["purchases"].sum(axis=1))
@@ -691,21 +783,10 @@ class ChurnModel:
 
 
 def _simulate_frequency(model: str, post, T: np.ndarray, seed: int) -> np.ndarray:
-    """Simulated repeat-purchase counts, shape (draws, customers), one data set per posterior draw."""
-    with _quiet():
-        import pymc as pm
-        from pymc_marketing.clv.distributions import BetaGeoNBD, ModifiedBetaGeoNBD, ParetoNBD
-
-    par = {k: post[k].values.reshape(-1, 1) for k in MODEL_PARAMS[model]}
-    T = np.asarray(T, float)[None, :]
-    if model == "pareto_nbd":
-        rv = ParetoNBD.dist(r=par["r"], alpha=par["alpha"], s=par["s"], beta=par["beta"], T=T)
-    else:
-        cls = BetaGeoNBD if model == "bg_nbd" else ModifiedBetaGeoNBD
-        rv = cls.dist(a=par["a"], b=par["b"], r=par["r"], alpha=par["alpha"], T=T)
-    with _quiet():
-        out = pm.draw(rv, random_seed=seed)
-    return np.asarray(out)[..., 1]
+    """Simulated repeat-purchase counts, shape (draws, customers), one data set per posterior draw
+    (:func:`salesbench.analyses.churn.predictive.simulate_frequency`)."""
+    par = {k: post[k].values.ravel() for k in MODEL_PARAMS[model]}
+    return cp.simulate_frequency(model, par, T, np.random.default_rng(seed))
 
 
 def summarize_predictive(draws, sims) -> dict[str, Any]:

@@ -149,6 +149,33 @@ def simulate_counts(model: str, par: dict, p_alive, x, T, t: float, rng: np.rand
     return counts.astype(float), alive
 
 
+def simulate_frequency(model: str, par: dict, T, rng: np.random.Generator) -> np.ndarray:
+    """Simulated repeat purchases in (0, T] of new customers, one data set per draw: (draws, n).
+
+    The generative processes, vectorised: purchase rate λ ~ Gamma(r, rate α), purchases a
+    Poisson process from the first purchase at time 0. BG/NBD (Fader, Hardie & Lee 2005): after
+    each repeat purchase the customer leaves with probability p ~ Beta(a, b), so the count is
+    min(N(T), J) with N(T) ~ Poisson(λT) and J ~ Geometric(p) on {1, 2, …}; MBG/NBD (Batislam et
+    al. 2007) may also leave right at the first purchase: min(N(T), J − 1); Pareto/NBD
+    (Schmittlein et al. 1987): lifetime τ ~ Exponential(μ), μ ~ Gamma(s, rate β), count
+    Poisson(λ min(τ, T)). The same processes as pymc-marketing's ``BetaGeoNBD`` /
+    ``ModifiedBetaGeoNBD`` / ``ParetoNBD`` random variables, without their per-customer Python loop.
+    """
+    r, alpha = _col(par, "r"), _col(par, "alpha")
+    T = np.asarray(T, float)[None, :]
+    shape = np.broadcast(r, T).shape
+    lam = rng.gamma(np.broadcast_to(r, shape), 1.0 / np.broadcast_to(alpha, shape))
+    with np.errstate(divide="ignore", over="ignore"):
+        if model == "pareto_nbd":
+            mu = rng.gamma(np.broadcast_to(_col(par, "s"), shape), 1.0 / np.broadcast_to(_col(par, "beta"), shape))
+            life = rng.standard_exponential(shape) / mu
+            return rng.poisson(lam * np.minimum(T, life)).astype(float)
+        p = np.clip(rng.beta(np.broadcast_to(_col(par, "a"), shape), np.broadcast_to(_col(par, "b"), shape)),
+                    1e-12, 1.0)
+        j = rng.geometric(p) - (1 if model == "mbg_nbd" else 0)
+        return np.minimum(rng.poisson(lam * T), j).astype(float)
+
+
 def simulate_revenue(counts, spend_par: dict | None, x, zbar, own_spend, rng: np.random.Generator) -> np.ndarray:
     """Simulated revenue of ``counts`` purchases per draw and customer.
 

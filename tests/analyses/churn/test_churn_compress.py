@@ -1,0 +1,140 @@
+"""The purchase models fitted and predicted on distinct (frequency, recency, T) triples.
+
+A customer enters the BG/NBD, MBG/NBD and Pareto/NBD likelihoods only through (x, t_x, T), so
+the log-density of the compressed model (one row per distinct triple, weighted by its count) must
+equal the per-customer one exactly, its NUTS posterior must agree within Monte Carlo error, and
+predictions per triple joined back to customers must equal predictions per customer.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import salesbench as sb
+from salesbench.analyses.churn import clv as churn
+from salesbench.report.params import repo_root
+
+CAL_END = "1997-09-30"
+
+
+@pytest.fixture(scope="module")
+def cdnow_rfm(cdnow_sample):
+    ds = sb.open_data(repo_root() / "params" / "sources" / "cdnow_sample.yaml")
+    return churn.rfm_table(ds.table("orders"), CAL_END, "W")
+
+
+@pytest.fixture(scope="module")
+def demo_rfm(small_demo):
+    return churn.rfm_table(sb.open_data(small_demo).table("orders"), None, "W")
+
+
+def test_distinct_triples_rebuild_every_customer(cdnow_rfm):
+    rows, counts, index = churn.distinct_triples(cdnow_rfm)
+    assert len(rows) == 1016 and counts.sum() == len(cdnow_rfm) == 2357  # 2.3 customers per triple at weeks
+    back = rows.iloc[index][list(churn.TRIPLE)].to_numpy()
+    np.testing.assert_array_equal(back, cdnow_rfm[list(churn.TRIPLE)].to_numpy())
+    assert rows[list(churn.TRIPLE)].duplicated().sum() == 0
+
+
+@pytest.mark.parametrize("model", ["bg_nbd", "mbg_nbd", "pareto_nbd"])
+def test_weighted_log_density_equals_per_customer(cdnow_rfm, model):
+    """Same joint log-density (priors + likelihood) at any parameter point, to float precision."""
+    cls = churn._model_class(model)
+    full = cls()
+    full.build_model(data=cdnow_rfm[["customer_id", *churn.TRIPLE]])
+    rows, counts, _ = churn.distinct_triples(cdnow_rfm)
+    comp = cls()
+    comp.build_model(data=rows)
+    churn._weight_likelihood(comp.model, counts)
+    f_full, f_comp = (m.model.compile_logp(mode="FAST_COMPILE") for m in (full, comp))
+    point = full.model.initial_point()
+    shifted = {k: v + 0.3 for k, v in point.items()}
+    for p in (point, shifted):
+        assert f_comp(p) == pytest.approx(f_full(p), rel=1e-10, abs=1e-8)
+    assert f_full(shifted) != pytest.approx(f_full(point))
+
+
+def _agree(a: churn.ChurnModel, b: churn.ChurnModel, names) -> None:
+    """Means within 4 Monte Carlo standard errors; 3% / 97% quantiles within 4 quantile MCSEs."""
+    import arviz as az
+
+    pa, pb = a.tx_.idata.posterior, b.tx_.idata.posterior
+    for name in names:
+        for prob in (None, 0.03, 0.97):
+            method = "mean" if prob is None else "quantile"
+            kw = {} if prob is None else {"prob": prob}
+            ea = float(az.mcse(pa, var_names=[name], method=method, **kw)[name])
+            eb = float(az.mcse(pb, var_names=[name], method=method, **kw)[name])
+            va = float(pa[name].mean() if prob is None else pa[name].quantile(prob))
+            vb = float(pb[name].mean() if prob is None else pb[name].quantile(prob))
+            assert abs(va - vb) < 4 * np.hypot(ea, eb), (name, prob, va, vb, ea, eb)
+
+
+def test_compressed_nuts_posterior_agrees_on_cdnow(cdnow_rfm):
+    kw = dict(model="bg_nbd", fit_method="mcmc", draws=250, tune=150, chains=2, spend=False, max_draws=100, seed=5)
+    comp = churn.ChurnModel(**kw).fit(cdnow_rfm)
+    full = churn.ChurnModel(**kw, compress=False).fit(cdnow_rfm)
+    assert comp.n_rows_ == 1016 and full.n_rows_ == 2357
+    _agree(comp, full, churn.MODEL_PARAMS["bg_nbd"])
+
+
+def test_compressed_nuts_posterior_agrees_on_small_demo(demo_rfm):
+    kw = dict(model="mbg_nbd", fit_method="mcmc", draws=250, tune=150, chains=2, spend=False, max_draws=100, seed=5)
+    comp = churn.ChurnModel(**kw).fit(demo_rfm)
+    full = churn.ChurnModel(**kw, compress=False).fit(demo_rfm)
+    assert comp.n_rows_ < full.n_rows_ == len(demo_rfm)
+    _agree(comp, full, churn.MODEL_PARAMS["mbg_nbd"])
+
+
+def test_predictions_per_triple_equal_per_customer(cdnow_rfm):
+    rfm = cdnow_rfm.head(400)
+    m = churn.ChurnModel(model="bg_nbd", fit_method="mcmc", draws=40, tune=40, chains=2, max_draws=40, seed=2, spend=False,
+                         chunk_size=150).fit(rfm)
+    comp = m.predict(rfm, horizon=26, clv_months=3)
+    comp_totals = m.totals_
+    m.compress = False
+    full = m.predict(rfm, horizon=26, clv_months=3)
+    pd.testing.assert_frame_equal(comp, full, rtol=1e-12, atol=1e-12)
+    for name, tot in comp_totals.items():
+        for k, v in tot.items():
+            assert v == pytest.approx(m.totals_[name][k], rel=1e-12) if isinstance(v, float) else v == m.totals_[name][k]
+
+
+def test_sampler_choice_checked_and_falls_back(monkeypatch):
+    import importlib.util
+
+    with pytest.raises(ValueError, match="sampler must be one of pymc, nutpie"):
+        churn.ChurnModel(sampler="numpyro")
+    assert churn._nuts_sampler("pymc") == "pymc"
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "nutpie" else real(name, *a))
+    assert churn._nuts_sampler("nutpie") == "pymc"
+    kw = churn._fit_kwargs("mcmc", 10, 10, 2, 1, 100, None, churn._nuts_sampler("nutpie"))
+    assert "nuts_sampler" not in kw
+
+
+@pytest.mark.parametrize("model, par", [
+    ("bg_nbd", {"r": 0.243, "alpha": 4.414, "a": 0.793, "b": 2.426}),
+    ("mbg_nbd", {"r": 0.525, "alpha": 6.183, "a": 0.891, "b": 1.614}),
+    ("pareto_nbd", {"r": 0.55, "alpha": 10.58, "s": 0.61, "beta": 11.67}),
+])
+def test_vectorised_frequency_simulation_matches_model_mean(model, par):
+    """The PPC's vectorised simulation has the model's E[X(T)] for a new customer (pymc-marketing's formula)."""
+    import arviz as az
+    import xarray as xr
+
+    from salesbench.analyses.churn import predictive as cp
+
+    T = np.array([10.0, 39.0, 78.0])
+    sims = cp.simulate_frequency(model, {k: np.full(40, v) for k, v in par.items()}, np.repeat(T, 5000),
+                                 np.random.default_rng(0)).reshape(40, 3, 5000)
+    m = churn._model_class(model)()
+    m.build_model(data=pd.DataFrame({"customer_id": ["0", "1"], "frequency": [0.0, 2.0], "recency": [0.0, 5.0],
+                                     "T": [10.0, 10.0]}))
+    m.idata = az.InferenceData(posterior=xr.Dataset({k: (("chain", "draw"), [[v]]) for k, v in par.items()}))
+    for i, t in enumerate(T):
+        want = float(np.asarray(m.expected_purchases_new_customer(
+            data=pd.DataFrame({"customer_id": ["0"], "t": [t]}), t=t)).ravel()[0])
+        got = sims[:, i, :]
+        assert abs(got.mean() - want) < 4 * got.std() / np.sqrt(got.size), (t, got.mean(), want)
