@@ -11,6 +11,12 @@ import pytest
 from ci_guard import skip_or_fail
 
 
+#: Test-only: the JVMs of the tests (this session's and the report kernels') compile with the
+#: quick C1 compiler only and a serial GC: on the tiny demo most JVM CPU goes to C2 compiling
+#: code run a few times (measured: JVM CPU of the parity steps 61 s -> 34 s; see docs/scaling.md).
+FAST_JVM = "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC"
+
+
 def java_problem() -> str | None:
     """Why Spark cannot start here (no pyspark, no Java 17+), or ``None``."""
     try:
@@ -36,7 +42,8 @@ def spark():
     from salesbench.io.spark import spark_session
 
     session = spark_session("local[2]", "salesbench-tests", {"spark.sql.shuffle.partitions": 2,
-                                                              "spark.default.parallelism": 2})
+                                                              "spark.default.parallelism": 2,
+                                                              "spark.driver.extraJavaOptions": FAST_JVM})
     yield session
     session.stop()
 
@@ -44,7 +51,8 @@ def spark():
 def spark_spec(folder: Path, target: Path, master: str = "local[2]") -> Path:
     """Write a Spark source spec reading the Parquet files of ``folder`` to ``target``."""
     target.write_text(f"name: small demo (Spark)\nengine: spark\nmaster: {master}\n"
-                      f"conf: {{spark.sql.shuffle.partitions: 2}}\nfolder: {folder}\n")
+                      f"conf: {{spark.sql.shuffle.partitions: 2, spark.driver.extraJavaOptions: '{FAST_JVM}'}}\n"
+                      f"folder: {folder}\n")
     return target
 
 

@@ -34,6 +34,7 @@ def _spec(tmp_path: Path, text: str) -> Path:
     ("engine: spark\ntables: {orders: {parquet: missing/orders/}}\n", "tables.orders.parquet", "no Parquet file or folder at"),
     ("engine: spark\nconf: [a]\ndataset: demo\n", "conf", "expected a mapping of Spark settings"),
     ("engine: spark\nmaster: ''\ndataset: demo\n", "master", "expected local[*], spark://host:7077"),
+    ("engine: spark\ncache: maybe\ndataset: demo\n", "cache", "expected true or false"),
 ])
 def test_spark_spec_errors_name_file_and_key(tmp_path, body, key, words):
     f = _spec(tmp_path, body)
@@ -93,6 +94,8 @@ def test_nanosecond_timestamps_read_as_timestamps(spark, small_demo, small_demo_
     ds = open_data(small_demo_spark_spec)
     sh = ds.table("stage_history")
     assert sh.entered_at.type().is_timestamp()
+    # local master: each table is cached in Spark memory (converted once, not per query)
+    assert all(ds.raw_table(t).op().name.startswith("ibis_cache") for t in ds.tables), ds.raw_table("orders").op()
     got = sh.order_by(["opportunity_id", "entered_at", "stage"]).to_pandas()
     want = pd.read_parquet(small_demo / "stage_history.parquet").sort_values(
         ["opportunity_id", "entered_at", "stage"]).reset_index(drop=True)
