@@ -187,7 +187,7 @@ def test_segmentation_zero_or_negative_revenue_skips_tiers_in_one_sentence(reven
     assert S.tier_summary_.empty and (S.customers_["tier"] == seg.NO_TIER).all()
     out = S.results()
     assert out["tiers"] == {} and out["tiers_skipped"] == S.tiers_skipped_
-    assert np.isnan(out["top_fraction_profit_share"])
+    assert out["top_fraction_profit_share"] is None  # results() is plain JSON: no share without tiers (null, as results.json always had)
 
 
 def test_segmentation_as_of_before_the_first_order_is_a_skip_with_the_reason():

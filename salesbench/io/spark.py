@@ -41,7 +41,6 @@ on Spark like on DuckDB.
 from __future__ import annotations
 
 import os
-import re
 from pathlib import Path
 
 import ibis
@@ -49,6 +48,7 @@ import ibis.expr.datatypes as dt
 
 from salesbench.core import schema
 from salesbench.core.dataset import DataError, Dataset
+from salesbench.core.secrets import is_url
 from salesbench.io.demo import parse_demo_source
 
 SPARK_KEYS = {"name", "description", "engine", "master", "app_name", "conf", "cache", "dataset", "folder", "tables"}
@@ -61,7 +61,6 @@ DEFAULT_CONF = {
     "spark.sql.execution.arrow.pyspark.enabled": "true",  # results come back as Arrow, not row by row
     "spark.sql.shuffle.partitions": "8",  # Spark's 200 suits clusters; aggregated results are small
 }
-_SCHEME = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*://")
 #: Spark refuses Parquet ``TIMESTAMP(NANOS)`` columns (what pandas writes by default); with this
 #: setting it reads them as the number of nanoseconds, which :func:`_nanos_to_timestamps` converts back.
 NANOS_AS_LONG = "spark.sql.legacy.parquet.nanosAsLong"
@@ -112,7 +111,7 @@ def spark_session(master: str = "local[*]", app_name: str = "salesbench", conf: 
 
 
 def _local(spec_path: Path, text: str) -> str:
-    if _SCHEME.match(text):
+    if is_url(text):
         return text
     expanded = os.path.expanduser(os.path.expandvars(text))
     if not os.path.isabs(expanded):
@@ -178,7 +177,7 @@ def _table_sources(spec_path: Path, doc: dict) -> tuple[dict[str, tuple[str, str
         kind, where = next(iter(tdef.items()))
         if kind == "parquet":
             where = _local(spec_path, where)
-            if not _SCHEME.match(where) and not any(Path(p).exists() for p in _globbed(where)):
+            if not is_url(where) and not any(Path(p).exists() for p in _globbed(where)):
                 raise _fail(spec_path, f"{key}.parquet", f"no Parquet file or folder at {where}")
         out[name] = (kind, where)
     if not out:
@@ -195,7 +194,7 @@ def _globbed(where: str) -> list[str]:
 
 def _files(location: str) -> list[Path]:
     """Local Parquet files behind a location (for the data fingerprint)."""
-    if _SCHEME.match(location):
+    if is_url(location):
         return []
     out: list[Path] = []
     for p in map(Path, _globbed(location)):
