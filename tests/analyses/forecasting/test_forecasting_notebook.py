@@ -13,12 +13,9 @@ NOTEBOOK = ROOT / "notebooks" / "forecasting.ipynb"
 
 
 @pytest.fixture(scope="module")
-def run_small(small_demo, run_cli, tmp_path_factory):
-    out = tmp_path_factory.mktemp("forecasting_run")
-    run_cli("run", "forecasting", "--data", small_demo, "-p", "dimensions=[region]",
-            "-p", "models=[seasonal_naive,holt_winters,arima]", "-p", "n_origins=4",
-            "-p", "as_of=2025-09-30", "--out", out, check=True)
-    return out
+def run_small(run_report):
+    return run_report("forecasting", dimensions="[region]", models="[seasonal_naive,holt_winters,arima]",
+                      n_origins=4, as_of="2025-09-30").out_dir
 
 
 def test_end_to_end_on_small_demo(run_small, small_demo):

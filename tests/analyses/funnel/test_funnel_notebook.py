@@ -13,11 +13,8 @@ NOTEBOOK = ROOT / "notebooks" / "funnel.ipynb"
 
 
 @pytest.fixture(scope="module")
-def run_small(small_demo, run_cli, tmp_path_factory):
-    out = tmp_path_factory.mktemp("funnel_run")
-    run_cli("run", "funnel", "--data", small_demo, "-p", "mcmc_draws=150", "-p", "mcmc_tune=150",
-            "--out", out, check=True)
-    return out
+def run_small(run_report):
+    return run_report("funnel", mcmc_draws=150, mcmc_tune=150).out_dir
 
 
 def test_end_to_end_on_small_demo(run_small, small_demo):

@@ -85,11 +85,8 @@ def test_ari_on_other_seeds(seed, tmp_path_factory):
 # ----------------------------------------------------------------------------- notebook
 
 @pytest.fixture(scope="module")
-def run_small(small_demo, run_cli, tmp_path_factory):
-    out = tmp_path_factory.mktemp("seg_run")
-    run_cli("run", "segmentation", "--data", small_demo, "-p", "k_max=6", "-p", "migration_days=90",
-            "--out", out, check=True)
-    return out
+def run_small(run_report):
+    return run_report("segmentation", k_max=6, migration_days=90).out_dir
 
 
 def test_end_to_end_on_small_demo(run_small, small_demo):
