@@ -54,6 +54,9 @@ def test_notebook_contract(path):
     loops = [c.source.splitlines()[0] for c in code[1:] if any(ln.lstrip().startswith(("for ", "while ", "if ", "try:"))
                                                                for ln in c.source.splitlines())]
     assert not loops, f"loops, ifs and try blocks belong in salesbench/: {loops}"
+    shown = [c.source for c in code[1:] if c.source.rstrip().splitlines()[-1].startswith("plots.")
+             and not c.source.rstrip().endswith(";")]
+    assert not shown, f"a figure cell without ';' prints '<Axes: ...>' above its figure in the report: {shown}"
     too_long = [c.source.splitlines()[0] for c in code[1:] if len(c.source.splitlines()) > MAX_CELL_LINES]
     assert not too_long, f"cells with logic belong in salesbench/: {too_long}"
     assert any(c.cell_type == "markdown" and c.source.lstrip().startswith("## ") for c in nb.cells)

@@ -6,6 +6,7 @@ from typing import Any
 import pandas as pd
 
 from salesbench import viz
+from salesbench.analyses.plan.feasibility import flag
 from salesbench.analyses.plan.model import SalesPlan
 
 
@@ -13,7 +14,8 @@ def headline_cards(M: SalesPlan) -> list[dict[str, Any]]:
     c = M.company_
     return [{"label": f"Target {M.period_}", "value": viz.fmt_money(c["target"])},
             {"label": "Growth", "value": viz.fmt_pct(c["target"] / M.last_revenue_ - 1, 1) if M.last_revenue_ else "–"},
-            {"label": "P(reach)", "value": viz.fmt_pct(c["prob_reach"])},
+            {"label": "P(reach)", "value": viz.fmt_pct(c["prob_reach"]),
+             "status": str(flag(c["prob_reach"], M.risk_lines))},  # the same warning lines as every piece
             {"label": "Stretch over forecast", "value": viz.fmt_pct(c["stretch"], 1)}]
 
 

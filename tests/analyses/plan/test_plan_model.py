@@ -99,3 +99,13 @@ def test_check_data_uses_the_last_order_date_when_as_of_is_null(small_demo):
     SalesPlan.check_data({**values, "period": "2026-Q1"}, ds)  # not begun: accepted
     with pytest.raises(CheckError, match="2025-Q4 has already begun"):
         SalesPlan(period="2025-Q4").fit(ds)  # the notebook refuses it the same way
+
+
+def test_headline_card_flags_the_company_chance_with_the_warning_lines(plan):
+    """The P(reach) card carries the same red/amber/green word as every piece (its colour is never the only signal)."""
+    from salesbench.analyses.plan import report
+
+    card = next(c for c in report.headline_cards(plan) if c["label"] == "P(reach)")
+    p, lines = plan.company_["prob_reach"], plan.risk_lines
+    assert card["status"] == ("red" if p < lines["red"] else "amber" if p < lines["amber"] else "green")
+    assert card["value"] == report.viz.fmt_pct(p)
