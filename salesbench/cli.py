@@ -1,4 +1,4 @@
-"""``salesbench`` command line: ``demo``, ``validate``, ``run``, ``list``, ``warm``.
+"""``salesbench`` command line: ``demo``, ``validate``, ``run``, ``list``, ``warm``, ``catalogs``.
 
 Each sub-command lives in the module that does the work; that module exposes
 ``add_arguments(parser)`` and ``main(args) -> int``. Exit status: 0 success,
@@ -16,6 +16,7 @@ COMMANDS = {
     "run": ("salesbench.report.runner", "execute notebooks with Papermill and render HTML reports"),
     "list": ("salesbench.report.runner", "list the available notebooks and their parameters"),
     "warm": ("salesbench.report.warm", "compile the reports' models once (a fresh machine's first run skips it)"),
+    "catalogs": ("salesbench.report.catalogs", "update the translation catalogs from the code (--check: only check)"),
 }
 
 

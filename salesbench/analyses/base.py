@@ -40,7 +40,7 @@ from typing import Any, Callable, ClassVar, Mapping, Sequence
 from salesbench.core.errors import CheckError
 
 #: parameters every notebook has that belong to the run, not to the analysis
-RUN_KEYS = ("data", "out_dir")
+RUN_KEYS = ("data", "out_dir", "lang")
 
 
 class Analysis:

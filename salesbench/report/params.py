@@ -14,13 +14,15 @@ that accepts several types declares its type under ``_types``::
     _check: "salesbench.analyses.funnel.model:Funnel.check_params"   # rules across keys, run before any kernel
     data: demo                      # common key: data source
     out_dir: "."                    # common key: where Results are written
+    lang: en                        # common key: language of the report (en, zh-CN)
     as_of: null
     stuck_after_days: 60
 
 Type strings: ``bool``, ``int``, ``float``, ``str``, ``date``, ``list``,
 ``list[<type>]``, ``dict``, alternatives joined by ``|``, and a trailing ``?``
 for "may be null". Every notebook has the common keys ``data`` (default
-``"demo"``) and ``out_dir`` (default ``"."``); they are added when a file
+``"demo"``), ``out_dir`` (default ``"."``) and ``lang`` (default ``"en"``,
+see :data:`salesbench.core.i18n.LANGUAGES`); they are added when a file
 omits them.
 
 Parameter files for runs (``salesbench run -f FILE``)
@@ -73,11 +75,12 @@ from pathlib import Path
 from typing import Annotated, Any, Iterable, Mapping, Sequence
 
 import yaml
+from salesbench.core import i18n
 from salesbench.core.errors import CheckError, ParamError  # noqa: F401  (re-exported)
 from pydantic import BeforeValidator, ConfigDict, ValidationError, create_model
 
 #: Keys every notebook has, with their defaults.
-COMMON_DEFAULTS: dict[str, Any] = {"data": "demo", "out_dir": "."}
+COMMON_DEFAULTS: dict[str, Any] = {"data": "demo", "out_dir": ".", "lang": "en"}
 #: Meta keys of a declaration file (not parameters).
 META_KEYS = ("_types", "_title", "_requires", "_order", "_check")
 #: Reserved top-level keys of a run file (``-f``).
@@ -585,6 +588,12 @@ def validate(name: str, values: Mapping[str, Any], sources: Mapping[str, str] | 
             msg = f"{msg} (declared type: {decl.types[key]})"
         raise ParamError(f"{src}: parameter '{key}' of notebook '{name}': {msg}", key=key, source=src) from None
     out = {k: getattr(model, k) for k in decl.types}
+    if "lang" in out:
+        try:
+            out["lang"] = i18n.normalize(out["lang"])
+        except ValueError as exc:
+            src = sources.get("lang", default_source)
+            raise ParamError(f"{src}: parameter 'lang' of notebook '{name}': {exc}", key="lang", source=src) from None
     if decl.check:
         _run_check(decl, out, sources, default_source)
     return Params(name, out, label=label, sources={k: sources.get(k, decl.source) for k in out})

@@ -1,7 +1,8 @@
 """The one set-up call of every notebook: ``P, ds, res = sb.start("funnel", globals())``.
 
 It does, in order: validate the notebook's parameters (the ``parameters``
-cell plus what Papermill injected) against ``params/<name>.yaml``; open the
+cell plus what Papermill injected) against ``params/<name>.yaml``; set the
+report's language (``lang``, :mod:`salesbench.core.i18n`); open the
 data source; apply the report theme; create the :class:`Results` that
 ``report.publish`` fills; check the tables the notebook needs (``_requires``),
 recording a skip with the reason and stopping the notebook when one is
@@ -17,6 +18,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from salesbench import viz
+from salesbench.core import i18n
 from salesbench.core.dataset import Dataset
 from salesbench.io.sources import open_data
 from salesbench.report import params as _params
@@ -47,6 +49,7 @@ def start(name: str, namespace: Mapping[str, Any] | None = None) -> tuple[_param
     in ``<name>.results.json``) when a required table is absent or empty.
     """
     P = _params.load(name, namespace)
+    i18n.set_language(P.lang)  # every word after this is in the report's language
     ds = open_data(P.data)
     viz.apply_theme()
     res = Results(name, interactive_out_dir(name, P.out_dir))

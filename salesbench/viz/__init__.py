@@ -9,7 +9,7 @@ The names live in small modules and are re-exported here on first use (so
   code green / amber / red / grey; every status is also written as a word so
   colour is never the only signal), :data:`ACCENT`, :data:`MUTED`,
   :data:`TARGET`, :func:`status_color`;
-* :mod:`~salesbench.viz.format` — :func:`fmt_money`, :func:`fmt_pct`, :func:`fmt_num` (no matplotlib);
+* :mod:`~salesbench.viz.format` — :func:`fmt_money`, :func:`fmt_pct`, :func:`fmt_num`, :func:`fmt_date`, :func:`fmt_month`, :func:`fmt_period` (no matplotlib; they follow the report language);
 * :mod:`~salesbench.viz.display` — :func:`headline` (KPI cards), :func:`narrative`,
   :func:`bullet_list`, :func:`show_table`, :func:`esc`, :class:`HTML`, :func:`show`:
   always HTML-escaped, so names from the data can never inject markup;
@@ -25,7 +25,7 @@ import importlib
 #: public name -> the module of salesbench.viz that defines it
 _NAMES = {
     **dict.fromkeys(("PALETTE", "STATUS", "ACCENT", "MUTED", "TARGET", "status_color"), "palette"),
-    **dict.fromkeys(("fmt_money", "fmt_pct", "fmt_num"), "format"),
+    **dict.fromkeys(("fmt_money", "fmt_pct", "fmt_num", "fmt_date", "fmt_month", "fmt_period"), "format"),
     **dict.fromkeys(("HTML", "esc", "headline", "narrative", "bullet_list", "show_table", "show"), "display"),
     **dict.fromkeys(("apply_theme", "finish", "SEQUENTIAL"), "theme"),
     **dict.fromkeys(("money_axis", "pct_axis", "interval_plot"), "axes"),

@@ -68,14 +68,14 @@ def test_declaration_types_defaults_and_meta(pdir):
     assert d.title == "Sales funnel" and d.order == 30
     assert d.requires == ["opportunities", "stage_history"]
     assert {k: str(t) for k, t in d.types.items()} == {
-        "data": "str", "out_dir": "str", "as_of": "date?", "start": "date", "stuck_after_days": "int",
+        "data": "str", "out_dir": "str", "lang": "str", "as_of": "date?", "start": "date", "stuck_after_days": "int",
         "min_share": "float", "channel": "str", "include_open": "bool", "top_n": "int|str",
         "regions": "list[str]", "options": "dict",
     }
     assert P.defaults("funnel")["start"] == dt.date(2024, 1, 1)
     # common keys are added when a declaration omits them; title falls back to the notebook's heading
     seg = P.declaration("segments")
-    assert seg.defaults["data"] == "demo" and seg.defaults["out_dir"] == "."
+    assert seg.defaults["data"] == "demo" and seg.defaults["out_dir"] == "." and seg.defaults["lang"] == "en"
     assert P.declaration("data_quality").title == "Data quality"
     assert P.notebook_names() == ["data_quality", "segments", "funnel"]  # by _order
 
@@ -155,7 +155,7 @@ def test_load_reads_notebook_namespace(pdir):
     p = P.load("funnel", namespace)
     assert p.stuck_after_days == 30 and p.as_of == dt.date(2025, 1, 31)
     assert p.channel == "direct"  # not in the namespace: the default
-    assert dict(p)["include_open"] is True and len(p) == 11
+    assert dict(p)["include_open"] is True and len(p) == 12
     with pytest.raises(AttributeError):
         p.channel = "online"
     assert copy.deepcopy(p) == p and copy.deepcopy(p).stuck_after_days == 30
@@ -416,3 +416,10 @@ def test_uncovered_rfm_cells_stop_the_cli_before_data_or_kernel(tmp_path, run_cl
         "salesbench run: error: -p: parameter 'rfm_segments' of notebook 'segmentation': rfm_segments do not "
         "cover every R/F cell (rules with an 'm' range do not count as cover): R1F5, R2F5, R3F5, R4F5, R5F5")
     assert not out.exists()
+
+
+def test_lang_is_a_common_key_normalised_and_checked(pdir):
+    assert P.validate("funnel", {"lang": "zh_CN"})["lang"] == "zh-CN"
+    assert P.validate("funnel", {})["lang"] == "en"
+    with pytest.raises(P.ParamError, match=r"parameter 'lang' of notebook 'funnel': unknown language 'fr'; use one of en, zh-CN"):
+        P.validate("funnel", {"lang": "fr"}, sources={"lang": "-p"})

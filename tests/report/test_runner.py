@@ -190,7 +190,7 @@ def test_manifest_fields(mixed_run, fixture_env):
     assert hello["status"] == "ok" and hello["dir"] == "hello/greeting=hola"
     assert hello["html"] == "hello/greeting=hola/hello.html"
     assert hello["results"] == "hello/greeting=hola/hello.results.json"
-    assert hello["parameters"] == {"data": str(fixture_env["data"]), "out_dir": ".", "greeting": "hola", "n": 5,
+    assert hello["parameters"] == {"data": str(fixture_env["data"]), "out_dir": ".", "lang": "en", "greeting": "hola", "n": 5,
                                    "rate": 0.5, "as_of": "2025-01-31", "regions": ["North", "West"], "flag": False}
     assert hello["parameter_sources"]["n"] == "-p" and hello["parameter_sources"]["data"] == "--data"
     assert hello["parameter_sources"]["greeting"] == f"{mixed_run['sweep']} (sweep)"
