@@ -87,30 +87,36 @@ def show_table(
     formats: Mapping[str, Any] | None = None,
     status_col: str | None = None,
     caption: str | None = None,
+    headers: Mapping[str, str] | None = None,
 ) -> HTML:
     """Render a DataFrame as an escaped HTML table for reports.
 
-    ``formats`` maps column → callable or format string (e.g. ``fmt_pct``);
-    ``status_col`` colours each row's status cell with :data:`STATUS` (the word
-    stays visible). Long tables are cut at ``max_rows`` with a note.
+    ``formats`` maps column → callable or format string (e.g. ``fmt_pct``, or a
+    function that translates a category label); ``status_col`` colours each
+    row's status cell with :data:`STATUS` from the cell's *raw* value (the
+    formatted word stays visible). ``headers`` maps column → the header shown
+    (already in the report's language); other columns show their name. Long
+    tables are cut at ``max_rows`` with a note.
     """
-    df = frame.head(max_rows).copy()
+    raw = frame.head(max_rows)
+    df = raw.copy()
     formats = dict(formats or {})
     for col, f in formats.items():
         if col in df.columns:
             fn = f if callable(f) else (lambda v, _f=f: "–" if pd.isna(v) else format(v, _f))
             df[col] = df[col].map(fn)
     cols = list(df.columns)
-    head = "".join(f"<th>{esc(c)}</th>" for c in cols)
+    shown = dict(headers or {})
+    head = "".join(f"<th>{esc(shown.get(c, c))}</th>" for c in cols)
     rows = []
-    for _, r in df.iterrows():
+    for (_, r), (_, r_raw) in zip(df.iterrows(), raw.iterrows()):
         cells = []
         for c in cols:
             v = r[c]
             txt = "–" if (not isinstance(v, str) and pd.api.types.is_scalar(v) and pd.isna(v)) else v
             if status_col is not None and c == status_col:
                 cells.append(
-                    f'<td style="background:{status_color(str(v))};color:#fff;font-weight:600">{esc(txt)}</td>'
+                    f'<td style="background:{status_color(str(r_raw[c]))};color:#fff;font-weight:600">{esc(txt)}</td>'
                 )
             else:
                 cells.append(f"<td>{esc(txt)}</td>")

@@ -57,3 +57,16 @@ def test_show_displays_only_inside_ipython(monkeypatch):
     block = narrative("x")
     show(block)
     assert shown == [block]
+
+
+def test_show_table_headers_and_translated_status_keep_their_colour():
+    import pandas as pd
+
+    from salesbench.viz import display, palette
+
+    frame = pd.DataFrame({"rep": ["R1", "R2"], "status": ["red", "green"]})
+    html = display.show_table(frame, status_col="status", headers={"rep": "销售代表", "status": "状态"},
+                              formats={"status": {"red": "红", "green": "绿"}.get}).markup
+    assert "<th>销售代表</th><th>状态</th>" in html
+    assert f"background:{palette.status_color('red')}" in html and ">红</td>" in html
+    assert f"background:{palette.status_color('green')}" in html and ">绿</td>" in html
