@@ -1,9 +1,10 @@
 """The demo company as a Chinese CRM/ERP export: GBK-encoded CSV files with Chinese headers.
 
-``write_cn_export(folder, seed=0, customers=5000)`` writes three files that look
-like what a Chinese ERP or CRM system exports (GBK text, Chinese column names,
-dates as ``2025/3/7``, Chinese region, industry and channel names) from the demo
-company :func:`salesbench.datasets.demo.ensure_demo` makes for ``(seed, customers)``:
+``write_cn_export(folder, demo_dir, seed=0)`` writes three files that look like
+what a Chinese ERP or CRM system exports (GBK text, Chinese column names, dates
+as ``2025/3/7``, Chinese region, industry and channel names) from the demo
+company in ``demo_dir`` (the Parquet files :func:`salesbench.datasets.demo.ensure_demo`
+or ``generate`` write; ``salesbench demo --format cn-gbk`` does both steps):
 
 ``orders.csv`` (订单明细, one row per order line)
     订单编号, 行号, 订单日期, 客户编号, 产品编号, 数量, 单价, 折扣, 销售额, 成本,
@@ -124,20 +125,18 @@ def cn_frames(folder: str | os.PathLike, seed: int = 0) -> dict[str, pd.DataFram
     return {"orders": o, "customers": c, "reps": r}
 
 
-def write_cn_export(folder: str | os.PathLike, seed: int = 0, customers: int = 5000,
+def write_cn_export(folder: str | os.PathLike, demo_dir: str | os.PathLike, seed: int = 0,
                     encoding: str = "gbk") -> Path:
-    """Write the demo company ``(seed, customers)`` as a GBK Chinese export into ``folder``; returns it.
+    """Write the demo company in ``demo_dir`` as a GBK Chinese export into ``folder``; returns ``folder``.
 
     Files: ``orders.csv``, ``customers.csv``, ``reps.csv`` (see the module text), in
-    ``encoding`` (``gbk`` by default; ``utf-8`` to compare). Each file is written to
-    a temporary name and renamed into place, so a failed run leaves no half-written file.
-    The demo company comes from :func:`salesbench.datasets.demo.ensure_demo` (the cache).
+    ``encoding`` (``gbk`` by default; ``utf-8`` to compare); ``seed`` fixes which
+    customers get an older row. Each file is written to a temporary name and renamed
+    into place, so a failed run leaves no half-written file.
     """
-    from salesbench.datasets.demo import ensure_demo
-
     out = Path(folder)
     out.mkdir(parents=True, exist_ok=True)
-    frames = cn_frames(ensure_demo(seed=seed, customers=customers), seed=seed)
+    frames = cn_frames(demo_dir, seed=seed)
     for name, frame in frames.items():
         target = out / f"{name}.csv"
         part = out / f".{name}.csv.{os.getpid()}.part"

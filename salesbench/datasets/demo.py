@@ -1048,7 +1048,7 @@ def main_demo(args) -> int:
             return 2
         from salesbench.datasets.cn_export import write_cn_export
 
-        out = write_cn_export(args.out, seed=args.seed, customers=args.customers)
+        out = write_cn_export(args.out, ensure_demo(seed=args.seed, customers=args.customers), seed=args.seed)
         print(out)
         print(f"next: SALESBENCH_CN_EXPORT={out} salesbench validate --data params/sources/example_cn_gbk.yaml",
               file=sys.stderr)
