@@ -147,12 +147,12 @@ def _never_bought(demo_folder: Path) -> int:
 
 # --------------------------------------------------------------------------- a corrupted export
 def _bad_dates(folder: Path) -> None:
-    """Data rows 5 and 9 of orders.csv get dates that do not parse: 2025年3月7日 and 2025/13/40."""
+    """Data rows 5 and 9 of orders.csv get dates that do not parse (2025年3月7日, 2025/13/40); row 12 no 客户编号."""
     f = folder / "orders.csv"
     lines = f.read_bytes().split(b"\r\n")  # line 0 is the header: data row k is lines[k]
-    for k, value in ((5, "2025年3月7日"), (9, "2025/13/40")):
+    for k, field, value in ((5, 2, "2025年3月7日"), (9, 2, "2025/13/40"), (12, 3, "")):
         parts = lines[k].split(b",")
-        parts[2] = value.encode("gbk")
+        parts[field] = value.encode("gbk")
         lines[k] = b",".join(parts)
     f.write_bytes(b"\r\n".join(lines))
 
@@ -166,6 +166,8 @@ def test_bad_date_in_the_chinese_date_column_names_it_the_rows_and_the_file(env,
                   "row 5: 订单编号=", "订单日期='2025年3月7日'", "row 9:", "订单日期='2025/13/40'",
                   "rows need a valid 订单日期"):
         assert words in line, (words, line)
+    line = next(ln for ln in text.splitlines() if "null_key" in ln)
+    assert "orders.csv" in line and "required column '客户编号' (customer_id) is empty in 1 row (first: row 12:" in line
     # the rows a report leaves out say so in the same words
     ds = open_data(str(SPEC))
     (ex,) = [e for e in ds.exclusions(["orders"]) if e["column"] == "order_date"]
@@ -244,3 +246,12 @@ def test_unknown_chinese_name_in_an_expression_names_the_file(tmp_path):
     with pytest.raises(SpecError, match=r"tables\.orders\.map\.revenue\.expr: unknown name '销售额'; available "
                                         r"columns: 客户, 日期, 金额 \(the fields of x\.csv\)"):
         open_spec(tmp_path / "s.yaml")
+
+
+def test_demo_cn_format_refuses_dirty(capsys, tmp_path):
+    code, text = _cli(capsys, "demo", "--format", "cn-gbk", "--dirty", "--out", tmp_path / "x")
+    assert code == 2 and "--dirty applies to --format parquet only" in text and not (tmp_path / "x").exists()
+
+
+def test_cn_dates_have_no_leading_zeros_and_keep_empty_values():
+    assert cn_export.cn_date(["2025-03-07", "2024-12-31", None]).tolist() == ["2025/3/7", "2024/12/31", ""]
