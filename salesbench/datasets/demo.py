@@ -1042,6 +1042,10 @@ def add_demo_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main_demo(args) -> int:
+    if args.customers < 50:
+        print(f"salesbench demo: --customers {args.customers}: the demo company needs at least 50 customers",
+              file=sys.stderr)
+        return 2
     if args.format == "cn-gbk":
         if args.dirty:
             print("salesbench demo: --dirty applies to --format parquet only", file=sys.stderr)

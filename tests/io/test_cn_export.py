@@ -255,3 +255,10 @@ def test_demo_cn_format_refuses_dirty(capsys, tmp_path):
 
 def test_cn_dates_have_no_leading_zeros_and_keep_empty_values():
     assert cn_export.cn_date(["2025-03-07", "2024-12-31", None]).tolist() == ["2025/3/7", "2024/12/31", ""]
+
+
+@pytest.mark.parametrize("fmt", ["cn-gbk", "parquet"])
+def test_demo_with_too_few_customers_exits_2_with_one_line(capsys, tmp_path, fmt):
+    code, text = _cli(capsys, "demo", "--format", fmt, "--customers", "10", "--out", tmp_path / "x")
+    assert code == 2 and "Traceback" not in text and len(text.strip().splitlines()) == 1, text
+    assert "--customers 10: the demo company needs at least 50 customers" in text
