@@ -1,6 +1,7 @@
 """viz.theme and viz.axes: the report look, literal text, axis formatters, the interval plot."""
 from __future__ import annotations
 
+import logging
 import re
 import warnings
 
@@ -165,3 +166,29 @@ def test_missing_font_package_is_named(monkeypatch):
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None)
     with pytest.raises(FileNotFoundError, match="pip install mplfonts"):
         cjk_font_path()
+
+
+def test_bold_titles_leave_no_font_weight_notice_in_the_output(restore_theme, caplog):
+    from matplotlib import font_manager
+
+    apply_theme(lang="zh-CN")
+    logger = logging.getLogger("matplotlib.font_manager")
+    notice = [f for f in logger.filters if type(f).__name__ == "_NoBoldNotice"]
+    assert len(notice) == 1
+
+    def bold_title_notices():
+        font_manager.FontManager._findfont_cached.cache_clear()  # findfont logs once per font query
+        caplog.clear()
+        with caplog.at_level(logging.WARNING, logger="matplotlib.font_manager"):
+            fig, ax = plt.subplots()
+            ax.set_title("各区域销售额", fontweight="bold")
+            fig.canvas.draw()
+            plt.close(fig)
+        return [r.getMessage() for r in caplog.records if "Failed to find font weight" in r.getMessage()]
+
+    assert bold_title_notices() == []
+    logger.removeFilter(notice[0])
+    try:  # without the filter matplotlib says it (into every report's output)
+        assert any(CJK_FONT in m for m in bold_title_notices())
+    finally:
+        logger.addFilter(notice[0])
