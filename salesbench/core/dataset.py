@@ -212,10 +212,12 @@ def _exclusion(table: str, column: str | None, reason: str, rows: int, examples:
 def exclusion_sentence(e: Mapping[str, Any]) -> str:
     """``"3 orders rows left out: revenue not a finite number (rows 4, 9, 17)."``
 
-    Plain text (reports escape it); ``e`` is one :meth:`Dataset.exclusions` record.
+    Plain text (reports escape it); ``e`` is one :meth:`Dataset.exclusions` record. A record
+    with a ``field`` (the column as the source names it) says both: ``订单日期 (order_date) empty ...``.
     """
     n, ex = int(e["rows"]), list(e.get("examples") or [])
-    what = f"{e['column']} {e['reason']}" if e.get("column") else e["reason"]
+    col = f"{e['field']} ({e['column']})" if e.get("field") and e.get("column") else e.get("column")
+    what = f"{col} {e['reason']}" if col else e["reason"]
     rows = ""
     if ex:
         more = ", …" if n > len(ex) else ""
@@ -232,6 +234,9 @@ class Dataset:
     label : description of the source, safe to print (no credentials)
     files : data files behind the tables (for the fingerprint)
     sources : table name -> file name or description used in error messages
+    field_names : table -> {canonical column: the field as the source names it} where the
+        two differ (a source spec's ``map``, e.g. ``{"orders": {"order_date": "订单日期"}}``);
+        messages name both (:meth:`column_label`)
     type_errors : table -> {column: storage type} for columns whose type cannot
         be converted to the canonical type
     """
@@ -245,6 +250,7 @@ class Dataset:
         files: Iterable[str | os.PathLike] = (),
         converters: Mapping[str, Mapping[str, Converter]] | None = None,
         sources: Mapping[str, str] | None = None,
+        field_names: Mapping[str, Mapping[str, str]] | None = None,
     ):
         self.con = con
         self.label = redact(label)
@@ -261,6 +267,7 @@ class Dataset:
         self.truth_dir = Path(truth_dir) if truth_dir else None
         self.files = [Path(f) for f in files]
         self.sources = {name: redact(str(src)) for name, src in (sources or {}).items()}
+        self.field_names = {t: {c: str(f) for c, f in m.items() if str(f) != c} for t, m in (field_names or {}).items()}
         self._truth: dict | None = None
         self._prepared: dict[str, _Prepared] = {}
         self.today: _dt.date | None = None  # set from :func:`today` when the first table is read
@@ -394,6 +401,8 @@ class Dataset:
                     latest = t.filter(bad(t))[col].max().to_pyarrow().as_py()
                     reason = f"{reason}, up to {latest.date() if hasattr(latest, 'date') else latest}"
                 exclusions.append(_exclusion(name, col, reason, k, rows.to_pyarrow().to_pylist(), check))
+                if col in self.field_names.get(name, {}):
+                    exclusions[-1]["field"] = self.field_names[name][col]
             kept = t.filter(~any_bad(t))
         conflict = None
         key = [c for c in spec.key if c in t.columns]
@@ -520,6 +529,17 @@ class Dataset:
     def source_of(self, name: str) -> str:
         """The file (or description) a table comes from, for messages."""
         return self.sources.get(name, f"table {name}")
+
+    def field_name(self, table: str, column: str) -> str:
+        """The field of the source that canonical ``column`` of ``table`` comes from (``订单日期`` for
+        ``order_date`` in a spec mapping it so), or ``column`` itself."""
+        return self.field_names.get(table, {}).get(column, column)
+
+    def column_label(self, table: str, column: str) -> str:
+        """``"'order_date'"``, or ``"'订单日期' (order_date)"`` when the source names the column otherwise:
+        how messages name a column, so the user finds it under the header they wrote."""
+        src = self.field_name(table, column)
+        return f"{src!r} ({column})" if src != column else repr(column)
 
     def require(self, *names: str, analysis: str | None = None, res=None) -> list[str]:
         """Check the tables an analysis needs, and state the rows it will not see.

@@ -205,13 +205,22 @@ def _fmt_value(v: Any) -> str:
     return repr(text) if isinstance(v, str) else text
 
 
-def _describe_rows(examples: pd.DataFrame, limit: int = 3) -> str:
-    """``"row 3: order_id='O3', order_date='2023-13-45'; row 7: ..."``."""
+def _describe_rows(examples: pd.DataFrame, limit: int = 3, labels: dict[str, str] | None = None) -> str:
+    """``"row 3: order_id='O3', order_date='2023-13-45'; row 7: ..."``; with ``labels``
+    (canonical column -> the source's field name, :attr:`Dataset.field_names`) the cells
+    carry the source's names: ``订单编号='O3', 订单日期='2023-13-45'``."""
+    labels = labels or {}
     parts = []
     for _, r in examples.head(limit).iterrows():
-        cells = ", ".join(f"{c}={_fmt_value(r[c])}" for c in examples.columns if c != ROW)
+        cells = ", ".join(f"{labels.get(c, c)}={_fmt_value(r[c])}" for c in examples.columns if c != ROW)
         parts.append(f"row {int(r[ROW])}: {cells}" if ROW in examples.columns else cells)
     return "; ".join(parts)
+
+
+def _bare_label(ds: Dataset, table: str, column: str) -> str:
+    """``revenue``, or ``销售额 (revenue)`` when the source names the column otherwise (no quotes)."""
+    src = ds.field_name(table, column)
+    return f"{src} ({column})" if src != column else column
 
 
 def _key_columns(name: str, t, extra: list[str]) -> list[str]:
@@ -291,7 +300,8 @@ def schema_findings(ds: Dataset) -> list[Finding]:
                         continue
                     findings.append(Finding(
                         "missing_column", "schema", name, c, 0,
-                        f"{src}: required column {c!r} is missing (columns present: {', '.join(canon.columns)})",
+                        f"{src}: required column {ds.column_label(name, c)} is missing "
+                        f"(columns present: {', '.join(canon.columns)})",
                         description="required column is missing",
                     ))
             elif reason == SchemaErrorReason.WRONG_DATATYPE:
@@ -301,7 +311,8 @@ def schema_findings(ds: Dataset) -> list[Finding]:
                 hint = " (for dates stored as numbers like 20240131, use a source spec with format: '%Y%m%d')" if want == "date" and have.is_integer() else ""
                 findings.append(Finding(
                     "wrong_type", "schema", name, column, n,
-                    f"{src}: column {column!r} is stored as {have} but must be {want}: all {n:,} rows{hint}",
+                    f"{src}: column {ds.column_label(name, column)} is stored as {have} but must be {want}: "
+                    f"all {n:,} rows{hint}",
                     _examples(numbered, _key_columns(name, raw, [column])),
                     description=f"stored as {have}, must be {want}",
                 ))
@@ -314,8 +325,8 @@ def schema_findings(ds: Dataset) -> list[Finding]:
                 ex = _examples(numbered.filter(empty), _key_columns(name, raw, [column]))
                 findings.append(Finding(
                     "null_key", "schema", name, column, n,
-                    f"{src}: required column {column!r} is empty in {n:,} row{'s' if n != 1 else ''} "
-                    f"(first: {_describe_rows(ex)})",
+                    f"{src}: required column {ds.column_label(name, column)} is empty in {n:,} "
+                    f"row{'s' if n != 1 else ''} (first: {_describe_rows(ex, labels=ds.field_names.get(name))})",
                     ex,
                     description="required column is empty",
                 ))
@@ -354,13 +365,14 @@ def _unparsable_findings(ds: Dataset, name: str, raw, numbered, conv: dict[str, 
         kind = spec.column(col).type
         bounds = (f" or lie outside {schema.DATE_MIN.year}-{schema.DATE_MAX.year}"
                   if kind in ("date", "timestamp") else "")
+        label, shown_rows = ds.column_label(name, col), _describe_rows(ex, labels=ds.field_names.get(name))
         out.append(Finding(
             "unparsable_value", "schema", name, col, n,
-            f"{ds.source_of(name)}: column {col!r} has {n:,} value{'s' if n != 1 else ''} that "
-            f"{'do' if n != 1 else 'does'} not parse as {kind}{bounds} (first: {_describe_rows(ex)}); "
-            f"rows need a valid {col} to be used" if spec.column(col).required else
-            f"{ds.source_of(name)}: column {col!r} has {n:,} value{'s' if n != 1 else ''} that "
-            f"{'do' if n != 1 else 'does'} not parse as {kind}{bounds} (first: {_describe_rows(ex)}); "
+            f"{ds.source_of(name)}: column {label} has {n:,} value{'s' if n != 1 else ''} that "
+            f"{'do' if n != 1 else 'does'} not parse as {kind}{bounds} (first: {shown_rows}); "
+            f"rows need a valid {ds.field_name(name, col)} to be used" if spec.column(col).required else
+            f"{ds.source_of(name)}: column {label} has {n:,} value{'s' if n != 1 else ''} that "
+            f"{'do' if n != 1 else 'does'} not parse as {kind}{bounds} (first: {shown_rows}); "
             "reports treat them as empty",
             ex,
             description=f"values that do not parse as {kind}{bounds}",
@@ -530,8 +542,9 @@ def exclusion_findings(ds: Dataset) -> list[Finding]:
         n = e["rows"]
         out.append(Finding(
             e["check"], "quality", name, col, n,
-            f"{ds.source_of(name)}: {n:,} row{'s' if n != 1 else ''}: {col} {e['reason']}; reports leave "
-            f"{'these rows' if n != 1 else 'this row'} out (first: {_describe_rows(ex)})",
+            f"{ds.source_of(name)}: {n:,} row{'s' if n != 1 else ''}: {_bare_label(ds, name, col)} "
+            f"{e['reason']}; reports leave {'these rows' if n != 1 else 'this row'} out "
+            f"(first: {_describe_rows(ex, labels=ds.field_names.get(name))})",
             ex,
             description=f"{col} {e['reason']} (rows left out)",
         ))
@@ -635,7 +648,8 @@ def quality_findings(ds: Dataset, as_of: _dt.date | None = None) -> list[Finding
         unit = "opportunities" if check.name == "stage_history_out_of_order" else "rows"
         out.append(Finding(
             check.name, "quality", table, ", ".join(cols) or None, n,
-            f"{ds.source_of(table)}: {n:,} {unit}: {check.description} (first: {_describe_rows(ex)})",
+            f"{ds.source_of(table)}: {n:,} {unit}: {check.description} "
+            f"(first: {_describe_rows(ex, labels=ds.field_names.get(table))})",
             ex,
             description=check.description,
         ))

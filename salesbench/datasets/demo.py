@@ -1035,9 +1035,28 @@ def add_demo_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     parser.add_argument("--customers", type=int, default=5000, help="number of customers (default 5000)")
     parser.add_argument("--dirty", action="store_true", help="inject the known data defects listed in truth.json")
+    parser.add_argument("--format", default="parquet", choices=["parquet", "cn-gbk"],
+                        help="parquet (default): the canonical tables and truth files; cn-gbk: a Chinese CRM/ERP "
+                             "export (GBK CSV, Chinese headers) of orders, customers and reps for "
+                             "params/sources/example_cn_gbk.yaml")
 
 
 def main_demo(args) -> int:
+    if args.customers < 50:
+        print(f"salesbench demo: --customers {args.customers}: the demo company needs at least 50 customers",
+              file=sys.stderr)
+        return 2
+    if args.format == "cn-gbk":
+        if args.dirty:
+            print("salesbench demo: --dirty applies to --format parquet only", file=sys.stderr)
+            return 2
+        from salesbench.datasets.cn_export import write_cn_export
+
+        out = write_cn_export(args.out, ensure_demo(seed=args.seed, customers=args.customers), seed=args.seed)
+        print(out)
+        print(f"next: SALESBENCH_CN_EXPORT={out} salesbench validate --data params/sources/example_cn_gbk.yaml",
+              file=sys.stderr)
+        return 0
     out = generate(args.out, seed=args.seed, customers=args.customers, dirty=args.dirty, verbose=True)
     print(out)
     return 0

@@ -173,6 +173,11 @@ def _resolve_files(spec: _Spec, name: str, tdef: dict) -> list[Path]:
         if not os.path.isabs(expanded):
             expanded = str(spec.path.parent / expanded)
         matches = sorted(glob.glob(expanded))
+        unset = [m.group(1) or m.group(2) for m in re.finditer(r"\$\{(\w+)\}|\$(\w+)", pattern)
+                 if (m.group(1) or m.group(2)) not in os.environ]
+        if not matches and unset:
+            raise spec.fail(f"{key}.{given[0]}", f"{pattern!r} uses the environment variable {unset[0]}, which is not "
+                                                 f"set (set it to the folder of the files: export {unset[0]}=...)")
         if not matches:
             raise spec.fail(f"{key}.{given[0]}", f"no file matches {pattern!r} (looked for {expanded})")
         for m in matches:
@@ -238,6 +243,17 @@ def _transcode(spec: _Spec, key: str, f: Path, codec: str) -> Path:
     return target
 
 
+_CJK_CODECS = ("gbk", "gb18030")
+
+
+def _is_utf8(line: bytes) -> bool:
+    try:
+        line.removeprefix(codecs.BOM_UTF8).decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
 def _head_lines(spec: _Spec, key: str, f: Path, codec: str, given: bool, n: int) -> list[str]:
     """The first ``n`` lines of ``f`` decoded as ``codec`` (without line ends)."""
     out: list[str] = []
@@ -249,6 +265,10 @@ def _head_lines(spec: _Spec, key: str, f: Path, codec: str, given: bool, n: int)
                     break
                 if i == 0 and codec == "utf-8":
                     line = line.removeprefix(codecs.BOM_UTF8)
+                if given and codec in _CJK_CODECS and not line.isascii() and _is_utf8(line):
+                    # UTF-8 Chinese often decodes as (wrong) GBK text: the header would then match no name
+                    raise spec.fail(f"{key}.encoding", f"{f}: line {i + 1} is UTF-8 text, not {codec}: set "
+                                                       "encoding: utf-8 (or utf-8-sig) for this file")
                 out.append(line.decode(codec).rstrip("\r\n"))
     except UnicodeDecodeError:
         raise _not_encoded(spec, key, f, codec, len(out) + 1, given) from None
@@ -440,16 +460,18 @@ def _read_error(spec: _Spec, key: str, read: _Read, exc: Exception, enc_given: b
     return spec.fail(key, f"DuckDB cannot read {where}: {first.strip()[:300]}{orig}")
 
 
-def _field_ref(spec: _Spec, key: str, ref: Any, fields: list[str]) -> str:
+def _field_ref(spec: _Spec, key: str, ref: Any, fields: list[str], where: str = "") -> str:
+    """The field ``ref`` names (a name or a 1-based position); ``where`` (a file name) is named in errors."""
+    where = f" in {where}" if where else ""
     if isinstance(ref, bool):
         raise spec.fail(key, f"expected a field name or a 1-based position, got {ref!r}")
     if isinstance(ref, int):
         if not 1 <= ref <= len(fields):
-            raise spec.fail(key, f"position {ref} is outside 1..{len(fields)}")
+            raise spec.fail(key, f"position {ref} is outside 1..{len(fields)}{where}")
         return fields[ref - 1]
     if isinstance(ref, str):
         if ref not in fields:
-            raise spec.fail(key, f"no field named {ref!r} (fields: {', '.join(fields)})")
+            raise spec.fail(key, f"no field named {ref!r}{where} (fields: {', '.join(fields)})")
         return ref
     raise spec.fail(key, f"expected a field name or a 1-based position, got {ref!r}")
 
@@ -532,16 +554,21 @@ def _constant(spec: _Spec, key: str, canon: schema.Column, value: Any):
 
 
 # --------------------------------------------------------------------------- computed columns
-def _computed(spec: _Spec, key: str, canon: schema.Column, rule: dict, fields_t, fields: list[str]):
-    """The ibis expression of ``{expr: ...}`` for canonical column ``canon``, type-checked; and its formats."""
+def _computed(spec: _Spec, key: str, canon: schema.Column, rule: dict, fields_t, fields: list[str],
+              where: str = "", used: list[str] | None = None):
+    """The ibis expression of ``{expr: ...}`` for canonical column ``canon``, type-checked; and its formats.
+
+    ``where`` (the file) is named when the expression names no field of it; the fields the
+    expression reads are appended to ``used``."""
     others = set(rule) - {"expr"}
     if others:
         raise spec.fail(f"{key}.{sorted(others)[0]}", "expr computes the whole column; it cannot be combined with "
                                                       f"{', '.join(sorted(others))}")
     try:
-        expr, formats = compile_expr(rule["expr"], fields_t, fields, try_strptime)
+        expr, formats = compile_expr(rule["expr"], fields_t, fields, try_strptime, used=used)
     except ExprError as exc:
-        raise spec.fail(f"{key}.expr", f"{exc}") from None
+        hint = f" (the fields of {where})" if where and str(exc).startswith("unknown name") else ""
+        raise spec.fail(f"{key}.expr", f"{exc}{hint}") from None
     got = kind(expr)
     want = IBIS_TYPES[canon.type]
     ok = {
@@ -698,18 +725,20 @@ def open_spec(path: str | os.PathLike) -> Dataset:
         return open_spark(spec.path, spec.doc)
     tables_def = _check_top_level(spec)
     con = duckdb_connect()
-    tables, converters, files_all, sources, dedupes = {}, {}, [], {}, {}
+    tables, converters, files_all, sources, dedupes, field_names = {}, {}, [], {}, {}, {}
     for name, tdef in tables_def.items():
         opened = _open_table(spec, con, name, tdef)
         tables[name] = opened.raw
         converters[name] = opened.converters
         files_all += opened.files
         sources[name] = opened.source
+        field_names[name] = opened.field_names
         if opened.dedupe is not None:
             dedupes[name] = opened.dedupe
     label = str(spec.doc.get("name") or f"source spec {spec.path.name}")
     try:
-        ds = Dataset(con, tables, label, files=files_all, converters=converters, sources=sources, truth_dir=None)
+        ds = Dataset(con, tables, label, files=files_all, converters=converters, sources=sources, truth_dir=None,
+                     field_names=field_names)
     except Exception as exc:  # an ibis type error in a conversion the checks above did not foresee
         raise spec.fail("tables", f"the conversions cannot be built: {type(exc).__name__}: {exc}") from None
     ds.dedupe = dedupes
@@ -739,6 +768,7 @@ class _OpenedTable:
     files: list[Path]
     source: str  # "orders.csv (spec x.yaml, table orders)" for messages
     dedupe: "Dedupe | None"
+    field_names: dict[str, str]  # canonical column -> the field as the file names it (where they differ)
 
 
 def _open_table(spec: _Spec, con, name: str, tdef) -> _OpenedTable:
@@ -774,7 +804,8 @@ def _open_table(spec: _Spec, con, name: str, tdef) -> _OpenedTable:
     dedupe = None
     if "dedupe" in tdef:
         fields_t, dedupe = _dedupe(spec, key, tdef["dedupe"], fields_t, fields, rows, source, name)
-    selects, table_conv, formats = _mapped_columns(spec, key, canon_table, mapping, constants, fields_t, fields)
+    selects, table_conv, formats, origin = _mapped_columns(spec, key, canon_table, mapping, constants, fields_t,
+                                                            fields, shown)
     _check_date_formats(spec, con, formats)
     raw = fields_t.select(**selects)
     if consts:
@@ -785,7 +816,7 @@ def _open_table(spec: _Spec, con, name: str, tdef) -> _OpenedTable:
     except Exception as exc:
         raise spec.fail(key, f"DuckDB cannot read {', '.join(f.name for f in files)}: "
                              f"{' '.join(str(exc).split())[:300]}") from None
-    return _OpenedTable(raw, table_conv, files, source, dedupe)
+    return _OpenedTable(raw, table_conv, files, source, dedupe, origin)
 
 
 def _constants(spec: _Spec, key: str, canon_table, constants) -> dict[str, Any]:
@@ -806,16 +837,20 @@ def _table_of(key: str) -> str:
     return key.split(".", 1)[1]
 
 
-def _mapped_columns(spec: _Spec, key: str, canon_table, mapping: dict, constants: dict, fields_t, fields):
-    """``tables.<name>.map`` → (selected columns, conversions, date formats used -> their key).
+def _mapped_columns(spec: _Spec, key: str, canon_table, mapping: dict, constants: dict, fields_t, fields,
+                    where: str = ""):
+    """``tables.<name>.map`` → (selected columns, conversions, date formats used -> their key,
+    canonical column -> the field it comes from as the file names it).
 
     A field already named like a canonical column (and not mapped, not a constant)
-    passes through unchanged.
+    passes through unchanged. A computed column's field is the one field its expression
+    reads, else the expression. ``where`` (the file) is named in errors.
     """
     name = _table_of(key)
     selects: dict[str, Any] = {}
     table_conv = {}
     formats: dict[str, str] = {}
+    origin: dict[str, str] = {}
     for canon_name, rule in mapping.items():
         ckey = f"{key}.map.{canon_name}"
         if canon_name not in canon_table.column_names:
@@ -824,24 +859,27 @@ def _mapped_columns(spec: _Spec, key: str, canon_table, mapping: dict, constants
             raise spec.fail(ckey, "mapped and also given as a constant")
         canon = canon_table.column(canon_name)
         if isinstance(rule, dict) and "expr" in rule:
-            selects[canon_name], used = _computed(spec, ckey, canon, rule, fields_t, fields)
+            read: list[str] = []
+            selects[canon_name], used = _computed(spec, ckey, canon, rule, fields_t, fields, where, read)
             formats.update({f: f"{ckey}.expr" for f in used})
+            origin[canon_name] = read[0] if len(read) == 1 else str(rule["expr"]).strip()
             continue
         if isinstance(rule, dict):
-            src = _field_ref(spec, f"{ckey}.from", rule.get("from", canon_name), fields)
+            src = _field_ref(spec, f"{ckey}.from", rule.get("from", canon_name), fields, where)
             table_conv[canon_name] = _converter(spec, ckey, canon, rule)
             if isinstance(rule.get("format"), str):
                 formats[rule["format"]] = f"{ckey}.format"
         else:
-            src = _field_ref(spec, ckey, rule, fields)
+            src = _field_ref(spec, ckey, rule, fields, where)
         selects[canon_name] = fields_t[src]
+        origin[canon_name] = src
     mapped_sources = {e.get_name() for e in selects.values()}
     for f in fields:  # fields already named like canonical columns pass through
         if f in canon_table.column_names and f not in mapping and f not in constants and f not in mapped_sources:
             selects[f] = fields_t[f]
     if not selects:
         raise spec.fail(f"{key}.map", "maps no field onto a canonical column")
-    return selects, table_conv, formats
+    return selects, table_conv, formats, {c: f for c, f in origin.items() if f != c}
 
 
 def _check_date_formats(spec: _Spec, con, formats: dict[str, str]) -> None:

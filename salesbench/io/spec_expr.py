@@ -12,6 +12,9 @@ Grammar (everything else is refused with a message naming the construct):
 
 * **names** — a field of the file (as named by ``columns:`` or the header);
   ``field("Order Date")`` for names that are not identifiers. Fields are text.
+  Names in other scripts are identifiers too: ``销售额 - 成本`` (Python reads
+  a name in its NFKC form, so a header written with compatibility characters,
+  full-width ``ｑｔｙ`` say, is still found).
 * **constants** — numbers, ``'text'``, ``True``, ``False``, ``None``.
 * **arithmetic** — ``+ - * / %`` and unary ``-``; text operands are read as
   numbers (``TRY_CAST``: text that is no number gives an empty value).
@@ -35,6 +38,7 @@ validation reports; they never fail a query.
 from __future__ import annotations
 
 import ast
+import unicodedata
 from typing import Callable
 
 import ibis
@@ -188,7 +192,9 @@ class _Compiler:
         self.used: list[str] = []
 
     # -- helpers ------------------------------------------------------------------
-    def field(self, name: str):
+    def field(self, name: str, bare: bool = False):
+        if name not in self.fields and bare:  # Python gives a bare name in its NFKC form; the header may not be
+            name = next((f for f in self.fields if unicodedata.normalize("NFKC", f) == name), name)
         if name not in self.fields:
             raise ExprError(f"unknown name {name!r}; available columns: {', '.join(self.fields)}")
         if name not in self.used:
@@ -212,7 +218,7 @@ class _Compiler:
         if isinstance(node, ast.Expression):
             return self.visit(node.body)
         if isinstance(node, ast.Name):
-            return self.field(node.id)
+            return self.field(node.id, bare=True)
         if isinstance(node, ast.Constant):
             v = node.value
             if v is None:
@@ -390,11 +396,12 @@ FUNCTIONS: dict[str, tuple[int, int | None]] = {
 }
 
 
-def compile_expr(text: str, table, fields: list[str], try_strptime: Callable):
+def compile_expr(text: str, table, fields: list[str], try_strptime: Callable, used: list[str] | None = None):
     """Translate ``text`` into an ibis expression over ``table`` (whose columns ``fields`` are text).
 
     Returns ``(expression, formats)`` where ``formats`` lists the ``date()``
-    format strings used (the caller checks them against the engine). Raises
+    format strings used (the caller checks them against the engine); the fields
+    the expression reads are appended to ``used`` when a list is given. Raises
     :class:`ExprError` when the text is not in the grammar or names an
     unknown field or function.
     """
@@ -416,6 +423,8 @@ def compile_expr(text: str, table, fields: list[str], try_strptime: Callable):
     comp = _Compiler(table, fields, try_strptime)
     try:
         expr = comp.visit(tree)
+        if used is not None:
+            used += [f for f in comp.used if f not in used]
     except ExprError:
         raise
     except (RecursionError, MemoryError):

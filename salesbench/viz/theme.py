@@ -1,15 +1,25 @@
 """The matplotlib/seaborn look of every report figure.
 
 * :func:`apply_theme` — seaborn/matplotlib defaults for report figures (text is
-  always drawn literally: ``text.parse_math`` and ``text.usetex`` off).
+  always drawn literally: ``text.parse_math`` and ``text.usetex`` off); for a CJK
+  report language (``zh-CN``, any ``zh*``, ``ja``, ``ko``) it adds a CJK font after
+  the Latin one, so Chinese, Japanese and Korean labels never show missing-glyph boxes.
+* :func:`cjk_font_path` / :func:`register_cjk_font` — the CJK font file (Noto Sans
+  CJK SC, SIL Open Font License, shipped by the PyPI package ``mplfonts``) and its
+  registration with matplotlib's font manager.
 * :func:`finish` — tidy layout and an optional figure title.
 * :data:`SEQUENTIAL` — the sequential colormap for heatmaps (light → accent blue).
 """
 from __future__ import annotations
 
+import importlib.util
+import logging
+from pathlib import Path
+
 import matplotlib
 import matplotlib.pyplot as plt
 import seaborn as sns
+from matplotlib import font_manager
 
 from salesbench.viz.palette import ACCENT, PALETTE
 
@@ -17,8 +27,73 @@ from salesbench.viz.palette import ACCENT, PALETTE
 SEQUENTIAL = sns.light_palette(ACCENT, as_cmap=True)
 
 
-def apply_theme() -> None:
-    """Apply the report theme (call once per notebook).
+#: The CJK font's family name and its file inside the ``mplfonts`` package (a pip dependency).
+CJK_FONT = "Noto Sans CJK SC"
+CJK_FONT_FILE = "fonts/NotoSansCJKsc-Regular.otf"
+#: Report languages whose figures need the CJK font: a code starting with one of these.
+CJK_LANGS = ("zh", "ja", "ko")
+
+_registered: str | None = None
+
+
+def is_cjk(lang: str | None) -> bool:
+    """Whether report language ``lang`` (``zh-CN``, ``zh_TW``, ``ja``, ``ko-KR``, ...) is written in CJK script."""
+    code = str(lang or "").strip().lower().replace("_", "-")
+    return any(code == p or code.startswith(p + "-") for p in CJK_LANGS) or code.startswith("zh")
+
+
+def cjk_font_path() -> Path:
+    """The Noto Sans CJK SC file shipped by ``mplfonts`` (found without importing the package).
+
+    Noto Sans CJK SC holds the Han characters (simplified forms by default), kana and Hangul,
+    so it serves ``zh``, ``ja`` and ``ko``. Raises ``FileNotFoundError`` naming the fix.
+    """
+    spec = importlib.util.find_spec("mplfonts")
+    folders = list(spec.submodule_search_locations or []) if spec is not None else []
+    for folder in folders:
+        path = Path(folder) / CJK_FONT_FILE
+        if path.is_file():
+            return path
+    raise FileNotFoundError(f"the CJK font for figures ({CJK_FONT}) is missing: pip install mplfonts "
+                            f"(salesbench depends on it; looked for {CJK_FONT_FILE} in {folders or 'no mplfonts package'})")
+
+
+def register_cjk_font() -> str:
+    """Add the CJK font to matplotlib's font manager (once per process); returns its family name.
+
+    Only the font file is read (``fontManager.addfont``): nothing in matplotlib's
+    configuration or cache folder changes.
+    """
+    global _registered
+    if _registered is None:
+        path = cjk_font_path()
+        font_manager.fontManager.addfont(str(path))
+        _registered = font_manager.FontProperties(fname=str(path)).get_name()
+        logging.getLogger("matplotlib.font_manager").addFilter(_NoBoldNotice(_registered))
+    return _registered
+
+
+class _NoBoldNotice(logging.Filter):
+    """Drops matplotlib's "Failed to find font weight bold for <CJK font>" notice: the font has one
+    weight, bold titles draw its CJK glyphs regular (the notice would land in every report's output)."""
+
+    def __init__(self, family: str):
+        super().__init__()
+        self.family = family
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (str(record.msg).startswith("findfont: Failed to find font weight")
+                    and self.family in map(str, record.args or ()))
+
+
+def apply_theme(lang: str = "en") -> None:
+    """Apply the report theme (call once per notebook); ``lang`` is the report language.
+
+    For a CJK language (:func:`is_cjk`) the CJK font is registered and
+    ``font.family`` becomes [the theme's Latin font, the CJK font]: Latin letters and
+    digits keep their look and every CJK character falls back to the CJK font
+    (matplotlib ≥ 3.6 picks a font per glyph). Other languages get exactly the
+    English theme, which also undoes an earlier CJK call.
 
     Text in figures is always drawn literally: ``text.parse_math`` is off and
     ``text.usetex`` stays off, so a region, product line, rep or customer name
@@ -45,6 +120,12 @@ def apply_theme() -> None:
             "text.usetex": False,
         }
     )
+    if is_cjk(lang):
+        family = register_cjk_font()
+        # per-glyph fallback runs over the *named* families of font.family (a generic "sans-serif" resolves to
+        # one font): the theme's Latin font as it resolves here, then the CJK font
+        latin = font_manager.FontProperties(fname=font_manager.findfont(font_manager.FontProperties(family=["sans-serif"]))).get_name()
+        matplotlib.rcParams["font.family"] = [latin, family] if latin != family else [family]
     try:  # PNG figures: small, embedded as base64, render everywhere.
         from matplotlib_inline.backend_inline import set_matplotlib_formats
 
