@@ -51,7 +51,7 @@ def start(name: str, namespace: Mapping[str, Any] | None = None) -> tuple[_param
     P = _params.load(name, namespace)
     i18n.set_language(P.lang)  # every word after this is in the report's language
     ds = open_data(P.data)
-    viz.apply_theme()
+    viz.apply_theme(lang=P.lang)  # zh-CN: a CJK font for the figures
     res = Results(name, interactive_out_dir(name, P.out_dir))
     requires = _params.declaration(name).requires
     excluded = ds.require(*requires, analysis=name, res=res) if requires else []
