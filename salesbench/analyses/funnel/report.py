@@ -46,8 +46,7 @@ HEADERS = (
     NP_("column", "share"), NP_("column", "amount"), NP_("column", "cohort"), NP_("column", "created"),
     NP_("column", "open"), NP_("column", "win_rate"), NP_("column", "open_share"), NP_("column", "stage"),
     NP_("column", "median_days"), NP_("column", "p90_days"), NP_("column", "mean_days_completed"),
-    NP_("column", "p90_days_completed"), NP_("column", "n_entered"), NP_("column", "n_completed"),
-    NP_("column", "n_censored"), NP_("column", "measure"), NP_("column", "value"), NP_("column", "level"),
+    NP_("column", "p90_days_completed"), NP_("column", "stays"), NP_("column", "censored"), NP_("column", "measure"), NP_("column", "value"), NP_("column", "level"),
     NP_("column", "measured"), NP_("column", "breaches"), NP_("column", "breach rate"),
     NP_("column", "median hours"), NP_("column", "opportunity"), NP_("column", "rule"), NP_("column", "rep"),
     NP_("column", "clock started"), NP_("column", "hours"), NP_("column", "limit"), NP_("column", "pending"),
@@ -413,6 +412,11 @@ def durations_view(M: Funnel) -> pd.DataFrame:
     return shown(formatted(M.durations_, {**DAY_FORMATS, "stage": stage_value}))
 
 
+def _one_decimal(x) -> str:
+    """``12.3``; a missing value is ``–`` (``nan`` in English, as it always was)."""
+    return "–" if get_language() != "en" and pd.isna(x) else f"{x:.1f}"
+
+
 def cycle_view(M: Funnel) -> pd.DataFrame:
     """Sales cycle of won deals and time to first contact (closed cohorts)."""
     c = M.cycle_
@@ -420,8 +424,8 @@ def cycle_view(M: Funnel) -> pd.DataFrame:
         "measure": [_("won deals (closed cohorts)"), _("sales cycle of won deals, median (days)"),
                     _("sales cycle, p90 (days)"), _("time to first contact, median (hours)"),
                     _("time to first contact, p90 (hours)")],
-        "value": [f"{c['won_deals']:,}", f"{c['median_cycle_days']:.1f}", f"{c['p90_cycle_days']:.1f}",
-                  f"{c['median_hours_to_contact']:.1f}", f"{c['p90_hours_to_contact']:.1f}"],
+        "value": [f"{c['won_deals']:,}", _one_decimal(c["median_cycle_days"]), _one_decimal(c["p90_cycle_days"]),
+                  _one_decimal(c["median_hours_to_contact"]), _one_decimal(c["p90_hours_to_contact"])],
     }))
 
 
