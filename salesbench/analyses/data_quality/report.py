@@ -3,6 +3,11 @@
 All wording of the report lives here. Views return escaped HTML tables
 (:func:`salesbench.viz.show_table`, example rows are data) with the report's
 formats, or the sentence that stands in for an empty table.
+
+Words are in the report's language (:mod:`salesbench.core.i18n`, catalog
+``salesbench/locale/<ll_CC>/LC_MESSAGES/data_quality.po``): cards, sentences, table
+views, labels and figure texts. What is stored — ``results.json``, the
+CSV exports, the index headline labels and texts — stays English.
 """
 from __future__ import annotations
 

@@ -4,6 +4,11 @@ Everything here reads a fitted :class:`salesbench.analyses.funnel.model.Funnel`
 (``M``); nothing is computed that the model does not already hold. Table views
 return display-ready frames (numbers formatted with :data:`PCT_FORMATS`,
 :data:`DAY_FORMATS`, :data:`MONEY_FORMATS` ...) for :func:`salesbench.viz.show_table`.
+
+Words are in the report's language (:mod:`salesbench.core.i18n`, catalog
+``salesbench/locale/<ll_CC>/LC_MESSAGES/funnel.po``): cards, sentences, table
+views (their headers too), labels and figure texts. What is stored — ``results.json``, the
+CSV exports, the index headline labels and texts — stays English.
 """
 from __future__ import annotations
 

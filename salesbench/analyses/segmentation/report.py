@@ -4,6 +4,11 @@ All wording of the report lives here. Views return escaped HTML tables
 (:func:`salesbench.viz.show_table`) with the report's columns and formats;
 ``show_*`` functions draw a figure, or return the sentence that stands in for
 it when the data cannot support it.
+
+Words are in the report's language (:mod:`salesbench.core.i18n`, catalog
+``salesbench/locale/<ll_CC>/LC_MESSAGES/segmentation.po``): cards, sentences, table
+views, labels and figure texts. What is stored — ``results.json``, the
+CSV exports, the index headline labels and texts — stays English.
 """
 from __future__ import annotations
 
