@@ -51,7 +51,8 @@ HEADERS = (
     NP_("column", "share"), NP_("column", "amount"), NP_("column", "cohort"), NP_("column", "created"),
     NP_("column", "open"), NP_("column", "win_rate"), NP_("column", "open_share"), NP_("column", "stage"),
     NP_("column", "median_days"), NP_("column", "p90_days"), NP_("column", "mean_days_completed"),
-    NP_("column", "p90_days_completed"), NP_("column", "stays"), NP_("column", "censored"), NP_("column", "measure"), NP_("column", "value"), NP_("column", "level"),
+    NP_("column", "p90_days_completed"), NP_("column", "stays"), NP_("column", "censored"),
+    NP_("column", "measure"), NP_("column", "value"), NP_("column", "level"),
     NP_("column", "measured"), NP_("column", "breaches"), NP_("column", "breach rate"),
     NP_("column", "median hours"), NP_("column", "opportunity"), NP_("column", "rule"), NP_("column", "rep"),
     NP_("column", "clock started"), NP_("column", "hours"), NP_("column", "limit"), NP_("column", "pending"),
@@ -136,7 +137,8 @@ def headline_cards(M: Funnel) -> list[dict[str, Any]]:
                       "sub": _("weighted pipeline ÷ next-period target (need {need}×)", need=need),
                       "status": M.coverage_["status"].iloc[0]})
     else:
-        cards.append({"label": _("Sales velocity"), "value": _("{amount}/day", amount=viz.fmt_money(res["velocity_per_day"])),
+        velocity = viz.fmt_money(res["velocity_per_day"])
+        cards.append({"label": _("Sales velocity"), "value": _("{amount}/day", amount=velocity),
                       "sub": _("no next-period target in the data for coverage")})
     return cards
 
@@ -309,7 +311,8 @@ def show_rep_shrinkage(M: Funnel):
     if "rep_id" not in M.pooled_by:
         return viz.narrative(_("Rep win rates are not pooled: the pooled_by parameter does not list rep_id."))
     if M.pooled_.get("rep_id") is None:
-        return viz.narrative(_("No rep has a closed deal in the closed cohorts yet, so there are no win rates to pool."))
+        return viz.narrative(
+            _("No rep has a closed deal in the closed cohorts yet, so there are no win rates to pool."))
     args, kwargs = figure_inputs(M)["plot_rep_shrinkage"]
     plots.plot_rep_shrinkage(*args, **kwargs)
     return None
@@ -366,7 +369,8 @@ def conversion_view(M: Funnel) -> pd.DataFrame:
     c = M.conversion_
     allc = M.conversion_all_cohorts_.set_index("transition")["conversion_all"]
     return shown(formatted(pd.DataFrame({
-        "from": c["from_stage"].map(stage_value), "to": c["to_stage"].map(stage_value), "reached": c["reached"], "advanced": c["advanced"],
+        "from": c["from_stage"].map(stage_value), "to": c["to_stage"].map(stage_value),
+        "reached": c["reached"], "advanced": c["advanced"],
         "lost here": c["lost"], "still open": c["open"], "conversion": c["conversion"], "cumulative": c["cumulative"],
         "conversion (all cohorts)": c["transition"].map(allc).to_numpy(),
     }), PCT_FORMATS))

@@ -152,7 +152,8 @@ def cluster_customers(X: pd.DataFrame, k: int | None = None, k_range: Sequence[i
     lo, hi = int(k_range[0]), int(k_range[-1])
     candidates = [k] if k else list(range(max(2, lo), min(hi, len(Xs) - 1) + 1))
     if k and k >= len(Xs):
-        raise ClusteringSkipped(N_("k = {k} clusters needs more than {k} customers and the data has {n}"), k=k, n=len(Xs))
+        raise ClusteringSkipped(N_("k = {k} clusters needs more than {k} customers and the data has {n}"),
+                                k=k, n=len(Xs))
     if not candidates:
         raise ClusteringSkipped(N_("k between {lo} and {hi} needs more than {least} customers and the data has {n}"),
                                 lo=lo, hi=hi, least=max(2, lo), n=len(Xs))

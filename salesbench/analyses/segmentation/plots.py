@@ -80,7 +80,8 @@ def plot_pareto(curve: pd.DataFrame, cuts: Sequence[float] = DEFAULT_TIER_CUTS,
     for i, name in enumerate(names):
         lo, hi = bounds[i], bounds[i + 1]
         ax.axhspan(lo, hi, color=viz.PALETTE[i % len(viz.PALETTE)], alpha=0.08, lw=0)
-        ax.text(0.99, (lo + min(hi, 1.0)) / 2, _label("tier", name), ha="right", va="center", fontsize=8, transform=ax.get_yaxis_transform())
+        ax.text(0.99, (lo + min(hi, 1.0)) / 2, _label("tier", name),
+                ha="right", va="center", fontsize=8, transform=ax.get_yaxis_transform())
     if len(x) > 1:
         y20 = float(np.interp(0.2, x, y))
         ax.axvline(0.2, color=viz.TARGET, lw=1, ls="--")

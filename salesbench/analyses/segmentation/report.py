@@ -148,7 +148,8 @@ def sentences(model: Segmentation) -> list[str]:
         out.append(ngettext("{n} {tier} customer ({share} of the base) make {value_share} of {basis}.",
                             "{n} {tier} customers ({share} of the base) make {value_share} of {basis}.",
                             first["customers"], n=viz.fmt_num(first["customers"]), tier=tier_label(first["tier"]),
-                            share=viz.fmt_pct(first["customer_share"], 1), value_share=viz.fmt_pct(first["value_share"]),
+                            share=viz.fmt_pct(first["customer_share"], 1),
+                            value_share=viz.fmt_pct(first["value_share"]),
                             basis=basis))
     else:
         out.append(tiers_skipped_text(model))
