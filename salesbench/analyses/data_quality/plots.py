@@ -8,6 +8,10 @@ import matplotlib.pyplot as plt
 import pandas as pd
 
 from salesbench import viz
+from salesbench.core.i18n import N_, messages
+
+_, ngettext, pgettext = messages(__name__).functions()
+_tr = messages(__name__).gettext  # for titles given as arguments (marked where they are written)
 
 #: The main date column of each table (used for the coverage chart).
 MAIN_DATE = {
@@ -27,7 +31,7 @@ FORWARD_LOOKING_TABLES = frozenset({"targets"})
 
 
 def plot_coverage(coverage: pd.DataFrame, as_of: _dt.date | None = None, *, ax=None,
-                  title: str | None = "Date coverage per table (bar label: rows with a date)"):
+                  title: str | None = N_("Date coverage per table (bar label: rows with a date)")):
     """Horizontal bars from first to last date of each table's main date column; returns ``ax``.
 
     Bars are clipped at ``as_of``; a table whose dates run past it is drawn in
@@ -48,14 +52,16 @@ def plot_coverage(coverage: pd.DataFrame, as_of: _dt.date | None = None, *, ax=N
         color = viz.STATUS["red"] if late else (viz.MUTED if plan else viz.ACCENT)
         start = mdates.date2num(r["first"])
         ax.barh(i, mdates.date2num(last) - start, left=start, color=color, height=0.6)
-        note = f" runs to {r['last']:%Y-%m-%d}" if late else ""
-        ax.text(mdates.date2num(last), i, f" {r['filled']:,}{note}", va="center", fontsize=8)
+        filled = viz.fmt_num(r["filled"])
+        text = (_(" {filled} runs to {date}", filled=filled, date=viz.fmt_date(r["last"])) if late
+                else _(" {filled}", filled=filled))
+        ax.text(mdates.date2num(last), i, text, va="center", fontsize=8)
     ax.set_yticks(range(len(main)))
     ax.set_yticklabels([f"{t} ({c})" for t, c in zip(main.table, main.column)])
     ax.invert_yaxis()
     ax.xaxis_date()
     if title:
-        ax.set_title(title)
+        ax.set_title(_tr(title))
     if created:
         viz.finish(ax.figure)
     return ax

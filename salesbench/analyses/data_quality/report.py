@@ -3,15 +3,25 @@
 All wording of the report lives here. Views return escaped HTML tables
 (:func:`salesbench.viz.show_table`, example rows are data) with the report's
 formats, or the sentence that stands in for an empty table.
+
+Words are in the report's language (:mod:`salesbench.core.i18n`, catalog
+``salesbench/locale/<ll_CC>/LC_MESSAGES/data_quality.po``): cards, sentences, table
+views, labels and figure texts. What is stored — ``results.json``, the
+CSV exports, the index headline labels and texts — stays English.
 """
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from salesbench import viz
 from salesbench.analyses.data_quality.model import DataQuality
 from salesbench.core import schema
 from salesbench.core.dataset import exclusion_sentence
+from salesbench.core.i18n import NP_, get_language, messages
+
+_, ngettext, pgettext = messages(__name__).functions()
+_label = messages(__name__).label
 
 FINDING_FORMATS = {"rows": viz.fmt_num}
 OVERVIEW_FORMATS = {"rows": viz.fmt_num}
@@ -20,9 +30,160 @@ MISSING_FORMATS = {"missing": viz.fmt_num, "rows": viz.fmt_num, "missing_share":
 #: rows of the missing-values table shown in the report (the full table is data_quality.missing_values.csv)
 MISSING_ROWS = 60
 
+#: the words of the findings a reader sees, marked for the catalogs: statuses, severities, the check names and
+#: the fixed descriptions of :mod:`salesbench.core.validate` (a description the catalog does not know is shown
+#: as written). Table and column names are identifiers (what to fix in the data) and stay as they are.
+LABELS = (
+    NP_("status", "green"), NP_("status", "amber"), NP_("status", "red"),
+    NP_("severity", "schema"), NP_("severity", "quality"),
+    NP_("check", "missing_table"), NP_("check", "empty_table"), NP_("check", "missing_column"),
+    NP_("check", "wrong_type"), NP_("check", "null_key"), NP_("check", "schema"), NP_("check", "unparsable_value"),
+    NP_("check", "conflicting_keys"), NP_("check", "unknown_stages"), NP_("check", "nonfinite_values"),
+    NP_("check", "implausible_values"), NP_("check", "required_value_missing"), NP_("check", "future_dates"),
+    NP_("check", "duplicate_order_lines"), NP_("check", "nonpositive_revenue"), NP_("check", "future_order_dates"),
+    NP_("check", "future_stage_history_dates"), NP_("check", "future_invoice_dates"),
+    NP_("check", "future_survey_dates"), NP_("check", "future_interaction_dates"),
+    NP_("check", "unknown_customer_orders"), NP_("check", "duplicate_customer_ids"),
+    NP_("check", "duplicate_product_ids"), NP_("check", "duplicate_rep_ids"),
+    NP_("check", "duplicate_opportunity_ids"), NP_("check", "duplicate_invoice_ids"),
+    NP_("check", "opportunities_closed_before_created"), NP_("check", "stage_history_out_of_order"),
+    NP_("check", "overpaid_invoices"), NP_("check", "invoices_due_before_issued"), NP_("check", "csat_out_of_range"),
+    NP_("check", "nps_out_of_range"), NP_("check", "html_in_customer_names"),
+    NP_("finding", "required table is missing"), NP_("finding", "the table has no rows"),
+    NP_("finding", "required column is missing"), NP_("finding", "required column is empty"),
+    NP_("finding", "stage names not among the funnel's stages (ignored by the funnel)"),
+    NP_("finding", "order lines repeated with the same order_id and line_no (surplus copies; reports drop exact "
+                   "copies)"),
+    NP_("finding", "order lines with zero or negative revenue"),
+    NP_("finding", "order lines dated after the as-of date"),
+    NP_("finding", "stage history rows entered after the as-of date"),
+    NP_("finding", "invoices dated after the as-of date (due dates may lie ahead)"),
+    NP_("finding", "surveys dated after the as-of date"),
+    NP_("finding", "interactions that occurred after the as-of date"),
+    NP_("finding", "order lines whose customer_id is not in customers (empty ids are null-key errors)"),
+    NP_("finding", "customers listed more than once (surplus copies; reports drop exact copies, conflicting copies "
+                   "stop a run)"),
+    NP_("finding", "products listed more than once (surplus copies; reports drop exact copies, conflicting copies "
+                   "stop a run)"),
+    NP_("finding", "reps listed more than once (surplus copies; reports drop exact copies, conflicting copies stop "
+                   "a run)"),
+    NP_("finding", "opportunities listed more than once (surplus copies; reports drop exact copies, conflicting "
+                   "copies stop a run)"),
+    NP_("finding", "invoices listed more than once (surplus copies; reports drop exact copies, conflicting copies "
+                   "stop a run)"),
+    NP_("finding", "opportunities closed before they were created"),
+    NP_("finding", "opportunities whose stage history is out of time order (a stage entered before the first stage "
+                   "or before the opportunity was created, or after the deal closed)"),
+    NP_("finding", "invoices paid more than invoiced (by more than half a cent)"),
+    NP_("finding", "invoices due before their invoice date"),
+    NP_("finding", "survey CSAT scores outside 1-5"),
+    NP_("finding", "survey NPS scores outside 0-10"),
+    NP_("finding", "customer names containing HTML/script markup (reports escape them)"),
+)
+#: the shown header of every column of the report's tables (the exported CSVs keep the column names)
+HEADERS = (
+    NP_("column", "status"), NP_("column", "severity"), NP_("column", "check"), NP_("column", "table"),
+    NP_("column", "column"), NP_("column", "rows"), NP_("column", "description"), NP_("column", "source"),
+    NP_("column", "columns"), NP_("column", "canonical_columns"), NP_("column", "first"), NP_("column", "last"),
+    NP_("column", "span_days"), NP_("column", "filled"), NP_("column", "required"), NP_("column", "missing"),
+    NP_("column", "missing_share"), NP_("column", "row"),
+)
+
 
 def _order_lines(model: DataQuality) -> int:
     return int(model.overview_.loc[model.overview_.table == "orders", "rows"].sum())
+
+
+def _headers(frame) -> dict[str, str]:
+    """``{column: shown header}`` for :func:`salesbench.viz.show_table` (the name itself in English)."""
+    return {c: pgettext("column", c) for c in frame.columns}
+
+
+def verdict(v) -> str:
+    """The verdict line (``"3 quality problems, 0 schema errors"``) in the report's language."""
+    q, s = len(v.quality_problems), len(v.schema_errors)
+    return _("{quality}, {schema}",
+             quality=ngettext("{n} quality problem", "{n} quality problems", q, n=q),
+             schema=ngettext("{n} schema error", "{n} schema errors", s, n=s))
+
+
+def check_label(check: str) -> str:
+    """A check code as shown (the catalog's name for it; the code itself in English)."""
+    return _label("check", check)
+
+
+_DYNAMIC = (  # descriptions with values in them: (pattern, template)
+    (re.compile(r"stored as (?P<have>.+), must be (?P<want>.+)"), NP_("finding", "stored as {have}, must be {want}")),
+    (re.compile(r"(?P<keys>.+) values on several rows with different values \(a run stops\)"),
+     NP_("finding", "{keys} values on several rows with different values (a run stops)")),
+)
+
+
+def finding_description(check: str, description: str) -> str:
+    """A finding's short description in the report's language (as written when the catalog does not know it)."""
+    if get_language() == "en" or not isinstance(description, str):
+        return description
+    shown = _label("finding", description)
+    if shown != description:
+        return shown
+    for pattern, template in _DYNAMIC:
+        if m := pattern.fullmatch(description):
+            return pgettext("finding", template, **m.groupdict())
+    m = re.fullmatch(r"(?P<column>\S+) (?P<reason>.+) \(rows left out\)", description)
+    if m and check in _REASONS:
+        return pgettext("finding", "{column} {reason} (rows left out)", column=m["column"],
+                        reason=exclusion_reason(check, m["reason"]))
+    return description
+
+
+_REASONS = {  # the exclusion checks of Dataset: (pattern of the English reason, template)
+    "nonfinite_values": (re.compile(r"not a finite number \(NaN or infinity\)"),
+                         NP_("reason", "not a finite number (NaN or infinity)")),
+    "implausible_values": (re.compile(r"implausibly large \(magnitude (?P<limit>\S+) or more\)"),
+                           NP_("reason", "implausibly large (magnitude {limit} or more)")),
+    "required_value_missing": (re.compile(r"empty, not a (?P<type>date|timestamp) or outside (?P<years>\S+)"),
+                               NP_("reason", "empty, not a {type} or outside {years}")),
+    "future_dates": (re.compile(r"after today \((?P<day>[^)]+)\)"), NP_("reason", "after today ({day})")),
+}
+_REASON_TEXTS = (NP_("reason", "empty or not a number"), NP_("type", "date"), NP_("type", "timestamp"))
+
+
+def exclusion_reason(check: str, reason: str) -> str:
+    """Why rows are left out, in the report's language (as written when the reason is not a known one)."""
+    if get_language() == "en":
+        return reason
+    shown = _label("reason", reason)
+    if shown != reason or check not in _REASONS:
+        return shown
+    pattern, template = _REASONS[check]
+    m = pattern.fullmatch(reason)
+    if not m:
+        return reason
+    fields = m.groupdict()
+    if "type" in fields:
+        fields["type"] = _label("type", fields["type"])
+    if "day" in fields:
+        fields["day"] = viz.fmt_date(fields["day"])
+    return pgettext("reason", template, **fields)
+
+
+def exclusion_text(e) -> str:
+    """``"3 orders rows left out: revenue not a finite number (rows 4, 9, 17)."`` in the report's language."""
+    if get_language() == "en":
+        return exclusion_sentence(e)
+    n, ex = int(e["rows"]), list(e.get("examples") or [])
+    reason = exclusion_reason(e.get("check", ""), e["reason"])
+    fields = {"n": viz.fmt_num(n), "table": e["table"], "column": e.get("column"), "reason": reason,
+              "rows": pgettext("list separator", ", ").join(str(r) for r in ex)}
+    if ex and n > len(ex):
+        rows = _("(rows {rows}, …)", **fields)
+    elif ex:
+        rows = ngettext("(row {rows})", "(rows {rows})", len(ex), **fields)
+    else:
+        rows = ""
+    if e.get("column"):
+        return _("{n} {table} rows left out: {column} {reason}{rows}.", **{**fields, "rows": rows})
+    return _("{n} {table} rows left out: {reason}{rows}.", **{**fields, "rows": rows})
 
 
 # --------------------------------------------------------------------------- words
@@ -32,18 +193,19 @@ def headline_cards(model: DataQuality) -> list[dict[str, Any]]:
     cov = model.coverage_[(model.coverage_.table == "orders") & (model.coverage_.column == "order_date")]
     span = "–"
     if not cov.empty and cov["first"].notna().iloc[0]:
-        span = f"{cov['first'].iloc[0]:%Y-%m-%d} → {cov['last'].iloc[0]:%Y-%m-%d}"
+        span = f"{viz.fmt_date(cov['first'].iloc[0])} → {viz.fmt_date(cov['last'].iloc[0])}"
     missing = model.missing_
     req_missing = int(missing.loc[missing.required, "missing"].sum()) if not missing.empty else 0
     n = model.rows_with_problems_
     return [
-        {"label": "Verdict", "value": v.verdict(), "status": v.status(),
-         "sub": f"{n:,} row{'s' if n != 1 else ''} affected" if v.findings else "data fit to use"},
-        {"label": "Tables", "value": f"{len(model.overview_)} of {len(schema.TABLE_NAMES)}",
+        {"label": _("Verdict"), "value": verdict(v), "status": v.status(),
+         "sub": ngettext("{n} row affected", "{n} rows affected", n, n=viz.fmt_num(n)) if v.findings
+         else _("data fit to use")},
+        {"label": _("Tables"), "value": _("{k} of {total}", k=len(model.overview_), total=len(schema.TABLE_NAMES)),
          "sub": ", ".join(model.overview_.table)},
-        {"label": "Order lines", "value": viz.fmt_num(_order_lines(model))},
-        {"label": "Order dates", "value": span},
-        {"label": "Empty required values", "value": viz.fmt_num(req_missing),
+        {"label": _("Order lines"), "value": viz.fmt_num(_order_lines(model))},
+        {"label": _("Order dates"), "value": span},
+        {"label": _("Empty required values"), "value": viz.fmt_num(req_missing),
          "status": "green" if req_missing == 0 else "red"},
     ]
 
@@ -52,21 +214,35 @@ def sentences(model: DataQuality) -> list[str]:
     """Two or three plain sentences with the numbers, then one per excluded-rows note (escape when rendering)."""
     v = model.validation_
     n_rows = int(model.overview_["rows"].sum())
-    s = [f"{model.label_}: {len(model.overview_)} tables with {n_rows:,} rows in total were checked "
-         f"against the canonical schema on {v.as_of:%Y-%m-%d}."]
+    s = [_("{label}: {k} tables with {rows} rows in total were checked against the canonical schema on {date}.",
+           label=model.label_, k=len(model.overview_), rows=viz.fmt_num(n_rows), date=viz.fmt_date(v.as_of))]
+    sep = pgettext("list separator", "; ")
     if v.schema_errors:
-        s.append(f"{len(v.schema_errors)} schema error(s) make the data unusable until fixed: "
-                 + "; ".join(f"{f.check} in {f.table}" + (f".{f.column}" if f.column else "") for f in v.schema_errors[:3])
-                 + ".")
+        where = sep.join(_("{check} in {table}", check=check_label(f.check), table=_where(f))
+                         for f in v.schema_errors[:3])
+        s.append(_("{n} schema error(s) make the data unusable until fixed: {where}.",
+                   n=len(v.schema_errors), where=where))
     if v.quality_problems:
         top = sorted(v.quality_problems, key=lambda f: -f.rows)[:3]
-        s.append(f"{len(v.quality_problems)} quality problem(s) were found; the largest: "
-                 + ", ".join(f"{f.check.replace('_', ' ')} ({f.rows:,})" for f in top)
-                 + ". Reports still run; check these before trusting totals.")
+        largest = pgettext("list separator", ", ").join(
+            _("{check} ({rows})", check=_check_words(f.check), rows=viz.fmt_num(f.rows)) for f in top)
+        s.append(_("{n} quality problem(s) were found; the largest: {largest}. Reports still run; check these before "
+                   "trusting totals.", n=len(v.quality_problems), largest=largest))
     if not v.findings:
-        s.append("No schema error and no quality problem: the data is fit to use.")
-    s += [exclusion_sentence(e) for e in model.exclusions_]
+        s.append(_("No schema error and no quality problem: the data is fit to use."))
+    s += [exclusion_text(e) for e in model.exclusions_]
     return s
+
+
+def _where(finding) -> str:
+    """``orders.customer_id`` (or the table alone)."""
+    return finding.table + ("." + finding.column if finding.column else "")
+
+
+def _check_words(check: str) -> str:
+    """A check in a sentence: ``duplicate order lines`` in English, the catalog's name otherwise."""
+    shown = check_label(check)
+    return shown if shown != check else check.replace("_", " ")
 
 
 def narrative_view(model: DataQuality) -> viz.HTML:
@@ -78,29 +254,60 @@ def narrative_view(model: DataQuality) -> viz.HTML:
 def findings_view(model: DataQuality) -> viz.HTML:
     """One row per finding with its status colour, or the sentence saying there is none."""
     if not len(model.findings_):
-        return viz.narrative("No schema error and no quality problem found.")
-    return viz.show_table(model.findings_, formats=FINDING_FORMATS, status_col="status")
+        return viz.narrative(_("No schema error and no quality problem found."))
+    f = model.findings_
+    frame = f.assign(description=[finding_description(c, d) for c, d in zip(f["check"], f["description"])])
+    formats = {**FINDING_FORMATS, "status": lambda x: _label("status", x), "severity": lambda x: _label("severity", x),
+               "check": check_label}
+    return viz.show_table(frame, formats=formats, status_col="status", headers=_headers(frame))
 
 
 def examples_view(model: DataQuality) -> viz.HTML:
     """The first offending rows of each finding, one escaped table per finding (captioned), in one block."""
-    return viz.HTML("".join(str(viz.show_table(rows, caption=title)) for title, rows in model.examples_))
+    with_examples = [f for f in model.validation_.findings if not f.examples.empty]  # the order of model.examples_
+    row = {"row": pgettext("column", "row")}  # the other columns are the data's own (what to fix)
+    return viz.HTML("".join(str(viz.show_table(rows, caption=_caption(f), headers=row))
+                            for f, (_title, rows) in zip(with_examples, model.examples_)))
+
+
+def _caption(finding) -> str:
+    """An example table's caption: ``"null_key — orders.customer_id (1 rows)"`` (the check in the report's language)."""
+    return _("{check} — {where} ({n} rows)", check=check_label(finding.check), where=_where(finding),
+             n=viz.fmt_num(finding.rows))
 
 
 def overview_view(model: DataQuality) -> viz.HTML:
     """Rows and columns per table, and where each came from."""
-    return viz.show_table(model.overview_, formats=OVERVIEW_FORMATS)
+    frame = model.overview_
+    formats = {**OVERVIEW_FORMATS, "canonical_columns": _k_of_n}
+    return viz.show_table(frame, formats=formats, headers=_headers(frame))
+
+
+def _k_of_n(text) -> str:
+    """``"7 of 9"`` (canonical columns present) in the report's language."""
+    m = re.fullmatch(r"(\d+) of (\d+)", str(text))
+    return _("{k} of {total}", k=m[1], total=m[2]) if m else text
+
+
+def _date(v) -> str:
+    return viz.fmt_date(v)
 
 
 def coverage_view(model: DataQuality) -> viz.HTML:
     """First and last date of every date column."""
-    return viz.show_table(model.coverage_, formats=COVERAGE_FORMATS)
+    frame = model.coverage_
+    formats = COVERAGE_FORMATS if get_language() == "en" else {**COVERAGE_FORMATS, "first": _date, "last": _date}
+    return viz.show_table(frame, formats=formats, headers=_headers(frame))
 
 
 def missing_view(model: DataQuality) -> viz.HTML:
     """Empty values per canonical column; columns with none are left out."""
     m = model.missing_
-    return viz.show_table(m[m.missing > 0], formats=MISSING_FORMATS, max_rows=MISSING_ROWS)
+    frame = m[m.missing > 0]
+    formats = dict(MISSING_FORMATS)
+    if get_language() != "en":
+        formats["required"] = lambda x: _("yes") if x else _("no")
+    return viz.show_table(frame, formats=formats, max_rows=MISSING_ROWS, headers=_headers(frame))
 
 
 # --------------------------------------------------------------------------- figures

@@ -15,10 +15,16 @@ import pandas as pd
 import seaborn as sns
 
 from salesbench import viz
+from salesbench.core.i18n import messages
+
+_, ngettext, pgettext = messages(__name__).functions()
+_tr = messages(__name__).gettext  # for titles given as arguments (translated where they are written)
 
 
 def _label(stage: str) -> str:
-    return str(stage).replace("_", " ")
+    """A stage as shown on an axis: the catalog's word for a default stage, else the name with spaces."""
+    shown = messages(__name__).label("stage", stage)
+    return shown if shown != stage else str(stage).replace("_", " ")
 
 
 def _axes(ax, figsize: tuple[float, float]):
@@ -47,11 +53,12 @@ def plot_funnel(conv: pd.DataFrame, *, ax=None):
     reach = np.concatenate([[1.0], conv["cumulative"].to_numpy(float)])
     prev = np.concatenate([[1.0], reach[:-1]])
     y = np.arange(len(stages))
-    ax.barh(y, prev, color=viz.MUTED, alpha=0.35, height=0.7, label="lost at the stage before")
-    ax.barh(y, reach, color=viz.ACCENT, height=0.7, label="reach the stage")
+    ax.barh(y, prev, color=viz.MUTED, alpha=0.35, height=0.7, label=_("lost at the stage before"))
+    ax.barh(y, reach, color=viz.ACCENT, height=0.7, label=_("reach the stage"))
     conv_vals = [None] + list(conv["conversion"])
     for i, (r, c) in enumerate(zip(reach, conv_vals)):
-        text = viz.fmt_pct(r) + ("" if c is None else f"  ({viz.fmt_pct(c)} of previous)")
+        text = viz.fmt_pct(r) if c is None else _("{reach}  ({share} of previous)", reach=viz.fmt_pct(r),
+                                                                 share=viz.fmt_pct(c))
         ax.text(r + 0.01, i, text, va="center", fontsize=9)
     ax.set_yticks(y)
     ax.set_yticklabels([_label(s) for s in stages])
@@ -59,9 +66,9 @@ def plot_funnel(conv: pd.DataFrame, *, ax=None):
     ax.set_xlim(0, 1.35)
     ax.set_xticks(np.linspace(0, 1, 6))
     viz.pct_axis(ax, "x")
-    ax.set_xlabel("share of leads reaching the stage (closed cohorts)")
+    ax.set_xlabel(_("share of leads reaching the stage (closed cohorts)"))
     ax.legend(loc="lower right", fontsize=8)
-    ax.set_title("Funnel: conversion and drop-off")
+    ax.set_title(_("Funnel: conversion and drop-off"))
     return _done(ax, created)
 
 
@@ -84,12 +91,12 @@ def plot_stage_durations(stays: pd.DataFrame, *, ax=None):
                whiskerprops=line, capprops=line, medianprops=line)
     ax.set_xscale("log")
     ax.xaxis.set_major_formatter(plt.FuncFormatter(lambda v, _p: f"{v:g}"))
-    ax.set_xlabel("days in stage (completed stays, log scale; whiskers 1.5 IQR)")
+    ax.set_xlabel(_("days in stage (completed stays, log scale; whiskers 1.5 IQR)"))
     ax.set_ylabel("")
     ax.set_yticks(np.arange(len(order)), [_label(s) for s in order])
     ax.set_ylim(len(order) - 0.5, -0.5)  # first stage on top
     ax.yaxis.grid(False)  # no grid lines across the stage axis (as seaborn draws categorical axes)
-    ax.set_title("Time in stage")
+    ax.set_title(_("Time in stage"))
     return _done(ax, created)
 
 
@@ -99,13 +106,14 @@ def plot_cohort_heatmap(cohorts: pd.DataFrame, *, stages: Sequence[str], ax=None
     cols = [f"reach_{s}" for s in stages[1:]]
     mat = cohorts.set_index("cohort")[cols]
     mat.columns = [_label(s) for s in stages[1:]]
+    mat.index = [viz.fmt_month(c) for c in mat.index]
     sns.heatmap(mat, ax=ax, cmap=viz.SEQUENTIAL, vmin=0, vmax=1, annot=len(mat) <= 40, fmt=".0%",
-                annot_kws={"fontsize": 7}, cbar_kws={"label": "share of cohort"})
+                annot_kws={"fontsize": 7}, cbar_kws={"label": _("share of cohort")})
     cbar = ax.collections[0].colorbar
     cbar.ax.yaxis.set_major_formatter(plt.FuncFormatter(lambda v, _p: viz.fmt_pct(v)))
-    ax.set_ylabel("creation month")
-    ax.set_xlabel("reached stage")
-    ax.set_title("Cohorts: share of deals reaching each stage (recent cohorts still open)")
+    ax.set_ylabel(_("creation month"))
+    ax.set_xlabel(_("reached stage"))
+    ax.set_title(_("Cohorts: share of deals reaching each stage (recent cohorts still open)"))
     return _done(ax, created)
 
 
@@ -116,11 +124,14 @@ def plot_coverage(cov: pd.DataFrame, *, key: str = "team", threshold: float = 3.
     colors = [viz.status_color(s) for s in df["status"]]
     ax.barh(df[key].astype(str), df["coverage"], color=colors)
     ax.axvline(threshold, color=viz.TARGET, ls="--", lw=1.2)
-    ax.text(threshold, len(df) - 0.4, f" threshold {threshold:g}×", va="bottom", fontsize=9)
+    thr = f"{threshold:g}"
+    ax.text(threshold, len(df) - 0.4, _(" threshold {threshold}×", threshold=thr), va="bottom", fontsize=9)
     for i, (v, status) in enumerate(zip(df["coverage"], df["status"])):
-        ax.text(v, i, f" {v:.2f}× ({status})", va="center", fontsize=8)
-    ax.set_xlabel("weighted open pipeline ÷ next-period target")
-    ax.set_title("Pipeline coverage by team")
+        ratio = f"{v:.2f}"
+        ax.text(v, i, _(" {ratio}× ({status})", ratio=ratio, status=messages(__name__).label("status", status)),
+                va="center", fontsize=8)
+    ax.set_xlabel(_("weighted open pipeline ÷ next-period target"))
+    ax.set_title(_("Pipeline coverage by team"))
     return _done(ax, created)
 
 
@@ -135,11 +146,12 @@ def plot_rep_shrinkage(table: pd.DataFrame, *, label: str = "rep_id", population
     df = table.head(max_rows).reset_index(drop=True)
     viz.interval_plot(df, label, "mean", "lo", "hi", ax=ax, reference=population)
     y = np.arange(len(df))
-    ax.scatter(df["raw_rate"], y, marker="o", facecolors="none", edgecolors=viz.PALETTE[1], zorder=3, label="raw rate")
-    ax.plot([], [], "o", color=viz.ACCENT, label="pooled (90% interval)")
+    ax.scatter(df["raw_rate"], y, marker="o", facecolors="none", edgecolors=viz.PALETTE[1], zorder=3,
+               label=_("raw rate"))
+    ax.plot([], [], "o", color=viz.ACCENT, label=_("pooled (90% interval)"))
     viz.pct_axis(ax, "x")
     ax.legend(loc="lower right", fontsize=8)
-    ax.set_xlabel("win rate (won ÷ closed)")
+    ax.set_xlabel(_("win rate (won ÷ closed)"))
     if title:
-        ax.set_title(title)
+        ax.set_title(_tr(title))
     return _done(ax, created)

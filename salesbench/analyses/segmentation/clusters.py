@@ -14,6 +14,11 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from salesbench.core.i18n import N_, NP_, messages
+
+_tr = messages(__name__).gettext
+_label = messages(__name__).label
+
 #: Behavioural features available to the clustering, in the order they are used.
 CLUSTER_FEATURES: list[str] = [
     "recency", "frequency", "monetary", "tenure", "order_rate", "order_value",
@@ -33,7 +38,19 @@ DEFAULT_CLUSTER_WEIGHTS: dict[str, float] = {
 LOG1P_FEATURES = frozenset({"recency", "tenure", "monetary", "complaints"})
 
 class ClusteringSkipped(ValueError):
-    """The data cannot support clusters (too few customers, or none that differ); the message is one sentence."""
+    """The data cannot support clusters (too few customers, or none that differ); the message is one sentence.
+
+    ``ClusteringSkipped(N_("... {n}"), n=3)``: ``str(err)`` is the English sentence (stored in the
+    results); :meth:`text` is the same sentence in the report's language.
+    """
+
+    def __init__(self, message: str, **fields: Any):
+        self.message, self.fields = message, fields
+        super().__init__(message.format(**fields) if fields else message)
+
+    def text(self) -> str:
+        """The reason in the current language."""
+        return _tr(self.message, **self.fields)
 
 
 def cluster_matrix(features: pd.DataFrame, weights: Mapping[str, float] | Sequence[str] | None = None) -> pd.DataFrame:
@@ -92,8 +109,8 @@ def cluster_matrix(features: pd.DataFrame, weights: Mapping[str, float] | Sequen
     X = pd.DataFrame(cols, index=features.index)
     X = X.loc[:, X.std(ddof=0) > 0]
     if X.shape[1] == 0:
-        raise ClusteringSkipped("no usable cluster feature: every selected behavioural feature is missing "
-                                "or the same for all customers")
+        raise ClusteringSkipped(N_("no usable cluster feature: every selected behavioural feature is missing "
+                                   "or the same for all customers"))
     Z = StandardScaler().fit_transform(X.to_numpy())
     Z = Z * np.array([w_of[c] for c in X.columns])[None, :]
     return pd.DataFrame(Z, index=features.index, columns=X.columns)
@@ -128,17 +145,18 @@ def cluster_customers(X: pd.DataFrame, k: int | None = None, k_range: Sequence[i
 
     n = len(X)
     if n < 3:
-        raise ClusteringSkipped(f"clustering needs at least 3 customers and the data has {n}")
+        raise ClusteringSkipped(N_("clustering needs at least 3 customers and the data has {n}"), n=n)
     rng = np.random.default_rng(seed)
     idx = np.sort(rng.choice(n, size=sample, replace=False)) if n > sample else np.arange(n)
     Xs = X.to_numpy()[idx]
     lo, hi = int(k_range[0]), int(k_range[-1])
     candidates = [k] if k else list(range(max(2, lo), min(hi, len(Xs) - 1) + 1))
     if k and k >= len(Xs):
-        raise ClusteringSkipped(f"k = {k} clusters needs more than {k} customers and the data has {len(Xs)}")
+        raise ClusteringSkipped(N_("k = {k} clusters needs more than {k} customers and the data has {n}"),
+                                k=k, n=len(Xs))
     if not candidates:
-        raise ClusteringSkipped(f"k between {lo} and {hi} needs more than {max(2, lo)} customers "
-                                f"and the data has {len(Xs)}")
+        raise ClusteringSkipped(N_("k between {lo} and {hi} needs more than {least} customers and the data has {n}"),
+                                lo=lo, hi=hi, least=max(2, lo), n=len(Xs))
     sil_n = min(len(Xs), 10_000)
     scores: dict[int, float] = {}
     models = {}
@@ -149,7 +167,7 @@ def cluster_customers(X: pd.DataFrame, k: int | None = None, k_range: Sequence[i
             _fit_one(kk, Xs, seed, sil_n, scores, models)
     valid = [kk for kk in scores if not math.isnan(scores[kk])]
     if not k and not valid:
-        raise ClusteringSkipped("no k gives two or more distinct clusters: the customers differ too little")
+        raise ClusteringSkipped(N_("no k gives two or more distinct clusters: the customers differ too little"))
     best = k or max(valid, key=lambda kk: scores[kk])
     km = models[best]
     with threadpool_limits(limits=1):
@@ -184,6 +202,37 @@ def _fit_one(k: int, Xs: np.ndarray, seed: int, sil_n: int, scores: dict, models
                                            random_state=seed))
 
 
+#: the words of a cluster profile, marked for the catalogs (context "profile")
+PROFILE_WORDS = (NP_("profile", "one-time"), NP_("profile", "very frequent"), NP_("profile", "frequent"),
+                 NP_("profile", "infrequent"), NP_("profile", "regular"), NP_("profile", "very large"),
+                 NP_("profile", "large"), NP_("profile", "small"), NP_("profile", "mid-size"))
+#: one whole template per combination of (main channel shown, recency word)
+PROFILE_TEMPLATES: dict[tuple[bool, str | None], str] = {
+    (False, None): N_("{rate} {size} buyers"),
+    (True, None): N_("{rate} {size} buyers, mostly {channel}"),
+    (False, "mostly lapsed"): N_("{rate} {size} buyers, mostly lapsed"),
+    (True, "mostly lapsed"): N_("{rate} {size} buyers, mostly {channel}, mostly lapsed"),
+    (False, "recently active"): N_("{rate} {size} buyers, recently active"),
+    (True, "recently active"): N_("{rate} {size} buyers, mostly {channel}, recently active"),
+}
+
+
+def profile_text(parts: Mapping[str, str | None], translate: bool = True) -> str:
+    """A cluster profile from its words (``rate``, ``size``, ``channel`` or None, ``recency`` or None).
+
+    ``translate=False`` gives the English profile (the exported one); otherwise
+    the words and the template are in the current language (a channel name the
+    catalog does not know stays as the data has it).
+    """
+    template = PROFILE_TEMPLATES[(parts.get("channel") is not None, parts.get("recency"))]
+    fields = {"rate": parts["rate"], "size": parts["size"], "channel": parts.get("channel")}
+    if not translate:
+        return template.format(**fields)
+    fields = {"rate": _label("profile", fields["rate"]), "size": _label("profile", fields["size"]),
+              "channel": _label("channel", fields["channel"])}
+    return _tr(template, **fields)
+
+
 def describe_clusters(features: pd.DataFrame, labels: pd.Series) -> pd.DataFrame:
     """Cluster profiles with a plain-words description per cluster.
 
@@ -197,11 +246,14 @@ def describe_clusters(features: pd.DataFrame, labels: pd.Series) -> pd.DataFrame
     "small", else "mid-size"; "mostly <channel>" when that channel has > 50% of the
     cluster's revenue; recency ≥ 2× the overall median → "mostly lapsed",
     ≤ 0.5× → "recently active". Example: "frequent large buyers, mostly direct".
+    The ``profile`` column is English (it is exported); ``attrs["profile_parts"]``
+    keeps the words per cluster for :func:`profile_text` in the report's language.
     """
     f = features.assign(cluster=labels.to_numpy())
     overall = {"rate": f["order_rate"].median(), "aov": f["order_value"].median(), "rec": f["recency_days"].median()}
     share_cols = [c for c in f.columns if c.startswith("share_")]
     rows = []
+    parts: dict[int, dict[str, str | None]] = {}
     total_rev = f["revenue"].sum()
     for c, g in f.groupby("cluster"):
         row: dict[str, Any] = {
@@ -214,31 +266,29 @@ def describe_clusters(features: pd.DataFrame, labels: pd.Series) -> pd.DataFrame
             row["mean_discount"] = float(g["discount"].mean())
         if "complaints" in g:
             row["complaints_per_year"] = float(g["complaints"].mean())
-        words = []
         if row["median_orders"] <= 1:
-            words.append("one-time")
+            rate = "one-time"
         else:
             ratio = row["median_order_rate"] / overall["rate"] if overall["rate"] else 1
-            words.append("very frequent" if ratio >= 10 else "frequent" if ratio >= 1.5
-                         else "infrequent" if ratio <= 0.67 else "regular")
+            rate = ("very frequent" if ratio >= 10 else "frequent" if ratio >= 1.5
+                    else "infrequent" if ratio <= 0.67 else "regular")
         ratio = row["median_order_value"] / overall["aov"] if overall["aov"] else 1
-        words.append("very large" if ratio >= 10 else "large" if ratio >= 1.5
-                     else "small" if ratio <= 0.67 else "mid-size")
-        text = " ".join(words) + " buyers"
+        size = "very large" if ratio >= 10 else "large" if ratio >= 1.5 else "small" if ratio <= 0.67 else "mid-size"
+        channel = None
         if share_cols:
             means = g[share_cols].mean()
             top = means.idxmax()
             row["main_channel"] = top.removeprefix("share_")
             if means[top] > 0.5:
-                text += f", mostly {row['main_channel']}"
+                channel = row["main_channel"]
         rr = row["median_recency_days"] / overall["rec"] if overall["rec"] else 1
-        if rr >= 2:
-            text += ", mostly lapsed"
-        elif rr <= 0.5:
-            text += ", recently active"
-        row["profile"] = text
+        recency = "mostly lapsed" if rr >= 2 else "recently active" if rr <= 0.5 else None
+        parts[int(c)] = {"rate": rate, "size": size, "channel": channel, "recency": recency}
+        row["profile"] = profile_text(parts[int(c)], translate=False)
         rows.append(row)
-    return pd.DataFrame(rows)
+    out = pd.DataFrame(rows)
+    out.attrs["profile_parts"] = parts
+    return out
 
 
 def cluster_ari(labels: pd.Series, customer_ids: pd.Series, truth: pd.DataFrame) -> float:

@@ -47,13 +47,29 @@ from salesbench.analyses.segmentation.rfm import (  # noqa: F401
 from salesbench.analyses.segmentation.tiers import (  # noqa: F401
     DEFAULT_TIER_CUTS, DEFAULT_TIER_NAMES, NO_TIER, pareto_curve, tier_summary, top_share, value_tiers,
 )
+from salesbench.core import i18n
+from salesbench.core.i18n import N_
 from salesbench.core.errors import CheckError, ReportSkipped
 from salesbench.viz import fmt_money
+
+_tr = i18n.messages(__name__).gettext
+_label = i18n.messages(__name__).label
 
 #: groups the RFM segments are broken down by (those the data has)
 BREAKDOWN_BY = ("region", "channel", "industry")
 #: the segments of the first call list
 CALL_SEGMENTS = ("Can't lose", "At risk")
+
+
+def tiers_skipped_sentence(basis: str, total_value: float) -> str:
+    """Why the value tiers were skipped, in the current language (``basis``: ``"profit"`` or ``"revenue"``)."""
+    return _tr(N_("Value tiers were skipped: the total {basis} is {total}, and tiers share out a positive total."),
+               basis=_label("basis", basis), total=fmt_money(total_value))
+
+
+def clusters_skipped_sentence(why: ClusteringSkipped) -> str:
+    """Why the behavioural clusters were skipped, in the current language."""
+    return _tr(N_("Behavioural clusters were skipped: {why}."), why=why.text())
 
 
 class Segmentation(Analysis):
@@ -181,25 +197,28 @@ class Segmentation(Analysis):
             cust["tier"] = value_tiers(cust.set_index("customer_id")["value"], self.tier_cuts, self.tier_names).to_numpy()
         else:  # nothing to share out: no tiers, said in one sentence
             cust["tier"] = NO_TIER
-            self.tiers_skipped_ = (f"Value tiers were skipped: the total {self.value_basis_} is {fmt_money(total_value)}, "
-                                   "and tiers share out a positive total.")
+            with i18n.language("en"):  # stored in the results: English whatever the report's language
+                self.tiers_skipped_ = tiers_skipped_sentence(self.value_basis_, total_value)
         self.customers_ = cust
 
     def _fit_clusters(self, ds) -> None:
         """K-means clusters (``cluster_result_``, ``cluster_matrix_``), or ``clusters_skipped_`` with the reason."""
         cust = self.customers_
         self.clusters_skipped_: str | None = None
+        self.clusters_skip_reason_: ClusteringSkipped | None = None
         X = pd.DataFrame(index=cust.index)
         try:
             if len(cust) < 3:
-                raise ClusteringSkipped(f"clustering needs at least 3 customers and the data has {len(cust)}")
+                raise ClusteringSkipped(N_("clustering needs at least 3 customers and the data has {n}"), n=len(cust))
             X = cluster_matrix(cust, self.cluster_weights)
             self.cluster_result_ = cluster_customers(X, self.k, (self.k_min, self.k_max), self.seed,
                                                      self.cluster_sample, order_by=cust["revenue"])
             cust["cluster"] = self.cluster_result_.labels.to_numpy()
         except ClusteringSkipped as why:
             self.cluster_result_ = None
-            self.clusters_skipped_ = f"Behavioural clusters were skipped: {why}."
+            self.clusters_skip_reason_ = why
+            with i18n.language("en"):  # stored in the results: English whatever the report's language
+                self.clusters_skipped_ = clusters_skipped_sentence(why)
             cust["cluster"] = pd.array([pd.NA] * len(cust), dtype="Int64")
         self.cluster_matrix_ = X
         life = lifecycle_stage(cust, self.lifecycle_new_days, self.lifecycle_at_risk_after, self.lifecycle_lapsed_after)
