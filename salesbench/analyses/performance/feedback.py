@@ -180,7 +180,7 @@ def feedback_texts(fb: dict[str, Any]) -> dict[str, Any]:
                        for p, a in zip(trend["period"], trend["revenue_attainment"]) if pd.notna(a))
         trend_txt = _("Revenue attainment by period: {seq}.", seq=seq)
     elif len(trend) >= 2:
-        seq = sep.join(_("{period} {value}", period=period_text(p), value=f"{s:.0f}")
+        seq = sep.join(_("{period} {value}", period=period_text(p), value=format(s, ".0f"))
                        for p, s in zip(trend["period"], trend["score"]) if pd.notna(s))
         trend_txt = _("Score by period: {seq}.", seq=seq)
     else:

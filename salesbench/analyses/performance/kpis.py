@@ -178,7 +178,7 @@ def format_diff(kpi: str, diff: float) -> str:
     if kind == "money":
         return f"{sign}{viz.fmt_money(a)}"
     if kind == "pct":
-        return _("{sign}{value} pts", sign=sign, value=f"{100 * a:.1f}")
+        return _("{sign}{value} pts", sign=sign, value=format(100 * a, ".1f"))
     if kind == "num0":
         return f"{sign}{a:,.0f}"
     return f"{sign}{a:.2f}"

@@ -240,7 +240,7 @@ class PerformanceReview(Analysis):
         trend_reps = self.all_kpis_["rep"][self.all_kpis_["rep"]["period"] >= self.trend_first_]
         hist = [scorecard(grp, cfg.weights, cfg.warning_lines, cfg.normalisation, cfg.attainment_cap,
                           cfg.peer_group, cfg.min_weight)
-                for _, grp in trend_reps.groupby("period", sort=True)]
+                for _p, grp in trend_reps.groupby("period", sort=True)]
         self.history_ = pd.concat(hist, ignore_index=True)
         self.card_ = self.history_[self.history_["period"] == self.period_].reset_index(drop=True)
         self.scope_card_ = self._in_scope(self.card_).reset_index(drop=True)
@@ -413,7 +413,7 @@ def note_text(key: str, **fields: Any) -> str:
     if key == "future_orders":
         n = int(fields["n"])
         return ngettext("{n} order line dated in the future (after today) was ignored",
-                        "{n} order lines dated in the future (after today) were ignored", n, n=f"{n:,}")
+                        "{n} order lines dated in the future (after today) were ignored", n, n=format(n, ","))
     if key == "missing_kpi":
         return _("{kpi} cannot be computed from this data set: its weight is spread over the other KPIs",
                  kpi=kpi_label(fields["kpi"]))

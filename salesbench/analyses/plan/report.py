@@ -57,7 +57,7 @@ def risk_sentence(row: pd.Series) -> str:
 
 
 def risk_sentences(M: SalesPlan) -> list[str]:
-    return [risk_sentence(r) for _, r in M.at_risk_.iterrows()] or ["No piece to list."]
+    return [risk_sentence(r) for _i, r in M.at_risk_.iterrows()] or ["No piece to list."]
 
 
 def backtest_sentences(M: SalesPlan) -> list[str]:
@@ -93,7 +93,7 @@ def waterfall_steps(M: SalesPlan) -> pd.DataFrame:
         return pd.DataFrame({"label": [f"{M.last_span_[0].year} actual", f"{M.period_} target"],
                              "value": [M.last_revenue_, M.company_["target"]]})
     rows = [(f"{M.last_span_[0]}..{M.last_span_[1]}", M.last_revenue_)]
-    rows += [(r["key"], r["target"] - r["last_year"]) for _, r in regions.iterrows()]
+    rows += [(r["key"], r["target"] - r["last_year"]) for _i, r in regions.iterrows()]
     unassigned = M.last_revenue_ - regions["last_year"].sum()
     if abs(unassigned) > 0.5:
         rows.append(("no rep", -unassigned))
@@ -129,7 +129,7 @@ def at_risk_view(M: SalesPlan) -> pd.DataFrame:
     return pd.DataFrame({"unit": a["key"], "parent": a["parent"].str.split(":", n=1).str[1],
                          "target": a["target"].map(viz.fmt_money), "forecast": a["mean"].map(viz.fmt_money),
                          "P(reach)": a["prob_reach"].map(viz.fmt_pct), "status": a["status"],
-                         "why": [risk_sentence(r) for _, r in a.iterrows()]})
+                         "why": [risk_sentence(r) for _i, r in a.iterrows()]})
 
 
 def lines_view(M: SalesPlan) -> pd.DataFrame:
