@@ -187,6 +187,7 @@ def feedback_blocks(rv: PerformanceReview, max_reps: int | None = None) -> viz.H
     parts = []
     items = rv.feedback_ if max_reps is None else rv.feedback_[:max_reps]
     none = _("none stands out against the team median")
+    strengths_head, gaps_head = viz.esc(_("Strengths")), viz.esc(_("Gaps"))
     for fb in items:
         text = feedback_texts(fb) if "comparison" in fb else fb
         color = viz.status_color(fb["status"])
@@ -195,10 +196,10 @@ def feedback_blocks(rv: PerformanceReview, max_reps: int | None = None) -> viz.H
             f'<h3 style="margin:4px 0">{viz.esc(fb["name"] or fb["rep_id"])} · {viz.esc(fb["team"] or "")}</h3>'
             f"<p>{viz.esc(text['summary'])}</p>"
         )
-        parts.append(f"<p><b>{viz.esc(_('Strengths'))}</b></p>" + (viz.bullet_list(text["strengths"]).markup
-                                                                  if text["strengths"] else f"<p>{viz.esc(none)}</p>"))
-        parts.append(f"<p><b>{viz.esc(_('Gaps'))}</b></p>" + (viz.bullet_list(text["gaps"]).markup
-                                                             if text["gaps"] else f"<p>{viz.esc(none)}</p>"))
+        parts.append(f"<p><b>{strengths_head}</b></p>" + (viz.bullet_list(text["strengths"]).markup
+                                                         if text["strengths"] else f"<p>{viz.esc(none)}</p>"))
+        parts.append(f"<p><b>{gaps_head}</b></p>" + (viz.bullet_list(text["gaps"]).markup
+                                                    if text["gaps"] else f"<p>{viz.esc(none)}</p>"))
         if text["trend_text"]:
             parts.append(f"<p>{viz.esc(text['trend_text'])}</p>")
         parts.append("</div>")
