@@ -29,7 +29,7 @@ import pandas as pd
 from scipy.stats import norm, spearmanr
 
 from salesbench import viz
-from salesbench.analyses.performance.kpis import KPI, KPIS, format_diff, format_value, kpi_label, status_word
+from salesbench.analyses.performance.kpis import KPI, KPIS, format_diff, format_value, kpi_label, kpi_phrase, status_word
 from salesbench.analyses.performance.periods import period_text
 from salesbench.core import i18n
 
@@ -85,7 +85,7 @@ def relationships(frame: pd.DataFrame, pairs: Iterable[Sequence[str]], confidenc
 
 def reading_text(x: str, y: str, rho: float, lo: float, hi: float) -> str:
     """The plain-language reading of one KPI pair in the report's language (never a cause)."""
-    xl, yl = kpi_label(x).lower(), kpi_label(y).lower()
+    xl, yl = kpi_phrase(x), kpi_phrase(y)
     if np.isnan(rho):
         return _("too few reps with both {x} and {y} to tell", x=xl, y=yl)
     if lo > 0:

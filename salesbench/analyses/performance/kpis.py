@@ -149,6 +149,15 @@ def kpi_label(name: str) -> str:
     return pgettext("kpi", KPIS[name].label) if name in KPIS else name
 
 
+def kpi_phrase(name: str) -> str:
+    """:func:`kpi_label` inside a sentence: lower case in English (``csat (1-5)``), as labelled in other languages
+    (Chinese has no case, and its acronyms stay upper case)."""
+    from salesbench.core.i18n import DEFAULT, get_language
+
+    label = kpi_label(name)
+    return label.lower() if get_language() == DEFAULT else label
+
+
 def status_word(status: Any) -> str:
     """A warning-line status (green/amber/red/grey) as the word shown in the report's language."""
     return pgettext("status", str(status)) if isinstance(status, str) and status in STATUS_ORDER else status

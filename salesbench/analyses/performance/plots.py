@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from salesbench import viz
-from salesbench.analyses.performance.kpis import kpi_label
+from salesbench.analyses.performance.kpis import kpi_label, kpi_phrase
 from salesbench.analyses.performance.periods import period_text
 from salesbench.core.i18n import messages
 
@@ -248,7 +248,7 @@ def plot_relationships(rel: pd.DataFrame, *, ax=None):
     ax = ax or plt.subplots(figsize=(8, 0.6 * max(len(rel), 1) + 1.2))[1]
     df = rel.dropna(subset=["rho"])
     if "x" in df.columns and "y" in df.columns:
-        df = df.assign(pair=[_("{x} vs {y}", x=kpi_label(x), y=kpi_label(y).lower()) for x, y in zip(df["x"], df["y"])])
+        df = df.assign(pair=[_("{x} vs {y}", x=kpi_label(x), y=kpi_phrase(y)) for x, y in zip(df["x"], df["y"])])
     else:
         df = df.assign(pair=lambda d: d["x_label"] + " vs " + d["y_label"].str.lower())
     if df.empty:
