@@ -28,7 +28,7 @@ from salesbench.analyses.performance.kpis import KPIS, format_value, kpi_label, 
 from salesbench.analyses.performance.model import PerformanceReview
 from salesbench.analyses.performance.periods import period_label, period_text
 from salesbench.analyses.performance.warning_lines import classify
-from salesbench.core.i18n import NP_, messages
+from salesbench.core.i18n import N_, NP_, messages
 
 _, ngettext, pgettext = messages(__name__).functions()
 
@@ -231,11 +231,13 @@ def publish(rv: PerformanceReview, res) -> None:
     res.set(**rv.results())
     k = rv.scope_kpis_
     att = k.get("revenue_attainment")
-    res.headline("Revenue", k.get("revenue"), viz.fmt_money(k.get("revenue")))
-    res.headline("Attainment", att, viz.fmt_pct(att) if att is not None and not pd.isna(att) else "–")
-    res.headline("Growth vs last year", k.get("revenue_growth_yoy"), _signed_pct(k.get("revenue_growth_yoy")))
+    # labels stay English in results.json (N_: in the catalog, so the index page shows them translated);
+    # the texts are the formatted values as the index shows them, in the report's language
+    res.headline(N_("Revenue"), k.get("revenue"), viz.fmt_money(k.get("revenue")))
+    res.headline(N_("Attainment"), att, viz.fmt_pct(att) if att is not None and not pd.isna(att) else "–")
+    res.headline(N_("Growth vs last year"), k.get("revenue_growth_yoy"), _signed_pct(k.get("revenue_growth_yoy")))
     below = int(rv.scope_card_["status"].isin(["red", "amber"]).sum())
-    res.headline("Reps below a warning line", below, f"{below} of {len(rv.scope_card_)}")
+    res.headline(N_("Reps below a warning line"), below, _("{below} of {n}", below=below, n=len(rv.scope_card_)))
     res.table("scorecard", scorecard_export(rv))
     res.table("warnings", rv.warnings_)
     for level in ("team", "region"):

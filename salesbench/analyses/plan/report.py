@@ -261,11 +261,12 @@ def publish(M: SalesPlan, res) -> None:
     """results.json keys of :meth:`SalesPlan.results`; tables ``targets`` (canonical shape), ``pieces``, ``monthly``."""
     res.set(**M.results())
     with i18n.language("en"):  # results.json holds the English labels (the index translates them)
-        cards = headline_cards(M)
+        labels = [card["label"] for card in headline_cards(M)]
     c = M.company_
-    for card, value in zip(cards, (c["target"], c["target"] / M.last_revenue_ - 1 if M.last_revenue_ else None,
+    for label, card, value in zip(labels, headline_cards(M),
+                                  (c["target"], c["target"] / M.last_revenue_ - 1 if M.last_revenue_ else None,
                                    c["prob_reach"], c["stretch"])):
-        res.headline(card["label"], value, card["value"])
+        res.headline(label, value, card["value"])  # the text: the formatted value in the report's language
     res.table("targets", M.targets_frame())                       # -> plan.targets.csv
     res.table("pieces", M.tree_.drop(columns=["id"]))             # -> plan.pieces.csv
     mo = M.monthly_.copy()

@@ -83,7 +83,9 @@ def test_results_and_tables_stay_english_in_a_chinese_run(plan, tmp_path):
         report.publish(plan, Results("plan", tmp_path))
     saved = json.loads((tmp_path / "plan.results.json").read_text())
     assert [h["label"] for h in saved["headline"]] == ["Target 2025", "Growth", "P(reach)", "Stretch over forecast"]
-    assert saved["headline"][0]["text"] == report.viz.fmt_money(plan.company_["target"])  # English number format
+    with i18n.language("zh-CN"):  # the text is the value as the index page shows it, in the report's language
+        assert saved["headline"][0]["text"] == report.viz.fmt_money(plan.company_["target"])
+    assert saved["headline"][0]["text"].endswith("万")
     pieces = pd.read_csv(tmp_path / "plan.pieces.csv")
     assert set(pieces["level"]) == {"company", "region", "team", "rep"}
     assert set(pieces["status"]) <= {"green", "amber", "red"}
