@@ -208,7 +208,10 @@ def rep_feedback(
     team median is at least ``min_z`` (best first / worst first) as sentences
     with the numbers; ``comparison`` (:func:`kpi_comparison`); ``trend``
     (period, score, revenue, revenue_attainment); ``summary`` one sentence
-    with score, ranks and status.
+    with score, ranks and status. The texts (``summary``, ``strengths``,
+    ``gaps``, ``trend_text``) are English (the exported feedback table);
+    :func:`feedback_texts` writes them in the report's language from the
+    item's numbers (``strength_kpis``, ``gap_kpis``, ``n_company``, ``team_n``).
     """
     candidates = list(dict.fromkeys(list(kpis) + [k for k in FEEDBACK_EXTRA if k in card.columns]))
     ids = list(card["rep_id"]) if rep_ids is None else list(rep_ids)

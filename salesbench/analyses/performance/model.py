@@ -42,7 +42,7 @@ from salesbench.analyses.performance.kpis import (
 )
 from salesbench.analyses.performance.measures import compute_kpis
 from salesbench.analyses.performance.periods import (
-    PERIODS_PER_YEAR, data_end, freq_code, future_orders, period_label, period_text, select_period,
+    PERIODS_PER_YEAR, data_end, freq_code, future_orders, period_text, select_period,
 )
 from salesbench.analyses.performance.scorecard import company_kpis, score_truth_spearman, scorecard
 from salesbench.analyses.performance.warning_lines import warning_list

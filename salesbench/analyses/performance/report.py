@@ -24,9 +24,9 @@ from IPython.display import display
 from salesbench import viz
 from salesbench.analyses.performance import plots
 from salesbench.analyses.performance.feedback import feedback_texts, reading_text
-from salesbench.analyses.performance.kpis import KPIS, format_value, kpi_label, status_word
+from salesbench.analyses.performance.kpis import format_value, kpi_label, status_word
 from salesbench.analyses.performance.model import PerformanceReview
-from salesbench.analyses.performance.periods import period_label, period_text
+from salesbench.analyses.performance.periods import period_text
 from salesbench.analyses.performance.warning_lines import classify
 from salesbench.core.i18n import N_, NP_, messages
 
