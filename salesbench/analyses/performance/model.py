@@ -133,7 +133,8 @@ class PerformanceReview(Analysis):
     ``pvm_previous_`` / ``pvm_target_`` (price/volume/mix by product line) and
     ``pvm_target_base_``; ``waterfalls_`` {level: gap waterfall};
     ``relationships_``; ``feedback_`` (one dict per rep in scope);
-    ``spearman_truth_`` (demo only) and ``notes_`` (what was skipped and why).
+    ``spearman_truth_`` (demo only) and ``notes_`` (what was skipped and why, in English for results.json;
+    :meth:`notes_text` gives them in the report's language).
     """
 
     name = "performance"
