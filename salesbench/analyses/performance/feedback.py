@@ -29,8 +29,11 @@ import pandas as pd
 from scipy.stats import norm, spearmanr
 
 from salesbench import viz
-from salesbench.analyses.performance.kpis import KPI, KPIS, format_diff, format_value
-from salesbench.analyses.performance.periods import period_label
+from salesbench.analyses.performance.kpis import KPI, KPIS, format_diff, format_value, kpi_label, kpi_phrase, status_word
+from salesbench.analyses.performance.periods import period_text
+from salesbench.core import i18n
+
+_, ngettext, pgettext = i18n.messages(__name__).functions()
 
 #: KPIs considered for feedback in addition to the weighted ones.
 FEEDBACK_EXTRA: tuple[str, ...] = ("win_rate", "avg_deal_size", "nps", "discount_rate", "expense_ratio")
@@ -73,17 +76,23 @@ def relationships(frame: pd.DataFrame, pairs: Iterable[Sequence[str]], confidenc
             continue
         r = spearman_ci(frame[x], frame[y], confidence)
         xl, yl = KPIS[x].label if x in KPIS else x, KPIS[y].label if y in KPIS else y
-        if np.isnan(r["rho"]):
-            reading = f"too few reps with both {xl.lower()} and {yl.lower()} to tell"
-        elif r["lo"] > 0:
-            reading = f"reps with a higher {xl.lower()} tend to have a higher {yl.lower()} (association, not cause)"
-        elif r["hi"] < 0:
-            reading = f"reps with a higher {xl.lower()} tend to have a lower {yl.lower()} (association, not cause)"
-        else:
-            reading = f"no clear association between {xl.lower()} and {yl.lower()}: the interval includes zero"
+        with i18n.language("en"):  # the exported table is English whatever the report's language
+            reading = reading_text(x, y, r["rho"], r["lo"], r["hi"])
         rows.append({"x": x, "y": y, "x_label": xl, "y_label": yl, **r, "reading": reading})
     cols = ["x", "y", "x_label", "y_label", "n", "rho", "lo", "hi", "p_value", "reading"]
     return pd.DataFrame(rows, columns=cols)
+
+
+def reading_text(x: str, y: str, rho: float, lo: float, hi: float) -> str:
+    """The plain-language reading of one KPI pair in the report's language (never a cause)."""
+    xl, yl = kpi_phrase(x), kpi_phrase(y)
+    if np.isnan(rho):
+        return _("too few reps with both {x} and {y} to tell", x=xl, y=yl)
+    if lo > 0:
+        return _("reps with a higher {x} tend to have a higher {y} (association, not cause)", x=xl, y=yl)
+    if hi < 0:
+        return _("reps with a higher {x} tend to have a lower {y} (association, not cause)", x=xl, y=yl)
+    return _("no clear association between {x} and {y}: the interval includes zero", x=xl, y=yl)
 
 
 # --------------------------------------------------------------------------- feedback
@@ -118,11 +127,68 @@ def kpi_comparison(card: pd.DataFrame, rep_id: str, kpis: Sequence[str]) -> pd.D
 
 def _item_text(item: pd.Series) -> str:
     k = item["kpi"]
-    text = (f"{item['label']} {format_value(k, item['value'])} vs team median "
-            f"{format_value(k, item['team_median'])} ({format_diff(k, item['diff'])})")
+    fields = dict(kpi=kpi_label(k), value=format_value(k, item["value"]), median=format_value(k, item["team_median"]),
+                  diff=format_diff(k, item["diff"]))
     if pd.notna(item.get("attainment")):
-        text += f", {viz.fmt_pct(item['attainment'])} of target"
-    return text
+        return _("{kpi} {value} vs team median {median} ({diff}), {attainment} of target",
+                 attainment=viz.fmt_pct(item["attainment"]), **fields)
+    return _("{kpi} {value} vs team median {median} ({diff})", **fields)
+
+
+def feedback_texts(fb: dict[str, Any]) -> dict[str, Any]:
+    """``summary``, ``strengths``, ``gaps`` and ``trend_text`` of one :func:`rep_feedback` item in the report's language.
+
+    Built from the item's numbers (``comparison``, ``trend``, ``strength_kpis``, ``gap_kpis``, ranks and
+    counts); the item's own text fields are these in English (the exported table).
+    """
+    comp = fb["comparison"]
+    rid, name = fb["rep_id"], fb.get("shown_name", fb["rep_id"])
+    score, rank, rank_team = fb["score"], fb.get("rank"), fb.get("rank_team")
+    status = status_word(fb["status"])
+    fields = dict(name=name, rep_id=rid, status=status, score=f"{score:.0f}" if pd.notna(score) else "",
+                  rank="" if rank is None or pd.isna(rank) else int(rank), n=fb["n_company"],
+                  rank_team="" if rank_team is None or pd.isna(rank_team) else int(rank_team),
+                  team_n=fb["team_n"], team=fb.get("team"))
+    has_rank = fields["rank"] != ""
+    has_team = fb.get("has_rank_team", False) and fields["rank_team"] != ""
+    if pd.isna(score):
+        if has_rank and has_team:
+            summary = _("{name} ({rep_id}): no score (too few KPIs), rank {rank} of {n} in the company and "
+                        "{rank_team} of {team_n} in {team}; status {status}.", **fields)
+        elif has_rank:
+            summary = _("{name} ({rep_id}): no score (too few KPIs), rank {rank} of {n} in the company; "
+                        "status {status}.", **fields)
+        elif has_team:
+            summary = _("{name} ({rep_id}): no score (too few KPIs) and {rank_team} of {team_n} in {team}; "
+                        "status {status}.", **fields)
+        else:
+            summary = _("{name} ({rep_id}): no score (too few KPIs); status {status}.", **fields)
+    elif has_rank and has_team:
+        summary = _("{name} ({rep_id}): score {score}, rank {rank} of {n} in the company and "
+                    "{rank_team} of {team_n} in {team}; status {status}.", **fields)
+    elif has_rank:
+        summary = _("{name} ({rep_id}): score {score}, rank {rank} of {n} in the company; status {status}.", **fields)
+    elif has_team:
+        summary = _("{name} ({rep_id}): score {score} and {rank_team} of {team_n} in {team}; status {status}.",
+                    **fields)
+    else:
+        summary = _("{name} ({rep_id}): score {score}; status {status}.", **fields)
+    trend = fb["trend"]
+    sep = _(", ")
+    if len(trend) >= 2 and "revenue_attainment" in trend and trend["revenue_attainment"].notna().sum() >= 2:
+        seq = sep.join(_("{period} {value}", period=period_text(p), value=viz.fmt_pct(a))
+                       for p, a in zip(trend["period"], trend["revenue_attainment"]) if pd.notna(a))
+        trend_txt = _("Revenue attainment by period: {seq}.", seq=seq)
+    elif len(trend) >= 2:
+        seq = sep.join(_("{period} {value}", period=period_text(p), value=format(s, ".0f"))
+                       for p, s in zip(trend["period"], trend["score"]) if pd.notna(s))
+        trend_txt = _("Score by period: {seq}.", seq=seq)
+    else:
+        trend_txt = ""
+    return {"summary": summary,
+            "strengths": [_item_text(comp[comp["kpi"] == k].iloc[0]) for k in fb["strength_kpis"]],
+            "gaps": [_item_text(comp[comp["kpi"] == k].iloc[0]) for k in fb["gap_kpis"]],
+            "trend_text": trend_txt}
 
 
 def rep_feedback(
@@ -142,7 +208,10 @@ def rep_feedback(
     team median is at least ``min_z`` (best first / worst first) as sentences
     with the numbers; ``comparison`` (:func:`kpi_comparison`); ``trend``
     (period, score, revenue, revenue_attainment); ``summary`` one sentence
-    with score, ranks and status.
+    with score, ranks and status. The texts (``summary``, ``strengths``,
+    ``gaps``, ``trend_text``) are English (the exported feedback table);
+    :func:`feedback_texts` writes them in the report's language from the
+    item's numbers (``strength_kpis``, ``gap_kpis``, ``n_company``, ``team_n``).
     """
     candidates = list(dict.fromkeys(list(kpis) + [k for k in FEEDBACK_EXTRA if k in card.columns]))
     ids = list(card["rep_id"]) if rep_ids is None else list(rep_ids)
@@ -152,28 +221,19 @@ def rep_feedback(
         row = card.loc[card["rep_id"] == rid].iloc[0]
         comp = kpi_comparison(card, rid, candidates)
         ranked = comp.dropna(subset=["z"]).sort_values("z", ascending=False)
-        strengths = [_item_text(r) for _, r in ranked[ranked["z"] >= min_z].head(n_items).iterrows()]
-        gaps = [_item_text(r) for _, r in ranked[ranked["z"] <= -min_z].sort_values("z").head(n_items).iterrows()]
+        strength_kpis = list(ranked[ranked["z"] >= min_z].head(n_items)["kpi"])
+        gap_kpis = list(ranked[ranked["z"] <= -min_z].sort_values("z").head(n_items)["kpi"])
         cols = [c for c in ("period", "score", "revenue", "revenue_target", "revenue_attainment", "status") if c in history.columns]
         trend = history.loc[history["rep_id"] == rid, cols].sort_values("period").reset_index(drop=True)
         team_n = int((card["team"] == row.get("team")).sum()) if "team" in card.columns else n_company
-        score_txt = "no score (too few KPIs)" if pd.isna(row["score"]) else f"score {row['score']:.0f}"
-        rank_txt = "" if pd.isna(row.get("rank")) else f", rank {int(row['rank'])} of {n_company} in the company"
-        if "rank_team" in row and pd.notna(row["rank_team"]):
-            rank_txt += f" and {int(row['rank_team'])} of {team_n} in {row['team']}"
-        summary = f"{row.get('name', rid)} ({rid}): {score_txt}{rank_txt}; status {row['status']}."
-        if len(trend) >= 2 and "revenue_attainment" in trend and trend["revenue_attainment"].notna().sum() >= 2:
-            seq = ", ".join(f"{period_label(p)} {viz.fmt_pct(a)}" for p, a in zip(trend["period"], trend["revenue_attainment"]) if pd.notna(a))
-            trend_txt = f"Revenue attainment by period: {seq}."
-        elif len(trend) >= 2:
-            seq = ", ".join(f"{period_label(p)} {s:.0f}" for p, s in zip(trend["period"], trend["score"]) if pd.notna(s))
-            trend_txt = f"Score by period: {seq}."
-        else:
-            trend_txt = ""
-        out.append({
+        item = {
             "rep_id": rid, "name": row.get("name"), "team": row.get("team"), "region": row.get("region"),
             "score": row["score"], "rank": row.get("rank"), "rank_team": row.get("rank_team"), "status": row["status"],
-            "summary": summary, "strengths": strengths, "gaps": gaps, "trend_text": trend_txt,
-            "comparison": comp, "trend": trend,
-        })
+            "comparison": comp, "trend": trend, "strength_kpis": strength_kpis, "gap_kpis": gap_kpis,
+            "n_company": n_company, "team_n": team_n, "has_rank_team": "rank_team" in row,
+            "shown_name": row.get("name", rid),
+        }
+        with i18n.language("en"):  # the exported table is English whatever the report's language
+            item.update(feedback_texts(item))
+        out.append(item)
     return out

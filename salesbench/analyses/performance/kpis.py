@@ -38,6 +38,9 @@ from dataclasses import dataclass
 from typing import Any, Mapping
 
 from salesbench import viz
+from salesbench.core.i18n import NP_, messages
+
+_, ngettext, pgettext = messages(__name__).functions()
 
 
 @dataclass(frozen=True)
@@ -54,23 +57,23 @@ class KPI:
 KPIS: dict[str, KPI] = {
     k.name: k
     for k in [
-        KPI("revenue", "Revenue", True, "money", True),
-        KPI("gross_margin", "Gross margin", True, "pct"),
-        KPI("collection_rate", "Collection rate", True, "pct"),
-        KPI("new_customer_rate", "New-customer rate", True, "pct"),
-        KPI("new_customers", "New customers", True, "num0", True),
-        KPI("active_customers", "Active customers", True, "num0", True),
-        KPI("csat", "CSAT (1-5)", True, "num2"),
-        KPI("nps", "NPS", True, "num0"),
-        KPI("win_rate", "Win rate", True, "pct"),
-        KPI("avg_deal_size", "Average deal size", True, "money"),
-        KPI("won_amount", "Won amount", True, "money", True),
-        KPI("discount_rate", "Discount rate", False, "pct"),
-        KPI("visits_per_customer", "Visits per customer", True, "num2"),
-        KPI("complaints_per_customer", "Complaints per customer", False, "num2"),
-        KPI("expense_ratio", "Sales expense ratio", False, "pct"),
-        KPI("revenue_growth_pop", "Revenue growth vs previous period", True, "pct"),
-        KPI("revenue_growth_yoy", "Revenue growth vs last year", True, "pct"),
+        KPI("revenue", NP_("kpi", "Revenue"), True, "money", True),
+        KPI("gross_margin", NP_("kpi", "Gross margin"), True, "pct"),
+        KPI("collection_rate", NP_("kpi", "Collection rate"), True, "pct"),
+        KPI("new_customer_rate", NP_("kpi", "New-customer rate"), True, "pct"),
+        KPI("new_customers", NP_("kpi", "New customers"), True, "num0", True),
+        KPI("active_customers", NP_("kpi", "Active customers"), True, "num0", True),
+        KPI("csat", NP_("kpi", "CSAT (1-5)"), True, "num2"),
+        KPI("nps", NP_("kpi", "NPS"), True, "num0"),
+        KPI("win_rate", NP_("kpi", "Win rate"), True, "pct"),
+        KPI("avg_deal_size", NP_("kpi", "Average deal size"), True, "money"),
+        KPI("won_amount", NP_("kpi", "Won amount"), True, "money", True),
+        KPI("discount_rate", NP_("kpi", "Discount rate"), False, "pct"),
+        KPI("visits_per_customer", NP_("kpi", "Visits per customer"), True, "num2"),
+        KPI("complaints_per_customer", NP_("kpi", "Complaints per customer"), False, "num2"),
+        KPI("expense_ratio", NP_("kpi", "Sales expense ratio"), False, "pct"),
+        KPI("revenue_growth_pop", NP_("kpi", "Revenue growth vs previous period"), True, "pct"),
+        KPI("revenue_growth_yoy", NP_("kpi", "Revenue growth vs last year"), True, "pct"),
     ]
 }
 
@@ -90,6 +93,8 @@ DEFAULT_LINES: dict[str, dict[str, float]] = {
 }
 NORMALIZATIONS = ("target_else_percentile", "percentile")
 STATUS_ORDER = {"grey": -1, "green": 0, "amber": 1, "red": 2}
+#: the status words as shown (``pgettext("status", word)``); marked here so the catalog holds them
+STATUS_WORDS = (NP_("status", "green"), NP_("status", "amber"), NP_("status", "red"), NP_("status", "grey"))
 
 
 class WeightsError(ValueError):
@@ -139,6 +144,25 @@ def check_lines(lines: Mapping[str, Mapping[str, float]]) -> dict[str, dict[str,
 
 
 # --------------------------------------------------------------------------- formatting
+def kpi_label(name: str) -> str:
+    """The display label of KPI ``name`` in the report's language (:attr:`KPI.label` is the English one); unknown names as given."""
+    return pgettext("kpi", KPIS[name].label) if name in KPIS else name
+
+
+def kpi_phrase(name: str) -> str:
+    """:func:`kpi_label` inside a sentence: lower case in English (``csat (1-5)``), as labelled in other languages
+    (Chinese has no case, and its acronyms stay upper case)."""
+    from salesbench.core.i18n import DEFAULT, get_language
+
+    label = kpi_label(name)
+    return label.lower() if get_language() == DEFAULT else label
+
+
+def status_word(status: Any) -> str:
+    """A warning-line status (green/amber/red/grey) as the word shown in the report's language."""
+    return pgettext("status", str(status)) if isinstance(status, str) and status in STATUS_ORDER else status
+
+
 def format_value(kpi: str, value: Any) -> str:
     """A KPI value formatted for text (money compact, rates as %, scores with decimals)."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
@@ -163,7 +187,7 @@ def format_diff(kpi: str, diff: float) -> str:
     if kind == "money":
         return f"{sign}{viz.fmt_money(a)}"
     if kind == "pct":
-        return f"{sign}{100 * a:.1f} pts"
+        return _("{sign}{value} pts", sign=sign, value=format(100 * a, ".1f"))
     if kind == "num0":
         return f"{sign}{a:,.0f}"
     return f"{sign}{a:.2f}"

@@ -38,15 +38,20 @@ from salesbench.analyses.base import Analysis
 from salesbench.analyses.performance import feedback as fb
 from salesbench.analyses.performance import variance as var
 from salesbench.analyses.performance.kpis import (
-    DEFAULT_LINES, DEFAULT_WEIGHTS, KPIS, NORMALIZATIONS, check_lines, check_weights,
+    DEFAULT_LINES, DEFAULT_WEIGHTS, KPIS, NORMALIZATIONS, check_lines, check_weights, kpi_label,
 )
 from salesbench.analyses.performance.measures import compute_kpis
 from salesbench.analyses.performance.periods import (
-    PERIODS_PER_YEAR, data_end, freq_code, future_orders, period_label, select_period,
+    PERIODS_PER_YEAR, data_end, freq_code, future_orders, period_text, select_period,
 )
 from salesbench.analyses.performance.scorecard import company_kpis, score_truth_spearman, scorecard
 from salesbench.analyses.performance.warning_lines import warning_list
+from salesbench.core import i18n
+from salesbench.core.i18n import NP_
 from salesbench.core.errors import CheckError, ReportSkipped
+from salesbench.viz.format import fmt_date
+
+_, ngettext, pgettext = i18n.messages(__name__).functions()
 
 #: Which parameter a :class:`ReviewConfig` message is about, by its first words.
 _CHECK_KEYS = (("score weight", "weights"), ("unknown KPI", "weights"), ("warning line", "warning_lines"),
@@ -128,7 +133,8 @@ class PerformanceReview(Analysis):
     ``pvm_previous_`` / ``pvm_target_`` (price/volume/mix by product line) and
     ``pvm_target_base_``; ``waterfalls_`` {level: gap waterfall};
     ``relationships_``; ``feedback_`` (one dict per rep in scope);
-    ``spearman_truth_`` (demo only) and ``notes_`` (what was skipped and why).
+    ``spearman_truth_`` (demo only) and ``notes_`` (what was skipped and why, in English for results.json;
+    :meth:`notes_text` gives them in the report's language).
     """
 
     name = "performance"
@@ -191,6 +197,7 @@ class PerformanceReview(Analysis):
         self.config_ = ReviewConfig.from_params(self.get_params())
         ds.require("orders", "reps", analysis="performance")
         self.notes_: list[str] = []
+        self.note_keys_: list[tuple[str, dict[str, Any]]] = []
         self._fit_periods(ds)
         self._fit_kpis(ds)
         self._fit_scorecards(ds)
@@ -220,13 +227,11 @@ class PerformanceReview(Analysis):
         if "company" not in kpis or self.kpis_["company"].empty:
             raise ReportSkipped(self._no_orders_reason(ds))
         if "rep" not in kpis or self.kpis_["rep"].empty:
-            raise ReportSkipped(f"no order in the review period {period_label(self.period_)} has a rep_id: "
-                                "the review needs orders credited to reps")
+            raise ReportSkipped(_("no order in the review period {period} has a rep_id: "
+                                  "the review needs orders credited to reps", period=period_text(self.period_)))
         n_future = future_orders(ds, _dt.date.today())
         if n_future:
-            one = n_future == 1
-            self.notes_.append(f"{n_future:,} order line{'' if one else 's'} dated in the future (after today) "
-                               f"{'was' if one else 'were'} ignored")
+            self._note("future_orders", n=n_future)
         self._check_scope(kpis["rep"])
         self._notes_missing(ds)
 
@@ -236,7 +241,7 @@ class PerformanceReview(Analysis):
         trend_reps = self.all_kpis_["rep"][self.all_kpis_["rep"]["period"] >= self.trend_first_]
         hist = [scorecard(grp, cfg.weights, cfg.warning_lines, cfg.normalisation, cfg.attainment_cap,
                           cfg.peer_group, cfg.min_weight)
-                for _, grp in trend_reps.groupby("period", sort=True)]
+                for _p, grp in trend_reps.groupby("period", sort=True)]
         self.history_ = pd.concat(hist, ignore_index=True)
         self.card_ = self.history_[self.history_["period"] == self.period_].reset_index(drop=True)
         self.scope_card_ = self._in_scope(self.card_).reset_index(drop=True)
@@ -263,7 +268,7 @@ class PerformanceReview(Analysis):
                 self.pvm_target_base_ = "same period last year" if ly is not None else "previous period"
                 self.pvm_target_ = var.price_volume_mix(cur, var.scale_to_target(base, float(target)))
         else:
-            self.notes_.append("price/volume/mix needs orders.product_id, orders.quantity and a products table")
+            self._note("no_pvm")
         self.waterfalls_ = self._waterfalls()
 
     # ------------------------------------------------------------------ helpers
@@ -272,15 +277,19 @@ class PerformanceReview(Analysis):
         o = ds.table("orders")
         o = o.filter(o.order_date <= self.as_of_)
         span = o.aggregate(first=o.order_date.min(), last=o.order_date.max()).to_pandas().iloc[0]
-        label = period_label(self.period_)
+        label = period_text(self.period_)
         if pd.isna(span["first"]):
-            return f"no orders on or before {self.as_of_.isoformat()}"
+            return _("no orders on or before {as_of}", as_of=fmt_date(self.as_of_))
         first, last = pd.Timestamp(span["first"]).date(), pd.Timestamp(span["last"]).date()
+        fields = dict(label=label, as_of=fmt_date(self.as_of_), first=fmt_date(first), last=fmt_date(last),
+                      period=pgettext("period", self.config_.period))
         if first > self.period_.end_time.date():
-            return (f"no full {self.config_.period} of orders yet: the last full {self.config_.period} ending on or before "
-                    f"{self.as_of_.isoformat()} is {label}, and the orders run from {first.isoformat()} to "
-                    f"{last.isoformat()}" + ("" if self.config_.period == "month" else " (try -p period=month)"))
-        return f"no orders in the review period {label} (orders run from {first.isoformat()} to {last.isoformat()})"
+            if self.config_.period == "month":
+                return _("no full {period} of orders yet: the last full {period} ending on or before {as_of} is "
+                         "{label}, and the orders run from {first} to {last}", **fields)
+            return _("no full {period} of orders yet: the last full {period} ending on or before {as_of} is "
+                     "{label}, and the orders run from {first} to {last} (try -p period=month)", **fields)
+        return _("no orders in the review period {label} (orders run from {first} to {last})", **fields)
 
     def _check_scope(self, rep_kpis: pd.DataFrame) -> None:
         cfg = self.config_
@@ -315,11 +324,19 @@ class PerformanceReview(Analysis):
         f = self.kpis_["company"]
         for k in self.config_.weights:
             if k not in f.columns or f[k].isna().all():
-                self.notes_.append(
-                    f"{KPIS[k].label} cannot be computed from this data set: its weight is spread over the other KPIs"
-                )
+                self._note("missing_kpi", kpi=k)
         if not ds.has("targets"):
-            self.notes_.append("no targets table: every KPI is scored by its percentile among peers")
+            self._note("no_targets")
+
+    def _note(self, key: str, **fields: Any) -> None:
+        """Record a note (:func:`note_text`): in English in ``notes_`` (results.json), by key for the report."""
+        self.note_keys_.append((key, fields))
+        with i18n.language("en"):
+            self.notes_.append(note_text(key, **fields))
+
+    def notes_text(self) -> list[str]:
+        """The notes of the review in the report's language."""
+        return [note_text(key, **fields) for key, fields in getattr(self, "note_keys_", [])]
 
     def _waterfalls(self) -> dict[str, pd.DataFrame]:
         out = {}
@@ -382,6 +399,30 @@ class PerformanceReview(Analysis):
             ] if rel is not None else [],
             "notes": list(self.notes_),
         }
+
+
+#: the review's period types as shown in its sentences (``pgettext("period", ...)``)
+PERIOD_WORDS = (NP_("period", "month"), NP_("period", "quarter"), NP_("period", "year"))
+
+
+def note_text(key: str, **fields: Any) -> str:
+    """One note of the review (what was skipped and why) in the report's language.
+
+    ``future_orders`` (``n``): order lines dated after today were ignored; ``missing_kpi`` (``kpi``): a weighted
+    KPI the data cannot give; ``no_targets``; ``no_pvm``: no product data for price/volume/mix.
+    """
+    if key == "future_orders":
+        n = int(fields["n"])
+        return ngettext("{n} order line dated in the future (after today) was ignored",
+                        "{n} order lines dated in the future (after today) were ignored", n, n=format(n, ","))
+    if key == "missing_kpi":
+        return _("{kpi} cannot be computed from this data set: its weight is spread over the other KPIs",
+                 kpi=kpi_label(fields["kpi"]))
+    if key == "no_targets":
+        return _("no targets table: every KPI is scored by its percentile among peers")
+    if key == "no_pvm":
+        return _("price/volume/mix needs orders.product_id, orders.quantity and a products table")
+    raise KeyError(f"unknown note {key!r}")
 
 
 def _num(value: Any) -> float | None:

@@ -40,6 +40,13 @@ def period_label(p: pd.Period) -> str:
     return s.replace("Q", "-Q") if p.freqstr.startswith("Q") else s
 
 
+def period_text(p: pd.Period) -> str:
+    """:func:`period_label` as shown in the report's language (``2025-Q4`` | ``2025年第4季度``, via :func:`viz.fmt_period`)."""
+    from salesbench.viz.format import fmt_period
+
+    return fmt_period(period_label(p))
+
+
 def data_end(ds, today: _dt.date | None = None) -> _dt.date:
     """Latest order date on or before ``today`` (default: the real today) — the default ``as_of``.
 

@@ -19,7 +19,11 @@ import numpy as np
 import pandas as pd
 
 from salesbench import viz
-from salesbench.analyses.performance.periods import period_label
+from salesbench.analyses.performance.kpis import kpi_label, kpi_phrase
+from salesbench.analyses.performance.periods import period_text
+from salesbench.core.i18n import messages
+
+_, ngettext, pgettext = messages(__name__).functions()
 
 
 # --------------------------------------------------------------------------- attainment bars
@@ -40,14 +44,14 @@ def plot_attainment_bars(
     value written at the end.
     """
     ax = _status_bars(card, value, label, status, lines["attainment"], ax, cap, pct=True, reference=1.0)
-    ax.set_xlabel("revenue attainment (actual / target)")
+    ax.set_xlabel(_("revenue attainment (actual / target)"))
     return ax
 
 
 def plot_score_bars(card: pd.DataFrame, *, lines: Mapping[str, Mapping[str, float]], label: str = "rep_id", ax=None):
     """Horizontal bars of the composite score per rep, coloured by score status, with the score lines."""
     ax = _status_bars(card, "score", label, "score_status", lines["score"], ax, None, pct=False, reference=None)
-    ax.set_xlabel("composite score (points)")
+    ax.set_xlabel(_("composite score (points)"))
     return ax
 
 
@@ -58,10 +62,10 @@ def plot_overview(card: pd.DataFrame, *, lines: Mapping[str, Mapping[str, float]
     """
     if "revenue_attainment" in card.columns and card["revenue_attainment"].notna().any():
         ax = plot_attainment_bars(card, lines=lines, ax=ax, cap=1.6)
-        ax.set_title(f"Revenue attainment per rep, {period}")
+        ax.set_title(_("Revenue attainment per rep, {period}", period=period))
     else:
         ax = plot_score_bars(card, lines=lines, ax=ax)
-        ax.set_title(f"Score per rep, {period} (no revenue targets in the data)")
+        ax.set_title(_("Score per rep, {period} (no revenue targets in the data)", period=period))
     return ax
 
 
@@ -77,10 +81,10 @@ def _status_bars(card, value, label, status, line, ax, cap, pct, reference):
     ax.set_yticks(y)
     ax.set_yticklabels(df[label].astype(str), fontsize=8 if n > 20 else 10)
     fmt = viz.fmt_pct if pct else (lambda v: f"{v:g}")
-    ax.axvline(line["red"], color=viz.STATUS["red"], ls="--", lw=1.2, label=f"red line {fmt(line['red'])}")
-    ax.axvline(line["amber"], color=viz.STATUS["amber"], ls="--", lw=1.2, label=f"amber line {fmt(line['amber'])}")
+    ax.axvline(line["red"], color=viz.STATUS["red"], ls="--", lw=1.2, label=_("red line {value}", value=fmt(line["red"])))
+    ax.axvline(line["amber"], color=viz.STATUS["amber"], ls="--", lw=1.2, label=_("amber line {value}", value=fmt(line["amber"])))
     if reference is not None:
-        ax.axvline(reference, color=viz.TARGET, lw=1.2, label="target")
+        ax.axvline(reference, color=viz.TARGET, lw=1.2, label=_("target"))
     if cap:
         for yi, v, sh in zip(y, vals, shown):
             if v > sh:
@@ -129,29 +133,37 @@ def plot_gap_waterfall(wf: pd.DataFrame, *, ax=None, title: str | None = None):
             colors.append(viz.MUTED)
         else:
             colors.append(viz.STATUS["red"] if d < 0 else viz.STATUS["green"])
-    _bridge(ax, list(wf["label"]), wf["start"].to_numpy(float), wf["end"].to_numpy(float), colors)
+    shown = {"target": _("Target"), "actual": _("Actual"), "other": _("Not allocated")}
+    labels = [shown[k] if k in shown else lab for k, lab in zip(wf["kind"], wf["label"])]
+    _bridge(ax, labels, wf["start"].to_numpy(float), wf["end"].to_numpy(float), colors)
     lo = float(min(wf["start"][wf["kind"] == "child"].min(), wf["end"].min(), wf["end"].iloc[0]))
     hi = float(max(wf["end"].max(), wf["start"].max()))
     pad = (hi - lo) * 0.6 or abs(hi) * 0.05
     ax.set_ylim(max(0.0, lo - pad), hi + pad * 0.4)
-    ax.set_ylabel("revenue")
+    ax.set_ylabel(_("revenue"))
     if title:
         ax.set_title(title)
     return ax
 
 
-def plot_pvm_bridge(pvm: pd.DataFrame, *, base_label: str, current_label: str, ax=None, title: str | None = None):
-    """Bridge base revenue → volume → mix → price → current revenue (the ``Total`` row of a PVM frame)."""
+def plot_pvm_bridge(pvm: pd.DataFrame, *, base_label: str, current_label: str, ax=None, title: str | None = None,
+                    target_base: bool | None = None):
+    """Bridge base revenue → volume → mix → price → current revenue (the ``Total`` row of a PVM frame).
+
+    The base bar is dark grey when the base is the target (``target_base``; None: ``base_label`` says "target").
+    """
     ax = ax or plt.subplots(figsize=(8, 4))[1]
     tot = pvm[pvm.iloc[:, 0] == "Total"].iloc[0]
     r0 = float(tot["revenue_base"])
     steps = [float(tot["volume"]), float(tot["mix"]), float(tot["price"])]
     starts = [0.0, r0, r0 + steps[0], r0 + steps[0] + steps[1], 0.0]
     ends = [r0, r0 + steps[0], r0 + steps[0] + steps[1], r0 + sum(steps), float(tot["revenue_current"])]
-    colors = [viz.TARGET if "target" in base_label.lower() else viz.MUTED] + [
+    if target_base is None:
+        target_base = "target" in base_label.lower() or base_label == _("target")
+    colors = [viz.TARGET if target_base else viz.MUTED] + [
         viz.STATUS["red"] if s < 0 else viz.STATUS["green"] for s in steps
     ] + [viz.ACCENT]
-    _bridge(ax, [base_label, "volume", "mix", "price", current_label], np.array(starts), np.array(ends), colors)
+    _bridge(ax, [base_label, _("volume"), _("mix"), _("price"), current_label], np.array(starts), np.array(ends), colors)
     vals = np.array(ends + starts[1:4])
     lo, hi = float(vals.min()), float(vals.max())
     pad = (hi - lo) * 0.6 or abs(hi) * 0.05
@@ -218,10 +230,15 @@ def plot_sparklines(
     ax.set_xlim(-0.05, ncols * (w + 0.15))
     ax.set_ylim(-(nrows - 1) * (h + 0.45) - 0.1, h + 0.05)
     if len(periods):
-        what = "revenue attainment (line at 100%, bands below the warning lines, clipped at " + viz.fmt_pct(top) + ")" \
-            if is_att else value
-        ax.set_title(f"{what}, {period_label(periods[0])} – {period_label(periods[-1])}", fontsize=9,
-                     fontweight="normal")
+        span = dict(first=period_text(periods[0]), last=period_text(periods[-1]))
+        if is_att:
+            title = _("revenue attainment (line at 100%, bands below the warning lines, clipped at {top}), "
+                      "{first} – {last}", top=viz.fmt_pct(top), **span)
+        elif value == "score":
+            title = _("score, {first} – {last}", **span)
+        else:
+            title = _("{what}, {first} – {last}", what=value, **span)
+        ax.set_title(title, fontsize=9, fontweight="normal")
     return ax
 
 
@@ -229,12 +246,16 @@ def plot_sparklines(
 def plot_relationships(rel: pd.DataFrame, *, ax=None):
     """Forest plot of Spearman correlations with their confidence intervals (zero line dashed)."""
     ax = ax or plt.subplots(figsize=(8, 0.6 * max(len(rel), 1) + 1.2))[1]
-    df = rel.dropna(subset=["rho"]).assign(pair=lambda d: d["x_label"] + " vs " + d["y_label"].str.lower())
+    df = rel.dropna(subset=["rho"])
+    if "x" in df.columns and "y" in df.columns:
+        df = df.assign(pair=[_("{x} vs {y}", x=kpi_label(x), y=kpi_phrase(y)) for x, y in zip(df["x"], df["y"])])
+    else:
+        df = df.assign(pair=lambda d: d["x_label"] + " vs " + d["y_label"].str.lower())
     if df.empty:
-        ax.text(0.5, 0.5, "no KPI pair has enough reps with data", ha="center", va="center", transform=ax.transAxes)
+        ax.text(0.5, 0.5, _("no KPI pair has enough reps with data"), ha="center", va="center", transform=ax.transAxes)
         ax.set_axis_off()
         return ax
     viz.interval_plot(df, "pair", "rho", "lo", "hi", ax=ax, reference=0.0)
     ax.set_xlim(-1, 1)
-    ax.set_xlabel("Spearman correlation across reps (95% interval)")
+    ax.set_xlabel(_("Spearman correlation across reps (95% interval)"))
     return ax

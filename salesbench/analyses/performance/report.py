@@ -23,10 +23,14 @@ from IPython.display import display
 
 from salesbench import viz
 from salesbench.analyses.performance import plots
-from salesbench.analyses.performance.kpis import KPIS, format_value
+from salesbench.analyses.performance.feedback import feedback_texts, reading_text
+from salesbench.analyses.performance.kpis import format_value, kpi_label, status_word
 from salesbench.analyses.performance.model import PerformanceReview
-from salesbench.analyses.performance.periods import period_label
+from salesbench.analyses.performance.periods import period_text
 from salesbench.analyses.performance.warning_lines import classify
+from salesbench.core.i18n import N_, NP_, messages
+
+_, ngettext, pgettext = messages(__name__).functions()
 
 #: Glyph written next to a value so status is readable without colour.
 GLYPH = {"green": "✓", "amber": "!", "red": "✕", "grey": ""}
@@ -42,36 +46,37 @@ def headline_cards(rv: PerformanceReview) -> list[dict[str, Any]]:
     k = rv.scope_kpis_
     lines = rv.config_.warning_lines
     att = k.get("revenue_attainment")
-    label = period_label(rv.period_)
+    label = period_text(rv.period_)
     cards = []
     status = classify([att], **lines["attainment"]).iat[0] if att is not None else "grey"
     cards.append({
-        "label": f"Revenue {label}", "value": viz.fmt_money(k.get("revenue")),
-        "sub": (f"{viz.fmt_pct(att)} of target {viz.fmt_money(k.get('revenue_target'))}"
-                if att is not None and not pd.isna(att) else "no target"),
+        "label": _("Revenue {period}", period=label), "value": viz.fmt_money(k.get("revenue")),
+        "sub": (_("{attainment} of target {target}", attainment=viz.fmt_pct(att),
+                  target=viz.fmt_money(k.get("revenue_target")))
+                if att is not None and not pd.isna(att) else _("no target")),
         "status": status if att is not None and not pd.isna(att) else None,
     })
     yoy, pop = k.get("revenue_growth_yoy"), k.get("revenue_growth_pop")
     cards.append({
-        "label": f"Growth vs {period_label(rv.last_year_)}", "value": _signed_pct(yoy),
-        "sub": f"{_signed_pct(pop)} vs {period_label(rv.previous_)}",
+        "label": _("Growth vs {period}", period=period_text(rv.last_year_)), "value": _signed_pct(yoy),
+        "sub": _("{growth} vs {period}", growth=_signed_pct(pop), period=period_text(rv.previous_)),
     })
     gm = k.get("gross_margin")
     gm_ly = _scope_value(rv, rv.last_year_, "gross_margin")
     cards.append({
-        "label": "Gross margin", "value": viz.fmt_pct(gm, 1),
-        "sub": f"{viz.fmt_pct(gm_ly, 1)} in {period_label(rv.last_year_)}",
+        "label": _("Gross margin"), "value": viz.fmt_pct(gm, 1),
+        "sub": _("{margin} in {period}", margin=viz.fmt_pct(gm_ly, 1), period=period_text(rv.last_year_)),
     })
     card = rv.scope_card_
     below = int(card["status"].isin(["red", "amber"]).sum())
     red = int((card["status"] == "red").sum())
     cards.append({
-        "label": "Reps below a warning line", "value": f"{below} of {len(card)}",
-        "sub": f"{red} red, {below - red} amber",
+        "label": _("Reps below a warning line"), "value": _("{below} of {n}", below=below, n=len(card)),
+        "sub": _("{red} red, {amber} amber", red=red, amber=below - red),
         "status": "red" if red else ("amber" if below else "green"),
     })
     cards.append({
-        "label": "Collection rate", "value": viz.fmt_pct(k.get("collection_rate")),
+        "label": _("Collection rate"), "value": viz.fmt_pct(k.get("collection_rate")),
         "sub": _collection_phrase(rv.config_.collection_grace_days),
     })
     return cards
@@ -79,8 +84,8 @@ def headline_cards(rv: PerformanceReview) -> list[dict[str, Any]]:
 
 def _collection_phrase(grace_days: int) -> str:
     if grace_days == 0:
-        return "of amounts due in the period, paid by the due date"
-    return f"of amounts due in the period, paid within {grace_days} days of the due date"
+        return _("of amounts due in the period, paid by the due date")
+    return _("of amounts due in the period, paid within {days} days of the due date", days=grace_days)
 
 
 def _signed_pct(x) -> str:
@@ -97,43 +102,83 @@ def _scope_value(rv: PerformanceReview, period: pd.Period, col: str):
     return row[col].iat[0] if len(row) else None
 
 
+def _subject(rv: PerformanceReview) -> str:
+    """Who the review is about, as the subject of a sentence: the company, a region or a team."""
+    if rv.scope_level_ == "region":
+        return _("Region {key}", key=rv.scope_key_)
+    if rv.scope_level_ == "team":
+        return _("Team {key}", key=rv.scope_key_)
+    if rv.scope_level_ == "company":
+        return _("The company")
+    return f"{rv.scope_level_.capitalize()} {rv.scope_key_}"
+
+
+#: a level of the sales organisation as a word in a sentence (``pgettext("level", ...)``)
+LEVEL_WORDS = (NP_("level", "company"), NP_("level", "region"), NP_("level", "team"), NP_("level", "rep"))
+
+
+def level_word(level: str) -> str:
+    """``region`` / ``team`` / ``rep`` as a word in the report's language."""
+    return pgettext("level", level)
+
+
+def _first_sentence(rv: PerformanceReview) -> str:
+    k = rv.scope_kpis_
+    f = dict(who=_subject(rv), revenue=viz.fmt_money(k.get("revenue")), period=period_text(rv.period_))
+    att, yoy = k.get("revenue_attainment"), k.get("revenue_growth_yoy")
+    has_att = att is not None and not pd.isna(att)
+    has_yoy = yoy is not None and not pd.isna(yoy)
+    if has_att:
+        f.update(attainment=viz.fmt_pct(att), target=viz.fmt_money(k.get("revenue_target")),
+                 status=status_word(classify([att], **rv.config_.warning_lines["attainment"]).iat[0]))
+    if has_yoy:
+        f.update(growth=viz.fmt_pct(abs(yoy)), last_year=period_text(rv.last_year_))
+    if has_att and has_yoy and yoy >= 0:
+        return _("{who} booked {revenue} of revenue in {period}, {attainment} of its {target} target ({status}) "
+                 "and {growth} more than in {last_year}.", **f)
+    if has_att and has_yoy:
+        return _("{who} booked {revenue} of revenue in {period}, {attainment} of its {target} target ({status}) "
+                 "and {growth} less than in {last_year}.", **f)
+    if has_att:
+        return _("{who} booked {revenue} of revenue in {period}, {attainment} of its {target} target ({status}).", **f)
+    if has_yoy and yoy >= 0:
+        return _("{who} booked {revenue} of revenue in {period} and {growth} more than in {last_year}.", **f)
+    if has_yoy:
+        return _("{who} booked {revenue} of revenue in {period} and {growth} less than in {last_year}.", **f)
+    return _("{who} booked {revenue} of revenue in {period}.", **f)
+
+
 def sentences(rv: PerformanceReview) -> list[str]:
     """Two or three sentences with the numbers that matter (for :func:`salesbench.viz.narrative`)."""
-    k = rv.scope_kpis_
-    label = period_label(rv.period_)
-    who = "The company" if rv.scope_level_ == "company" else f"{rv.scope_level_.capitalize()} {rv.scope_key_}"
-    s = [f"{who} booked {viz.fmt_money(k.get('revenue'))} of revenue in {label}"]
-    att = k.get("revenue_attainment")
-    if att is not None and not pd.isna(att):
-        st = classify([att], **rv.config_.warning_lines["attainment"]).iat[0]
-        s[0] += f", {viz.fmt_pct(att)} of its {viz.fmt_money(k.get('revenue_target'))} target ({st})"
-    yoy = k.get("revenue_growth_yoy")
-    if yoy is not None and not pd.isna(yoy):
-        s[0] += f" and {viz.fmt_pct(abs(yoy))} {'more' if yoy >= 0 else 'less'} than in {period_label(rv.last_year_)}"
-    s[0] += "."
+    s = [_first_sentence(rv)]
     if rv.waterfalls_:
         level, wf = next(iter(rv.waterfalls_.items()))
         ch = wf[wf["kind"] == "child"]
         if len(ch):
             lo, hi = ch.loc[ch["delta"].idxmin()], ch.loc[ch["delta"].idxmax()]
-            parts = []
-            if lo["delta"] < 0:
-                parts.append(f"the largest shortfall to target is {level} {lo['label']} ({viz.fmt_money(lo['delta'])})")
-            if hi["delta"] > 0:
-                parts.append(f"the largest surplus {level} {hi['label']} (+{viz.fmt_money(hi['delta'])})")
-            if parts:
-                sentence = " and ".join(parts)
-                s.append(sentence[0].upper() + sentence[1:] + ".")
+            f = dict(level=level_word(level), lo=lo["label"], lo_delta=viz.fmt_money(lo["delta"]),
+                     hi=hi["label"], hi_delta=viz.fmt_money(hi["delta"]))
+            if lo["delta"] < 0 and hi["delta"] > 0:
+                s.append(_("The largest shortfall to target is {level} {lo} ({lo_delta}) and the largest surplus "
+                           "{level} {hi} (+{hi_delta}).", **f))
+            elif lo["delta"] < 0:
+                s.append(_("The largest shortfall to target is {level} {lo} ({lo_delta}).", **f))
+            elif hi["delta"] > 0:
+                s.append(_("The largest surplus {level} {hi} (+{hi_delta}).", **f))
     card = rv.scope_card_
     below = int(card["status"].isin(["red", "amber"]).sum())
     top = card.dropna(subset=["score"]).head(1)
-    txt = f"{below} of {len(card)} reps are below a warning line (score or revenue attainment)"
     if len(top):
         t = top.iloc[0]
-        txt += f"; {t.get('name') or t['rep_id']} ({t.get('team', '')}) leads the scorecard with {t['score']:.0f} points"
-    s.append(txt + ".")
+        s.append(_("{below} of {n} reps are below a warning line (score or revenue attainment); {leader} ({team}) "
+                   "leads the scorecard with {score} points.", below=below, n=len(card),
+                   leader=t.get("name") or t["rep_id"], team=t.get("team", ""), score=format(t["score"], ".0f")))
+    else:
+        s.append(_("{below} of {n} reps are below a warning line (score or revenue attainment).",
+                   below=below, n=len(card)))
     if rv.spearman_truth_ is not None:
-        s.append(f"Demo check: the score ranks reps like their hidden skill (Spearman {rv.spearman_truth_:.2f}).")
+        s.append(_("Demo check: the score ranks reps like their hidden skill (Spearman {rho}).",
+                   rho=format(rv.spearman_truth_, ".2f")))
     return s
 
 
@@ -141,19 +186,22 @@ def feedback_blocks(rv: PerformanceReview, max_reps: int | None = None) -> viz.H
     """One escaped block per rep: heading, summary, strengths, gaps and trend, all with numbers."""
     parts = []
     items = rv.feedback_ if max_reps is None else rv.feedback_[:max_reps]
+    none = _("none stands out against the team median")
+    strengths_head, gaps_head = viz.esc(_("Strengths")), viz.esc(_("Gaps"))
     for fb in items:
+        text = feedback_texts(fb) if "comparison" in fb else fb
         color = viz.status_color(fb["status"])
         parts.append(
             f'<div style="border-left:6px solid {color};padding:4px 12px;margin:10px 0">'
             f'<h3 style="margin:4px 0">{viz.esc(fb["name"] or fb["rep_id"])} · {viz.esc(fb["team"] or "")}</h3>'
-            f"<p>{viz.esc(fb['summary'])}</p>"
+            f"<p>{viz.esc(text['summary'])}</p>"
         )
-        parts.append("<p><b>Strengths</b></p>" + (viz.bullet_list(fb["strengths"]).markup if fb["strengths"]
-                                                  else "<p>none stands out against the team median</p>"))
-        parts.append("<p><b>Gaps</b></p>" + (viz.bullet_list(fb["gaps"]).markup if fb["gaps"]
-                                             else "<p>none stands out against the team median</p>"))
-        if fb["trend_text"]:
-            parts.append(f"<p>{viz.esc(fb['trend_text'])}</p>")
+        parts.append(f"<p><b>{strengths_head}</b></p>" + (viz.bullet_list(text["strengths"]).markup
+                                                         if text["strengths"] else f"<p>{viz.esc(none)}</p>"))
+        parts.append(f"<p><b>{gaps_head}</b></p>" + (viz.bullet_list(text["gaps"]).markup
+                                                    if text["gaps"] else f"<p>{viz.esc(none)}</p>"))
+        if text["trend_text"]:
+            parts.append(f"<p>{viz.esc(text['trend_text'])}</p>")
         parts.append("</div>")
     return viz.HTML("".join(parts))
 
@@ -183,11 +231,13 @@ def publish(rv: PerformanceReview, res) -> None:
     res.set(**rv.results())
     k = rv.scope_kpis_
     att = k.get("revenue_attainment")
-    res.headline("Revenue", k.get("revenue"), viz.fmt_money(k.get("revenue")))
-    res.headline("Attainment", att, viz.fmt_pct(att) if att is not None and not pd.isna(att) else "–")
-    res.headline("Growth vs last year", k.get("revenue_growth_yoy"), _signed_pct(k.get("revenue_growth_yoy")))
+    # labels stay English in results.json (N_: in the catalog, so the index page shows them translated);
+    # the texts are the formatted values as the index shows them, in the report's language
+    res.headline(N_("Revenue"), k.get("revenue"), viz.fmt_money(k.get("revenue")))
+    res.headline(N_("Attainment"), att, viz.fmt_pct(att) if att is not None and not pd.isna(att) else "–")
+    res.headline(N_("Growth vs last year"), k.get("revenue_growth_yoy"), _signed_pct(k.get("revenue_growth_yoy")))
     below = int(rv.scope_card_["status"].isin(["red", "amber"]).sum())
-    res.headline("Reps below a warning line", below, f"{below} of {len(rv.scope_card_)}")
+    res.headline(N_("Reps below a warning line"), below, _("{below} of {n}", below=below, n=len(rv.scope_card_)))
     res.table("scorecard", scorecard_export(rv))
     res.table("warnings", rv.warnings_)
     for level in ("team", "region"):
@@ -223,9 +273,9 @@ def scorecard_table(card: pd.DataFrame, kpis: Sequence[str], max_rows: int = 60,
     ✕ red); the last column repeats the overall status as a word.
     """
     df = card.head(max_rows)
-    heads = ["Rank", "Rep", "Team", "Score"] + [KPIS[k].label if k in KPIS else k for k in kpis] + ["Status"]
+    heads = [_("Rank"), _("Rep"), _("Team"), _("Score")] + [kpi_label(k) for k in kpis] + [_("Status")]
     rows = []
-    for _, r in df.iterrows():
+    for _i, r in df.iterrows():
         cells = [
             f"<td>{viz.esc('' if pd.isna(r.get('rank')) else int(r['rank']))}</td>",
             f"<td>{viz.esc(r.get('name') or r['rep_id'])}</td>",
@@ -239,17 +289,17 @@ def scorecard_table(card: pd.DataFrame, kpis: Sequence[str], max_rows: int = 60,
             cells.append(_status_cell(txt, r.get(f"status_{k}", "grey")))
         st = r.get("status", "grey")
         cells.append(
-            f'<td style="background:{viz.status_color(st)};color:#fff;font-weight:600">{viz.esc(st)}</td>'
+            f'<td style="background:{viz.status_color(st)};color:#fff;font-weight:600">{viz.esc(status_word(st))}</td>'
         )
         rows.append("<tr>" + "".join(cells) + "</tr>")
     cap = f"<caption>{viz.esc(caption)}</caption>" if caption else ""
     head = "".join(f"<th>{viz.esc(h)}</th>" for h in heads)
-    legend = (
-        '<p class="s">Cell colour and glyph = status against the warning lines: '
-        "✓ green, ! amber, ✕ red, blank grey = no data. Percentages in brackets are attainment against target.</p>"
-    )
+    legend = '<p class="s">' + viz.esc(_(
+        "Cell colour and glyph = status against the warning lines: "
+        "✓ green, ! amber, ✕ red, blank grey = no data. Percentages in brackets are attainment against target.")) + "</p>"
     more = (
-        f'<p class="s">Showing {max_rows} of {len(card):,} reps; the full scorecard is in the exported CSV.</p>'
+        '<p class="s">' + viz.esc(_("Showing {shown} of {n} reps; the full scorecard is in the exported CSV.",
+                                    shown=max_rows, n=format(len(card), ","))) + "</p>"
         if len(card) > max_rows else ""
     )
     return viz.HTML(
@@ -263,7 +313,7 @@ def _status_cell(text: str, status: str) -> str:
     glyph = GLYPH[status]
     return (
         f'<td style="background:{_TINT[status]};border-left:4px solid {viz.status_color(status)}" '
-        f'title="{viz.esc(status)}">{viz.esc(text)}{" " + glyph if glyph else ""}</td>'
+        f'title="{viz.esc(status_word(status))}">{viz.esc(text)}{" " + glyph if glyph else ""}</td>'
     )
 
 
@@ -275,22 +325,20 @@ def level_table(frame: pd.DataFrame, lines: Mapping[str, Mapping[str, float]], l
     cols = [label, "revenue", "revenue_target", "revenue_attainment", "revenue_growth_pop", "revenue_growth_yoy",
             "gross_margin", "collection_rate", "new_customer_rate", "csat", "nps", "win_rate", "status"]
     cols = [c for c in cols if c in df.columns]
-    pretty = {label: label.capitalize() if label != "key" else "", "revenue": "Revenue", "revenue_target": "Target",
-              "revenue_attainment": "Attainment", "revenue_growth_pop": "vs prev.", "revenue_growth_yoy": "vs last year",
-              "gross_margin": "Gross margin", "collection_rate": "Collection", "new_customer_rate": "New cust.",
-              "csat": "CSAT", "nps": "NPS", "win_rate": "Win rate", "status": "Status"}
-    out = df[cols].rename(columns=pretty)
-    fmts = {"Revenue": viz.fmt_money, "Target": viz.fmt_money, "Attainment": viz.fmt_pct,
-            "vs prev.": lambda v: viz.fmt_pct(v, 1), "vs last year": lambda v: viz.fmt_pct(v, 1),
-            "Gross margin": lambda v: viz.fmt_pct(v, 1), "Collection": viz.fmt_pct,
-            "New cust.": lambda v: viz.fmt_pct(v, 1), "CSAT": lambda v: viz.fmt_num(v, 2),
-            "NPS": viz.fmt_num, "Win rate": viz.fmt_pct}
-    return viz.show_table(out, formats=fmts, status_col="Status" if "Status" in out.columns else None)
+    levels = {"region": _("Region"), "team": _("Team"), "rep": _("Rep"), "key": ""}
+    pretty = {label: levels.get(label, label.capitalize()), "revenue": _("Revenue"), "revenue_target": _("Target"),
+              "revenue_attainment": _("Attainment"), "revenue_growth_pop": _("vs prev."),
+              "revenue_growth_yoy": _("vs last year"), "gross_margin": _("Gross margin"),
+              "collection_rate": _("Collection"), "new_customer_rate": _("New cust."), "csat": "CSAT", "nps": "NPS",
+              "win_rate": _("Win rate"), "status": _("Status")}
+    fmts = {"revenue": viz.fmt_money, "revenue_target": viz.fmt_money, "revenue_attainment": viz.fmt_pct,
+            "revenue_growth_pop": lambda v: viz.fmt_pct(v, 1), "revenue_growth_yoy": lambda v: viz.fmt_pct(v, 1),
+            "gross_margin": lambda v: viz.fmt_pct(v, 1), "collection_rate": viz.fmt_pct,
+            "new_customer_rate": lambda v: viz.fmt_pct(v, 1), "csat": lambda v: viz.fmt_num(v, 2),
+            "nps": viz.fmt_num, "win_rate": viz.fmt_pct, "status": status_word}
+    return viz.show_table(df[cols], formats=fmts, status_col="status" if "status" in cols else None,
+                          headers=pretty)
 
-
-
-def kpi_label(name: str) -> str:
-    return KPIS[name].label if name in KPIS else name
 
 
 def warning_frame(rv: PerformanceReview) -> pd.DataFrame:
@@ -300,22 +348,27 @@ def warning_frame(rv: PerformanceReview) -> pd.DataFrame:
         return pd.DataFrame(columns=["Rep", "Team", "Measure", "Value", "Against", "status"])
     def fmt(r):
         if r["basis"] == "attainment":
-            return viz.fmt_pct(r["value"]) + " of target"
+            return _("{attainment} of target", attainment=viz.fmt_pct(r["value"]))
         if r["basis"] == "score":
-            return viz.fmt_num(r["value"], 0) + " points"
+            return _("{score} points", score=viz.fmt_num(r["value"], 0))
         return format_value(r["measure"], r["value"])
     return pd.DataFrame({
         "Rep": w["name"].fillna(w["rep_id"]), "Team": w["team"],
-        "Measure": w["measure"].map(lambda m: "Score" if m == "score" else kpi_label(m)),
+        "Measure": w["measure"].map(lambda m: _("Score") if m == "score" else kpi_label(m)),
         "Value": w.apply(fmt, axis=1),
-        "Against": w["basis"].map({"attainment": "target", "percentile": "peers (percentile)", "score": "score lines"}),
+        "Against": w["basis"].map({"attainment": _("target"), "percentile": _("peers (percentile)"),
+                                   "score": _("score lines")}),
         "status": w["status"],
     })
 
 
 def warning_view(rv: PerformanceReview, max_rows: int = 60) -> viz.HTML:
-    """Everyone under a warning line as an escaped table with the status coloured."""
-    return viz.show_table(warning_frame(rv), max_rows=max_rows, status_col="status")
+    """Everyone under a warning line as an escaped table with the status coloured (headers and status words shown
+    in the report's language; :func:`warning_frame`'s columns stay English)."""
+    headers = {"Rep": _("Rep"), "Team": _("Team"), "Measure": _("Measure"), "Value": _("Value"),
+               "Against": _("Against"), "status": _("status")}
+    return viz.show_table(warning_frame(rv), max_rows=max_rows, status_col="status", headers=headers,
+                          formats={"status": status_word})
 
 
 def level_frame(rv: PerformanceReview, level: str) -> pd.DataFrame:
@@ -334,57 +387,94 @@ def level_frame(rv: PerformanceReview, level: str) -> pd.DataFrame:
 
 def pvm_views(rv: PerformanceReview) -> list[tuple[str, pd.DataFrame, str, str]]:
     """(title, PVM frame, base label, current label) for the previous-period and target comparisons."""
-    cur = period_label(rv.period_)
+    cur = period_text(rv.period_)
     out = []
     if rv.pvm_previous_ is not None:
-        out.append((f"Revenue bridge {period_label(rv.previous_)} → {cur}", rv.pvm_previous_,
-                    period_label(rv.previous_), cur))
+        out.append((_("Revenue bridge {base} → {current}", base=period_text(rv.previous_), current=cur),
+                    rv.pvm_previous_, period_text(rv.previous_), cur))
     if rv.pvm_target_ is not None:
-        out.append((f"Revenue bridge target → {cur} (target at {rv.pvm_target_base_}'s mix and prices)",
-                    rv.pvm_target_, "target", cur))
+        if rv.pvm_target_base_ == "same period last year":
+            title = _("Revenue bridge target → {current} (target at same period last year's mix and prices)",
+                      current=cur)
+        elif rv.pvm_target_base_ == "previous period":
+            title = _("Revenue bridge target → {current} (target at previous period's mix and prices)", current=cur)
+        else:
+            title = f"Revenue bridge target → {cur} (target at {rv.pvm_target_base_}'s mix and prices)"
+        out.append((title, rv.pvm_target_, _("target"), cur))
     return out
 
 
 def relationship_readings(rv: PerformanceReview) -> viz.HTML:
     """One plain-language reading per KPI pair (associations, never causes)."""
-    return viz.bullet_list(rv.relationships_["reading"])
+    rel = rv.relationships_
+    return viz.bullet_list([reading_text(r.x, r.y, r.rho, r.lo, r.hi) for r in rel.itertuples(index=False)])
 
 
 def pvm_table(pvm: pd.DataFrame) -> viz.HTML:
     """A PVM frame as an escaped table (money compact, prices with two decimals)."""
-    cols = {"product_line": "Product line", "revenue_base": "Base revenue", "revenue_current": "Revenue",
-            "volume": "Volume", "mix": "Mix", "price": "Price", "change": "Change",
-            "price_base": "Base price", "price_current": "Price now"}
-    df = pvm[list(cols)].rename(columns=cols)
-    money = {c: viz.fmt_money for c in ("Base revenue", "Revenue", "Volume", "Mix", "Price", "Change")}
-    money.update({"Base price": lambda v: viz.fmt_num(v, 2), "Price now": lambda v: viz.fmt_num(v, 2)})
-    return viz.show_table(df, formats=money)
+    cols = {"product_line": _("Product line"), "revenue_base": _("Base revenue"), "revenue_current": _("Revenue"),
+            "volume": _("Volume"), "mix": _("Mix"), "price": _("Price"), "change": _("Change"),
+            "price_base": _("Base price"), "price_current": _("Price now")}
+    fmts = {c: viz.fmt_money for c in ("revenue_base", "revenue_current", "volume", "mix", "price", "change")}
+    fmts.update({"price_base": lambda v: viz.fmt_num(v, 2), "price_current": lambda v: viz.fmt_num(v, 2),
+                 "product_line": lambda v: _("Total") if v == "Total" else v})
+    return viz.show_table(pvm[list(cols)], formats=fmts, headers=cols)
 
 
 def method_notes(rv: PerformanceReview) -> list[str]:
     """Plain sentences describing weights, normalisation, lines and definitions actually used."""
     cfg = rv.config_
     lines = cfg.warning_lines
-    w = ", ".join(f"{kpi_label(k)} {viz.fmt_pct(v)}" for k, v in cfg.weights.items())
-    norm = (f"attainment against target (capped at {viz.fmt_pct(cfg.attainment_cap)}) where the rep has a target, "
-            f"otherwise the percentile among {cfg.peer_group} peers"
-            if cfg.normalisation == "target_else_percentile" else f"the percentile among {cfg.peer_group} peers")
+    w = _(", ").join(_("{kpi} {weight}", kpi=kpi_label(k), weight=viz.fmt_pct(v)) for k, v in cfg.weights.items())
+    peers = pgettext("peer_group", cfg.peer_group)
+    if cfg.normalisation == "target_else_percentile":
+        scoring = _("Score weights: {weights}. Each KPI is scored as attainment against target (capped at {cap}) where "
+                    "the rep has a target, otherwise the percentile among {peers} peers; score = 100 × weighted mean "
+                    "of these components.", weights=w, cap=viz.fmt_pct(cfg.attainment_cap), peers=peers)
+    else:
+        scoring = _("Score weights: {weights}. Each KPI is scored as the percentile among {peers} peers; "
+                    "score = 100 × weighted mean of these components.", weights=w, peers=peers)
+    definitions = _("New-customer rate = customers acquired in the period (sign-up date, else first order) ÷ active "
+                    "customers. Gross margin = (revenue − cost) ÷ revenue. NPS = % promoters (9-10) − % detractors (0-6).")
+    if cfg.collection_grace_days == 0:
+        collection = _("Collection rate = amount due in the period and paid by the due date ÷ amount due in the "
+                       "period. {definitions}", definitions=definitions)
+    else:
+        collection = _("Collection rate = amount due in the period and paid within {days} days of the due date ÷ "
+                       "amount due in the period. {definitions}", days=cfg.collection_grace_days,
+                       definitions=definitions)
     notes = [
-        f"Review period {period_label(rv.period_)} ({rv.period_.start_time.date()} to {rv.period_.end_time.date()}), "
-        f"compared with {period_label(rv.previous_)} and {period_label(rv.last_year_)}; data up to {rv.as_of_}.",
-        f"Score weights: {w}. Each KPI is scored as {norm}; score = 100 × weighted mean of these components.",
-        f"A KPI a rep has no data for drops out and its weight is spread over the rep's other KPIs; reps with less than "
-        f"{viz.fmt_pct(cfg.min_weight)} of the weight covered get no score.",
-        f"Warning lines: attainment below {viz.fmt_pct(lines['attainment']['red'])} red, below "
-        f"{viz.fmt_pct(lines['attainment']['amber'])} amber; percentile below {viz.fmt_pct(lines['percentile']['red'])} "
-        f"red, below {viz.fmt_pct(lines['percentile']['amber'])} amber; score below {lines['score']['red']:g} red, below "
-        f"{lines['score']['amber']:g} amber. A rep's status is the worst of the score and target-attainment statuses.",
-        f"Collection rate = amount due in the period and paid {'by the due date' if cfg.collection_grace_days == 0 else f'within {cfg.collection_grace_days} days of the due date'} ÷ amount due in the period. "
-        "New-customer rate = customers acquired in the period (sign-up date, else first order) ÷ active customers. "
-        "Gross margin = (revenue − cost) ÷ revenue. NPS = % promoters (9-10) − % detractors (0-6).",
+        _("Review period {period} ({start} to {end}), compared with {previous} and {last_year}; data up to {as_of}.",
+          period=period_text(rv.period_), start=viz.fmt_date(rv.period_.start_time.date()),
+          end=viz.fmt_date(rv.period_.end_time.date()), previous=period_text(rv.previous_),
+          last_year=period_text(rv.last_year_), as_of=viz.fmt_date(rv.as_of_)),
+        scoring,
+        _("A KPI a rep has no data for drops out and its weight is spread over the rep's other KPIs; reps with less "
+          "than {min_weight} of the weight covered get no score.", min_weight=viz.fmt_pct(cfg.min_weight)),
+        _("Warning lines: attainment below {att_red} red, below {att_amber} amber; percentile below {pct_red} red, "
+          "below {pct_amber} amber; score below {score_red} red, below {score_amber} amber. A rep's status is the "
+          "worst of the score and target-attainment statuses.",
+          att_red=viz.fmt_pct(lines["attainment"]["red"]), att_amber=viz.fmt_pct(lines["attainment"]["amber"]),
+          pct_red=viz.fmt_pct(lines["percentile"]["red"]), pct_amber=viz.fmt_pct(lines["percentile"]["amber"]),
+          score_red=format(lines["score"]["red"], "g"), score_amber=format(lines["score"]["amber"], "g")),
+        collection,
     ]
-    notes += [f"Note: {n}." for n in rv.notes_]
+    notes += [_("Note: {note}.", note=n) for n in rv.notes_text()]
     return notes
+
+
+#: the peer groups of the percentile normalisation as words (``pgettext("peer_group", ...)``)
+PEER_GROUP_WORDS = (NP_("peer_group", "company"), NP_("peer_group", "team"))
+
+#: the title of each gap-to-target waterfall, by the level of its steps
+GAP_TITLES = {"region": NP_("title", "Revenue gap to target by region"),
+              "team": NP_("title", "Revenue gap to target by team"),
+              "rep": NP_("title", "Revenue gap to target by rep")}
+
+
+def gap_title(level: str) -> str:
+    """The title of the gap-to-target waterfall of ``level`` in the report's language."""
+    return pgettext("title", GAP_TITLES[level]) if level in GAP_TITLES else f"Revenue gap to target by {level}"
 
 
 # --------------------------------------------------------------------------- figures
@@ -396,7 +486,7 @@ def figure_inputs(rv: PerformanceReview) -> dict[str, tuple[tuple, dict[str, Any
     """
     card, lines = rv.scope_card_, rv.config_.warning_lines
     out: dict[str, tuple[tuple, dict[str, Any]]] = {
-        "plot_overview": ((card,), {"lines": lines, "period": period_label(rv.period_)}),
+        "plot_overview": ((card,), {"lines": lines, "period": period_text(rv.period_)}),
         "plot_score_bars": ((card,), {"lines": lines}),
         "plot_sparklines": ((rv.history_,), {"rep_ids": list(card["rep_id"]), "lines": lines}),
         "plot_relationships": ((rv.relationships_,), {}),
@@ -405,7 +495,7 @@ def figure_inputs(rv: PerformanceReview) -> dict[str, tuple[tuple, dict[str, Any
         out["plot_attainment_bars"] = ((card,), {"lines": lines, "cap": 1.6})
     if rv.waterfalls_:
         level, wf = next(iter(rv.waterfalls_.items()))
-        out["plot_gap_waterfall"] = ((wf,), {"title": f"Revenue gap to target by {level}"})
+        out["plot_gap_waterfall"] = ((wf,), {"title": gap_title(level)})
     views = pvm_views(rv)
     if views:
         title, pvm, base, cur = views[0]
@@ -428,7 +518,7 @@ def show_overview(rv: PerformanceReview) -> None:
 def show_gap_waterfalls(rv: PerformanceReview) -> None:
     """One gap-to-target waterfall per level below the scope (regions and teams, or teams and reps); none without targets."""
     for level, wf in rv.waterfalls_.items():
-        _show(plots.plot_gap_waterfall(wf, title=f"Revenue gap to target by {level}"))
+        _show(plots.plot_gap_waterfall(wf, title=gap_title(level)))
 
 
 def show_pvm(rv: PerformanceReview) -> None:

@@ -37,6 +37,11 @@ from salesbench.analyses.plan import feasibility as fz
 from salesbench.analyses.plan import target as tg
 from salesbench.analyses.plan.split import split
 from salesbench.core.errors import CheckError, ReportSkipped
+from salesbench.core.i18n import messages
+from salesbench.viz.format import fmt_month
+
+#: the skip reasons are shown in the report's language (named gettext, not ``_``: this module loops with ``for _, ...``)
+gettext = messages(__name__).gettext
 
 MONTH_DRIVERS = ("forecast", "last_year")
 
@@ -149,7 +154,7 @@ class SalesPlan(Analysis):
         o = ds.table("orders")
         last_date = o.order_date.max().to_pyarrow().as_py()
         if last_date is None:
-            raise ReportSkipped("no orders")
+            raise ReportSkipped(gettext("no orders"))
         self.as_of_ = self.as_of or last_date
         try:
             self.period_, first, last = tg.plan_period(self.period, self.as_of_)
@@ -159,7 +164,8 @@ class SalesPlan(Analysis):
         ly_first, ly_last = first - 12, last - 12
         first_date = o.order_date.min().to_pyarrow().as_py()
         if ly_first.start_time.date() < first_date or ly_last.end_time.date() > self.as_of_:
-            raise ReportSkipped(f"the orders do not cover the whole last period {ly_first}..{ly_last}")
+            raise ReportSkipped(gettext("the orders do not cover the whole last period {first}..{last}",
+                                  first=fmt_month(str(ly_first)), last=fmt_month(str(ly_last))))
         self.last_span_ = (ly_first, ly_last)
         self._fit_target(ds, ly_first, ly_last)
         self._fit_forecast(ds, last)
@@ -205,7 +211,7 @@ class SalesPlan(Analysis):
         self.forecast_ = f.forecast_[f.forecast_["ds"].isin(starts)].reset_index(drop=True)
         self.rho_ = float(f.rho_) if np.isfinite(f.rho_) else 0.0
         if set(self.forecast_.loc[self.forecast_["unique_id"] == TOTAL, "ds"]) != set(starts):
-            raise ReportSkipped(f"the forecast does not reach {self.months_[-1]}")
+            raise ReportSkipped(gettext("the forecast does not reach {month}", month=fmt_month(str(self.months_[-1]))))
 
     def _fit_drivers(self, ds, ly_first, ly_last, first, last) -> None:
         reps = dv.reps_frame(ds)

@@ -10,6 +10,9 @@ import numpy as np
 import pandas as pd
 
 from salesbench import viz
+from salesbench.core.i18n import messages
+
+_, ngettext, pgettext = messages(__name__).functions()
 
 
 def plot_waterfall(steps: pd.DataFrame, *, ax=None):
@@ -35,7 +38,7 @@ def plot_waterfall(steps: pd.DataFrame, *, ax=None):
     viz.money_axis(ax)
     lo = min(b for b in bottoms[1:-1]) if len(vals) > 2 else 0
     ax.set_ylim(bottom=max(0.0, 0.9 * min(lo, vals[0], vals[-1])))
-    ax.set_ylabel("revenue")
+    ax.set_ylabel(_("revenue"))
     return ax
 
 
@@ -54,14 +57,15 @@ def plot_month_profile(monthly: pd.DataFrame, *, ax=None):
         axes = [ax] * len(keys)
     for a, key, color in zip(axes, keys, viz.PALETTE * (len(keys) // len(viz.PALETTE) + 1)):
         g = monthly[monthly["key"] == key]
-        a.plot(g["month"].astype(str), g["target"], color=color, label=f"{key} target")
-        a.plot(g["month"].astype(str), g["last_year"], color=color, linestyle=":", label=f"{key} last year")
+        a.plot(g["month"].astype(str), g["target"], color=color, label=_("{key} target", key=key))
+        a.plot(g["month"].astype(str), g["last_year"], color=color, linestyle=":",
+               label=_("{key} last year", key=key))
         a.tick_params(axis="x", labelrotation=90, labelsize=7)
         viz.money_axis(a)
         if a is not ax or len(set(map(id, axes))) > 1:
             a.set_title(str(key))
     if len(set(map(id, axes))) > 1:
-        ax.legend(["target", "last period"], fontsize=7, loc="upper left")
+        ax.legend([_("target"), _("last period")], fontsize=7, loc="upper left")
     return ax
 
 
@@ -79,6 +83,6 @@ def plot_reach_distribution(pieces: pd.DataFrame, *, lines: Mapping[str, float],
         ax.axvline(lines[name], color=viz.TARGET, linestyle="--", linewidth=1)
     viz.pct_axis(ax, "x")
     ax.set_xlim(0, 1)
-    ax.set_xlabel("P(reach the planned target)")
-    ax.set_ylabel("pieces")
+    ax.set_xlabel(_("P(reach the planned target)"))
+    ax.set_ylabel(_("pieces"))
     return ax

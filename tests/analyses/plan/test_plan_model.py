@@ -18,11 +18,6 @@ from salesbench.io.sources import open_data
 AS_OF = dt.date(2024, 12, 31)
 
 
-@pytest.fixture(scope="module")
-def plan(small_demo):
-    return SalesPlan(as_of=AS_OF).fit(open_data(small_demo))
-
-
 def test_plan_for_the_next_year_sums_exactly_at_every_level(plan):
     assert plan.period_ == "2025" and [str(m) for m in plan.months_][::11] == ["2025-01", "2025-12"]
     t = plan.tree_
