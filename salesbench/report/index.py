@@ -27,7 +27,7 @@ from salesbench.core import i18n
 from salesbench.core.dataset import reason_text
 from salesbench.core.i18n import N_, NP_, messages
 from salesbench.report.plan import Job
-from salesbench.report.render import CJK_FONT_STACK, TEMPLATES_DIR, run_date_text
+from salesbench.report.render import CJK_FONT_STACK, TEMPLATES_DIR, data_label_text, run_date_text
 from salesbench.viz.palette import STATUS
 
 _, ngettext, pgettext = messages(__name__).functions()
@@ -144,6 +144,7 @@ def index_html(jobs: list[Job], meta: dict[str, Any]) -> str:
         words = page_words(len(jobs), run_date, meta["duration_s"], meta["version"])
         cards = [{"status": s, "text": status_text(s), "color": STATUS_COLORS[s],
                   "count": sum(j.status == s for j in jobs)} for s in ("ok", "failed", "skipped")]
+        data = [{**d, "label": data_label_text(d["label"])} for d in meta.get("data", [])]
         return _ENV.get_template(INDEX_TEMPLATE).render(
-            meta=meta, lang=lang, run_date=run_date, w=words, cards=cards, rows=[index_row(j) for j in jobs],
+            meta={**meta, "data": data}, lang=lang, run_date=run_date, w=words, cards=cards, rows=[index_row(j) for j in jobs],
             font_stack=markupsafe.Markup(CJK_FONT_STACK if i18n.is_cjk(lang) else LATIN_FONT_STACK))
