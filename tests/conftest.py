@@ -141,3 +141,10 @@ def pg_demo(pg_server, small_demo) -> str:
 
     pgserver.load_dataset(pg_server, "sales", open_data(small_demo))
     return pg_server.url("sales", pgserver.USER, pgserver.PASSWORD)
+
+
+@pytest.fixture(scope="session")
+def zh_run(run_report) -> ReportRun:
+    """``salesbench run data_quality segmentation --lang zh-CN`` on the small demo, once per session
+    (the Chinese report tests and the browser test share it)."""
+    return run_report(["data_quality", "segmentation"], args=["--lang", "zh-CN", "--jobs", "2"])
