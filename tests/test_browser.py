@@ -72,11 +72,17 @@ def report_set(evil_demo, run_cli, tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def browser():
+def playwright():
+    """One Playwright driver for the module (its sync API cannot be started twice at once)."""
     with sync_api.sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
-        yield b
-        b.close()
+        yield pw
+
+
+@pytest.fixture(scope="module")
+def browser(playwright):
+    b = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
+    yield b
+    b.close()
 
 
 @pytest.fixture(scope="module")
@@ -230,7 +236,7 @@ def _mplfonts_dir() -> Path | None:
 
 
 @pytest.fixture(scope="module")
-def cjk_browser(tmp_path_factory):
+def cjk_browser(playwright, tmp_path_factory):
     """Headless Chromium that finds a Chinese font (the system's, else mplfonts' Noto Sans CJK SC)."""
     env = dict(os.environ)
     if not _system_cjk_fonts():
@@ -244,10 +250,9 @@ def cjk_browser(tmp_path_factory):
                         '  <include ignore_missing="yes">/etc/fonts/fonts.conf</include>\n'
                         f"  <dir>{fonts}</dir>\n  <cachedir>{base / 'cache'}</cachedir>\n</fontconfig>\n")
         env["FONTCONFIG_FILE"] = str(conf)
-    with sync_api.sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True, env=env)
-        yield b
-        b.close()
+    b = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True, env=env)
+    yield b
+    b.close()
 
 
 #: Measures, inside an element (same font), the Chinese characters of its text and as many of a code
