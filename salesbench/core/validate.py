@@ -57,6 +57,7 @@ __all__ = [
     "Finding", "ValidationReport", "SchemaError", "validate", "schema_findings", "quality_findings",
     "pandera_schema", "QUALITY_CHECKS",
     "exclusion_findings", "conflicting_key_findings", "unknown_stages", "unknown_stage_findings",
+    "DESCRIPTIONS", "description_text", "type_word",
 ]
 
 _, ngettext, pgettext = messages(__name__).functions()
