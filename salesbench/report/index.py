@@ -59,6 +59,7 @@ def page_words(n_reports: int, run_date: str, duration_s: float, version: str) -
         "report": _("Report"), "status": _("Status"), "headline": _("Headline figures"),
         "duration": _("Duration"), "details": _("Details"),
         "manifest": _("Parameters, data fingerprints, package versions and timings:"),
+        "full_stop": pgettext("punctuation", "."),
     }
 
 

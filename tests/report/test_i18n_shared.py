@@ -104,7 +104,7 @@ def test_index_page_in_chinese_and_skip_reasons():
     assert "运行于 2026年1月5日 09:30 UTC · 共 4 份报告，耗时 12.3 秒 · salesbench 1.2.3" in page
     assert "已跳过：缺少 opportunities 表；缺少 stage_history 表" in page
     assert "已跳过：orders 表没有数据行（orders.csv）" in page and "已跳过：笔记本主动跳过" in page
-    assert "演示公司（seed=1）" in page and "1.2 秒" in page
+    assert "演示公司（seed=1）" in page and "1.2 秒" in page and "manifest.json</a>。</p>" in page
     visible = re.sub(r"<(style|title)>.*?</\1>|<[^>]+>", " ", page, flags=re.S)
     assert [w for w in _words(visible) if w not in ("salesbench", "hello", "opportunities", "stage_history",
                                                    "orders", "seed", "abc")] == []
