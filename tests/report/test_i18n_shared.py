@@ -97,13 +97,16 @@ def _job(status, reason=None, lang="zh-CN"):
 def test_index_page_in_chinese_and_skip_reasons():
     meta = {"run_date": "2026-01-05 09:30 UTC", "run_at": _dt.datetime(2026, 1, 5, 9, 30), "duration_s": 12.3,
             "version": "1.2.3", "data": [{"label": "demo company (seed=1)", "fingerprint": "abc"}], "lang": "zh-CN"}
-    jobs = [_job("ok"), _job("skipped", "no opportunities table and no stage_history table"),
+    ok = _job("ok")
+    ok.headline = [{"label": "Contents", "value": 5, "text": "5"}]  # a label the report's catalog knows
+    jobs = [ok, _job("skipped", "no opportunities table and no stage_history table"),
             _job("skipped", "orders has no rows (orders.csv)"), _job("skipped", "skipped by the notebook")]
     page = index.index_html(jobs, meta)
     assert '<html lang="zh-CN">' in page and "<title>salesbench 报告汇总 · 2026年1月5日 09:30 UTC</title>" in page
     assert "运行于 2026年1月5日 09:30 UTC · 共 4 份报告，耗时 12.3 秒 · salesbench 1.2.3" in page
     assert "已跳过：缺少 opportunities 表；缺少 stage_history 表" in page
     assert "已跳过：orders 表没有数据行（orders.csv）" in page and "已跳过：笔记本主动跳过" in page
+    assert '<span class="hl">目录</span> 5' in page  # 'hello' has no catalog: the shared one answers
     assert "演示公司（seed=1）" in page and "1.2 秒" in page and "manifest.json</a>。</p>" in page
     visible = re.sub(r"<(style|title)>.*?</\1>|<[^>]+>", " ", page, flags=re.S)
     assert [w for w in _words(visible) if w not in ("salesbench", "hello", "opportunities", "stage_history",
@@ -111,6 +114,7 @@ def test_index_page_in_chinese_and_skip_reasons():
     en = index.index_html(jobs, {**meta, "lang": "en"})
     assert '<html lang="en">' in en and not CJK.search(en)
     assert "skipped: no opportunities table and no stage_history table" in en
+    assert '<span class="hl">Contents</span> 5' in en
 
 
 def test_report_header_in_the_reports_language():
