@@ -141,3 +141,24 @@ def pg_demo(pg_server, small_demo) -> str:
 
     pgserver.load_dataset(pg_server, "sales", open_data(small_demo))
     return pg_server.url("sales", pgserver.USER, pgserver.PASSWORD)
+
+
+@pytest.fixture(scope="session")
+def zh_run(run_report, tmp_path_factory, request) -> ReportRun:
+    """``salesbench run data_quality segmentation --lang zh-CN`` on the small demo, once per test session
+    (the Chinese report tests and the browser test share it; under xdist the workers share one run
+    through a lock in the session's common temporary folder)."""
+    import fcntl
+
+    names = ["data_quality", "segmentation"]
+    base = tmp_path_factory.getbasetemp()
+    if hasattr(request.config, "workerinput"):  # an xdist worker: the folder all workers of this session share
+        base = base.parent
+    out = base / "zh_run" / "out"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with open(base / "zh_run.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (out / "manifest.json").exists():
+            run_report(names, out=out, args=["--lang", "zh-CN", "--jobs", "2"])
+    results = {n: json.loads((out / f"{n}.results.json").read_text()) for n in names}
+    return ReportRun(out, results, None)

@@ -12,11 +12,18 @@ Needs Debian's ``chromium`` (``/usr/bin/chromium``; another binary via
 ``playwright install`` would download is not used. Skipped when either is
 missing. A screenshot of each first screen is written to the test's temporary
 folder and, when ``SALESBENCH_BROWSER_SHOTS=DIR`` is set, copied into DIR.
+
+A Chinese report (``salesbench run --lang zh-CN``, the shared ``zh_run``) is opened
+too: its first screen must show the headline cards with real Chinese glyphs, not
+missing-glyph boxes ("tofu"). Chromium uses the system's Chinese font; on a
+machine without one, the Noto Sans CJK SC that ``mplfonts`` installs is offered
+through a private fontconfig file (the report names it in its font stack).
 """
 from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 from pathlib import Path
 from urllib.parse import unquote, urldefrag, urlparse
 
@@ -65,11 +72,17 @@ def report_set(evil_demo, run_cli, tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def browser():
+def playwright():
+    """One Playwright driver for the module (its sync API cannot be started twice at once)."""
     with sync_api.sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
-        yield b
-        b.close()
+        yield pw
+
+
+@pytest.fixture(scope="module")
+def browser(playwright):
+    b = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
+    yield b
+    b.close()
 
 
 @pytest.fixture(scope="module")
@@ -198,5 +211,81 @@ def test_report_in_browser(name, index_links, report_set, browser, shots):
                 assert _file_path(url).is_file(), f"{name}.html links to a missing file: {url}"
         if name == "data_quality":  # the suspicious name is listed, as text
             assert EVIL_NAME in text, "the data-quality report does not list the customer name with markup"
+    finally:
+        v.close()
+
+
+# ----------------------------------------------------------------------------- Chinese
+def _system_cjk_fonts() -> list[str]:
+    """Families of the installed fonts with Chinese glyphs (``fc-list :lang=zh``; empty without fontconfig)."""
+    try:
+        out = subprocess.run(["fc-list", ":lang=zh", "family"], capture_output=True, text=True, timeout=30).stdout
+    except (OSError, subprocess.SubprocessError):
+        return []
+    return [line for line in out.splitlines() if line.strip()]
+
+
+def _mplfonts_dir() -> Path | None:
+    import importlib.util
+
+    spec = importlib.util.find_spec("mplfonts")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    fonts = Path(list(spec.submodule_search_locations)[0]) / "fonts"
+    return fonts if any(fonts.glob("NotoSansCJK*")) else None
+
+
+@pytest.fixture(scope="module")
+def cjk_browser(playwright, tmp_path_factory):
+    """Headless Chromium that finds a Chinese font (the system's, else mplfonts' Noto Sans CJK SC)."""
+    env = dict(os.environ)
+    if not _system_cjk_fonts():
+        fonts = _mplfonts_dir()
+        if fonts is None:
+            skip_or_fail("the Chinese browser test", "no font with Chinese glyphs: install fonts-noto-cjk "
+                         "(Debian) or the mplfonts package")
+        base = tmp_path_factory.mktemp("fontconfig")
+        conf = base / "fonts.conf"
+        conf.write_text('<?xml version="1.0"?>\n<!DOCTYPE fontconfig SYSTEM "fonts.dtd">\n<fontconfig>\n'
+                        '  <include ignore_missing="yes">/etc/fonts/fonts.conf</include>\n'
+                        f"  <dir>{fonts}</dir>\n  <cachedir>{base / 'cache'}</cachedir>\n</fontconfig>\n")
+        env["FONTCONFIG_FILE"] = str(conf)
+    b = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True, env=env)
+    yield b
+    b.close()
+
+
+#: Measures, inside an element (same font), the Chinese characters of its text and as many of a code
+#: point no font has (U+10FFFD, private use: always drawn as the missing-glyph box).
+_MEASURE_JS = r"""el => {
+  const cjk = [...el.textContent].filter(c => /[\u3400-\u9fff]/.test(c)).join('');
+  const measure = t => { const s = document.createElement('span'); s.style.whiteSpace = 'pre'; s.textContent = t;
+                         el.appendChild(s); const w = s.getBoundingClientRect().width; s.remove(); return w; };
+  return {text: el.textContent, cjk, width: el.getBoundingClientRect().width, glyphs: measure(cjk),
+          tofu: measure('\u{10FFFD}'.repeat([...cjk].length)), size: parseFloat(getComputedStyle(el).fontSize)};
+}"""
+
+
+def test_zh_report_first_screen_draws_chinese_glyphs(zh_run, cjk_browser, shots):
+    out = zh_run.out_dir
+    v = Visit(cjk_browser, (out / "data_quality.html").as_uri())
+    try:
+        page = v.page
+        _save_shot(page, shots, "data_quality-zh-CN")
+        v.check_clean(out)
+        assert page.evaluate("document.documentElement.lang") == "zh-CN"
+        cards = page.locator(".sb-cards .sb-card")
+        assert cards.count() >= 1, "no headline cards"
+        box = cards.first.bounding_box()
+        assert box and box["y"] + box["height"] <= VIEWPORT["height"], f"first card not on the first screen: {box}"
+        # the first card's label (its RAG status word at least is Chinese), the header's title line and kicker
+        for selector in (".sb-cards .sb-card .l", ".sb-header .sb-kicker", ".sb-header .sb-back"):
+            m = page.locator(selector).first.evaluate(_MEASURE_JS)
+            assert m["cjk"], f"{selector}: no Chinese text in {m['text']!r}"
+            assert m["width"] > 0 and m["glyphs"] > 0, f"{selector}: {m}"
+            # real glyphs and the missing-glyph box never have the same width (CJK glyphs are 1 em wide)
+            assert abs(m["glyphs"] - m["tofu"]) > 0.05 * m["size"] * len(m["cjk"]), f"{selector}: tofu? {m}"
+            assert abs(m["glyphs"] - m["size"] * len(m["cjk"])) < 0.1 * m["size"] * len(m["cjk"]), \
+                f"{selector}: Chinese characters are not 1 em wide: {m}"
     finally:
         v.close()

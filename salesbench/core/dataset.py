@@ -28,6 +28,7 @@ import datetime as _dt
 import hashlib
 import json
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
@@ -36,12 +37,15 @@ import ibis
 import ibis.expr.datatypes as dt
 import pandas as pd
 
-from salesbench.core import schema
+from salesbench.core import i18n, schema
+from salesbench.core.i18n import N_, messages
 from salesbench.core.memory import apply_duckdb_limits
 from salesbench.core.secrets import redact  # noqa: F401  (re-exported)
 from salesbench.core.errors import (  # noqa: F401  (re-exported: `from salesbench.core.dataset import DataError` works)
     DataError, DuplicateKeys, EmptyTables, MissingTables, SchemaError,
 )
+
+_, ngettext, pgettext = messages(__name__).functions()
 
 IBIS_TYPES: dict[str, dt.DataType] = {
     "id": dt.string,
@@ -209,20 +213,76 @@ def _exclusion(table: str, column: str | None, reason: str, rows: int, examples:
             "examples": [int(r) for r in examples], "check": check}
 
 
+#: Why rows are left out (``reason`` of an exclusion record, in English in ``results.json``): the templates,
+#: marked for the shared catalog; :func:`reason_text` translates a reason built from one of them.
+REASONS = (
+    N_("not a finite number (NaN or infinity)"),
+    N_("implausibly large (magnitude {limit} or more)"),
+    N_("empty, not a date or outside {first}-{last}"),
+    N_("empty, not a timestamp or outside {first}-{last}"),
+    N_("empty or not a number"),
+    N_("after today ({today})"),
+    N_("after today ({today}), up to {latest}"),
+    N_("exact copies of another row"),
+)
+
+
+def _template_pattern(template: str) -> re.Pattern:
+    parts = re.split(r"\{(\w+)\}", template)
+    return re.compile("".join(re.escape(p) if i % 2 == 0 else f"(?P<{p}>.+?)" for i, p in enumerate(parts)))
+
+
+def compile_templates(templates: Iterable[str]) -> list[tuple[str, re.Pattern]]:
+    """``[(template, pattern)]`` for :func:`retranslate`: each ``{field}`` of a template matches any text."""
+    return [(t, _template_pattern(t)) for t in templates]
+
+
+def retranslate(text: str, templates: list[tuple[str, re.Pattern]],
+                fields: Mapping[str, Callable[[str], str]] | None = None) -> str:
+    """``text`` (English, built from one of ``templates`` by :meth:`str.format`) in the report's language.
+
+    For texts that are stored in English (``results.json``, CSV exports) and shown translated: the
+    first template (from :func:`compile_templates`, marked for the shared catalog) that matches the
+    whole text is translated with the same field values; ``fields`` maps a field name to a function
+    translating its value too. Any other text comes back unchanged. In English the text is returned as is.
+    """
+    if i18n.get_language() == i18n.DEFAULT:
+        return text
+    for template, pattern in templates:
+        m = pattern.fullmatch(text)
+        if m:
+            values = {k: (fields[k](v) if fields and k in fields else v) for k, v in m.groupdict().items()}
+            return _(template, **values) if values else _(template)
+    return text
+
+
+_REASON_PATTERNS = compile_templates(REASONS)
+
+
+def reason_text(reason: str) -> str:
+    """An exclusion ``reason`` (English, built from one of :data:`REASONS`) in the report's language
+    (``"after today (2026-01-05)"`` → ``"晚于今天（2026-01-05）"``); any other text is returned as it is."""
+    return retranslate(reason, _REASON_PATTERNS)
+
+
 def exclusion_sentence(e: Mapping[str, Any]) -> str:
     """``"3 orders rows left out: revenue not a finite number (rows 4, 9, 17)."``
 
-    Plain text (reports escape it); ``e`` is one :meth:`Dataset.exclusions` record. A record
-    with a ``field`` (the column as the source names it) says both: ``订单日期 (order_date) empty ...``.
+    Plain text (reports escape it) in the report's language (:mod:`salesbench.core.i18n`; the record
+    itself stays English); ``e`` is one :meth:`Dataset.exclusions` record. A record with a ``field``
+    (the column as the source names it) says both: ``订单日期 (order_date) empty ...``.
     """
     n, ex = int(e["rows"]), list(e.get("examples") or [])
+    reason = reason_text(e["reason"])
     col = f"{e['field']} ({e['column']})" if e.get("field") and e.get("column") else e.get("column")
-    what = f"{col} {e['reason']}" if col else e["reason"]
-    rows = ""
-    if ex:
-        more = ", …" if n > len(ex) else ""
-        rows = f" (row{'s' if len(ex) > 1 or more else ''} {', '.join(str(r) for r in ex)}{more})"
-    return f"{n:,} {e['table']} row{'s' if n != 1 else ''} left out: {what}{rows}."
+    what = _("{column} {reason}", column=col, reason=reason) if col else reason
+    fields = {"n": f"{n:,}", "table": e["table"], "what": what}
+    if not ex:
+        return ngettext("{n} {table} row left out: {what}.", "{n} {table} rows left out: {what}.", n, **fields)
+    # one example and no more rows is the only singular case (examples are at most the rows)
+    rows = ", ".join(str(r) for r in ex) + (", …" if n > len(ex) else "")
+    return ngettext("{n} {table} row left out: {what} (row {rows}).",
+                    "{n} {table} rows left out: {what} (rows {rows}).", n, rows=rows, **fields)
 
 
 class Dataset:
@@ -351,22 +411,24 @@ class Dataset:
             if c not in t.columns or c in self.type_errors.get(name, {}):
                 continue
             if col.type == "float":
-                rules.append((c, "not a finite number (NaN or infinity)", "nonfinite_values",
+                rules.append((c, REASONS[0], "nonfinite_values",
                               lambda u, c=c: u[c].notnull() & (u[c].isnan() | u[c].isinf())))
-                rules.append((c, f"implausibly large (magnitude {limit:.0e} or more)".replace("+", ""),
+                rules.append((c, REASONS[1].format(limit=f"{limit:.0e}".replace("+", "")),
                               "implausible_values", lambda u, c=c: u[c].notnull() & ~u[c].isnan() & ~u[c].isinf() & (u[c].abs() >= limit)))
             if col.required and col.type in ("date", "timestamp"):
-                rules.append((c, f"empty, not a {col.type} or outside {schema.DATE_MIN.year}-{schema.DATE_MAX.year}",
+                rules.append((c, REASONS[2 if col.type == "date" else 3].format(
+                                  first=schema.DATE_MIN.year, last=schema.DATE_MAX.year),
                               "required_value_missing", lambda u, c=c: u[c].isnull()))
             elif col.required and col.type == "float":
-                rules.append((c, "empty or not a number", "required_value_missing", lambda u, c=c: u[c].isnull()))
+                rules.append((c, REASONS[4], "required_value_missing", lambda u, c=c: u[c].isnull()))
         ev = spec.event_date
         if ev and ev in t.columns and ev not in self.type_errors.get(name, {}):
             day = self.today
             if spec.column(ev).type == "date":
-                rules.append((ev, f"after today ({day})", "future_dates", lambda u: u[ev].notnull() & (u[ev] > day)))
+                rules.append((ev, REASONS[5].format(today=day), "future_dates",
+                              lambda u: u[ev].notnull() & (u[ev] > day)))
             else:
-                rules.append((ev, f"after today ({day})", "future_dates",
+                rules.append((ev, REASONS[5].format(today=day), "future_dates",
                               lambda u: u[ev].notnull() & (u[ev].date() > day)))
         return rules
 
@@ -399,7 +461,8 @@ class Dataset:
                 rows = numbered.filter(bad(numbered)).order_by("sb_row_").limit(EXAMPLE_ROWS)["sb_row_"]
                 if check == "future_dates":  # say how far ahead: a typo (2100 for 2010) shows at once
                     latest = t.filter(bad(t))[col].max().to_pyarrow().as_py()
-                    reason = f"{reason}, up to {latest.date() if hasattr(latest, 'date') else latest}"
+                    reason = REASONS[6].format(today=self.today,
+                                               latest=latest.date() if hasattr(latest, 'date') else latest)
                 exclusions.append(_exclusion(name, col, reason, k, rows.to_pyarrow().to_pylist(), check))
                 if col in self.field_names.get(name, {}):
                     exclusions[-1]["field"] = self.field_names[name][col]
@@ -426,7 +489,7 @@ class Dataset:
                 cols = list(kept.columns)
                 copies = numbered.mutate(sb_copy_=ibis.row_number().over(group_by=cols, order_by="sb_row_"))
                 rows = copies.filter(copies["sb_copy_"] > 0).order_by("sb_row_").limit(EXAMPLE_ROWS)["sb_row_"]
-                exclusions.append(_exclusion(name, None, "exact copies of another row", surplus,
+                exclusions.append(_exclusion(name, None, REASONS[7], surplus,
                                              rows.to_pyarrow().to_pylist(), "exact_duplicates"))
                 kept = d
             n_conf = int(st["sb_conflicts_"] or 0)

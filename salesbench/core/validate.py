@@ -30,6 +30,12 @@ first offending rows come back to pandas.
 
 Every finding names the file or table, the column, how many rows and the first
 offending rows (with their row number in the source).
+
+Language: findings are English (``salesbench validate``, ``results.json``, the
+``findings`` CSV of the data-quality report). Reports show them in their
+language with :func:`description_text` (a finding's ``description``) and
+:meth:`ValidationReport.verdict_text`; the descriptions are built from templates
+marked for the shared catalog (:data:`DESCRIPTIONS`).
 """
 from __future__ import annotations
 
@@ -42,7 +48,8 @@ import ibis.expr.datatypes as dt
 import pandas as pd
 
 from salesbench.core import schema
-from salesbench.core.dataset import IBIS_TYPES, Dataset
+from salesbench.core.dataset import IBIS_TYPES, Dataset, compile_templates, reason_text, retranslate
+from salesbench.core.i18n import N_, NP_, messages
 from salesbench.core.errors import SchemaError
 from salesbench.core.jsonable import to_jsonable
 
@@ -50,11 +57,50 @@ __all__ = [
     "Finding", "ValidationReport", "SchemaError", "validate", "schema_findings", "quality_findings",
     "pandera_schema", "QUALITY_CHECKS",
     "exclusion_findings", "conflicting_key_findings", "unknown_stages", "unknown_stage_findings",
+    "DESCRIPTIONS", "description_text", "type_word",
 ]
+
+_, ngettext, pgettext = messages(__name__).functions()
 
 #: How many offending rows a finding keeps as examples.
 N_EXAMPLES = 5
 ROW = "row"  # name of the row-number column in examples
+
+#: The descriptions of findings with values in them (English in results and CSVs; see :func:`description_text`).
+DESCRIPTIONS = (
+    N_("stored as {have}, must be {want}"),
+    N_("values that do not parse as {kind}"),
+    N_("values that do not parse as {kind} or lie outside {first}-{last}"),
+    N_("{column} {reason} (rows left out)"),
+    N_("{key} values on several rows with different values (a run stops)"),
+)
+#: The canonical column types as words (``{want}``/``{kind}`` of :data:`DESCRIPTIONS`), context ``type``.
+TYPE_WORDS = {"id": NP_("type", "id"), "str": NP_("type", "str"), "date": NP_("type", "date"),
+              "timestamp": NP_("type", "timestamp"), "float": NP_("type", "float"), "int": NP_("type", "int"),
+              "bool": NP_("type", "bool")}
+
+
+def type_word(kind: str) -> str:
+    """A canonical column type (``date``, ``float`` ...) as a word in the report's language."""
+    return pgettext("type", TYPE_WORDS[kind]) if kind in TYPE_WORDS else kind
+
+
+_DESCRIPTION_PATTERNS: list | None = None
+
+
+def description_text(description: str) -> str:
+    """A finding's ``description`` (English, as stored) in the report's language; unknown text unchanged.
+
+    Use it where a report shows findings, e.g.
+    ``viz.show_table(findings, formats={"description": validate.description_text})``.
+    """
+    global _DESCRIPTION_PATTERNS
+    if _DESCRIPTION_PATTERNS is None:
+        fixed = [N_("required table is missing"), N_("the table has no rows"), N_("required column is missing"),
+                 N_("required column is empty"), N_("stage names not among the funnel's stages (ignored by the funnel)")]
+        _DESCRIPTION_PATTERNS = compile_templates([*fixed, *(c.description for c in QUALITY_CHECKS), *DESCRIPTIONS])
+    return retranslate(description, _DESCRIPTION_PATTERNS,
+                       fields={"want": type_word, "kind": type_word, "reason": reason_text})
 
 
 @dataclass
@@ -131,6 +177,15 @@ class ValidationReport:
         """One line such as ``"3 quality problems, 0 schema errors"``."""
         q, s = len(self.quality_problems), len(self.schema_errors)
         return f"{q} quality problem{'s' if q != 1 else ''}, {s} schema error{'s' if s != 1 else ''}"
+
+    def verdict_text(self) -> str:
+        """:meth:`verdict` in the report's language (:mod:`salesbench.core.i18n`)."""
+        q, s = len(self.quality_problems), len(self.schema_errors)
+        if s == 1:
+            return ngettext("{q} quality problem, {s} schema error", "{q} quality problems, {s} schema error", q,
+                            q=q, s=s)
+        return ngettext("{q} quality problem, {s} schema errors", "{q} quality problems, {s} schema errors", q,
+                        q=q, s=s)
 
     def status(self) -> str:
         """Traffic light: red with schema errors, amber with quality problems, else green."""
@@ -264,7 +319,7 @@ def schema_findings(ds: Dataset) -> list[Finding]:
                 "missing_table", "schema", spec.name, None, 0,
                 f"{ds.label}: the required table {spec.name!r} is missing "
                 f"(a data set needs at least {spec.name} with {', '.join(spec.required_columns)})",
-                description="required table is missing",
+                description=N_("required table is missing"),
             ))
     no_rows = ds.empty_tables([t for t in ds.tables if t not in ds.type_errors])
     for name in ds.tables:
@@ -275,7 +330,7 @@ def schema_findings(ds: Dataset) -> list[Finding]:
             findings.append(Finding(
                 "empty_table", "schema" if spec.required else "quality", name, None, 0,
                 f"{no_rows[name]}: reports that need {name} are skipped",
-                description="the table has no rows",
+                description=N_("the table has no rows"),
             ))
             continue
         numbered = _with_rownum(raw)  # row numbers only for the example rows of a failing check
@@ -302,7 +357,7 @@ def schema_findings(ds: Dataset) -> list[Finding]:
                         "missing_column", "schema", name, c, 0,
                         f"{src}: required column {ds.column_label(name, c)} is missing "
                         f"(columns present: {', '.join(canon.columns)})",
-                        description="required column is missing",
+                        description=N_("required column is missing"),
                     ))
             elif reason == SchemaErrorReason.WRONG_DATATYPE:
                 have = canon.schema()[column]
@@ -314,7 +369,7 @@ def schema_findings(ds: Dataset) -> list[Finding]:
                     f"{src}: column {ds.column_label(name, column)} is stored as {have} but must be {want}: "
                     f"all {n:,} rows{hint}",
                     _examples(numbered, _key_columns(name, raw, [column])),
-                    description=f"stored as {have}, must be {want}",
+                    description=DESCRIPTIONS[0].format(have=have, want=want),
                 ))
             elif reason == SchemaErrorReason.SERIES_CONTAINS_NULLS:
                 rc = raw[column]
@@ -328,7 +383,7 @@ def schema_findings(ds: Dataset) -> list[Finding]:
                     f"{src}: required column {ds.column_label(name, column)} is empty in {n:,} "
                     f"row{'s' if n != 1 else ''} (first: {_describe_rows(ex, labels=ds.field_names.get(name))})",
                     ex,
-                    description="required column is empty",
+                    description=N_("required column is empty"),
                 ))
             else:  # pragma: no cover - other pandera checks are not declared
                 findings.append(Finding("schema", "schema", name, column, 0, f"{src}: {err}"))
@@ -366,6 +421,8 @@ def _unparsable_findings(ds: Dataset, name: str, raw, numbered, conv: dict[str, 
         bounds = (f" or lie outside {schema.DATE_MIN.year}-{schema.DATE_MAX.year}"
                   if kind in ("date", "timestamp") else "")
         label, shown_rows = ds.column_label(name, col), _describe_rows(ex, labels=ds.field_names.get(name))
+        description = (DESCRIPTIONS[2].format(kind=kind, first=schema.DATE_MIN.year, last=schema.DATE_MAX.year)
+                       if bounds else DESCRIPTIONS[1].format(kind=kind))
         out.append(Finding(
             "unparsable_value", "schema", name, col, n,
             f"{ds.source_of(name)}: column {label} has {n:,} value{'s' if n != 1 else ''} that "
@@ -375,7 +432,7 @@ def _unparsable_findings(ds: Dataset, name: str, raw, numbered, conv: dict[str, 
             f"{'do' if n != 1 else 'does'} not parse as {kind}{bounds} (first: {shown_rows}); "
             "reports treat them as empty",
             ex,
-            description=f"values that do not parse as {kind}{bounds}",
+            description=description,
         ))
     return out
 
@@ -462,65 +519,65 @@ def _html_names(ds, as_of):
 
 QUALITY_CHECKS: list[QualityCheck] = [
     QualityCheck("duplicate_order_lines", ("orders",), {"orders": ("order_id", "line_no")},
-                 "order lines repeated with the same order_id and line_no (surplus copies; reports drop exact copies)",
+                 N_("order lines repeated with the same order_id and line_no (surplus copies; reports drop exact copies)"),
                  _duplicates("orders", ("order_id", "line_no"))),
     QualityCheck("nonpositive_revenue", ("orders",), {"orders": ("revenue",)},
-                 "order lines with zero or negative revenue",
+                 N_("order lines with zero or negative revenue"),
                  _rows_where("orders", lambda t, d: t.revenue <= 0)),
     QualityCheck("future_order_dates", ("orders",), {"orders": ("order_date",)},
-                 "order lines dated after the as-of date",
+                 N_("order lines dated after the as-of date"),
                  _rows_where("orders", lambda t, d: t.order_date > d)),
     QualityCheck("future_stage_history_dates", ("stage_history",), {"stage_history": ("entered_at",)},
-                 "stage history rows entered after the as-of date",
+                 N_("stage history rows entered after the as-of date"),
                  _rows_where("stage_history", lambda t, d: t.entered_at.date() > d)),
     QualityCheck("future_invoice_dates", ("invoices",), {"invoices": ("invoice_date",)},
-                 "invoices dated after the as-of date (due dates may lie ahead)",
+                 N_("invoices dated after the as-of date (due dates may lie ahead)"),
                  _rows_where("invoices", lambda t, d: t.invoice_date > d)),
     QualityCheck("future_survey_dates", ("surveys",), {"surveys": ("survey_date",)},
-                 "surveys dated after the as-of date",
+                 N_("surveys dated after the as-of date"),
                  _rows_where("surveys", lambda t, d: t.survey_date > d)),
     QualityCheck("future_interaction_dates", ("interactions",), {"interactions": ("occurred_at",)},
-                 "interactions that occurred after the as-of date",
+                 N_("interactions that occurred after the as-of date"),
                  _rows_where("interactions", lambda t, d: t.occurred_at.date() > d)),
     QualityCheck("unknown_customer_orders", ("orders", "customers"), {"orders": ("customer_id",), "customers": ("customer_id",)},
-                 "order lines whose customer_id is not in customers (empty ids are null-key errors)",
+                 N_("order lines whose customer_id is not in customers (empty ids are null-key errors)"),
                  _unknown_customers),
     QualityCheck("duplicate_customer_ids", ("customers",), {"customers": ("customer_id",)},
-                 "customers listed more than once (surplus copies; reports drop exact copies, conflicting copies stop a run)",
+                 N_("customers listed more than once (surplus copies; reports drop exact copies, conflicting copies stop a run)"),
                  _duplicates("customers", ("customer_id",))),
     QualityCheck("duplicate_product_ids", ("products",), {"products": ("product_id",)},
-                 "products listed more than once (surplus copies; reports drop exact copies, conflicting copies stop a run)",
+                 N_("products listed more than once (surplus copies; reports drop exact copies, conflicting copies stop a run)"),
                  _duplicates("products", ("product_id",))),
     QualityCheck("duplicate_rep_ids", ("reps",), {"reps": ("rep_id",)},
-                 "reps listed more than once (surplus copies; reports drop exact copies, conflicting copies stop a run)",
+                 N_("reps listed more than once (surplus copies; reports drop exact copies, conflicting copies stop a run)"),
                  _duplicates("reps", ("rep_id",))),
     QualityCheck("duplicate_opportunity_ids", ("opportunities",), {"opportunities": ("opportunity_id",)},
-                 "opportunities listed more than once (surplus copies; reports drop exact copies, conflicting copies stop a run)",
+                 N_("opportunities listed more than once (surplus copies; reports drop exact copies, conflicting copies stop a run)"),
                  _duplicates("opportunities", ("opportunity_id",))),
     QualityCheck("duplicate_invoice_ids", ("invoices",), {"invoices": ("invoice_id",)},
-                 "invoices listed more than once (surplus copies; reports drop exact copies, conflicting copies stop a run)",
+                 N_("invoices listed more than once (surplus copies; reports drop exact copies, conflicting copies stop a run)"),
                  _duplicates("invoices", ("invoice_id",))),
     QualityCheck("opportunities_closed_before_created", ("opportunities",), {"opportunities": ("created_at", "closed_at")},
-                 "opportunities closed before they were created",
+                 N_("opportunities closed before they were created"),
                  _rows_where("opportunities", lambda t, d: t.closed_at < t.created_at)),
     QualityCheck("stage_history_out_of_order", ("stage_history",), {"stage_history": ("opportunity_id", "stage", "entered_at")},
-                 "opportunities whose stage history is out of time order (a stage entered before the first "
-                 "stage or before the opportunity was created, or after the deal closed)",
+                 N_("opportunities whose stage history is out of time order (a stage entered before the first "
+                 "stage or before the opportunity was created, or after the deal closed)"),
                  _stage_history_out_of_order),
     QualityCheck("overpaid_invoices", ("invoices",), {"invoices": ("amount", "paid_amount")},
-                 "invoices paid more than invoiced (by more than half a cent)",
+                 N_("invoices paid more than invoiced (by more than half a cent)"),
                  _rows_where("invoices", lambda t, d: t.paid_amount > t.amount + 0.005)),
     QualityCheck("invoices_due_before_issued", ("invoices",), {"invoices": ("invoice_date", "due_date")},
-                 "invoices due before their invoice date",
+                 N_("invoices due before their invoice date"),
                  _rows_where("invoices", lambda t, d: t.due_date < t.invoice_date)),
     QualityCheck("csat_out_of_range", ("surveys",), {"surveys": ("csat",)},
-                 "survey CSAT scores outside 1-5",
+                 N_("survey CSAT scores outside 1-5"),
                  _rows_where("surveys", lambda t, d: (t.csat < 1) | (t.csat > 5))),
     QualityCheck("nps_out_of_range", ("surveys",), {"surveys": ("nps",)},
-                 "survey NPS scores outside 0-10",
+                 N_("survey NPS scores outside 0-10"),
                  _rows_where("surveys", lambda t, d: (t.nps < 0) | (t.nps > 10))),
     QualityCheck("html_in_customer_names", ("customers",), {"customers": ("name",)},
-                 "customer names containing HTML/script markup (reports escape them)",
+                 N_("customer names containing HTML/script markup (reports escape them)"),
                  _html_names),
 ]
 
@@ -546,7 +603,7 @@ def exclusion_findings(ds: Dataset) -> list[Finding]:
             f"{e['reason']}; reports leave {'these rows' if n != 1 else 'this row'} out "
             f"(first: {_describe_rows(ex, labels=ds.field_names.get(name))})",
             ex,
-            description=f"{col} {e['reason']} (rows left out)",
+            description=DESCRIPTIONS[3].format(column=col, reason=e['reason']),
         ))
     return out
 
@@ -560,7 +617,7 @@ def conflicting_key_findings(ds: Dataset) -> list[Finding]:
         ex = pd.DataFrame([{ROW: r, **dict(zip(err.key, vals))} for vals, rows in err.examples for r in rows])
         out.append(Finding(
             "conflicting_keys", "schema", err.table, ", ".join(err.key), err.n_keys, str(err), ex,
-            description=f"{', '.join(err.key)} values on several rows with different values (a run stops)",
+            description=DESCRIPTIONS[4].format(key=", ".join(err.key)),
         ))
     return out
 
@@ -618,7 +675,7 @@ def unknown_stage_findings(ds: Dataset, stages=None) -> list[Finding]:
             f"{'s' if len(g) != 1 else ''} the funnel does not know: {names}{more}; the funnel ignores them: "
             f"{STAGES_FIX}",
             g.rename(columns={"first_row": ROW})[[ROW, "stage", "rows"]].head(N_EXAMPLES).reset_index(drop=True),
-            description="stage names not among the funnel's stages (ignored by the funnel)",
+            description=N_("stage names not among the funnel's stages (ignored by the funnel)"),
         ))
     return out
 

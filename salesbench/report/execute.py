@@ -28,6 +28,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
+from salesbench.core.i18n import N_
 from salesbench.report import params as _params
 from salesbench.report.plan import Job
 from salesbench.report.render import render_html
@@ -193,7 +194,7 @@ def _read_outcome(result: dict[str, Any], results_path: Path, stopped_early: boo
         data = json.loads(results_path.read_text(encoding="utf-8"))
         result["headline"] = [h for h in data.get("headline", []) if isinstance(h, dict)]
         if (result["status"] == "ok" or stopped_early) and data.get("status") == "skipped":
-            result.update(status="skipped", error=None, reason=str(data.get("reason") or "skipped by the notebook"))
+            result.update(status="skipped", error=None, reason=str(data.get("reason") or N_("skipped by the notebook")))
     except (OSError, ValueError) as exc:
         if result["status"] == "ok":
             result.update(status="failed", error=f"unreadable {results_path.name}: {exc}")

@@ -41,7 +41,7 @@ A run file is a YAML mapping with three kinds of top-level entries::
 
 Precedence, lowest first: the declaration's defaults, plain keys of each ``-f``
 file in order, the notebook's section of each file in order, the sweep set,
-``--data``, then ``-p key=value`` (``-p funnel.key=value`` targets one
+``--data`` and ``--lang``, then ``-p key=value`` (``-p funnel.key=value`` targets one
 notebook). A key that no requested notebook declares is an error naming the
 file; a key declared by only some of them applies to those. A notebook's own
 ``sweep`` replaces the top-level one; a notebook that declares none of a
@@ -729,20 +729,28 @@ def _sweep_label(item: Mapping[str, Any]) -> str:
 
 
 def resolve_all(names: Sequence[str], files: Sequence[str | os.PathLike] = (),
-                overrides: Sequence[str] | Mapping[str, Any] = (), data: str | None = None) -> dict[str, list[Params]]:
+                overrides: Sequence[str] | Mapping[str, Any] = (), data: str | None = None,
+                lang: str | None = None) -> dict[str, list[Params]]:
     """Validated parameter sets for every requested notebook (see the module docstring for precedence).
 
+    ``lang`` (``salesbench run --lang``) sets the common key ``lang`` of every
+    notebook like ``--data`` sets ``data``: above files and sweeps, below ``-p``.
     Returns ``{name: [Params, ...]}`` — one entry per sweep set (a single entry
     without a sweep). Every value is validated here, so a run can fail with
     :class:`ParamError` before any kernel starts.
     """
+    if lang is not None:
+        try:
+            lang = i18n.normalize(lang)
+        except ValueError as exc:
+            raise ParamError(f"--lang: {exc}", key="lang", source="--lang") from None
     names = list(names)
     decls = {n: declaration(n) for n in names}
     run_files = [read_run_file(f) for f in files]
     _check_sections(run_files, decls)
     parsed = _parse_overrides(overrides, decls)
     _check_unknown_keys(run_files, parsed, decls, names)  # up front, so that the message names the right file
-    return {name: _parameter_sets(name, decls[name], run_files, parsed, data) for name in names}
+    return {name: _parameter_sets(name, decls[name], run_files, parsed, data, lang) for name in names}
 
 
 def _check_sections(run_files: list[RunFile], decls: Mapping[str, Declaration]) -> None:
@@ -834,8 +842,9 @@ def _file_values(name: str, decl: Declaration, run_files: list[RunFile]):
 
 
 def _parameter_sets(name: str, decl: Declaration, run_files: list[RunFile],
-                    parsed: list[tuple[str | None, str, Any]], data: str | None) -> list[Params]:
-    """One notebook's validated sets: file values ← sweep set ← ``--data`` ← ``-p``; sweep labels unique."""
+                    parsed: list[tuple[str | None, str, Any]], data: str | None,
+                    lang: str | None = None) -> list[Params]:
+    """One notebook's validated sets: file values ← sweep set ← ``--data``/``--lang`` ← ``-p``; sweep labels unique."""
     values, sources, sweep, sweep_src = _file_values(name, decl, run_files)
     sets: list[tuple[str | None, dict[str, Any], dict[str, str]]] = []
     seen_labels: set[str] = set()
@@ -850,6 +859,8 @@ def _parameter_sets(name: str, decl: Declaration, run_files: list[RunFile],
                     v[k], s[k] = x, sweep_src
         if data is not None:
             v["data"], s["data"] = data, "--data"
+        if lang is not None and "lang" in decl.types:
+            v["lang"], s["lang"] = lang, "--lang"
         for target, key, value in parsed:
             if (target is None or target == name) and key in decl.types:
                 v[key], s[key] = value, "-p"

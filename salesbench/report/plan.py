@@ -19,6 +19,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
+from salesbench.core import i18n
 from salesbench.core.errors import DataError, MissingTables
 from salesbench.core.secrets import is_url
 from salesbench.io import sources as _sources  # open_data looked up at call time (tests replace it)
@@ -69,6 +70,11 @@ class Job:
         return self.params.label
 
     @property
+    def lang(self) -> str:
+        """The report's language code (its ``lang`` parameter, normalised; ``en`` when it has none)."""
+        return i18n.normalize(self.params.as_dict().get("lang"))
+
+    @property
     def display(self) -> str:
         return f"{self.name} · {self.label}" if self.label else self.name
 
@@ -107,10 +113,10 @@ def requested_names(names: Sequence[str] | None) -> list[str]:
 
 
 def resolve_params(names: list[str], files: Sequence[str], overrides: Sequence[str],
-                   data: str | None) -> dict[str, list[_params.Params]]:
+                   data: str | None, lang: str | None = None) -> dict[str, list[_params.Params]]:
     """Validated parameter sets per notebook (:func:`salesbench.report.params.resolve_all`); :class:`PlanError` if bad."""
     try:
-        return _params.resolve_all(names, files, overrides, data=data)
+        return _params.resolve_all(names, files, overrides, data=data, lang=lang)
     except _params.ParamError as exc:
         raise PlanError(str(exc)) from None
 

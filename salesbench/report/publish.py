@@ -18,11 +18,13 @@ import platform
 import secrets as _secrets
 import shlex
 import shutil
+from collections import Counter
 from importlib import metadata
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
+from salesbench.core import i18n
 from salesbench.report.index import index_html
 from salesbench.report.outdir import RUN_SIGNATURE, RunDir, _files_under, discard_run
 from salesbench.report.plan import Job
@@ -126,6 +128,7 @@ class RunOptions:
     wall: float = 3660
     command: Sequence[str] = ()
     jobs_requested: int | str | None = None  # what --jobs said ("auto"), when it differs from ``jobs``
+    lang: str | None = None  # --lang (``None``: each notebook's own ``lang``)
 
 
 def _report_entry(j: Job, sources: dict[str, dict[str, Any]], scrub: Callable[[str], str]) -> dict[str, Any]:
@@ -169,7 +172,9 @@ def build_manifest(jobs: list[Job], sources: dict[str, dict[str, Any]], options:
         "options": {"jobs": options.jobs, "jobs_requested": options.jobs_requested or options.jobs,
                     "timeout_s": options.timeout, "wall_timeout_s": options.wall,
                     "files": [str(f) for f in options.files], "overrides": [scrub(o) for o in options.overrides],
-                    "data": scrub(options.data) if options.data else None},
+                    "data": scrub(options.data) if options.data else None,
+                    "lang": i18n.normalize(options.lang) if options.lang else None},
+        "lang": run_language(jobs, options.lang),
         "data": [{"source": s["label"], "fingerprint": s["fingerprint"], "tables": s["tables"]} for s in sources.values()],
         "packages": versions,
         "platform": {"system": platform.system(), "machine": platform.machine(), "cpus": os.cpu_count()},
@@ -178,9 +183,22 @@ def build_manifest(jobs: list[Job], sources: dict[str, dict[str, Any]], options:
     }
 
 
-def index_meta(manifest: dict[str, Any], run_date_text: str, duration: float) -> dict[str, Any]:
-    """What the index page shows above the table: run date, duration, salesbench version, data sources."""
+def run_language(jobs: list[Job], lang: str | None = None) -> str:
+    """The language of a run's index page: ``--lang`` when given, else the language most of its reports
+    have (the first report's on a tie; ``en`` without reports)."""
+    if lang:
+        return i18n.normalize(lang)
+    counts = Counter(j.lang for j in jobs)
+    return counts.most_common(1)[0][0] if counts else i18n.DEFAULT
+
+
+def index_meta(manifest: dict[str, Any], run_date_text: str, duration: float,
+               run_date: _dt.datetime | None = None) -> dict[str, Any]:
+    """What the index page shows above the table: language, run date (text, and the time itself for
+    the page's date format), duration, salesbench version, data sources."""
     return {
+        "lang": manifest.get("lang", i18n.DEFAULT),
+        "run_at": run_date,
         "run_date": run_date_text,
         "duration_s": duration,
         "version": manifest["salesbench_version"],

@@ -6,6 +6,14 @@ fetches nothing), inputs excluded, cells tagged ``parameters`` /
 ``injected-parameters`` / ``remove-cell`` removed, stderr streams dropped,
 markdown images embedded, a header (title, run date, data source, changed
 parameters) and a table of contents built from the rendered ``##`` headings.
+
+Language (:mod:`salesbench.core.i18n`): the report's ``lang`` parameter. Every
+markdown cell is translated paragraph by paragraph with the analysis' catalog
+(:func:`salesbench.core.i18n.translate_markdown`) before nbconvert sees it; the
+page says ``<html lang="zh-CN">``; CJK languages get a font stack that renders
+Chinese on Windows, macOS and Linux without downloads (:data:`CJK_FONTS`); the
+header, the contents line and the title (``_title``, from the analysis' catalog)
+come from the catalogs. English output is what it always was.
 """
 from __future__ import annotations
 
@@ -17,13 +25,58 @@ from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any, Callable
 
+from salesbench.core import i18n
+from salesbench.core.dataset import compile_templates, retranslate
+from salesbench.core.i18n import N_, messages
 from salesbench.report import params as _params
 from salesbench.report.plan import Job
+from salesbench.viz.format import fmt_date
+
+_, ngettext, pgettext = messages(__name__).functions()
 
 #: Cell tags whose cells never appear in the HTML.
 REMOVED_TAGS = ("parameters", "injected-parameters", "remove-cell")
 TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
 TEMPLATE_NAME = "salesbench_report"
+#: Fonts with Chinese glyphs that ship with the systems (macOS: PingFang SC, Hiragino Sans GB; Windows:
+#: Microsoft YaHei; Linux: Noto Sans CJK SC / Source Han Sans SC, WenQuanYi Micro Hei), after the Latin fonts.
+CJK_FONTS = ('"PingFang SC","Hiragino Sans GB","Microsoft YaHei","Noto Sans CJK SC","Source Han Sans SC",'
+             '"WenQuanYi Micro Hei"')
+#: The Latin fonts of the report (JupyterLab's and the header's), then :data:`CJK_FONTS`, then ``sans-serif``.
+CJK_FONT_STACK = f'system-ui,-apple-system,"Segoe UI",Roboto,Helvetica,Arial,{CJK_FONTS},sans-serif'
+
+
+#: How the data layer (:mod:`salesbench.io`) labels a source, marked here for the shared catalog: the label
+#: stays as it is in ``manifest.json``; reports and the index show it with :func:`data_label_text`.
+DATA_LABELS = compile_templates([
+    N_("demo company"), N_("demo company ({options})"), N_("folder {path}"), N_("source spec {name}"),
+    N_("Spark source spec {name}"), N_("duckdb {name}"),
+])
+
+
+def data_label_text(label: str) -> str:
+    """A data source's label (``folder /data/sales``) in the current language (``文件夹 /data/sales``)."""
+    return retranslate(str(label), DATA_LABELS)
+
+
+def header_words() -> dict[str, str]:
+    """The words the report template writes around the header, in the current language."""
+    return {
+        "all_reports": _("all reports"),
+        "kicker": _("salesbench report"),
+        "run": _("Run"),
+        "data": _("Data"),
+        "fingerprint": _("data fingerprint"),
+        "parameters": _("Parameters"),
+        "defaults": _("defaults"),
+        "contents": _("Contents"),
+    }
+
+
+def run_date_text(when: _dt.datetime) -> str:
+    """The run's date and time as the reports and the index show it: ``2026-01-05 09:30 UTC``
+    (zh-CN ``2026年1月5日 09:30 UTC``; :func:`salesbench.viz.format.fmt_date`)."""
+    return f"{fmt_date(when.date())} {when.strftime('%H:%M')} UTC"
 
 
 def header_params(p: _params.Params, scrub: Callable[[str], str], limit: int = 8) -> list[tuple[str, str]]:
@@ -42,7 +95,8 @@ def header_params(p: _params.Params, scrub: Callable[[str], str], limit: int = 8
             text = text[:57] + "…"
         out.append((key, scrub(text)))
     if len(changed) > limit:
-        out.append(("…", f"{len(changed) - limit} more in manifest.json"))
+        more = len(changed) - limit
+        out.append(("…", _("{n} more in manifest.json", n=more)))
     return out
 
 
@@ -74,8 +128,9 @@ class _HeadingCollector(HTMLParser):
             self._current = None
 
 
-def toc_html(body: str) -> str:
-    """A ``<nav>`` table of contents linking every ``##`` heading of a rendered report ('' if none)."""
+def toc_html(body: str, label: str = "Contents") -> str:
+    """A ``<nav>`` table of contents linking every ``##`` heading of a rendered report ('' if none);
+    ``label`` is the word in front (the report's language)."""
     collector = _HeadingCollector()
     collector.feed(body)
     if not collector.headings:
@@ -85,7 +140,8 @@ def toc_html(body: str) -> str:
         for ident, text in collector.headings
     )
     # One compact line (wrapping if needed): the answer, not the contents, owns the first screen.
-    return f'<nav class="sb-toc" aria-label="Contents"><strong>Contents</strong> {items}</nav>'
+    label = html.escape(label)
+    return f'<nav class="sb-toc" aria-label="{label}"><strong>{label}</strong> {items}</nav>'
 
 
 def _drop_leading_title(nb) -> None:
@@ -108,14 +164,24 @@ def render_html(ipynb: str | os.PathLike, out: str | os.PathLike, header: dict[s
     streams are dropped, images are embedded, no script/style is fetched from
     the network. ``header`` holds ``title``, ``run_date``, ``data_label``,
     ``fingerprint``, ``params`` (list of (key, text)) and optionally
-    ``index_href``; all of it is HTML-escaped by the template.
+    ``index_href``, ``lang`` (the report's language, default ``en``) and
+    ``domain`` (the catalog of its markdown: the analysis name, default the
+    notebook's file name); all of it is HTML-escaped by the template.
     """
+    with i18n.language(header.get("lang")) as lang:
+        return _render_html(ipynb, out, header, lang)
+
+
+def _render_html(ipynb: str | os.PathLike, out: str | os.PathLike, header: dict[str, Any], lang: str) -> Path:
     import nbformat
     from nbconvert import HTMLExporter
     from traitlets.config import Config
 
     nb = nbformat.read(str(ipynb), as_version=4)
+    domain = str(header.get("domain") or Path(ipynb).stem)
     for cell in nb.cells:
+        if cell.get("cell_type") == "markdown" and lang != i18n.DEFAULT:
+            cell["source"] = i18n.translate_markdown(cell.get("source", ""), domain=domain)
         if cell.get("cell_type") == "code":
             cell["outputs"] = [o for o in cell.get("outputs", [])
                                if not (o.get("output_type") == "stream" and o.get("name") == "stderr")]
@@ -132,23 +198,33 @@ def render_html(ipynb: str | os.PathLike, out: str | os.PathLike, header: dict[s
     exporter.exclude_input_prompt = True
     exporter.exclude_output_prompt = True
     exporter.embed_images = True
-    body, _ = exporter.from_notebook_node(nb, resources={"salesbench": dict(header)})
-    body = body.replace("<!--SALESBENCH-TOC-->", toc_html(body), 1)
+    exporter.language_code = lang
+    words = header_words()
+    resources = {**header, "words": words, "cjk_font_stack": CJK_FONT_STACK if i18n.is_cjk(lang) else None}
+    body, _resources = exporter.from_notebook_node(nb, resources={"salesbench": resources})
+    body = body.replace("<!--SALESBENCH-TOC-->", toc_html(body, words["contents"]), 1)
     out = Path(out)
     out.write_text(body, encoding="utf-8")
     return out
 
 
 
-def report_header(job: Job, run_date: str, source: dict[str, Any], scrub: Callable[[str], str]) -> dict[str, Any]:
-    """The header resources of one report's HTML: title (with the sweep label), run date, data label and
-    fingerprint, changed parameters, and the relative link back to the run's ``index.html``."""
+def report_header(job: Job, run_date: str | _dt.datetime, source: dict[str, Any],
+                  scrub: Callable[[str], str]) -> dict[str, Any]:
+    """The header resources of one report's HTML, in the report's language: title (``_title`` from the
+    analysis' catalog, with the sweep label), run date (a text, or the time: :func:`run_date_text`), data
+    label and fingerprint, changed parameters, the relative link back to the run's ``index.html``,
+    ``lang`` and ``domain`` (the analysis, whose catalog translates the markdown)."""
     depth = len(Path(job.rel_dir).parts) if job.rel_dir else 0
-    return {
-        "run_date": run_date,
-        "title": job.title + (f" · {job.label}" if job.label else ""),
-        "data_label": source["label"],
-        "fingerprint": source["fingerprint"],
-        "params": header_params(job.params, scrub),
-        "index_href": "../" * depth + "index.html",
-    }
+    with i18n.language(job.lang) as lang:
+        title = messages(job.name).gettext(job.title)
+        return {
+            "run_date": run_date_text(run_date) if isinstance(run_date, _dt.datetime) else run_date,
+            "title": title + (f" · {job.label}" if job.label else ""),
+            "data_label": data_label_text(source["label"]),
+            "fingerprint": source["fingerprint"],
+            "params": header_params(job.params, scrub),
+            "index_href": "../" * depth + "index.html",
+            "lang": lang,
+            "domain": job.name,
+        }

@@ -51,6 +51,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Sequence
 
+from salesbench.core import i18n
 from salesbench.core.secrets import Scrubber, redact, split_secret  # noqa: F401  (re-exported)
 from salesbench.report import execute, outdir, params as _params, plan, publish, render
 from salesbench.report.execute import DEFAULT_TIMEOUT, WALL_GRACE
@@ -84,6 +85,7 @@ def run_reports(
     wall_timeout: float | None = None,
     echo: Callable[[str], None] | None = None,
     command: Sequence[str] | None = None,
+    lang: str | None = None,
 ) -> RunResult:
     """Plan, execute, render and publish reports (the work behind ``salesbench run``).
 
@@ -94,6 +96,9 @@ def run_reports(
     notebook. ``jobs`` is a number of reports run at once, or ``"auto"``
     (:func:`salesbench.report.plan.auto_jobs`: as many as cores, reports and
     memory allow); either way the longest report starts first (:func:`salesbench.report.plan.start_order`).
+    ``lang`` (``--lang``) is the language of every report (:mod:`salesbench.core.i18n`; a per-notebook
+    ``-p NAME.lang=...`` still wins) and of ``index.html``; without it the index takes the language
+    most reports of the run have.
     """
     scrub = Scrubber()
     say = (lambda line: (echo or _print)(scrub(line)))
@@ -102,11 +107,11 @@ def run_reports(
     options = publish.RunOptions(
         files, overrides, data, 1 if jobs == AUTO else max(1, int(jobs)), timeout,
         float(wall_timeout) if wall_timeout is not None else float(timeout) + WALL_GRACE,
-        list(command) if command is not None else ["salesbench", *sys.argv[1:]])
+        list(command) if command is not None else ["salesbench", *sys.argv[1:]], lang=lang)
     _add_secrets(scrub, [data or "", *(o.partition("=")[2] for o in overrides)])  # first: errors are scrubbed too
     try:
         requested = plan.requested_names(names)
-        sets = plan.resolve_params(requested, files, overrides, data)
+        sets = plan.resolve_params(requested, files, overrides, data, lang)
         _add_secrets(scrub, [str(p["data"]) for plist in sets.values() for p in plist])
         final = outdir.checked_out(out, plan.data_sources(sets))  # before any data is opened
         sources = plan.open_sources(sets, say, scrub)
@@ -124,12 +129,13 @@ def run_reports(
         with execute.signals_interrupt():
             execute.execute_jobs(
                 job_list, run.tmp, n_jobs=options.jobs, timeout=timeout, wall=options.wall, say=say, scrub=scrub,
-                order=order, header=lambda j: render.report_header(j, run_date_text, sources[j.data_source], scrub))
+                order=order, header=lambda j: render.report_header(j, run_date, sources[j.data_source], scrub))
     except (KeyboardInterrupt, execute.Interrupted) as exc:
         return _abandon(run, exc, say)
     duration = time.monotonic() - started
     manifest = publish.build_manifest(job_list, sources, options, run_date, duration, run.final, scrub)
-    kept = publish.publish_run(run, job_list, manifest, publish.index_meta(manifest, run_date_text, duration), scrub)
+    meta = publish.index_meta(manifest, run_date_text, duration, run_date)
+    kept = publish.publish_run(run, job_list, manifest, meta, scrub)
     return _finish(run, job_list, manifest, kept, duration, say)
 
 
@@ -193,6 +199,9 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
                         help="parameter file (plain keys, 'sweep:' list, 'notebooks:' sections); repeatable")
     parser.add_argument("-p", "--param", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="set a parameter (value parsed as YAML; NAME.KEY=VALUE for one notebook); repeatable")
+    parser.add_argument("--lang", metavar="LANG", default=None,
+                        help="language of every report and of the index: " + ", ".join(i18n.LANGUAGES)
+                             + " (default: each notebook's 'lang' parameter, en); -p NAME.lang=... still wins")
     parser.add_argument("--out", metavar="DIR", default=None,
                         help="output folder (default: reports/<timestamp>/, with reports/latest pointing to it)")
     parser.add_argument("--jobs", "-j", type=_jobs_value, default=AUTO, metavar="N",
@@ -225,7 +234,7 @@ def main_run(args: argparse.Namespace) -> int:
     try:
         result = run_reports(
             names=args.names, data=args.data, files=args.files, overrides=args.overrides, out=args.out,
-            jobs=args.jobs, timeout=args.timeout,
+            jobs=args.jobs, timeout=args.timeout, lang=getattr(args, "lang", None),
         )
     except KeyboardInterrupt:  # before any report started: nothing to clean up
         print("salesbench run: interrupted", file=sys.stderr)

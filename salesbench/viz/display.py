@@ -6,7 +6,10 @@
   can never inject markup or script into a report.
 * :func:`show` — display a block inside a notebook (nothing outside IPython).
 
-No matplotlib import (pandas only for :func:`show_table`).
+No matplotlib import (pandas only for :func:`show_table`). The words this
+module writes itself (the RAG badge, the "Showing n of N rows" note) follow
+the report's language (:mod:`salesbench.core.i18n`, shared catalog); the texts
+passed in are shown as given (already in the report's language).
 """
 from __future__ import annotations
 
@@ -15,7 +18,20 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import pandas as pd
 
+from salesbench.core.i18n import NP_, messages
+from salesbench.viz.format import fmt_num
 from salesbench.viz.palette import ACCENT, STATUS, status_color
+
+_, ngettext, pgettext = messages(__name__).functions()
+
+#: The RAG status words of the headline cards' badges (context ``status``), marked for the catalog.
+STATUS_WORDS = {"green": NP_("status", "green"), "amber": NP_("status", "amber"), "red": NP_("status", "red"),
+                "grey": NP_("status", "grey")}
+
+
+def status_word(status: str) -> str:
+    """A RAG status (``green``/``amber``/``red``/``grey``) as the word a reader sees, in the report's language."""
+    return pgettext("status", STATUS_WORDS[status]) if status in STATUS_WORDS else status
 
 
 class HTML:
@@ -54,16 +70,17 @@ def headline(cards: Sequence[Mapping[str, Any]]) -> HTML:
     """A row of KPI cards: the answer, on the first screen of a report.
 
     Each card: ``{"label": ..., "value": "formatted text", "sub": "optional line",
-    "status": "green|amber|red|grey"}``. All text is escaped.
+    "status": "green|amber|red|grey"}``. All text is escaped; the status is also
+    written as a word in the report's language (:func:`status_word`).
     """
     parts = [_CARD_CSS, '<div class="sb-cards">']
     for card in cards:
         color = status_color(card.get("status", "")) if card.get("status") else ACCENT
         sub = f'<div class="s">{esc(card["sub"])}</div>' if card.get("sub") else ""
         # the status is written as a word too (RAG badge), so colour is never the only signal
-        status_word = f'<span class="b">{esc(card["status"])}</span>' if card.get("status") in STATUS else ""
+        badge = f'<span class="b">{esc(status_word(card["status"]))}</span>' if card.get("status") in STATUS else ""
         parts.append(
-            f'<div class="sb-card" style="--c:{color}"><div class="l">{esc(card.get("label", ""))}{status_word}</div>'
+            f'<div class="sb-card" style="--c:{color}"><div class="l">{esc(card.get("label", ""))}{badge}</div>'
             f'<div class="v">{esc(card.get("value", ""))}</div>{sub}</div>'
         )
     parts.append("</div>")
@@ -109,7 +126,7 @@ def show_table(
     shown = dict(headers or {})
     head = "".join(f"<th>{esc(shown.get(c, c))}</th>" for c in cols)
     rows = []
-    for (_, r), (_, r_raw) in zip(df.iterrows(), raw.iterrows()):
+    for (_i, r), (_j, r_raw) in zip(df.iterrows(), raw.iterrows()):
         cells = []
         for c in cols:
             v = r[c]
@@ -122,11 +139,11 @@ def show_table(
                 cells.append(f"<td>{esc(txt)}</td>")
         rows.append("<tr>" + "".join(cells) + "</tr>")
     cap = f"<caption>{esc(caption)}</caption>" if caption else ""
-    more = (
-        f'<p class="s">Showing {max_rows} of {len(frame):,} rows; the full table is in the exported CSV.</p>'
-        if len(frame) > max_rows
-        else ""
-    )
+    more = ""
+    if len(frame) > max_rows:
+        note = _("Showing {n} of {total} rows; the full table is in the exported CSV.", n=max_rows,
+                 total=fmt_num(len(frame)))
+        more = f'<p class="s">{esc(note)}</p>'
     return HTML(
         f'<table class="dataframe sb-table">{cap}<thead><tr>{head}</tr></thead>'
         f"<tbody>{''.join(rows)}</tbody></table>{more}"

@@ -228,6 +228,32 @@ def test_html_is_offline_without_code_or_parameters(mixed_run, fixture_env):
     assert {i.replace("&amp;", "&") for i, _ in links} <= h2_ids
 
 
+def test_english_run_is_english(mixed_run):
+    """Without --lang every page says lang="en", carries no Chinese and no CJK font stack."""
+    manifest = json.loads((mixed_run["out"] / "manifest.json").read_text())
+    assert manifest["lang"] == "en" and manifest["options"]["lang"] is None
+    for page in (mixed_run["hola"] / "hello.html", mixed_run["out"] / "index.html"):
+        text = page.read_text(encoding="utf-8")
+        assert '<html lang="en">' in text, page
+        assert not re.search(r"[\u3000-\u9fff\uff00-\uffef]", text), page
+        assert "PingFang SC" not in text
+
+
+def test_lang_flag_sets_every_notebook_below_per_notebook_p(env, tmp_path):
+    from salesbench.report import params
+
+    sets = params.resolve_all(["hello", "boom"], overrides=["boom.lang=en"], lang="zh_CN")
+    assert sets["hello"][0].lang == "zh-CN" and sets["hello"][0].sources["lang"] == "--lang"
+    assert sets["boom"][0].lang == "en" and sets["boom"][0].sources["lang"] == "-p"
+    run_file = tmp_path / "langs.yaml"
+    run_file.write_text("sweep: [{lang: en}, {lang: zh-CN}]\n")
+    swept = params.resolve_all(["hello"], files=[str(run_file)])["hello"]
+    assert [(p.label, p.lang) for p in swept] == [("lang=en", "en"), ("lang=zh-CN", "zh-CN")]
+    jobs = [runner.Job(i, "hello", "Hello report", p, "", "demo") for i, p in enumerate(swept + swept[1:])]
+    assert publish.run_language(jobs) == "zh-CN" and publish.run_language(jobs, "en") == "en"
+    assert publish.run_language(jobs[:1]) == "en" and publish.run_language([]) == "en"
+
+
 # ----------------------------------------------------------------------------- sweeps
 def test_sweep_gives_one_sub_report_per_set(mixed_run):
     out = mixed_run["out"]
@@ -258,6 +284,7 @@ def test_sweep_gives_one_sub_report_per_set(mixed_run):
         ([], "sweep:\n  - {1: 2}\n", ["{file}: sweep set {{'1': 2}}: 1 is not a parameter name"]),
         ([], "sweep: {greeting: hola}\n", ["{file}: 'sweep' must be a non-empty list of mappings"]),
         ([], "notebooks:\n  hello: [1, 2]\n", ["{file}: 'notebooks.hello' must be a mapping of key: value, got a list"]),
+        (["--lang", "fr"], None, ["--lang: unknown language 'fr'; use one of en, zh-CN"]),
     ],
 )
 def test_parameter_errors_exit_2_before_anything_runs(env, tmp_path, monkeypatch, capsys, args, file_text, fragments):
