@@ -111,19 +111,25 @@ def show_table(
     ``formats`` maps column → callable or format string (e.g. ``fmt_pct``, or a
     function that translates a category label); ``status_col`` colours each
     row's status cell with :data:`STATUS` from the cell's *raw* value (the
-    formatted word stays visible). ``headers`` maps column → the header shown
+    formatted word stays visible; without a format for it, the cell shows
+    :func:`status_word` and its header ``status`` in the report's language).
+    ``headers`` maps column → the header shown
     (already in the report's language); other columns show their name. Long
     tables are cut at ``max_rows`` with a note.
     """
     raw = frame.head(max_rows)
     df = raw.copy()
     formats = dict(formats or {})
+    if status_col is not None and status_col not in formats:  # the RAG word in the report's language
+        formats[status_col] = lambda v: status_word(v) if isinstance(v, str) else v
     for col, f in formats.items():
         if col in df.columns:
             fn = f if callable(f) else (lambda v, _f=f: "–" if pd.isna(v) else format(v, _f))
             df[col] = df[col].map(fn)
     cols = list(df.columns)
     shown = dict(headers or {})
+    if status_col is not None and status_col not in shown:
+        shown[status_col] = pgettext("column", "status")
     head = "".join(f"<th>{esc(shown.get(c, c))}</th>" for c in cols)
     rows = []
     for (_i, r), (_j, r_raw) in zip(df.iterrows(), raw.iterrows()):

@@ -100,7 +100,8 @@ def shown(frame: pd.DataFrame) -> pd.DataFrame:
     """``frame`` with its headers in the report's language (unchanged in English)."""
     if get_language() == "en" or frame.empty and not len(frame.columns):
         return frame
-    return frame.rename(columns={c: _header(c) for c in frame.columns})
+    # "status" stays: the notebook passes status_col="status", and show_table translates that header and its words
+    return frame.rename(columns={c: _header(c) for c in frame.columns if c != "status"})
 
 
 def _labels(values: pd.Series, context: str) -> pd.Series:
@@ -505,4 +506,4 @@ def coverage_view(M: Funnel) -> pd.DataFrame:
     return shown(formatted(pd.DataFrame({
         "group": t["group"], "open deals": t["open_opportunities"], "amount": t["open_amount"],
         "weighted pipeline": t["weighted_amount"], "target": t["target"], "coverage": t["coverage"],
-        "unweighted": t["coverage_unweighted"], "status": _labels(t["status"], "status")}), MONEY_FORMATS))
+        "unweighted": t["coverage_unweighted"], "status": t["status"]}), MONEY_FORMATS))  # show_table(status_col=) words and colours it
