@@ -83,7 +83,7 @@ def data_problem(rfm: pd.DataFrame, when: str = "") -> str | None:
     rep = int((rfm["frequency"] > 0).sum()) if n else 0
     if n >= MIN_CUSTOMERS and rep >= MIN_REPEAT_CUSTOMERS:
         return None
-    fields = dict(min=MIN_CUSTOMERS, min_repeat=MIN_REPEAT_CUSTOMERS, when=when, n=f"{n:,}", repeat=f"{rep:,}")
+    fields = dict(min=MIN_CUSTOMERS, min_repeat=MIN_REPEAT_CUSTOMERS, when=when, n=format(n, ","), repeat=format(rep, ","))
     if n == 1:
         return Said(__name__, N_("the churn models need at least {min} customers, {min_repeat} of them with purchases "
                                  "on more than one day{when}; this data has {n} customer and {repeat} with a repeat "
@@ -183,9 +183,9 @@ def choose_signal(auc: dict[str, float | None] | None) -> tuple[str, str]:
     if rec is not None and best != "recency":
         return best, Said(__name__, N_("Ranked by {signal}, the signal that best ranked who bought again in the holdout: "
                                        "AUC {auc} (recency alone: {recency})."),
-                          signal=signal_label(best), auc=f"{valid[best]:.3f}", recency=f"{rec:.3f}")
+                          signal=signal_label(best), auc=format(valid[best], ".3f"), recency=format(rec, ".3f"))
     return best, Said(__name__, N_("Ranked by {signal}, the signal that best ranked who bought again in the holdout: "
-                                   "AUC {auc}."), signal=signal_label(best), auc=f"{valid[best]:.3f}")
+                                   "AUC {auc}."), signal=signal_label(best), auc=format(valid[best], ".3f"))
 
 
 SIGNAL_LABELS = {
@@ -259,7 +259,7 @@ def choose(orders, rfm: pd.DataFrame, end: pd.Timestamp, last: pd.Timestamp, mod
     where = (Said(__name__, N_("the holdout after calibration_end")) if user_holdout else
              Said(__name__, N_("an internal holdout (data to {date} to fit, the {length} {unit} after it to test; "
                                "the chosen model is then fitted on all the data)"),
-                  date=_date(cal_end), length=f"{length:.1f}", unit=unit_words(time_unit)))
+                  date=_date(cal_end), length=format(length, ".1f"), unit=unit_words(time_unit)))
     if table["chosen"].any():
         chosen = str(table.loc[table["chosen"], "model"].iloc[0])
         if not auto_model:

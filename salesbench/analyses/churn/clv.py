@@ -456,13 +456,13 @@ class ChurnModel:
         need = ESS_PER_CHAIN_MIN * self.chains
         bad = [f"R-hat {r_hat:.3f} ≥ {RHAT_MAX}"] if not r_hat < RHAT_MAX else []
         if not ess >= need:
-            bad.append(Said(__name__, N_("bulk ESS {ess} < {need}"), ess=f"{ess:.0f}", need=need))
+            bad.append(Said(__name__, N_("bulk ESS {ess} < {need}"), ess=format(ess, ".0f"), need=need))
         if bad:
             msg = Said(__name__, N_("Convergence problem: {problems} Treat intervals as unreliable; increase draws/tune "
                                     "or check the data."), problems=lambda: "; ".join(shown(b) for b in bad))
         else:
             msg = Said(__name__, N_("Sampler converged: R-hat max {r_hat}, bulk ESS min {ess}."),
-                       r_hat=f"{r_hat:.3f}", ess=f"{ess:.0f}")
+                       r_hat=format(r_hat, ".3f"), ess=format(ess, ".0f"))
         return {"r_hat_max": r_hat, "ess_bulk_min": ess, "ok": not bad, "message": msg}
 
     def params_dict(self, which: str = "purchase") -> dict[str, dict[str, float | None]]:

@@ -53,7 +53,7 @@ def plot_p_alive_heatmap(grid: pd.DataFrame, *, ax=None, T: float | None = None,
     ax.set_xlabel(_("Recency: time of last purchase since first ({units})", units=units))
     ax.set_ylabel(_("Repeat purchases (frequency)"))
     ax.grid(False)
-    ax.set_title(_("Probability a customer is still active (customer age {age} {units})", age=f"{T:.0f}", units=units)
+    ax.set_title(_("Probability a customer is still active (customer age {age} {units})", age=format(T, ".0f"), units=units)
                  if T else _("Probability a customer is still active"))
     return ax
 

@@ -48,12 +48,17 @@ def _header(view: pd.DataFrame) -> dict[str, str]:
 
 
 #: the column names of the table views, for extraction (shown with ``pgettext("column", name)``)
-_COLUMNS = [NP_("column", c) for c in (
-    "Rank", "Customer", "Region", "Segment", "Owner rep", "P(alive)", "Value if active", "Revenue at risk",
-    "P(buys within horizon)", "Status", "Model", "Chosen", "Mean rank", "Holdout log-likelihood", "Predicted",
-    "94% predictive interval", "Actual", "Error", "Calibration error", "AUC expected purchases", "AUC P(alive)",
-    "AUC recency", "Fit (s)", "Signal", "AUC", "Used for the at-risk list", "model", "param", "mean", "lo", "hi",
-    "r_hat", "ess_bulk")]
+_COLUMNS = [NP_("column", "Rank"), NP_("column", "Customer"), NP_("column", "Region"), NP_("column", "Segment"),
+            NP_("column", "Owner rep"), NP_("column", "P(alive)"), NP_("column", "Value if active"),
+            NP_("column", "Revenue at risk"), NP_("column", "P(buys within horizon)"), NP_("column", "Status"),
+            NP_("column", "Model"), NP_("column", "Chosen"), NP_("column", "Mean rank"),
+            NP_("column", "Holdout log-likelihood"), NP_("column", "Predicted"),
+            NP_("column", "94% predictive interval"), NP_("column", "Actual"), NP_("column", "Error"),
+            NP_("column", "Calibration error"), NP_("column", "AUC expected purchases"),
+            NP_("column", "AUC P(alive)"), NP_("column", "AUC recency"), NP_("column", "Fit (s)"),
+            NP_("column", "Signal"), NP_("column", "AUC"), NP_("column", "Used for the at-risk list"),
+            NP_("column", "model"), NP_("column", "param"), NP_("column", "mean"), NP_("column", "lo"),
+            NP_("column", "hi"), NP_("column", "r_hat"), NP_("column", "ess_bulk")]
 _STATUSES = [NP_("status", "active"), NP_("status", "slipping"), NP_("status", "probably gone")]
 
 
@@ -85,11 +90,11 @@ def headline_cards(M) -> list[dict[str, Any]]:
         {"label": _("Revenue at risk (next {horizon} {unit})", horizon=M.horizon, unit=unit),
          "value": viz.fmt_money(rar["mean"]), "sub": _interval(rar), "status": "red" if rar["mean"] else "green"},
         {"label": _("Customers at risk"), "value": viz.fmt_num(len(M.at_risk_)),
-         "sub": _("P(alive) < {p}, CLV in the top {q}", p=f"{M.at_risk_p_alive:.0%}",
-                  q=f"{1 - M.at_risk_min_value_quantile:.0%}"),
+         "sub": _("P(alive) < {p}, CLV in the top {q}", p=format(M.at_risk_p_alive, ".0%"),
+                  q=format(1 - M.at_risk_min_value_quantile, ".0%")),
          "status": "amber"},
         {"label": _("Probably gone"), "value": viz.fmt_pct(gone / len(p)),
-         "sub": _("{gone} of {n} customers with P(alive) < 30%", gone=f"{gone:,}", n=f"{len(p):,}")},
+         "sub": _("{gone} of {n} customers with P(alive) < 30%", gone=format(gone, ","), n=format(len(p), ","))},
         {"label": _("Customer base value ({months} months)", months=M.clv_months), "value": viz.fmt_money(base["mean"]),
          "sub": _interval(base)},
     ]
@@ -104,13 +109,13 @@ def sentences(M) -> list[str]:
     s = [
         _("Of {n} customers who bought by {date}, {active} are probably still active, {slipping} are slipping and "
           "{gone} are probably gone ({model} model, {fit} fit).",
-          n=f"{n:,}", date=viz.fmt_date(M.calibration_end_), active=viz.fmt_pct((status == 'active').mean()),
+          n=format(n, ","), date=viz.fmt_date(M.calibration_end_), active=viz.fmt_pct((status == 'active').mean()),
           slipping=viz.fmt_pct((status == 'slipping').mean()), gone=viz.fmt_pct((status == 'probably gone').mean()),
           model=M.model_.replace('_', '/').upper(), fit=M.fit_method.upper()),
     ]
     if len(M.at_risk_):
         reg = M.risk_by_[M.risk_by_["by"] == "region"].sort_values("mean", ascending=False)
-        fields = dict(n=f"{len(M.at_risk_):,}", value=viz.fmt_money(rar['mean']), horizon=M.horizon,
+        fields = dict(n=format(len(M.at_risk_), ","), value=viz.fmt_money(rar['mean']), horizon=M.horizon,
                       unit=_unit_name(M), interval=_interval(rar))
         if len(reg):
             s.append(_("{n} high-value customers are at risk: {value} of revenue over the next {horizon} {unit} "
@@ -139,7 +144,7 @@ def holdout_sentence(M) -> str:
     if h is None:
         return ""
     lo, hi = h.get("predicted_lo"), h.get("predicted_hi")
-    fields = dict(length=f"{h['length']:.1f}", unit=_unit_name(M), date=viz.fmt_date(M.calibration_end_),
+    fields = dict(length=format(h['length'], ".1f"), unit=_unit_name(M), date=viz.fmt_date(M.calibration_end_),
                   predicted=viz.fmt_num(h['predicted_total']), actual=viz.fmt_num(h['actual_total']))
     if lo is not None:
         fields["interval"] = (_("94% predictive interval {lo}–{hi}", lo=viz.fmt_num(lo), hi=viz.fmt_num(hi))
@@ -168,7 +173,7 @@ def holdout_sentence(M) -> str:
                    "model's forecasts for this data are biased high by about {bias}.", bias=bias))
     elif lo is not None:
         s.append(_("The actual lies inside the 94% predictive interval."))
-    s.append(_("Mean absolute error per customer: {mae} purchases.", mae=f"{h['mae']:.2f}"))
+    s.append(_("Mean absolute error per customer: {mae} purchases.", mae=format(h['mae'], ".2f")))
     return ("" if i18n.is_cjk() else " ").join(s)
 
 
@@ -208,8 +213,8 @@ def ranking_sentence(M) -> str:
         return ""
     if not c.auc or c.auc.get(c.signal) is None:
         return shown(c.signal_reason)
-    fields = dict(signal=shown(churn_choice.signal_label(c.signal)), auc=f"{c.auc[c.signal]:.3f}",
-                  recency=f"{c.auc['recency']:.3f}")
+    fields = dict(signal=shown(churn_choice.signal_label(c.signal)), auc=format(c.auc[c.signal], ".3f"),
+                  recency=format(c.auc['recency'], ".3f"))
     if c.auc_source == "holdout":
         return _("On the holdout after calibration_end, {signal} ranked customers who bought again above those who did "
                  "not with AUC {auc} (1 = perfect, 0.5 = chance); time since the last purchase alone scored {recency}. "

@@ -76,11 +76,17 @@ _LEVELS = [NP_("level", "total"), NP_("level", "region"), NP_("level", "product_
 #: lifecycle stages (:func:`stage_name`)
 _STAGES = [NP_("stage", "introduction"), NP_("stage", "growth"), NP_("stage", "maturity"), NP_("stage", "decline")]
 #: the column names of the tables as shown (:func:`_headers`)
-_COLUMNS = [NP_("column", c) for c in (
-    "series", "period", "mean", "lo80", "hi80", "lo95", "hi95", "target", "gap", "gap_pct", "prob_reach", "actual",
-    "model", "mase", "wape", "accuracy", "bias", "coverage_80", "coverage_95", "level", "mase_seasonal_naive",
-    "beats_baseline", "models chosen", "chosen", "dimension", "sum_of_children", "difference", "product_line",
-    "revenue_last_12m", "revenue_prev_12m", "growth", "relative_growth", "share", "stage", "region", "channel")]
+_COLUMNS = [NP_("column", "series"), NP_("column", "period"), NP_("column", "mean"), NP_("column", "lo80"),
+            NP_("column", "hi80"), NP_("column", "lo95"), NP_("column", "hi95"), NP_("column", "target"),
+            NP_("column", "gap"), NP_("column", "gap_pct"), NP_("column", "prob_reach"), NP_("column", "actual"),
+            NP_("column", "model"), NP_("column", "mase"), NP_("column", "wape"), NP_("column", "accuracy"),
+            NP_("column", "bias"), NP_("column", "coverage_80"), NP_("column", "coverage_95"),
+            NP_("column", "level"), NP_("column", "mase_seasonal_naive"), NP_("column", "beats_baseline"),
+            NP_("column", "models chosen"), NP_("column", "chosen"), NP_("column", "dimension"),
+            NP_("column", "sum_of_children"), NP_("column", "difference"), NP_("column", "product_line"),
+            NP_("column", "revenue_last_12m"), NP_("column", "revenue_prev_12m"), NP_("column", "growth"),
+            NP_("column", "relative_growth"), NP_("column", "share"), NP_("column", "stage"),
+            NP_("column", "region"), NP_("column", "channel")]
 
 
 def _metric(f: SalesForecast, capital: bool = False) -> str:
@@ -155,7 +161,7 @@ def headline_cards(f: SalesForecast) -> list[dict]:
     best = f.backtest_total()[f.chosen_total]["mase"]
     cards.append({"label": _("Model for the total"), "value": _label(f.chosen_total),
                   "sub": _("MASE {best} vs {base} seasonal naive (all {n} backtest origins, before reconciliation)",
-                           best=f"{best:.2f}", base=f"{base:.2f}", n=f.bt_.n_origins)})
+                           best=format(best, ".2f"), base=format(base, ".2f"), n=f.bt_.n_origins)})
     return cards
 
 
@@ -196,8 +202,8 @@ def accuracy_sentence(f: SalesForecast) -> str:
     h = f.honest_total()
     if h is not None:
         fields = dict(model=_label(f.chosen_total), n_choice=f.bt_.n_origins - f.bt_.n_eval, n_eval=f.bt_.n_eval,
-                      accuracy=viz.fmt_pct(f.accuracy_total()), mase=f"{h['mase']:.2f}",
-                      base=f"{bt['seasonal_naive']['mase']:.2f}", coverage=viz.fmt_pct(h['coverage_80']))
+                      accuracy=viz.fmt_pct(f.accuracy_total()), mase=format(h['mase'], ".2f"),
+                      base=format(bt['seasonal_naive']['mase'], ".2f"), coverage=viz.fmt_pct(h['coverage_80']))
         if 'reconciliation' in f.accuracy_basis():
             return _("The forecast for the total uses the {model} model. Choosing the model on the first {n_choice} "
                      "backtest origins and forecasting from the last {n_eval} was {accuracy} accurate after "
@@ -211,7 +217,7 @@ def accuracy_sentence(f: SalesForecast) -> str:
              "{mase} against {base} for the seasonal naive baseline) and its 80% intervals held {coverage} of the "
              "actuals; with one origin the accuracy is measured on the same origin that chose the model.",
              n=f.bt_.n_origins, model=_label(f.chosen_total), accuracy=viz.fmt_pct(f.accuracy_total()),
-             mase=f"{bt[f.chosen_total]['mase']:.2f}", base=f"{bt['seasonal_naive']['mase']:.2f}",
+             mase=format(bt[f.chosen_total]['mase'], ".2f"), base=format(bt['seasonal_naive']['mase'], ".2f"),
              coverage=viz.fmt_pct(bt[f.chosen_total]['coverage_80']))
 
 
@@ -318,7 +324,7 @@ def coherence_sentence(f: SalesForecast) -> str:
         return shown(f.reconciliation_note_)
     return _("Reconciliation: {method} over {n} series ({n_bottom} bottom series); the largest gap between a parent and "
              "the sum of its children is {gap} of the parent.", method=shown(f.reconciliation_label()),
-             n=f.series_.n_series, n_bottom=len(f.series_.bottom_ids), gap=f"{f.coherence_:.1e}")
+             n=f.series_.n_series, n_bottom=len(f.series_.bottom_ids), gap=format(f.coherence_, ".1e"))
 
 
 
@@ -438,7 +444,7 @@ def method_notes(f: SalesForecast) -> list[str]:
           models=models, depth=f.deep_depth, deep=sep.join(_label(m) for m in f.deep_models))
         if f.deep_depth is not None else _("Models: {models} (statsforecast).", models=models),
         _("Backtest: {n} rolling origins × {h} periods, {seconds} s.", n=f.bt_.n_origins, h=f.horizon,
-          seconds=f"{f.bt_.seconds:.0f}"),
+          seconds=format(f.bt_.seconds, ".0f")),
     ]
     tot = f.nested_[f.nested_["level"] == "total"]
     if len(tot):
@@ -448,7 +454,7 @@ def method_notes(f: SalesForecast) -> list[str]:
             "the headline accuracy does not (chosen on the earlier origins, scored on the later). Chosen on the "
             "earlier origins only and scored on the last two, the total's MASE is {mase} against {base} for seasonal "
             "naive; across all series the nested choice beats seasonal naive in {share} of series.",
-            mase=f"{r['mase_nested_choice']:.2f}", base=f"{r['mase_seasonal_naive']:.2f}",
+            mase=format(r['mase_nested_choice'], ".2f"), base=format(r['mase_seasonal_naive'], ".2f"),
             share=_pct((f.nested_['beats_baseline'] * f.nested_['n_series']).sum() / f.nested_['n_series'].sum())))
     drivers = usable_drivers(s)
     if "arimax" in f.bt_.models:
@@ -465,7 +471,7 @@ def method_notes(f: SalesForecast) -> list[str]:
             "The combination is the median of the member models' forecasts and interval bounds ({members}); a single "
             "model replaces it only when its backtest MASE is more than {margin} lower. Interval widths are "
             "calibrated on the backtest errors (80%: ×{factors}).",
-            members=sep.join(_label(m) for m in COMBINATION_MEMBERS if m in f.bt_.models), margin=f"{MARGIN:.0%}",
+            members=sep.join(_label(m) for m in COMBINATION_MEMBERS if m in f.bt_.models), margin=format(MARGIN, ".0%"),
             factors=sep.join(f"{f.bt_.factors.get(m, {}).get(80, 1.0):.2f} {_label(m)}"
                              for m in sorted(set(f.bt_.chosen.values())))))
     if f.reconciliation_note_:
@@ -501,6 +507,6 @@ def method_notes(f: SalesForecast) -> list[str]:
             "month to month: the correlation between a backtest origin's errors at different horizons is {rho}. In "
             "the backtest, 80% intervals of {h}-period sums built this way held {held} of the actual sums over all "
             "series (estimate and check use the same backtest); assuming independent months they would have held "
-            "{independent}.", rho=f"{f.rho_:.2f}", h=f.horizon, held=_pct(pooled(f.sum_coverage_)),
+            "{independent}.", rho=format(f.rho_, ".2f"), h=f.horizon, held=_pct(pooled(f.sum_coverage_)),
             independent=_pct(pooled(f.sum_coverage_independent_))))
     return notes + [shown(n) for n in s.notes]
