@@ -272,9 +272,9 @@ def effect_sentence(effects: pd.DataFrame) -> str:
     parts = []
     sep = _(", ")
     if len(strong):
-        parts.append(_("Signs that clearly predict churn: {signs}.", signs=sep.join(
-            _("{label} (odds ×{odds} per standard deviation)", label=indicator_label(r.label), odds=f"{r.odds_ratio:.2f}")
-            for r in strong.itertuples())))
+        signs = [_("{label} (odds ×{odds} per standard deviation)", label=indicator_label(r.label),
+                   odds=format(r.odds_ratio, ".2f")) for r in strong.itertuples()]
+        parts.append(_("Signs that clearly predict churn: {signs}.", signs=sep.join(signs)))
     else:
         parts.append(_("No warning indicator clearly predicts churn (every 94% interval includes zero)."))
     if len(weak):

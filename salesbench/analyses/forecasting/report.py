@@ -170,7 +170,8 @@ def sentences(f: SalesForecast) -> list[str]:
     """Generated sentences with the numbers of the first screen (forecast, accuracy, partial periods, targets)."""
     out = [forecast_sentence(f), accuracy_sentence(f)]
     if f.series_.dropped_periods:
-        out.append(_("Left out as partial: {periods}.", periods=_(", ").join(str(d) for d in f.series_.dropped_periods)))
+        periods = _(", ").join(str(d) for d in f.series_.dropped_periods)
+        out.append(_("Left out as partial: {periods}.", periods=periods))
     return out + target_sentences(f)
 
 
