@@ -84,7 +84,8 @@ _COLUMNS = [NP_("column", "series"), NP_("column", "period"), NP_("column", "mea
             NP_("column", "level"), NP_("column", "mase_seasonal_naive"), NP_("column", "beats_baseline"),
             NP_("column", "models chosen"), NP_("column", "chosen"), NP_("column", "dimension"),
             NP_("column", "sum_of_children"), NP_("column", "difference"), NP_("column", "product_line"),
-            NP_("column", "revenue_last_12m"), NP_("column", "revenue_prev_12m"), NP_("column", "growth"),
+            NP_("column", "revenue_last_12m"), NP_("column", "revenue_prev_12m"),
+            NP_("column", "first_month"), NP_("column", "age_months"), NP_("column", "growth"),
             NP_("column", "relative_growth"), NP_("column", "share"), NP_("column", "stage"),
             NP_("column", "region"), NP_("column", "channel")]
 
@@ -122,6 +123,8 @@ def _table(frame: pd.DataFrame, formats: dict, **kwargs):
                     ("series", series_name), ("period", viz.fmt_date)):
         if col in frame.columns and col not in formats:
             formats[col] = fn
+    if i18n.is_cjk() and "first_month" in frame.columns:
+        formats["first_month"] = viz.fmt_month
     return viz.show_table(frame, formats=formats, headers=_headers(frame), **kwargs)
 
 
@@ -302,7 +305,8 @@ def level_table(f: SalesForecast) -> pd.DataFrame:
         "coverage_95": ch["coverage_95"].to_numpy(), "beats_baseline": ch["beats_baseline"].to_numpy(),
     })
     counts = pd.Series(f.bt_.chosen).rename("model").to_frame().join(f.series_.meta.set_index("unique_id")["level"])
-    mix = counts.groupby("level")["model"].agg(lambda s: ", ".join(f"{_label(k)} {v}" for k, v in s.value_counts().items()))
+    sep = _(", ")
+    mix = counts.groupby("level")["model"].agg(lambda s: sep.join(f"{_label(k)} {v}" for k, v in s.value_counts().items()))
     out["models chosen"] = out["level"].map(mix)
     return out
 

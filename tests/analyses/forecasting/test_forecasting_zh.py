@@ -25,7 +25,8 @@ from salesbench.report.results import Results  # noqa: E402
 KEEP = ["MASE", "WAPE", "Holt-Winters ETS(M,A,M)", "ETS", "ARIMA", "Theta", "MinTrace", "mint_shrink", "wls_struct",
         "statsforecast", "BottomUp"]
 ENGLISH = re.compile(r"[A-Za-z][A-Za-z'\-]{2,}")
-STAGES = pd.DataFrame({"product_line": ["P1", "P2"], "stage": ["growth", "decline"],
+STAGES = pd.DataFrame({"product_line": ["P1", "P2"], "first_month": ["2023-01-01", "2024-05-01"], "age_months": [36, 20],
+                       "stage": ["growth", "decline"],
                        "relative_growth": [0.3, -0.4], "revenue_last_12m": [10.0, 5.0], "revenue_prev_12m": [8.0, 7.0],
                        "growth": [0.25, -0.3], "share": [0.6, 0.4]})
 
