@@ -18,7 +18,7 @@ from salesbench.analyses.forecasting.model import SalesForecast
 from salesbench.analyses.forecasting.series import TOTAL, top_series, usable_drivers
 from salesbench.analyses.forecasting.targets import period_sum
 from salesbench.core import i18n
-from salesbench.core.i18n import N_, NP_, messages
+from salesbench.core.i18n import NP_, messages
 from salesbench.core.said import shown
 
 _, ngettext, pgettext = messages(__name__).functions()

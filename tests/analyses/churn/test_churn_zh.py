@@ -17,6 +17,7 @@ from test_churn_report import _fitted  # noqa: E402
 
 from salesbench.analyses.churn import choice, clv, report, warning  # noqa: E402
 from salesbench.core import i18n  # noqa: E402
+from salesbench.core.said import shown  # noqa: E402
 from salesbench.report.results import Results  # noqa: E402
 
 #: terms a Chinese analyst reads as they are (acronyms, parameter names, the diagnostics' own names) and the data
@@ -139,3 +140,18 @@ def test_a_chinese_report_writes_english_results(tmp_path, monkeypatch):
     assert out["holdout"]["statement"].startswith("Holdout test over 26.0 weeks after 2025-06-30")
     assert out["model_choice"]["reason"] == "Model set by the parameters: mbg_nbd."
     assert out["ranking"]["reason"].startswith("Ranked by the probability of buying within the horizon")
+
+
+def test_the_convergence_message_is_stored_in_english_and_shown_in_chinese():
+    params = pd.DataFrame({"r_hat": [1.05, 1.0], "ess_bulk": [150.0, 900.0]})
+    fit = SimpleNamespace(params_=params, spend_params_=None, fit_method="mcmc", chains=2)
+    with i18n.language("zh-CN"):
+        bad = clv.ChurnModel.convergence(fit)
+        good = clv.ChurnModel.convergence(SimpleNamespace(**{**vars(fit), "params_": params.assign(r_hat=1.0)}))
+        assert report.convergence_alert(SimpleNamespace(convergence_=bad)) is not None
+        assert shown(bad["message"]) == "收敛有问题：R-hat 1.050 ≥ 1.01; bulk ESS 150 < 200。区间不可靠；请增加 draws/tune 或检查数据。"
+        assert "收敛有问题" in report.convergence_note(SimpleNamespace(convergence_=bad))._repr_html_()
+        assert english_words([shown(good["message"])]) == []
+    assert bad["message"] == ("Convergence problem: R-hat 1.050 ≥ 1.01; bulk ESS 150 < 200 Treat intervals as "
+                              "unreliable; increase draws/tune or check the data.")
+    assert good["message"] == "Sampler converged: R-hat max 1.000, bulk ESS min 150."

@@ -12,7 +12,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 from test_forecasting_model import _toy_dataset  # noqa: E402
-from test_forecasting_report import EMPTY_GAP, _fake  # noqa: E402
+from test_forecasting_report import _fake  # noqa: E402
 
 from salesbench.analyses.forecasting import model as F  # noqa: E402
 from salesbench.analyses.forecasting import plots as P  # noqa: E402
