@@ -147,11 +147,11 @@ def test_the_convergence_message_is_stored_in_english_and_shown_in_chinese():
     fit = SimpleNamespace(params_=params, spend_params_=None, fit_method="mcmc", chains=2)
     with i18n.language("zh-CN"):
         bad = clv.ChurnModel.convergence(fit)
-        good = clv.ChurnModel.convergence(SimpleNamespace(**{**vars(fit), "params_": params.assign(r_hat=1.0)}))
+        good = clv.ChurnModel.convergence(SimpleNamespace(**{**vars(fit), "params_": params.assign(r_hat=1.0, ess_bulk=900.0)}))
         assert report.convergence_alert(SimpleNamespace(convergence_=bad)) is not None
         assert shown(bad["message"]) == "收敛有问题：R-hat 1.050 ≥ 1.01; bulk ESS 150 < 200。区间不可靠；请增加 draws/tune 或检查数据。"
         assert "收敛有问题" in report.convergence_note(SimpleNamespace(convergence_=bad))._repr_html_()
         assert english_words([shown(good["message"])]) == []
     assert bad["message"] == ("Convergence problem: R-hat 1.050 ≥ 1.01; bulk ESS 150 < 200 Treat intervals as "
                               "unreliable; increase draws/tune or check the data.")
-    assert good["message"] == "Sampler converged: R-hat max 1.000, bulk ESS min 150."
+    assert good["message"] == "Sampler converged: R-hat max 1.000, bulk ESS min 900."
