@@ -11,10 +11,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
-from test_forecasting_model import _toy_dataset  # noqa: E402
 from test_forecasting_report import _fake  # noqa: E402
 
-from salesbench.analyses.forecasting import model as F  # noqa: E402
 from salesbench.analyses.forecasting import plots as P  # noqa: E402
 from salesbench.analyses.forecasting import report as R  # noqa: E402
 from salesbench.core import i18n  # noqa: E402
@@ -54,10 +52,10 @@ def figure_texts(fig, ticks: bool = True) -> list[str]:
     return out
 
 
-@pytest.fixture(scope="module")
-def fit():
-    return F.SalesForecast(dimensions=["region"], models=["seasonal_naive", "holt_winters"], n_origins=2,
-                           as_of="2024-06-30").fit(_toy_dataset())
+@pytest.fixture
+def fit(small_fit):
+    """The small fit of the toy company (conftest), shared with the English report tests."""
+    return small_fit
 
 
 def _gap(f):
