@@ -13,6 +13,7 @@ import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 from test_forecasting_report import _fake  # noqa: E402
 
+from salesbench.analyses.forecasting import model as F  # noqa: E402
 from salesbench.analyses.forecasting import plots as P  # noqa: E402
 from salesbench.analyses.forecasting import report as R  # noqa: E402
 from salesbench.core import i18n  # noqa: E402
@@ -116,3 +117,23 @@ def test_a_chinese_report_writes_english_results(fit, tmp_path):
     assert out["accuracy_total_basis"] == "backtest: model chosen on 1 origins, scored on the next 1 × 3 periods, after reconciliation"
     assert out["reconciliation"] == "MinTrace with shrunk residual covariance (mint_shrink)"
     assert all(not re.search(r"[\u4e00-\u9fff]", n) for n in out["notes"])
+
+
+def test_fit_time_notes_are_english_as_stored_and_chinese_when_shown():
+    from types import SimpleNamespace
+
+    from salesbench.analyses.forecasting import reconcile
+    from salesbench.core.said import shown
+
+    base = pd.DataFrame({"unique_id": ["Total"], "ds": [pd.Timestamp("2025-01-01")], "mean": [1.0], "lo80": [0.5],
+                         "hi80": [1.5], "lo95": [0.2], "hi95": [1.8], "model": ["theta"]})
+    with i18n.language("zh-CN"):
+        _, used, note = reconcile.reconcile_or_fall_back(base, None, SimpleNamespace(n_series=1))
+        fallback = F.SalesForecast(reconciliation="mint_shrink")
+        fallback.reconciliation_used_ = "bottom_up"
+        label = fallback.reconciliation_label()
+        assert shown(note) == "只有一个序列（无层级）：无需层级调和。"
+        assert shown(label) == "自下而上（BottomUp）（备选：MinTrace，收缩残差协方差（mint_shrink） 无法运行）"
+    assert used == "none" and note == "One series (no hierarchy): nothing to reconcile."
+    assert label == ("bottom-up (BottomUp) (fallback: MinTrace with shrunk residual covariance (mint_shrink) could "
+                     "not run)")
