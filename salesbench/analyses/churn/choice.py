@@ -43,6 +43,8 @@ import pandas as pd
 
 from salesbench.analyses.churn import clv as churn
 from salesbench.core.errors import ReportSkipped
+from salesbench.core.i18n import N_, NP_, messages
+from salesbench.core.said import Said
 
 CANDIDATES: tuple[str, ...] = ("bg_nbd", "mbg_nbd", "pareto_nbd")
 #: Ranking signals, in order of preference on equal AUC.
@@ -81,9 +83,14 @@ def data_problem(rfm: pd.DataFrame, when: str = "") -> str | None:
     rep = int((rfm["frequency"] > 0).sum()) if n else 0
     if n >= MIN_CUSTOMERS and rep >= MIN_REPEAT_CUSTOMERS:
         return None
-    return (f"the churn models need at least {MIN_CUSTOMERS} customers, {MIN_REPEAT_CUSTOMERS} of them with "
-            f"purchases on more than one day{when}; this data has {n:,} customer{'s' if n != 1 else ''} and "
-            f"{rep:,} with a repeat purchase")
+    fields = dict(min=MIN_CUSTOMERS, min_repeat=MIN_REPEAT_CUSTOMERS, when=when, n=format(n, ","), repeat=format(rep, ","))
+    if n == 1:
+        return Said(__name__, N_("the churn models need at least {min} customers, {min_repeat} of them with purchases "
+                                 "on more than one day{when}; this data has {n} customer and {repeat} with a repeat "
+                                 "purchase"), **fields)
+    return Said(__name__, N_("the churn models need at least {min} customers, {min_repeat} of them with purchases on "
+                             "more than one day{when}; this data has {n} customers and {repeat} with a repeat purchase"),
+                **fields)
 
 
 def selection_split(first_date: pd.Timestamp, last: pd.Timestamp, horizon: float, unit_days: float) -> pd.Timestamp:
@@ -168,21 +175,43 @@ def choose_signal(auc: dict[str, float | None] | None) -> tuple[str, str]:
     """The ranking signal with the highest holdout AUC (ties: :data:`SIGNALS` order) and a sentence why."""
     valid = {k: v for k, v in (auc or {}).items() if v is not None and k in SIGNALS}
     if not valid:
-        return DEFAULT_SIGNAL, ("The ranking could not be checked (no holdout with both buyers and non-buyers): "
-                                "customers are ranked by the model's probability of buying within the horizon.")
+        return DEFAULT_SIGNAL, Said(__name__, N_("The ranking could not be checked (no holdout with both buyers and "
+                                                 "non-buyers): customers are ranked by the model's probability of "
+                                                 "buying within the horizon."))
     best = max(SIGNALS, key=lambda k: (valid.get(k, -1.0), -SIGNALS.index(k)))
     rec = valid.get("recency")
-    vs = f" (recency alone: {rec:.3f})" if rec is not None and best != "recency" else ""
-    return best, f"Ranked by {SIGNAL_LABELS[best]}, the signal that best ranked who bought again in the holdout: AUC {valid[best]:.3f}{vs}."
+    if rec is not None and best != "recency":
+        return best, Said(__name__, N_("Ranked by {signal}, the signal that best ranked who bought again in the holdout: "
+                                       "AUC {auc} (recency alone: {recency})."),
+                          signal=signal_label(best), auc=format(valid[best], ".3f"), recency=format(rec, ".3f"))
+    return best, Said(__name__, N_("Ranked by {signal}, the signal that best ranked who bought again in the holdout: "
+                                   "AUC {auc}."), signal=signal_label(best), auc=format(valid[best], ".3f"))
 
 
 SIGNAL_LABELS = {
-    "p_purchase": "the probability of buying within the horizon",
-    "expected_purchases": "expected purchases over the horizon",
-    "p_alive": "P(alive)",
-    "recency": "time since the last purchase (recency)",
-    "revenue_at_risk": "revenue at risk",
+    "p_purchase": NP_("signal", "the probability of buying within the horizon"),
+    "expected_purchases": NP_("signal", "expected purchases over the horizon"),
+    "p_alive": NP_("signal", "P(alive)"),
+    "recency": NP_("signal", "time since the last purchase (recency)"),
+    "revenue_at_risk": NP_("signal", "revenue at risk"),
 }
+
+
+def signal_label(signal: str) -> Said:
+    """A ranking signal in words (:data:`SIGNAL_LABELS`; English as a str, the report's language when shown)."""
+    return Said(__name__, "{label}", label=lambda: _signal_label_shown(signal))
+
+
+def _signal_label_shown(signal: str) -> str:
+    return messages(__name__).pgettext("signal", SIGNAL_LABELS[signal])
+
+
+def _set_by_parameters(signal: str) -> Said:
+    return Said(__name__, N_("Ranked by {signal} (set by the parameters)."), signal=signal_label(signal))
+
+
+def _model_set(model: str) -> Said:
+    return Said(__name__, N_("Model set by the parameters: {model}."), model=model)
 
 
 def choose(orders, rfm: pd.DataFrame, end: pd.Timestamp, last: pd.Timestamp, model: str = "auto",
@@ -197,61 +226,82 @@ def choose(orders, rfm: pd.DataFrame, end: pd.Timestamp, last: pd.Timestamp, mod
     """
     t0 = time.perf_counter()
     unit_days = churn.check_time_unit(time_unit)
-    unit = {"D": "days", "W": "weeks", "M": "months"}[time_unit]
     auto_model, auto_signal = model == "auto", signal == "auto"
     candidates = CANDIDATES if auto_model else (model,)
     user_holdout = end < last
     if not auto_model and (user_holdout or not auto_signal):
         s = signal if not auto_signal else None
         return Choice(model=model, signal=s, table=pd.DataFrame(), calibration_end=None,
-                                   holdout_length=None, holdout=None, reason=f"Model set by the parameters: {model}.",
-                                   signal_reason="" if s is None else f"Ranked by {SIGNAL_LABELS[s]} (set by the parameters).")
+                                   holdout_length=None, holdout=None, reason=_model_set(model),
+                                   signal_reason="" if s is None else _set_by_parameters(s))
     if user_holdout:
         cal_end, rfm_c = end, rfm
     else:
         cal_end = selection_split(pd.Timestamp(rfm["first_purchase"].min()), last, horizon, unit_days)
         rfm_c = churn.rfm_table(orders, cal_end, time_unit) if cal_end < last else rfm.iloc[:0]
-    problem = None if cal_end < last else "the history is too short to hold out any time"
-    problem = problem or data_problem(rfm_c, f" before {cal_end.date()}")
+    problem = None if cal_end < last else Said(__name__, N_("the history is too short to hold out any time"))
+    problem = problem or data_problem(rfm_c, Said(__name__, N_(" before {date}"), date=_date(cal_end)))
     if problem:
         m = DEFAULT_MODEL if auto_model else model
         s = DEFAULT_SIGNAL if auto_signal else signal
-        why = f"No holdout to choose on ({problem})"
         return Choice(
             model=m, signal=s, table=pd.DataFrame(), calibration_end=None, holdout_length=None, holdout=None,
-            reason=(f"{why}: the default {model_label(m)} model is used." if auto_model else f"Model set by the parameters: {m}."),
-            signal_reason=(f"{why}: customers are ranked by {SIGNAL_LABELS[s]}." if auto_signal
-                           else f"Ranked by {SIGNAL_LABELS[s]} (set by the parameters)."),
+            reason=(Said(__name__, N_("No holdout to choose on ({problem}): the default {model} model is used."),
+                         problem=problem, model=model_label(m)) if auto_model else _model_set(m)),
+            signal_reason=(Said(__name__, N_("No holdout to choose on ({problem}): customers are ranked by {signal}."),
+                                problem=problem, signal=signal_label(s)) if auto_signal
+                           else _set_by_parameters(s)),
             seconds=time.perf_counter() - t0)
     hold, days = churn.holdout_purchases(orders, cal_end, rfm_c["customer_id"], last=last)
     length = days / unit_days
     table, checks = compare_models(rfm_c, hold, length, candidates, priors=priors, seed=seed,
                                                 chunk_size=chunk_size)
-    where = ("the holdout after calibration_end" if user_holdout else
-             f"an internal holdout (data to {cal_end.date()} to fit, the {length:.1f} {unit} after it to test; "
-             "the chosen model is then fitted on all the data)")
+    where = (Said(__name__, N_("the holdout after calibration_end")) if user_holdout else
+             Said(__name__, N_("an internal holdout (data to {date} to fit, the {length} {unit} after it to test; "
+                               "the chosen model is then fitted on all the data)"),
+                  date=_date(cal_end), length=format(length, ".1f"), unit=unit_words(time_unit)))
     if table["chosen"].any():
         chosen = str(table.loc[table["chosen"], "model"].iloc[0])
-        reason = (f"Model chosen on {where}: {model_label(chosen)} scored best "
-                  f"of the {len(candidates)} candidate{'s' if len(candidates) > 1 else ''} fitted by MAP "
-                  "(mean rank over total error, calibration by frequency, holdout log-likelihood and how well P(alive) "
-                  "ranks who bought again).") if auto_model \
-            else f"Model set by the parameters: {model}."
+        if not auto_model:
+            reason = _model_set(model)
+        elif len(candidates) > 1:
+            reason = Said(__name__, N_("Model chosen on {where}: {model} scored best of the {n} candidates fitted by MAP "
+                                       "(mean rank over total error, calibration by frequency, holdout log-likelihood "
+                                       "and how well P(alive) ranks who bought again)."),
+                          where=where, model=model_label(chosen), n=len(candidates))
+        else:
+            reason = Said(__name__, N_("Model chosen on {where}: {model} scored best of the {n} candidate fitted by MAP "
+                                       "(mean rank over total error, calibration by frequency, holdout log-likelihood "
+                                       "and how well P(alive) ranks who bought again)."),
+                          where=where, model=model_label(chosen), n=len(candidates))
     else:
         chosen = DEFAULT_MODEL if auto_model else model
-        reason = f"No candidate could be fitted on {where}: the default {model_label(chosen)} model is used."
+        reason = Said(__name__, N_("No candidate could be fitted on {where}: the default {model} model is used."),
+                      where=where, model=model_label(chosen))
     h = checks.get(chosen)
     if user_holdout:
-        s, s_reason = (None, "") if auto_signal else (signal, f"Ranked by {SIGNAL_LABELS[signal]} (set by the parameters).")
+        s, s_reason = (None, "") if auto_signal else (signal, _set_by_parameters(signal))
     elif auto_signal:
         s, s_reason = choose_signal(h["auc"] if h else None)
     else:
-        s, s_reason = signal, f"Ranked by {SIGNAL_LABELS[signal]} (set by the parameters)."
+        s, s_reason = signal, _set_by_parameters(signal)
     c = Choice(model=chosen, signal=s, table=table, calibration_end=cal_end, holdout_length=length,
                             holdout=h, reason=reason, signal_reason=s_reason, seconds=time.perf_counter() - t0)
     if h is not None and not user_holdout:
         c.auc, c.auc_source = h["auc"], "internal holdout"
     return c
+
+
+def _date(d: pd.Timestamp):
+    """A date field of a :class:`Said`: ISO in English, the report's date format when shown."""
+    from salesbench.viz.format import fmt_date
+    return lambda: fmt_date(pd.Timestamp(d).date())
+
+
+def unit_words(time_unit: str) -> Said:
+    """The time unit in words (``"W"`` → weeks), English as a str, the report's language when shown."""
+    words = {"D": N_("days"), "W": N_("weeks"), "M": N_("months")}[time_unit]
+    return Said(__name__, words)
 
 
 def model_label(model: str) -> str:

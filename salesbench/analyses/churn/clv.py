@@ -42,6 +42,8 @@ import pandas as pd
 
 from salesbench.analyses.churn import predictive as cp
 from salesbench.core import dataset as data
+from salesbench.core.i18n import N_
+from salesbench.core.said import Said, shown
 
 #: Length of one time unit in days.
 TIME_UNIT_DAYS: dict[str, float] = {"D": 1.0, "W": 7.0, "M": 365.25 / 12}
@@ -448,17 +450,19 @@ class ChurnModel:
         tab = pd.concat(frames, ignore_index=True)
         if self.fit_method != "mcmc":
             return {"r_hat_max": None, "ess_bulk_min": None, "ok": None,
-                    "message": f"{self.fit_method} fit: R-hat and effective sample size do not apply."}
+                    "message": Said(__name__, N_("{method} fit: R-hat and effective sample size do not apply."),
+                                    method=self.fit_method)}
         r_hat, ess = float(tab["r_hat"].max()), float(tab["ess_bulk"].min())
         need = ESS_PER_CHAIN_MIN * self.chains
         bad = [f"R-hat {r_hat:.3f} ≥ {RHAT_MAX}"] if not r_hat < RHAT_MAX else []
         if not ess >= need:
-            bad.append(f"bulk ESS {ess:.0f} < {need}")
-        msg = ("Sampler converged: " if not bad else "Convergence problem: ") + (
-            "; ".join(bad) if bad else f"R-hat max {r_hat:.3f}, bulk ESS min {ess:.0f}."
-        )
+            bad.append(Said(__name__, N_("bulk ESS {ess} < {need}"), ess=format(ess, ".0f"), need=need))
         if bad:
-            msg += " Treat intervals as unreliable; increase draws/tune or check the data."
+            msg = Said(__name__, N_("Convergence problem: {problems} Treat intervals as unreliable; increase draws/tune "
+                                    "or check the data."), problems=lambda: "; ".join(shown(b) for b in bad))
+        else:
+            msg = Said(__name__, N_("Sampler converged: R-hat max {r_hat}, bulk ESS min {ess}."),
+                       r_hat=format(r_hat, ".3f"), ess=format(ess, ".0f"))
         return {"r_hat_max": r_hat, "ess_bulk_min": ess, "ok": not bad, "message": msg}
 
     def params_dict(self, which: str = "purchase") -> dict[str, dict[str, float | None]]:

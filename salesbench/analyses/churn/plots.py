@@ -9,6 +9,14 @@ import numpy as np
 import pandas as pd
 
 from salesbench import viz
+from salesbench.core.i18n import N_, messages
+
+_, ngettext, pgettext = messages(__name__).functions()
+
+#: the title of :func:`plot_revenue_at_risk` per grouping
+_BY_TITLES = {"region": N_("Revenue at risk by region"), "segment": N_("Revenue at risk by segment"),
+              "owner_rep_id": N_("Revenue at risk by owner rep")}
+_UNITS = {"D": N_("days"), "W": N_("weeks"), "M": N_("months")}
 
 
 def _axes(ax):
@@ -22,15 +30,15 @@ def plot_revenue_at_risk(risk_by: pd.DataFrame, by: str = "region", *, ax=None, 
     ax = _axes(ax)
     df = risk_by[risk_by["by"] == by].sort_values("mean", ascending=False).head(top)
     if df.empty:
-        ax.text(0.5, 0.5, "No customer at risk", ha="center", va="center", transform=ax.transAxes)
+        ax.text(0.5, 0.5, _("No customer at risk"), ha="center", va="center", transform=ax.transAxes)
         return ax
     lo, hi = pd.to_numeric(df["lo"], errors="coerce"), pd.to_numeric(df["hi"], errors="coerce")
     df = df.assign(lo=lo.fillna(df["mean"]), hi=hi.fillna(df["mean"]))  # MAP: a point, no interval
     viz.interval_plot(df, label="group", mean="mean", lo="lo", hi="hi", ax=ax, color=viz.STATUS["red"])
     viz.money_axis(ax, "x")
-    ax.set_xlabel("Revenue at risk (expected, 94% predictive interval)")
+    ax.set_xlabel(_("Revenue at risk (expected, 94% predictive interval)"))
     ax.set_ylabel("")
-    ax.set_title(f"Revenue at risk by {by.replace('_id', '').replace('_', ' ')}")
+    ax.set_title(_(_BY_TITLES[by]) if by in _BY_TITLES else f"Revenue at risk by {by.replace('_id', '').replace('_', ' ')}")
     return ax
 
 
@@ -41,12 +49,12 @@ def plot_p_alive_heatmap(grid: pd.DataFrame, *, ax=None, T: float | None = None,
     im = ax.imshow(mat.to_numpy(), aspect="auto", cmap=viz.SEQUENTIAL, vmin=0, vmax=1,
                    extent=[mat.columns.min(), mat.columns.max(), mat.index.min() - 0.5, mat.index.max() + 0.5])
     ax.figure.colorbar(im, ax=ax, label="P(alive)")
-    units = {"D": "days", "W": "weeks", "M": "months"}[unit]
-    ax.set_xlabel(f"Recency: time of last purchase since first ({units})")
-    ax.set_ylabel("Repeat purchases (frequency)")
+    units = _(_UNITS[unit])
+    ax.set_xlabel(_("Recency: time of last purchase since first ({units})", units=units))
+    ax.set_ylabel(_("Repeat purchases (frequency)"))
     ax.grid(False)
-    title = "Probability a customer is still active"
-    ax.set_title(title + (f" (customer age {T:.0f} {units})" if T else ""))
+    ax.set_title(_("Probability a customer is still active (customer age {age} {units})", age=format(T, ".0f"), units=units)
+                 if T else _("Probability a customer is still active"))
     return ax
 
 
@@ -64,11 +72,11 @@ def plot_clv_distribution(pred: pd.DataFrame, *, ax=None):
     viz.money_axis(ax, "x")
     med = float(np.median(v))
     ax.axvline(med, color=viz.TARGET, ls="--", lw=1)
-    ax.annotate(f"median {viz.fmt_money(med)}", (med, ax.get_ylim()[1] * 0.9), xytext=(4, 0),
+    ax.annotate(_("median {value}", value=viz.fmt_money(med)), (med, ax.get_ylim()[1] * 0.9), xytext=(4, 0),
                 textcoords="offset points")
-    ax.set_xlabel("Customer lifetime value (discounted, log scale)")
-    ax.set_ylabel("Customers")
-    ax.set_title("Distribution of customer lifetime value")
+    ax.set_xlabel(_("Customer lifetime value (discounted, log scale)"))
+    ax.set_ylabel(_("Customers"))
+    ax.set_title(_("Distribution of customer lifetime value"))
     return ax
 
 
@@ -76,15 +84,15 @@ def plot_ppc(ppc: pd.DataFrame, *, ax=None):
     """Observed vs model-simulated repeat-purchase histogram with 94% intervals."""
     ax = _axes(ax)
     x = np.arange(len(ppc))
-    ax.bar(x - 0.2, ppc["observed"], width=0.4, color=viz.ACCENT, label="observed")
-    ax.bar(x + 0.2, ppc["predicted"], width=0.4, color=viz.MUTED, label="model (mean)")
+    ax.bar(x - 0.2, ppc["observed"], width=0.4, color=viz.ACCENT, label=_("observed"))
+    ax.bar(x + 0.2, ppc["predicted"], width=0.4, color=viz.MUTED, label=_("model (mean)"))
     ax.errorbar(x + 0.2, ppc["predicted"], yerr=[ppc["predicted"] - ppc["lo"], ppc["hi"] - ppc["predicted"]],
-                fmt="none", ecolor=viz.TARGET, capsize=3, label="94% interval")
+                fmt="none", ecolor=viz.TARGET, capsize=3, label=_("94% interval"))
     ax.set_xticks(x)
     ax.set_xticklabels(ppc["frequency"])
-    ax.set_xlabel("Repeat purchases in the calibration period")
-    ax.set_ylabel("Customers")
-    ax.set_title("Posterior predictive check: repeat purchases")
+    ax.set_xlabel(_("Repeat purchases in the calibration period"))
+    ax.set_ylabel(_("Customers"))
+    ax.set_title(_("Posterior predictive check: repeat purchases"))
     ax.legend()
     return ax
 
@@ -93,13 +101,13 @@ def plot_holdout_calibration(by_frequency: pd.DataFrame, *, ax=None):
     """Mean predicted vs actual holdout purchases per calibration frequency (Fader et al. 2005, fig. 4)."""
     ax = _axes(ax)
     x = np.arange(len(by_frequency))
-    ax.plot(x, by_frequency["actual"], "o-", color=viz.ACCENT, label="actual")
-    ax.plot(x, by_frequency["predicted"], "s--", color=viz.PALETTE[1], label="predicted")
+    ax.plot(x, by_frequency["actual"], "o-", color=viz.ACCENT, label=_("actual"))
+    ax.plot(x, by_frequency["predicted"], "s--", color=viz.PALETTE[1], label=_("predicted"))
     ax.set_xticks(x)
     ax.set_xticklabels(by_frequency["frequency"])
-    ax.set_xlabel("Repeat purchases in the calibration period")
-    ax.set_ylabel("Purchases per customer in the holdout")
-    ax.set_title("Holdout: predicted vs actual by frequency")
+    ax.set_xlabel(_("Repeat purchases in the calibration period"))
+    ax.set_ylabel(_("Purchases per customer in the holdout"))
+    ax.set_title(_("Holdout: predicted vs actual by frequency"))
     ax.legend()
     return ax
 
@@ -108,7 +116,8 @@ def plot_effects(effects: pd.DataFrame, *, ax=None):
     """Forest plot of the company-wide effect of each warning indicator (log-odds per SD, 94% HDI)."""
     ax = _axes(ax)
     df = effects.sort_values("mean", ascending=False)
+    df = df.assign(label=[messages(__name__).label("indicator", v) for v in df["label"]])
     viz.interval_plot(df, label="label", mean="mean", lo="lo", hi="hi", ax=ax, reference=0.0)
-    ax.set_xlabel("Effect on churn (log-odds per standard deviation, 94% interval)")
-    ax.set_title("Which warning signs predict churn")
+    ax.set_xlabel(_("Effect on churn (log-odds per standard deviation, 94% interval)"))
+    ax.set_title(_("Which warning signs predict churn"))
     return ax

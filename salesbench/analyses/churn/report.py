@@ -19,6 +19,11 @@ from salesbench.analyses.churn import choice as churn_choice
 from salesbench.analyses.churn import clv
 from salesbench.analyses.churn import plots
 from salesbench.analyses.churn import warning as churn_warning
+from salesbench.core import i18n
+from salesbench.core.i18n import N_, NP_, messages
+from salesbench.core.said import shown
+
+_, ngettext, pgettext = messages(__name__).functions()
 
 #: formats of :func:`params_view`
 PARAMS_FORMATS = {c: ".3f" for c in ("mean", "lo", "hi", "r_hat")} | {"ess_bulk": ".0f"}
@@ -28,23 +33,50 @@ COMPARISON_FORMATS = {"Holdout log-likelihood": ",.1f", "Mean rank": ".2f", "Pre
                       "AUC recency": ".3f", "Fit (s)": ".1f"}
 #: formats of :func:`ranking_view`
 RANKING_FORMATS = {"AUC": ".3f"}
-NO_HOLDOUT = ("No holdout test: calibration_end is the last order date. Set it earlier to test the model on "
-              "later purchases.")
+NO_HOLDOUT = N_("No holdout test: calibration_end is the last order date. Set it earlier to test the model on "
+                "later purchases.")
+
+
+def _status_word(status: str) -> str:
+    """A P(alive) status (``active``, ``slipping``, ``probably gone``) in the report's language."""
+    return messages(__name__).label("status", status)
+
+
+def _header(view: pd.DataFrame) -> dict[str, str]:
+    """The shown header of each column of a view (the view's columns stay English)."""
+    return {c: pgettext("column", c) for c in view.columns}
+
+
+#: the column names of the table views, for extraction (shown with ``pgettext("column", name)``)
+_COLUMNS = [NP_("column", "Rank"), NP_("column", "Customer"), NP_("column", "Region"), NP_("column", "Segment"),
+            NP_("column", "Owner rep"), NP_("column", "P(alive)"), NP_("column", "Value if active"),
+            NP_("column", "Revenue at risk"), NP_("column", "P(buys within horizon)"), NP_("column", "Status"),
+            NP_("column", "Model"), NP_("column", "Chosen"), NP_("column", "Mean rank"),
+            NP_("column", "Holdout log-likelihood"), NP_("column", "Predicted"),
+            NP_("column", "94% predictive interval"), NP_("column", "Actual"), NP_("column", "Error"),
+            NP_("column", "Calibration error"), NP_("column", "AUC expected purchases"),
+            NP_("column", "AUC P(alive)"), NP_("column", "AUC recency"), NP_("column", "Fit (s)"),
+            NP_("column", "Signal"), NP_("column", "AUC"), NP_("column", "Used for the at-risk list"),
+            NP_("column", "model"), NP_("column", "param"), NP_("column", "mean"), NP_("column", "lo"),
+            NP_("column", "hi"), NP_("column", "r_hat"), NP_("column", "ess_bulk")]
+_STATUSES = [NP_("status", "active"), NP_("status", "slipping"), NP_("status", "probably gone")]
 
 
 # --------------------------------------------------------------------------- cards and sentences
 def _interval(d: dict, fmt=viz.fmt_money) -> str:
     """"94% predictive interval a–b" / "94% interval a–b (parameter uncertainty only)" / the MAP note."""
     if d.get("lo") is None or d.get("hi") is None:
-        return "MAP point estimate, no interval"
+        return _("MAP point estimate, no interval")
     if d.get("interval") == "posterior predictive":
-        note = "" if d.get("lo_param") is not None else " (purchase noise only: a MAP fit has no parameter uncertainty)"
-        return f"94% predictive interval {fmt(d['lo'])}–{fmt(d['hi'])}{note}"
-    return f"94% interval {fmt(d['lo'])}–{fmt(d['hi'])} (parameter uncertainty only)"
+        if d.get("lo_param") is not None:
+            return _("94% predictive interval {lo}–{hi}", lo=fmt(d["lo"]), hi=fmt(d["hi"]))
+        return _("94% predictive interval {lo}–{hi} (purchase noise only: a MAP fit has no parameter uncertainty)",
+                 lo=fmt(d["lo"]), hi=fmt(d["hi"]))
+    return _("94% interval {lo}–{hi} (parameter uncertainty only)", lo=fmt(d["lo"]), hi=fmt(d["hi"]))
 
 
 def _unit_name(M) -> str:
-    return {"D": "days", "W": "weeks", "M": "months"}[M.time_unit]
+    return shown(churn_choice.unit_words(M.time_unit))
 
 
 def headline_cards(M) -> list[dict[str, Any]]:
@@ -55,14 +87,15 @@ def headline_cards(M) -> list[dict[str, Any]]:
     base = M.clv_model_.totals_["clv"]
     unit = _unit_name(M)
     return [
-        {"label": f"Revenue at risk (next {M.horizon} {unit})", "value": viz.fmt_money(rar["mean"]),
-         "sub": _interval(rar), "status": "red" if rar["mean"] else "green"},
-        {"label": "Customers at risk", "value": viz.fmt_num(len(M.at_risk_)),
-         "sub": f"P(alive) < {M.at_risk_p_alive:.0%}, CLV in the top {1 - M.at_risk_min_value_quantile:.0%}",
+        {"label": _("Revenue at risk (next {horizon} {unit})", horizon=M.horizon, unit=unit),
+         "value": viz.fmt_money(rar["mean"]), "sub": _interval(rar), "status": "red" if rar["mean"] else "green"},
+        {"label": _("Customers at risk"), "value": viz.fmt_num(len(M.at_risk_)),
+         "sub": _("P(alive) < {p}, CLV in the top {q}", p=format(M.at_risk_p_alive, ".0%"),
+                  q=format(1 - M.at_risk_min_value_quantile, ".0%")),
          "status": "amber"},
-        {"label": "Probably gone", "value": viz.fmt_pct(gone / len(p)),
-         "sub": f"{gone:,} of {len(p):,} customers with P(alive) < 30%"},
-        {"label": f"Customer base value ({M.clv_months} months)", "value": viz.fmt_money(base["mean"]),
+        {"label": _("Probably gone"), "value": viz.fmt_pct(gone / len(p)),
+         "sub": _("{gone} of {n} customers with P(alive) < 30%", gone=format(gone, ","), n=format(len(p), ","))},
+        {"label": _("Customer base value ({months} months)", months=M.clv_months), "value": viz.fmt_money(base["mean"]),
          "sub": _interval(base)},
     ]
 
@@ -74,26 +107,33 @@ def sentences(M) -> list[str]:
     n = len(p)
     rar = M.revenue_at_risk_
     s = [
-        f"Of {n:,} customers who bought by {M.calibration_end_.date()}, {viz.fmt_pct((status == 'active').mean())} "
-        f"are probably still active, {viz.fmt_pct((status == 'slipping').mean())} are slipping and "
-        f"{viz.fmt_pct((status == 'probably gone').mean())} are probably gone "
-        f"({M.model_.replace('_', '/').upper()} model, {M.fit_method.upper()} fit).",
+        _("Of {n} customers who bought by {date}, {active} are probably still active, {slipping} are slipping and "
+          "{gone} are probably gone ({model} model, {fit} fit).",
+          n=format(n, ","), date=viz.fmt_date(M.calibration_end_), active=viz.fmt_pct((status == 'active').mean()),
+          slipping=viz.fmt_pct((status == 'slipping').mean()), gone=viz.fmt_pct((status == 'probably gone').mean()),
+          model=M.model_.replace('_', '/').upper(), fit=M.fit_method.upper()),
     ]
     if len(M.at_risk_):
         reg = M.risk_by_[M.risk_by_["by"] == "region"].sort_values("mean", ascending=False)
-        top = f" The largest part is in {reg.iloc[0]['group']} ({viz.fmt_money(reg.iloc[0]['mean'])})." if len(reg) else ""
-        s.append(f"{len(M.at_risk_):,} high-value customers are at risk: {viz.fmt_money(rar['mean'])} of revenue "
-                 f"over the next {M.horizon} {_unit_name(M)} ({_interval(rar)}) if they have left.{top}")
+        fields = dict(n=format(len(M.at_risk_), ","), value=viz.fmt_money(rar['mean']), horizon=M.horizon,
+                      unit=_unit_name(M), interval=_interval(rar))
+        if len(reg):
+            s.append(_("{n} high-value customers are at risk: {value} of revenue over the next {horizon} {unit} "
+                       "({interval}) if they have left. The largest part is in {region} ({region_value}).",
+                       region=reg.iloc[0]['group'], region_value=viz.fmt_money(reg.iloc[0]['mean']), **fields))
+        else:
+            s.append(_("{n} high-value customers are at risk: {value} of revenue over the next {horizon} {unit} "
+                       "({interval}) if they have left.", **fields))
     else:
-        s.append("No high-value customer currently has a low probability of being active.")
+        s.append(_("No high-value customer currently has a low probability of being active."))
     if M.choice_ is not None:
-        s.append(M.choice_.reason)
+        s.append(shown(M.choice_.reason))
         if M.choice_.signal_reason:
-            s.append(M.choice_.signal_reason)
+            s.append(shown(M.choice_.signal_reason))
     if M.warning_ is not None:
         s.append(churn_warning.effect_sentence(M.warning_.effects_))
     elif M.warning_reason_:
-        s.append(M.warning_reason_)
+        s.append(shown(M.warning_reason_))
     return s
 
 
@@ -104,19 +144,37 @@ def holdout_sentence(M) -> str:
     if h is None:
         return ""
     lo, hi = h.get("predicted_lo"), h.get("predicted_hi")
-    map_note = "" if h.get("expected_lo") is not None else "; purchase noise only, a MAP fit has no parameter uncertainty"
-    iv = f" (94% predictive interval {viz.fmt_num(lo)}–{viz.fmt_num(hi)}{map_note})" if lo is not None else ""
-    err = f", {viz.fmt_pct(h['error_pct'], 1)} off" if h.get("error_pct") is not None else ""
-    s = (f"Holdout test over {h['length']:.1f} {_unit_name(M)} after {M.calibration_end_.date()}: the model predicted "
-         f"{viz.fmt_num(h['predicted_total'])} purchases{iv}; customers made {viz.fmt_num(h['actual_total'])}{err}. ")
+    fields = dict(length=format(h['length'], ".1f"), unit=_unit_name(M), date=viz.fmt_date(M.calibration_end_),
+                  predicted=viz.fmt_num(h['predicted_total']), actual=viz.fmt_num(h['actual_total']))
+    if lo is not None:
+        fields["interval"] = (_("94% predictive interval {lo}–{hi}", lo=viz.fmt_num(lo), hi=viz.fmt_num(hi))
+                              if h.get("expected_lo") is not None else
+                              _("94% predictive interval {lo}–{hi}; purchase noise only, a MAP fit has no parameter "
+                                "uncertainty", lo=viz.fmt_num(lo), hi=viz.fmt_num(hi)))
+    if h.get("error_pct") is not None:
+        fields["error"] = viz.fmt_pct(h['error_pct'], 1)
+    templates = {  # (interval shown, error shown) → the whole sentence
+        (True, True): N_("Holdout test over {length} {unit} after {date}: the model predicted {predicted} purchases "
+                         "({interval}); customers made {actual}, {error} off."),
+        (True, False): N_("Holdout test over {length} {unit} after {date}: the model predicted {predicted} purchases "
+                          "({interval}); customers made {actual}."),
+        (False, True): N_("Holdout test over {length} {unit} after {date}: the model predicted {predicted} purchases; "
+                          "customers made {actual}, {error} off."),
+        (False, False): N_("Holdout test over {length} {unit} after {date}: the model predicted {predicted} purchases; "
+                           "customers made {actual}."),
+    }
+    s = [_(templates[(lo is not None, "error" in fields)], **fields)]
     if lo is not None and not h.get("covered", True):
-        side = "above" if h["actual_total"] > hi else "below"
-        s += (f"The actual lies {side} the 94% predictive interval: the miss is larger than chance explains, so the "
-              f"model's forecasts for this data are biased {'low' if side == 'above' else 'high'} by about "
-              f"{viz.fmt_pct(abs(h['error_pct']), 0)}. ")
+        bias = viz.fmt_pct(abs(h['error_pct']), 0)
+        s.append(_("The actual lies above the 94% predictive interval: the miss is larger than chance explains, so the "
+                   "model's forecasts for this data are biased low by about {bias}.", bias=bias)
+                 if h["actual_total"] > hi else
+                 _("The actual lies below the 94% predictive interval: the miss is larger than chance explains, so the "
+                   "model's forecasts for this data are biased high by about {bias}.", bias=bias))
     elif lo is not None:
-        s += "The actual lies inside the 94% predictive interval. "
-    return s + f"Mean absolute error per customer: {h['mae']:.2f} purchases."
+        s.append(_("The actual lies inside the 94% predictive interval."))
+    s.append(_("Mean absolute error per customer: {mae} purchases.", mae=format(h['mae'], ".2f")))
+    return ("" if i18n.is_cjk() else " ").join(s)
 
 
 def comparison_view(M) -> pd.DataFrame | None:
@@ -127,7 +185,7 @@ def comparison_view(M) -> pd.DataFrame | None:
     t = c.table
     get = lambda col: t[col] if col in t else pd.Series(np.nan, index=t.index)  # noqa: E731
     return pd.DataFrame({
-        "Model": t["model"].map(churn_choice.model_label), "Chosen": np.where(t["chosen"], "yes", ""), "Mean rank": get("mean_rank"),
+        "Model": t["model"].map(churn_choice.model_label), "Chosen": np.where(t["chosen"], _("yes"), ""), "Mean rank": get("mean_rank"),
         "Holdout log-likelihood": get("log_lik"), "Predicted": get("predicted_total"),
         "94% predictive interval": [("–" if pd.isna(a) else f"{viz.fmt_num(a)}–{viz.fmt_num(b)}")
                                     for a, b in zip(get("predicted_lo"), get("predicted_hi"))],
@@ -142,7 +200,8 @@ def ranking_view(M) -> pd.DataFrame | None:
     c = M.choice_
     if c is None or not c.auc:
         return None
-    rows = [{"Signal": churn_choice.SIGNAL_LABELS[k], "AUC": v, "Used for the at-risk list": "yes" if k == c.signal else ""}
+    rows = [{"Signal": shown(churn_choice.signal_label(k)), "AUC": v,
+             "Used for the at-risk list": _("yes") if k == c.signal else ""}
             for k, v in c.auc.items() if v is not None]
     return pd.DataFrame(rows).sort_values("AUC", ascending=False) if rows else None
 
@@ -153,12 +212,17 @@ def ranking_sentence(M) -> str:
     if c is None:
         return ""
     if not c.auc or c.auc.get(c.signal) is None:
-        return c.signal_reason
-    where = ("the holdout after calibration_end" if c.auc_source == "holdout" else
-             f"the internal holdout after {c.calibration_end.date()}")
-    return (f"On {where}, {churn_choice.SIGNAL_LABELS[c.signal]} ranked customers who bought again above those who "
-            f"did not with AUC {c.auc[c.signal]:.3f} (1 = perfect, 0.5 = chance); time since the last purchase alone "
-            f"scored {c.auc['recency']:.3f}. The at-risk list is ordered by this signal (most at risk first).")
+        return shown(c.signal_reason)
+    fields = dict(signal=shown(churn_choice.signal_label(c.signal)), auc=format(c.auc[c.signal], ".3f"),
+                  recency=format(c.auc['recency'], ".3f"))
+    if c.auc_source == "holdout":
+        return _("On the holdout after calibration_end, {signal} ranked customers who bought again above those who did "
+                 "not with AUC {auc} (1 = perfect, 0.5 = chance); time since the last purchase alone scored {recency}. "
+                 "The at-risk list is ordered by this signal (most at risk first).", **fields)
+    return _("On the internal holdout after {date}, {signal} ranked customers who bought again above those who did not "
+             "with AUC {auc} (1 = perfect, 0.5 = chance); time since the last purchase alone scored {recency}. The "
+             "at-risk list is ordered by this signal (most at risk first).", date=viz.fmt_date(c.calibration_end),
+             **fields)
 
 
 def truth_sentence(M) -> str:
@@ -168,9 +232,9 @@ def truth_sentence(M) -> str:
         return ""
     auc = "–" if t["auc"] is None else f"{t['auc']:.2f}"
     share = "–" if t["at_risk_churned_share"] is None else viz.fmt_pct(t["at_risk_churned_share"])
-    return (f"Check against the demo generator's truth: P(alive) separates customers who truly churned by "
-            f"calibration_end from those still active with AUC {auc}; {share} of the at-risk list truly churned, "
-            f"against a base rate of {viz.fmt_pct(t['base_rate'])}.")
+    return _("Check against the demo generator's truth: P(alive) separates customers who truly churned by "
+             "calibration_end from those still active with AUC {auc}; {share} of the at-risk list truly churned, "
+             "against a base rate of {base}.", auc=auc, share=share, base=viz.fmt_pct(t['base_rate']))
 
 
 def _note(*sentences: str, warning: bool = False):
@@ -193,18 +257,18 @@ def warning_note(M):
 def convergence_note(M):
     """The sampler's convergence message, as a warning box when it failed (MAP / VI: the note that none applies)."""
     conv = M.convergence_
-    return viz.narrative(conv["message"], warning=conv["ok"] is False)
+    return viz.narrative(shown(conv["message"]), warning=conv["ok"] is False)
 
 
 def convergence_alert(M):
     """On the first screen: the convergence message as a warning when the sampler failed; None otherwise."""
     conv = M.convergence_
-    return viz.narrative(conv["message"], warning=True) if conv["ok"] is False else None
+    return viz.narrative(shown(conv["message"]), warning=True) if conv["ok"] is False else None
 
 
 def choice_note(M):
     """How the purchase model was chosen (one sentence)."""
-    return viz.narrative(M.choice_.reason)
+    return viz.narrative(shown(M.choice_.reason))
 
 
 def ranking_note(M):
@@ -238,7 +302,7 @@ def at_risk_view(M) -> pd.DataFrame:
         "Value if active": df["value_if_alive"].map(viz.fmt_money),
         "Revenue at risk": df["revenue_at_risk"].map(viz.fmt_money),
         "P(buys within horizon)": df["p_purchase"].map(lambda v: viz.fmt_pct(v)),
-        "Status": clv.status_of(df["p_alive"]),
+        "Status": [_status_word(v) for v in clv.status_of(df["p_alive"])],
     })
 
 
@@ -253,24 +317,26 @@ def params_view(M) -> pd.DataFrame:
 
 def show_at_risk(M):
     """The at-risk table as shown in the report (the first ``top_n`` rows)."""
-    return viz.show_table(at_risk_view(M), max_rows=M.top_n)
+    view = at_risk_view(M)
+    return viz.show_table(view, max_rows=M.top_n, headers=_header(view))
 
 
 def show_params(M):
     """The parameter table as shown in the report."""
-    return viz.show_table(params_view(M), formats=PARAMS_FORMATS)
+    view = params_view(M)
+    return viz.show_table(view, formats=PARAMS_FORMATS, headers=_header(view))
 
 
 def show_comparison(M):
     """The model comparison table, or None (nothing shown) when no comparison ran."""
     view = comparison_view(M)
-    return None if view is None else viz.show_table(view, formats=COMPARISON_FORMATS)
+    return None if view is None else viz.show_table(view, formats=COMPARISON_FORMATS, headers=_header(view))
 
 
 def show_ranking(M):
     """The ranking-signal table, or None (nothing shown) when the signals were not measured."""
     view = ranking_view(M)
-    return None if view is None else viz.show_table(view, formats=RANKING_FORMATS)
+    return None if view is None else viz.show_table(view, formats=RANKING_FORMATS, headers=_header(view))
 
 
 # --------------------------------------------------------------------------- figures or what to show instead
@@ -320,7 +386,7 @@ def show_ppc(M):
 def show_effects(M):
     """The early-warning forest plot, or why the model is absent."""
     if M.warning_ is None:
-        return viz.narrative(M.warning_reason_)
+        return viz.narrative(shown(M.warning_reason_))
     fig, ax = _figure((8, 3))
     plots.plot_effects(M.warning_.effects_, ax=ax)
     return _done(fig)
@@ -329,7 +395,7 @@ def show_effects(M):
 def show_holdout_calibration(M):
     """Holdout predicted vs actual by frequency, or :data:`NO_HOLDOUT`."""
     if M.holdout_ is None:
-        return viz.narrative(NO_HOLDOUT)
+        return viz.narrative(_(NO_HOLDOUT))
     fig, ax = _figure((8, 3.5))
     plots.plot_holdout_calibration(M.holdout_["by_frequency"], ax=ax)
     return _done(fig)
@@ -356,9 +422,12 @@ def figure_inputs(M) -> dict[str, tuple[tuple, dict]]:
 def publish(M, res) -> None:
     """Every ``churn.results.json`` value, the headline figures and the exported CSV tables; then save."""
     res.set(**M.results())
-    if M.holdout_ is not None:
-        res.set(holdout=res["holdout"] | {"statement": holdout_sentence(M)})
-    for card in headline_cards(M)[:3]:
+    with i18n.language(i18n.DEFAULT):  # results.json is English in every report language
+        statement = holdout_sentence(M) if M.holdout_ is not None else None
+        cards = headline_cards(M)
+    if statement is not None:
+        res.set(holdout=res["holdout"] | {"statement": statement})
+    for card in cards[:3]:
         res.headline(card["label"], card["value"], card["value"])
     for name, frame in M.tables().items():
         res.table(name, frame)

@@ -41,15 +41,19 @@ import numpy as np
 import pandas as pd
 
 from salesbench.analyses.churn.clv import INTERVAL, _quiet, roc_auc
+from salesbench.core.i18n import N_, NP_, is_cjk, messages
+from salesbench.core.said import Said
+
+_, ngettext, pgettext = messages(__name__).functions()
 
 INDICATORS: dict[str, str] = {
-    "order_decline": "Order-frequency decline",
-    "csat_drop": "CSAT drop",
-    "complaints": "Complaints",
-    "days_overdue": "Days overdue on invoices",
+    "order_decline": NP_("indicator", "Order-frequency decline"),
+    "csat_drop": NP_("indicator", "CSAT drop"),
+    "complaints": NP_("indicator", "Complaints"),
+    "days_overdue": NP_("indicator", "Days overdue on invoices"),
 }
 #: Control covariate: how often the customer usually buys (not a warning sign).
-CONTROLS: dict[str, str] = {"usual_rate": "Usual purchase rate (control)"}
+CONTROLS: dict[str, str] = {"usual_rate": NP_("indicator", "Usual purchase rate (control)")}
 LABELS: dict[str, str] = {**INDICATORS, **CONTROLS}
 #: Tables that carry each indicator (besides orders).
 INDICATOR_TABLES: dict[str, str | None] = {
@@ -240,16 +244,18 @@ def fit_early_warning(ds, calibration_end: pd.Timestamp, first_purchase: pd.Time
     inds = available_indicators(ds)
     as_of = calibration_end - pd.Timedelta(days=label_days)
     if not enabled:
-        return None, "The early-warning model was switched off (early_warning = false).", None
+        return None, Said(__name__, N_("The early-warning model was switched off (early_warning = false).")), None
     if not inds:
-        return None, ("The early-warning model is skipped: the data has only orders, no surveys, "
-                      "interactions or invoices to take warning signs from."), None
+        return None, Said(__name__, N_("The early-warning model is skipped: the data has only orders, no surveys, "
+                                       "interactions or invoices to take warning signs from.")), None
     if as_of - pd.Timedelta(days=2 * window_days) < pd.Timestamp(first_purchase):
-        return None, ("The early-warning model is skipped: the history before calibration_end is too short "
-                      f"for a {window_days}-day window plus a {label_days}-day outcome period."), None
+        return None, Said(__name__, N_("The early-warning model is skipped: the history before calibration_end is "
+                                       "too short for a {window}-day window plus a {label}-day outcome period."),
+                          window=window_days, label=label_days), None
     frame = warning_indicators(ds, as_of, window_days, label_days)
     if frame["churned"].nunique() < 2 or len(frame) < 50:
-        return None, "The early-warning model is skipped: too few customers or no churn in the outcome period.", None
+        return None, Said(__name__, N_("The early-warning model is skipped: too few customers or no churn in the "
+                                       "outcome period.")), None
     model = EarlyWarningModel(inds, draws=draws, tune=draws, chains=chains, seed=seed).fit(frame)
     return model, None, as_of
 
@@ -264,11 +270,18 @@ def effect_sentence(effects: pd.DataFrame) -> str:
     strong = effects[(effects["lo"] > 0)].sort_values("mean", ascending=False)
     weak = effects[~((effects["lo"] > 0) | (effects["hi"] < 0))]
     parts = []
+    sep = _(", ")
     if len(strong):
-        parts.append("Signs that clearly predict churn: " + ", ".join(
-            f"{r.label} (odds ×{r.odds_ratio:.2f} per standard deviation)" for r in strong.itertuples()) + ".")
+        signs = [_("{label} (odds ×{odds} per standard deviation)", label=indicator_label(r.label),
+                   odds=format(r.odds_ratio, ".2f")) for r in strong.itertuples()]
+        parts.append(_("Signs that clearly predict churn: {signs}.", signs=sep.join(signs)))
     else:
-        parts.append("No warning indicator clearly predicts churn (every 94% interval includes zero).")
+        parts.append(_("No warning indicator clearly predicts churn (every 94% interval includes zero)."))
     if len(weak):
-        parts.append("Not distinguishable from no effect: " + ", ".join(weak["label"]) + ".")
-    return " ".join(parts)
+        parts.append(_("Not distinguishable from no effect: {signs}.", signs=sep.join(map(indicator_label, weak["label"]))))
+    return ("" if is_cjk() else " ").join(parts)
+
+
+def indicator_label(label: str) -> str:
+    """An indicator's label (:data:`LABELS`) in the report's language."""
+    return messages(__name__).label("indicator", label)

@@ -50,6 +50,7 @@ import numpy as np
 import pandas as pd
 
 from salesbench.analyses.forecasting import metrics as fm
+from salesbench.core.i18n import NP_
 
 # statsforecast and threadpoolctl are imported inside the functions that fit models: importing statsforecast
 # loads numba-compiled code (seconds), which parameter checks, wording and plots importing this module must not pay.
@@ -57,15 +58,15 @@ from salesbench.analyses.forecasting import metrics as fm
 #: Model keys in preference order (ties in backtest error go to the earlier, simpler one).
 MODELS = ("seasonal_naive", "theta", "dotm", "ets", "holt_winters", "ces", "arima", "arimax", "combination")
 MODEL_LABELS = {
-    "seasonal_naive": "Seasonal naive",
+    "seasonal_naive": NP_("model", "Seasonal naive"),
     "theta": "Theta",
-    "dotm": "Dynamic optimised Theta",
-    "ets": "ETS (auto)",
+    "dotm": NP_("model", "Dynamic optimised Theta"),
+    "ets": NP_("model", "ETS (auto)"),
     "holt_winters": "Holt-Winters ETS(M,A,M)",
-    "ces": "Complex exp. smoothing",
+    "ces": NP_("model", "Complex exp. smoothing"),
     "arima": "ARIMA",
-    "arimax": "ARIMA + drivers",
-    "combination": "Combination (median)",
+    "arimax": NP_("model", "ARIMA + drivers"),
+    "combination": NP_("model", "Combination (median)"),
 }
 #: Models whose forecasts the combination takes the median of (when they are evaluated for a series).
 COMBINATION_MEMBERS = ("ets", "theta", "dotm", "ces", "arima", "holt_winters")

@@ -40,11 +40,14 @@ from salesbench.analyses.forecasting.evaluation import (backtest, error_correlat
 from salesbench.analyses.forecasting.lifecycle import product_lifecycle
 from salesbench.analyses.forecasting.reconcile import (RECONCILIATION, calibrate_reconciled, coherence_error,
                                                        forecast_base, reconcile_backtest, reconcile_or_fall_back,
-                                                       reconciled_factors, reconciled_honest, total_scores)
+                                                       reconciled_factors, reconciled_honest, reconciliation_name,
+                                                       total_scores)
 from salesbench.analyses.forecasting.series import (DIMENSIONS, FREQUENCIES, METRICS, TOTAL, build_series,
                                                     fit_backtest_to_history, usable_drivers)
 from salesbench.analyses.forecasting.targets import load_targets, next_quarter, plan_frame, read_plan, target_gap
 from salesbench.core.errors import CheckError
+from salesbench.core.i18n import N_
+from salesbench.core.said import Said
 
 
 class SalesForecast(Analysis):
@@ -145,7 +148,8 @@ class SalesForecast(Analysis):
                                     self.min_period_coverage, self.season_length)
         self.series_.plan = plan_frame(self.plan_, self.series_)
         if self.series_.plan is not None:
-            self.series_.notes.append(f"Planned drivers for {self.series_.plan['ds'].nunique()} period(s).")
+            self.series_.notes.append(Said(__name__, N_("Planned drivers for {n} period(s)."),
+                                           n=self.series_.plan['ds'].nunique()))
 
     def _fit_backtest(self) -> None:
         """Origins the history allows, the backtest and its scores per level, nested check and sum coverage."""
@@ -238,21 +242,29 @@ class SalesForecast(Analysis):
         return 1.0 - (h["wape"] if h is not None else self.backtest_total()[self.chosen_total]["wape"])
 
     def accuracy_basis(self) -> str:
-        """How :meth:`accuracy_total` was measured, in words."""
+        """How :meth:`accuracy_total` was measured, in words (a :class:`~salesbench.core.said.Said`: English as a
+        str, the report's language with ``shown``)."""
         if self.honest_total() is None:
-            return f"backtest, {self.bt_.n_origins} origins × {self.horizon} periods (the origins that chose the model)"
+            return Said(__name__, N_("backtest, {n} origins × {h} periods (the origins that chose the model)"),
+                        n=self.bt_.n_origins, h=self.horizon)
         rec = self.honest_reconciled_
-        after = ", after reconciliation" if rec is not None and not rec.empty else ""
-        return (f"backtest: model chosen on {self.bt_.n_origins - self.bt_.n_eval} origins, scored on the next "
-                f"{self.bt_.n_eval} × {self.horizon} periods{after}")
+        fields = dict(n=self.bt_.n_origins - self.bt_.n_eval, n_eval=self.bt_.n_eval, h=self.horizon)
+        if rec is not None and not rec.empty:
+            return Said(__name__, N_("backtest: model chosen on {n} origins, scored on the next {n_eval} × {h} periods, "
+                                     "after reconciliation"), **fields)
+        return Said(__name__, N_("backtest: model chosen on {n} origins, scored on the next {n_eval} × {h} periods"),
+                    **fields)
 
     def reconciliation_label(self) -> str:
-        """The reconciliation actually applied, in words (with the fallback when the requested one could not run)."""
+        """The reconciliation actually applied, in words (with the fallback when the requested one could not run);
+        a :class:`~salesbench.core.said.Said`."""
         if self.reconciliation_used_ == "none":
-            return "none (one series)"
-        label = RECONCILIATION[self.reconciliation_used_]
-        return (label if self.reconciliation_used_ == self.reconciliation
-                else f"{label} (fallback: {RECONCILIATION[self.reconciliation]} could not run)")
+            return Said(__name__, N_("none (one series)"))
+        label = reconciliation_name(self.reconciliation_used_)
+        if self.reconciliation_used_ == self.reconciliation:
+            return label
+        return Said(__name__, N_("{label} (fallback: {requested} could not run)"), label=label,
+                    requested=reconciliation_name(self.reconciliation))
 
     def forecast_total(self) -> list[dict]:
         """[{period, mean, lo80, hi80, lo95, hi95}] for the total series (reconciled)."""

@@ -20,13 +20,20 @@ from salesbench.analyses.forecasting.backtest import (Backtest, calibrate,
                                                       split_forecasts)
 from salesbench.analyses.forecasting.backtest import quiet_single_thread as _quiet_single_thread
 from salesbench.analyses.forecasting.series import TOTAL, SeriesSet, usable_drivers
+from salesbench.core.i18n import N_, NP_, messages
+from salesbench.core.said import Said, shown
 
 RECONCILIATION = {
-    "bottom_up": "bottom-up (BottomUp)",
-    "mint_shrink": "MinTrace with shrunk residual covariance (mint_shrink)",
-    "wls_struct": "MinTrace with structural weights (wls_struct)",
+    "bottom_up": NP_("reconciliation", "bottom-up (BottomUp)"),
+    "mint_shrink": NP_("reconciliation", "MinTrace with shrunk residual covariance (mint_shrink)"),
+    "wls_struct": NP_("reconciliation", "MinTrace with structural weights (wls_struct)"),
     "ols": "MinTrace OLS (ols)",
 }
+
+
+def reconciliation_name(method: str) -> Said:
+    """A reconciliation method in words (:data:`RECONCILIATION`): English as a str, the report's language shown."""
+    return Said(__name__, "{name}", name=lambda: messages(__name__).label("reconciliation", RECONCILIATION[method]))
 
 
 def future_drivers(series: SeriesSet, horizon: int, drivers: Sequence[str]) -> pd.DataFrame:
@@ -113,15 +120,19 @@ def reconcile_or_fall_back(base: pd.DataFrame, fitted: pd.DataFrame, series: Ser
     if series.n_series == 1:
         out = base.rename(columns={"model": "base_model"}).assign(base_mean=base["mean"])
         cols = ["unique_id", "ds", "mean", "lo80", "hi80", "lo95", "hi95", "base_mean", "base_model"]
-        return out[cols].reset_index(drop=True), "none", "One series (no hierarchy): nothing to reconcile."
+        return (out[cols].reset_index(drop=True), "none",
+                Said(__name__, N_("One series (no hierarchy): nothing to reconcile.")))
     tried = []
     for m in dict.fromkeys([method, "ols", "bottom_up"]):
         try:
             out = reconcile(base, fitted, series, m)
         except Exception as exc:  # hierarchicalforecast raises plain Exception/ValueError on singular inputs
-            tried.append(f"{RECONCILIATION[m]} could not run ({str(exc).strip().splitlines()[0][:120]})")
+            tried.append(Said(__name__, N_("{method} could not run ({error})"), method=reconciliation_name(m),
+                              error=str(exc).strip().splitlines()[0][:120]))
             continue
-        note = None if m == method else "; ".join(tried) + f": used {RECONCILIATION[m]} instead."
+        note = None if m == method else Said(__name__, N_("{tried}: used {method} instead."),
+                                             tried=lambda t=tuple(tried): "; ".join(shown(x) for x in t),
+                                             method=reconciliation_name(m))
         return out, m, note
     raise RuntimeError("; ".join(tried))
 

@@ -19,6 +19,8 @@ import numpy as np
 import pandas as pd
 
 from salesbench.core.errors import ReportSkipped
+from salesbench.core.i18n import N_
+from salesbench.core.said import Said
 
 #: Supported frequencies: parameter value → (ibis truncate unit, pandas freq alias, default season length).
 FREQUENCIES: dict[str, tuple[str, str, int]] = {
@@ -165,8 +167,9 @@ def _one_per_key(t, key: str, col: str, table: str, notes: list[str]):
     t = t.select(key, col)
     dup = t.group_by(key).aggregate(n_=t[key].count()).filter(lambda x: x.n_ > 1).count().to_pandas()
     if int(dup):
-        notes.append(f"{int(dup)} {key} value(s) appear more than once in the {table} table: each uses its "
-                     f"alphabetically first {col}, so no order is counted twice.")
+        notes.append(Said(__name__, N_("{n} {key} value(s) appear more than once in the {table} table: each uses its "
+                                       "alphabetically first {col}, so no order is counted twice."),
+                          n=int(dup), key=key, table=table, col=col))
     return t.group_by(key).aggregate(**{col: t[col].min()})
 
 
@@ -185,7 +188,7 @@ def attach_dimensions(ds, dimensions: Sequence[str], notes: list[str]):
                 o = o.mutate(region=o.region_.fill_null("unknown")).drop("region_")
                 found.append(dim)
             else:
-                notes.append("No customers table with a region column: no region level.")
+                notes.append(Said(__name__, N_("No customers table with a region column: no region level.")))
         elif dim == "product_line":
             if "product_id" in o.columns and ds.has_columns("products", ["product_id", "product_line"]):
                 p = _one_per_key(ds.table("products"), "product_id", "product_line", "products", notes)
@@ -194,13 +197,13 @@ def attach_dimensions(ds, dimensions: Sequence[str], notes: list[str]):
                 o = o.mutate(product_line=o.product_line_.fill_null("unknown")).drop("product_line_")
                 found.append(dim)
             else:
-                notes.append("No products table (or orders.product_id): no product-line level.")
+                notes.append(Said(__name__, N_("No products table (or orders.product_id): no product-line level.")))
         elif dim == "channel":
             if "channel" in o.columns:
                 o = o.mutate(channel=o.channel.fill_null("unknown"))
                 found.append(dim)
             else:
-                notes.append("Orders have no channel column: no channel level.")
+                notes.append(Said(__name__, N_("Orders have no channel column: no channel level.")))
     return o, found
 
 
@@ -315,17 +318,20 @@ def history_periods(o, frequency: str, first: _dt.date, as_of: _dt.date, data_la
     level = data_granularity(dates)
     period_level = level is not None and (level == frequency or level == "M")
     if period_level:
-        notes.append(f"The data has one date per {'month' if level == 'M' else 'week'} (period-level rows): every "
-                     "period is complete, including the first and the last.")
+        notes.append(Said(__name__, N_("The data has one date per month (period-level rows): every period is complete, "
+                                       "including the first and the last.")) if level == "M" else
+                     Said(__name__, N_("The data has one date per week (period-level rows): every period is complete, "
+                                       "including the first and the last.")))
     hist_periods, dropped = complete_periods(first, as_of, frequency, 0.0 if period_level else min_coverage)
     if dropped:
-        notes.append("Partial periods left out: " + ", ".join(str(d) for d in dropped) + ".")
+        notes.append(Said(__name__, N_("Partial periods left out: {periods}."), periods=", ".join(str(d) for d in dropped)))
     if not len(hist_periods):
         raise InsufficientHistory(
             f"no complete {'month' if frequency == 'M' else 'week'} of orders between {first} and {as_of}",
             f"no complete {'month' if frequency == 'M' else 'week'} of history")
     if len(hist_periods) < 2 * m + 2 and m > 1:
-        notes.append(f"Only {len(hist_periods)} complete periods: seasonal models need more than {2 * m}.")
+        notes.append(Said(__name__, N_("Only {n} complete periods: seasonal models need more than {need}."),
+                          n=len(hist_periods), need=2 * m))
     hold_periods = pd.DatetimeIndex([])
     if as_of < data_last:
         hp, _ = complete_periods(as_of + _dt.timedelta(days=1), data_last, frequency, 0.0 if period_level else 1.0)
@@ -420,8 +426,8 @@ def fit_backtest_to_history(series: SeriesSet, horizon: int, n_origins: int) -> 
     m = series.season_length
     fits = n_hist - horizon - max(m + 1, 4) + 1
     if fits < 1 and m > 1:
-        series.notes.append(f"Only {n_hist} periods: too few for seasonal models (season length {m}); the "
-                            "series are treated as non-seasonal.")
+        series.notes.append(Said(__name__, N_("Only {n} periods: too few for seasonal models (season length {m}); the "
+                                              "series are treated as non-seasonal."), n=n_hist, m=m))
         series.season_length = m = 1
         fits = n_hist - horizon - 3
     if fits < 1:
@@ -429,7 +435,8 @@ def fit_backtest_to_history(series: SeriesSet, horizon: int, n_origins: int) -> 
             f"only {n_hist} complete period(s) of history: a {horizon}-period forecast with a backtest needs at "
             f"least {horizon + 4}", f"only {n_hist} complete period(s) of history; the forecast needs {horizon + 4}")
     if fits < n_origins:
-        series.notes.append(f"Only {n_hist} periods: the backtest uses {fits} origin(s) instead of {n_origins}.")
+        series.notes.append(Said(__name__, N_("Only {n} periods: the backtest uses {fits} origin(s) instead of "
+                                              "{n_origins}."), n=n_hist, fits=fits, n_origins=n_origins))
         return fits
     return n_origins
 

@@ -8,10 +8,8 @@ import matplotlib
 
 matplotlib.use("Agg")
 import pandas as pd  # noqa: E402
-import pytest  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
-from salesbench.analyses.forecasting import model as F  # noqa: E402
 from salesbench.analyses.forecasting import report as R  # noqa: E402
 from salesbench.report.results import Results  # noqa: E402
 
@@ -58,14 +56,6 @@ def test_fallbacks_return_the_sentence_to_show():
     assert R.forecast_view(f) is None
     assert "no targets table" in R.show_target_gap(f).markup and R.gap_view(f) is None
     assert "no lifecycle view" in R.show_lifecycle(f).markup and R.lifecycle_view(f) is None
-
-
-@pytest.fixture(scope="module")
-def small_fit():
-    from test_forecasting_model import _toy_dataset
-
-    return F.SalesForecast(dimensions=["region"], models=["seasonal_naive", "holt_winters"], n_origins=2,
-                           as_of="2024-06-30").fit(_toy_dataset())
 
 
 def test_publish_writes_results_and_tables(small_fit, tmp_path):
