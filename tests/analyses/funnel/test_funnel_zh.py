@@ -29,7 +29,9 @@ def M(ds):
 def _texts(M) -> list[str]:
     texts = visible_texts(report.headline_cards(M)) + report.sentences(M)
     for name in VIEWS:
-        texts += visible_texts(viz.show_table(getattr(report, name)(M), max_rows=60))
+        frame = getattr(report, name)(M)  # as the notebook shows it (the coverage table colours its status)
+        status = "status" if "status" in frame.columns else None
+        texts += visible_texts(viz.show_table(frame, max_rows=60, status_col=status))
     for name, (args, kwargs) in report.figure_inputs(M).items():
         ax = getattr(plots, name)(*args, **kwargs)
         texts += visible_texts(ax.figure)
