@@ -143,14 +143,25 @@ def pg_demo(pg_server, small_demo) -> str:
     return pg_server.url("sales", pgserver.USER, pgserver.PASSWORD)
 
 
+#: Cheap model settings for the shared Chinese run (as the reports' own notebook tests use them)
+ZH_CHEAP = {
+    "funnel.mcmc_draws": 150, "funnel.mcmc_tune": 150,
+    "churn.fit_method": "map",
+    "forecasting.dimensions": "[region]", "forecasting.models": "[seasonal_naive,holt_winters,arima]",
+    "forecasting.n_origins": 4, "forecasting.as_of": "2025-09-30",
+}
+
+
 @pytest.fixture(scope="session")
 def zh_run(run_report, tmp_path_factory, request) -> ReportRun:
-    """``salesbench run data_quality segmentation --lang zh-CN`` on the small demo, once per test session
-    (the Chinese report tests and the browser test share it; under xdist the workers share one run
-    through a lock in the session's common temporary folder)."""
+    """``salesbench run --lang zh-CN`` of all seven reports on the small demo (cheap model settings:
+    :data:`ZH_CHEAP`), once per test session: the Chinese report tests and the browser test share it;
+    under xdist the workers share one run through a lock in the session's common temporary folder."""
     import fcntl
 
-    names = ["data_quality", "segmentation"]
+    from salesbench.report import params as _params
+
+    names = _params.notebook_names()
     base = tmp_path_factory.getbasetemp()
     if hasattr(request.config, "workerinput"):  # an xdist worker: the folder all workers of this session share
         base = base.parent
@@ -159,6 +170,6 @@ def zh_run(run_report, tmp_path_factory, request) -> ReportRun:
     with open(base / "zh_run.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if not (out / "manifest.json").exists():
-            run_report(names, out=out, args=["--lang", "zh-CN", "--jobs", "2"])
+            run_report(names, out=out, args=["--lang", "zh-CN", "--jobs", "2"], params=ZH_CHEAP)
     results = {n: json.loads((out / f"{n}.results.json").read_text()) for n in names}
     return ReportRun(out, results, None)

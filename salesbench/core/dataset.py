@@ -682,3 +682,16 @@ class Dataset:
 
     def __repr__(self) -> str:
         return f"Dataset({self.label!r}, tables={self.tables})"
+
+
+#: How the data layer (:mod:`salesbench.io`) labels a source, marked here for the shared catalog: the label
+#: stays as it is in ``manifest.json``; reports and the index show it with :func:`data_label_text`.
+DATA_LABELS = compile_templates([
+    N_("demo company"), N_("demo company ({options})"), N_("folder {path}"), N_("source spec {name}"),
+    N_("Spark source spec {name}"), N_("duckdb {name}"),
+])
+
+
+def data_label_text(label: str) -> str:
+    """A data source's label (``folder /data/sales``) in the current language (``文件夹 /data/sales``)."""
+    return retranslate(str(label), DATA_LABELS)

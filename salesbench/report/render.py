@@ -26,8 +26,8 @@ from pathlib import Path
 from typing import Any, Callable
 
 from salesbench.core import i18n
-from salesbench.core.dataset import compile_templates, retranslate
-from salesbench.core.i18n import N_, messages
+from salesbench.core.dataset import data_label_text  # noqa: F401  (re-exported: index.py)
+from salesbench.core.i18n import messages
 from salesbench.report import params as _params
 from salesbench.report.plan import Job
 from salesbench.viz.format import fmt_date
@@ -44,19 +44,6 @@ CJK_FONTS = ('"PingFang SC","Hiragino Sans GB","Microsoft YaHei","Noto Sans CJK 
              '"WenQuanYi Micro Hei"')
 #: The Latin fonts of the report (JupyterLab's and the header's), then :data:`CJK_FONTS`, then ``sans-serif``.
 CJK_FONT_STACK = f'system-ui,-apple-system,"Segoe UI",Roboto,Helvetica,Arial,{CJK_FONTS},sans-serif'
-
-
-#: How the data layer (:mod:`salesbench.io`) labels a source, marked here for the shared catalog: the label
-#: stays as it is in ``manifest.json``; reports and the index show it with :func:`data_label_text`.
-DATA_LABELS = compile_templates([
-    N_("demo company"), N_("demo company ({options})"), N_("folder {path}"), N_("source spec {name}"),
-    N_("Spark source spec {name}"), N_("duckdb {name}"),
-])
-
-
-def data_label_text(label: str) -> str:
-    """A data source's label (``folder /data/sales``) in the current language (``文件夹 /data/sales``)."""
-    return retranslate(str(label), DATA_LABELS)
 
 
 def header_words() -> dict[str, str]:

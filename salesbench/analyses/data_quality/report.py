@@ -17,7 +17,7 @@ from typing import Any
 from salesbench import viz
 from salesbench.analyses.data_quality.model import DataQuality
 from salesbench.core import schema
-from salesbench.core.dataset import exclusion_sentence
+from salesbench.core.dataset import data_label_text, exclusion_sentence
 from salesbench.core.i18n import NP_, get_language, messages
 
 _, ngettext, pgettext = messages(__name__).functions()
@@ -215,7 +215,7 @@ def sentences(model: DataQuality) -> list[str]:
     v = model.validation_
     n_rows = int(model.overview_["rows"].sum())
     s = [_("{label}: {k} tables with {rows} rows in total were checked against the canonical schema on {date}.",
-           label=model.label_, k=len(model.overview_), rows=viz.fmt_num(n_rows), date=viz.fmt_date(v.as_of))]
+           label=data_label_text(model.label_), k=len(model.overview_), rows=viz.fmt_num(n_rows), date=viz.fmt_date(v.as_of))]
     sep = pgettext("list separator", "; ")
     if v.schema_errors:
         where = sep.join(_("{check} in {table}", check=check_label(f.check), table=_where(f))

@@ -466,6 +466,11 @@ def breaches_view(M: Funnel) -> pd.DataFrame:
                                "pending": b["pending"].map({True: _("yes"), False: _("no")})}))
 
 
+def breaches_caption() -> str:
+    """The caption of the breaches table (the notebook shows the first rows)."""
+    return _("Most recent breaches (full list in funnel.sla_breaches.csv)")
+
+
 def stuck_view(M: Funnel) -> pd.DataFrame:
     """Stuck open deals for follow-up: owner, stage, amount, days in stage against the limit, deal age."""
     s = M.stuck_
