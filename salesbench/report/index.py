@@ -128,7 +128,7 @@ def index_row(j: Job) -> dict[str, Any]:
         "href": j.path(".html") if j.has_html else None,
         "color": STATUS_COLORS.get(j.status, STATUS["grey"]),
         "why": why,
-        "heads": [(catalog.gettext(str(h.get("label", ""))) if h.get("label") else "",
+        "heads": [(h.get("shown_label") or (catalog.gettext(str(h.get("label", ""))) if h.get("label") else ""),
                    h.get("text", h.get("value", ""))) for h in j.headline[:6]],
         "duration": "–" if j.duration_s is None else _("{seconds} s", seconds=format(j.duration_s, ".1f")),
         "error": (j.error or status_text("failed")) if j.status == "failed" else None,

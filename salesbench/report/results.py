@@ -77,11 +77,19 @@ class Results:
     def __getitem__(self, key: str) -> Any:
         return self.values[key]
 
-    def headline(self, label: str, value: Any, text: str | None = None) -> "Results":
-        """Add a headline figure shown on the index page (``text`` is the formatted value)."""
-        self.headlines.append(
-            {"label": str(label), "value": to_jsonable(value), "text": text if text is not None else str(value)}
-        )
+    def headline(self, label: str, value: Any, text: str | None = None, shown_label: str | None = None) -> "Results":
+        """Add a headline figure shown on the index page.
+
+        ``label`` is the English key (stable across languages); ``text`` is the
+        formatted value as the reader sees it (in the report's language);
+        ``shown_label`` is the label in the report's language when the index
+        cannot look it up in the analysis catalog (a label with a date or a
+        number in it). It is stored only when it differs from ``label``.
+        """
+        entry = {"label": str(label), "value": to_jsonable(value), "text": text if text is not None else str(value)}
+        if shown_label is not None and str(shown_label) != str(label):
+            entry["shown_label"] = str(shown_label)
+        self.headlines.append(entry)
         return self
 
     def table(self, table_name: str, frame: pd.DataFrame, index: bool = False) -> Path:

@@ -325,10 +325,12 @@ def publish(model: DataQuality, res) -> None:
     """
     v = model.validation_
     res.set(**model.results())
-    res.headline("Verdict", len(v.findings), v.verdict())
+    # labels: the English key, and as the index shows them; texts: as the reader sees them
+    res.headline("Verdict", len(v.findings), v.verdict_text(), shown_label=_("Verdict"))
     n_orders = _order_lines(model)
-    res.headline("Order lines", n_orders, viz.fmt_num(n_orders))
-    res.headline("Rows affected", model.rows_with_problems_, viz.fmt_num(model.rows_with_problems_))
+    res.headline("Order lines", n_orders, viz.fmt_num(n_orders), shown_label=_("Order lines"))
+    res.headline("Rows affected", model.rows_with_problems_, viz.fmt_num(model.rows_with_problems_),
+                 shown_label=_("Rows affected"))
     res.table("findings", model.findings_)
     res.table("row_counts", model.overview_)
     res.table("date_coverage", model.coverage_)

@@ -256,16 +256,21 @@ def publish(M: Funnel, res) -> None:
     """Fill ``res`` (results.json values, the index headlines, the CSV exports) and save it."""
     values = M.results()
     res.set(**values)
-    res.headline("Win rate", values["win_rate"], viz.fmt_pct(values["win_rate"], 1))
+    # labels: the English key, and as the index shows them (shown_label); texts: as the reader sees them
+    res.headline("Win rate", values["win_rate"], viz.fmt_pct(values["win_rate"], 1), shown_label=_("Win rate"))
     leak = values["biggest_leak"]
     if leak:
-        res.headline("Biggest leak", 1 - leak["conversion"],
-                     f"{_step_en(leak['transition'])}: {viz.fmt_pct(1 - leak['conversion'])} lost")
+        lost = viz.fmt_pct(1 - leak["conversion"])
+        text = (f"{_step_en(leak['transition'])}: {lost} lost" if get_language() == "en"
+                else _("{step}: {share} lost", step=_step(leak["transition"]), share=lost))
+        res.headline("Biggest leak", 1 - leak["conversion"], text, shown_label=_("Biggest leak"))
     for stage, rate in values["sla_breach_rate"].items():
-        res.headline(f"SLA breaches ({stage.replace('_', ' ')})", rate, viz.fmt_pct(rate, 1))
-    res.headline("Stuck deals", values["stuck_deals"], f"{values['stuck_deals']:,}")
+        res.headline(f"SLA breaches ({stage.replace('_', ' ')})", rate, viz.fmt_pct(rate, 1),
+                     shown_label=_("SLA breaches: {stage}", stage=stage_label(stage)))
+    res.headline("Stuck deals", values["stuck_deals"], f"{values['stuck_deals']:,}", shown_label=_("Stuck deals"))
     if values["coverage_ratio"] is not None:
-        res.headline("Pipeline coverage", values["coverage_ratio"], f"{values['coverage_ratio']:.2f}×")
+        res.headline("Pipeline coverage", values["coverage_ratio"], f"{values['coverage_ratio']:.2f}×",
+                     shown_label=_("Pipeline coverage"))
     for name, table in export_tables(M).items():
         res.table(name, table)
     res.save()

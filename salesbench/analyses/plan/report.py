@@ -266,7 +266,8 @@ def publish(M: SalesPlan, res) -> None:
     for label, card, value in zip(labels, headline_cards(M),
                                   (c["target"], c["target"] / M.last_revenue_ - 1 if M.last_revenue_ else None,
                                    c["prob_reach"], c["stretch"])):
-        res.headline(label, value, card["value"])  # the text: the formatted value in the report's language
+        # the text: the formatted value in the report's language; the label as the index shows it
+        res.headline(label, value, card["value"], shown_label=card["label"])
     res.table("targets", M.targets_frame())                       # -> plan.targets.csv
     res.table("pieces", M.tree_.drop(columns=["id"]))             # -> plan.pieces.csv
     mo = M.monthly_.copy()

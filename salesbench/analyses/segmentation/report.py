@@ -327,14 +327,20 @@ def publish(model: Segmentation, res) -> None:
     res.set(**out)
     rs = model.rfm_summary_.set_index("segment")
     n_risk, _ = model.at_risk()
-    res.headline("Customers analysed", out["n_customers"], viz.fmt_num(out["n_customers"]))
+    # labels: the English key, and as the index shows them (shown_label); texts: as the reader sees them
+    res.headline("Customers analysed", out["n_customers"], viz.fmt_num(out["n_customers"]),
+                 shown_label=_("Customers analysed"))
     res.headline(f"Top {viz.fmt_pct(model.top_fraction)} share of {model.value_basis_}",
-                 out["top_fraction_profit_share"], viz.fmt_pct(out["top_fraction_profit_share"]))
+                 out["top_fraction_profit_share"], viz.fmt_pct(out["top_fraction_profit_share"]),
+                 shown_label=_("Top {share} share of {basis}", share=viz.fmt_pct(model.top_fraction),
+                               basis=basis_label(model.value_basis_)))
     if "Champions" in rs.index:
-        res.headline("Champions", int(rs.loc["Champions", "customers"]), viz.fmt_num(rs.loc["Champions", "customers"]))
-    res.headline("At risk / Can't lose", n_risk, viz.fmt_num(n_risk))
+        res.headline("Champions", int(rs.loc["Champions", "customers"]), viz.fmt_num(rs.loc["Champions", "customers"]),
+                     shown_label=pgettext("segment", "Champions"))
+    res.headline("At risk / Can't lose", n_risk, viz.fmt_num(n_risk), shown_label=_("At risk / Can't lose"))
     if out["clusters"]["k"] is not None:
-        res.headline("Behavioural clusters", out["clusters"]["k"], str(out["clusters"]["k"]))
+        res.headline("Behavioural clusters", out["clusters"]["k"], str(out["clusters"]["k"]),
+                     shown_label=_("Behavioural clusters"))
     res.table("customers", model.action_list_)
     res.table("rfm_segments", model.rfm_summary_)
     res.table("tiers", model.tier_summary_)
