@@ -326,7 +326,7 @@ def publish(model: Segmentation, res) -> None:
     out = model.results()
     res.set(**out)
     rs = model.rfm_summary_.set_index("segment")
-    n_risk, _ = model.at_risk()
+    n_risk, _risk_share = model.at_risk()
     # labels: the English key, and as the index shows them (shown_label); texts: as the reader sees them
     res.headline("Customers analysed", out["n_customers"], viz.fmt_num(out["n_customers"]),
                  shown_label=_("Customers analysed"))

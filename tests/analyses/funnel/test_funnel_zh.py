@@ -94,5 +94,10 @@ def test_english_is_unchanged_and_the_stored_headline_stays_english(M, tmp_path)
                                 "ignored: 'qualified' (1 row). To count them, add them")
     assert list(before[3].columns)[:3] == ["from", "to", "reached"] and before[3]["to"].iloc[1] == "needs_confirmed"
     assert set(before[4]["level"]) >= {"company", "team"} and before[5]["rule"].iloc[0] == "contact->needs_confirmed"
-    leak = [h for h in res.headlines if h["label"] == "Biggest leak"][0]
-    assert leak["text"] == "contact → needs confirmed: 33% lost"
+    leak = [h for h in res.headlines if h["label"] == "Biggest leak"][0]  # the key stays English
+    assert leak["text"] == "初步接触 → 需求确认：流失 33%" and leak["shown_label"] == "最大流失环节"  # as the index shows it
+    with i18n.language("en"):
+        res_en = Results("funnel", tmp_path / "en")
+        report.publish(M, res_en)
+    leak_en = [h for h in res_en.headlines if h["label"] == "Biggest leak"][0]
+    assert leak_en == {"label": "Biggest leak", "value": leak["value"], "text": "contact → needs confirmed: 33% lost"}
