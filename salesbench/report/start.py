@@ -20,6 +20,7 @@ from salesbench import viz
 from salesbench.core.dataset import Dataset
 from salesbench.io.sources import open_data
 from salesbench.report import params as _params
+from salesbench.report.plan import adopt_checks
 from salesbench.report.results import Results
 
 
@@ -48,6 +49,7 @@ def start(name: str, namespace: Mapping[str, Any] | None = None) -> tuple[_param
     """
     P = _params.load(name, namespace)
     ds = open_data(P.data)
+    adopt_checks(ds, P.data)  # the runner's table checks, if it handed them over (no second count)
     viz.apply_theme()
     res = Results(name, interactive_out_dir(name, P.out_dir))
     requires = _params.declaration(name).requires
