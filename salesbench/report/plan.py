@@ -154,7 +154,7 @@ def open_sources(sets: dict[str, list[_params.Params]], say: Callable[[str], Non
                 if src not in sources:
                     say(f"opening data: {src}")
                     try:
-                        ds = _sources.open_data(src)
+                        ds = _sources.open_for_check(src)  # a local Spark spec: on DuckDB, no JVM
                         ds.check_keys()  # conflicting duplicate keys: DuplicateKeys (a DataError), exit 2 before any kernel
                         sources[src] = {"label": scrub(ds.label), "fingerprint": ds.fingerprint(), "tables": ds.tables,
                                         "empty": ds.empty_tables()}
