@@ -134,7 +134,12 @@ def data_sources(sets: dict[str, list[_params.Params]]) -> list[str]:
 
 def open_sources(sets: dict[str, list[_params.Params]], say: Callable[[str], None],
                  scrub: Callable[[str], str]) -> dict[str, dict[str, Any]]:
-    """Open each distinct data source once: ``{source: {label, fingerprint, tables, empty}}``.
+    """Open each distinct data source once: ``{source: {label, fingerprint, tables, empty, checked}}``.
+
+    Sources are opened with :func:`salesbench.io.sources.open_for_check` (a Spark
+    spec on local Parquet files is checked on DuckDB, without a JVM); ``checked`` is
+    what the checks found (:meth:`~salesbench.core.dataset.Dataset.checked_state`),
+    handed to the kernels (:data:`CHECKED_ENV`).
 
     Conflicting duplicate keys (``DuplicateKeys``) or a source that cannot be
     opened raise :class:`PlanError` naming the source and where its ``data``

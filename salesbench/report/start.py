@@ -2,7 +2,8 @@
 
 It does, in order: validate the notebook's parameters (the ``parameters``
 cell plus what Papermill injected) against ``params/<name>.yaml``; open the
-data source; apply the report theme; create the :class:`Results` that
+data source (adopting the table checks the runner made, if it handed them over:
+:func:`salesbench.report.plan.adopt_checks`); apply the report theme; create the :class:`Results` that
 ``report.publish`` fills; check the tables the notebook needs (``_requires``),
 recording a skip with the reason and stopping the notebook when one is
 missing or empty, and showing the rows the analysis will not see.
