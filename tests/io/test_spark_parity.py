@@ -192,20 +192,16 @@ def test_data_quality_checks(dirty_engines):
     assert len(a["findings"]) >= 5 and len(a["exclusions"]) >= 1  # the injected defects are found
     assert_same(a, b, "data quality")
 
-
-def test_runner_check_of_a_local_spark_spec_on_duckdb_equals_spark(dirty_engines, tmp_path_factory):
-    """The runner checks a local Spark spec on DuckDB over the same files (no JVM): the state it hands to
-    the Spark kernels (rows, rows left out with their example rows, fingerprint) is what Spark finds."""
+    # The runner checks a local Spark spec on DuckDB over the same files (no JVM) and hands the state to
+    # the Spark kernels: rows, rows left out with their example rows, fingerprint are what Spark finds.
     from salesbench.io.sources import open_for_check
 
     duck, sp = dirty_engines
-    spec = next(Path(str(duck.files[0])).parent.parent.glob("dirty_spark.yaml"))
-    twin = open_for_check(spec)
+    twin = open_for_check(next(Path(duck.files[0]).parent.parent.glob("dirty_spark.yaml")))
     assert type(twin.con).__module__.startswith("ibis.backends.duckdb"), type(twin.con)
     assert (twin.label, twin.tables, twin.sources) == (sp.label, sp.tables, sp.sources)
-    for ds in (twin, sp):
-        ds.check_keys()
-        ds.empty_tables()
-    a, b = twin.checked_state(), sp.checked_state()
-    assert a["tables"]["orders"]["exclusions"], "the dirty demo has rows left out"
-    assert_same(a, b, "runner's checked state")
+    twin.check_keys(), twin.empty_tables(), sp.check_keys(), sp.empty_tables()  # sp: prepared above already
+    state = twin.checked_state()
+    assert state["tables"]["orders"]["exclusions"], "the dirty demo has rows left out"
+    assert_same(state, sp.checked_state(), "the runner's checked state")
+
