@@ -26,7 +26,7 @@ What is measured (each measurement in a fresh process, so peak memory is its own
 Each aggregation runs with each engine: ``salesbench`` = ibis on DuckDB over the
 Parquet file(s), only the aggregated frame comes back to pandas (DuckDB's memory
 limit and spill folder as :mod:`salesbench.core.memory` sets them from the machine's
-memory); ``spark`` = the same ibis expressions on Spark in local mode (``local[*]``,
+memory, or ``SALESBENCH_DUCKDB_MEMORY`` when set: the table's last line states the limit); ``spark`` = the same ibis expressions on Spark in local mode (``local[*]``,
 through a ``engine: spark`` source spec; the JVM's start-up is not timed);
 ``pandas`` = the same aggregation with ``pd.read_parquet`` + ``groupby`` (only up to
 ``--pandas-max``: 10^8 lines do not fit). The plain order-line files
@@ -304,6 +304,9 @@ def main(argv=None) -> int:
     for size, task, engine, secs, mem, peak, note in rows:
         print(f"{size:>7}  {task:<37} {engine:<11} {secs:8.2f} {mem:7.0f} {peak:8.0f}  {note}")
     print("+MB: growth of the peak resident set over the process after imports; peak MB: the process's peak RSS.")
+    from salesbench.core.memory import duckdb_memory_limit
+
+    print(f"DuckDB memory_limit {duckdb_memory_limit()} (SALESBENCH_DUCKDB_MEMORY to change it; docs/scaling.md)")
     return 0
 
 

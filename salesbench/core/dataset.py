@@ -207,6 +207,17 @@ class _Prepared:
     conflict: "DuplicateKeys | None"
 
 
+def _any_of(rules: list[tuple[str, str, str, Callable[[Any], Any]]]) -> Callable[[Any], Any]:
+    """``u -> bad_1(u) | bad_2(u) | ...``: whether a row breaks any of ``rules`` (at least one)."""
+    def any_bad(u):
+        expr = rules[0][3](u)
+        for _c, _r, _k, bad in rules[1:]:
+            expr = expr | bad(u)
+        return expr
+
+    return any_bad
+
+
 def _exclusion(table: str, column: str | None, reason: str, rows: int, examples: list[int],
                check: str) -> dict[str, Any]:
     return {"table": table, "column": column, "reason": reason, "rows": int(rows),
@@ -450,12 +461,7 @@ class Dataset:
         exclusions: list[dict[str, Any]] = []
         kept = t
         if hit:
-            def any_bad(u):
-                expr = hit[0][0][3](u)
-                for (_c, _r, _k, bad), _n in hit[1:]:
-                    expr = expr | bad(u)
-                return expr
-
+            any_bad = _any_of([rule for rule, _n in hit])
             numbered = t.mutate(sb_row_=ibis.row_number() + 1)
             for (col, reason, check, bad), k in hit:
                 rows = numbered.filter(bad(numbered)).order_by("sb_row_").limit(EXAMPLE_ROWS)["sb_row_"]
@@ -513,6 +519,51 @@ class Dataset:
                 examples.setdefault(vals, []).append(r)
         return DuplicateKeys(self.source_of(name), name, key, n_keys,
                              [(k, v[:EXAMPLE_ROWS]) for k, v in examples.items()])
+
+    def checked_state(self, fingerprint: str | None = None) -> dict[str, Any]:
+        """What the table checks found so far, as plain JSON: ``{today, fingerprint, tables: {name: {rows, exclusions}}}``.
+
+        ``tables`` holds every table :meth:`table`, :meth:`empty_tables` or
+        :meth:`check_keys` has prepared (row count before anything is left out, and
+        the :meth:`exclusions` records), none with a key conflict. The runner takes it
+        after its pre-check and hands it to the report kernels, which give it to
+        :meth:`adopt_checked_state` instead of counting again. ``fingerprint``: the
+        :meth:`fingerprint` if the caller has it already (a database counts rows for it).
+        """
+        return {"today": None if self.today is None else self.today.isoformat(),
+                "fingerprint": fingerprint or self.fingerprint(),
+                "tables": {name: {"rows": p.rows, "exclusions": [dict(e) for e in p.exclusions]}
+                           for name, p in self._prepared.items() if p.conflict is None}}
+
+    def adopt_checked_state(self, state: Mapping[str, Any]) -> list[str]:
+        """Take the table checks of :meth:`checked_state` (made by another process on the same data)
+        instead of running them again; returns the tables adopted.
+
+        Nothing is adopted when the data's :meth:`fingerprint` differs from the
+        state's (the files changed in between) or the run date (:func:`today`, which
+        decides which dates lie in the future) is not the state's. For each adopted
+        table the canonical table without the left-out rows is rebuilt from the
+        exclusion records alone (the same filter and ``distinct`` as :meth:`table`
+        builds), without a query; tables already prepared here are kept as they are.
+        """
+        day = _dt.date.fromisoformat(state["today"]) if state.get("today") else None
+        if day is None or day != (self.today or today()) or state.get("fingerprint") != self.fingerprint():
+            return []
+        self.today = day
+        adopted = []
+        for name, st in (state.get("tables") or {}).items():
+            if name not in self._tables or name in self.type_errors or name in self._prepared:
+                continue
+            t = self._tables[name]
+            excl = [dict(e) for e in st["exclusions"]]
+            found = {(e["column"], e["check"]) for e in excl}
+            hit = [rule for rule in self._row_rules(name, t) if (rule[0], rule[2]) in found]
+            kept = t.filter(~_any_of(hit)(t)) if hit else t
+            if any(e["check"] == "exact_duplicates" for e in excl):
+                kept = kept.distinct()
+            self._prepared[name] = _Prepared(kept, int(st["rows"]), excl, None)
+            adopted.append(name)
+        return adopted
 
     def exclusions(self, tables: Iterable[str] | None = None) -> list[dict[str, Any]]:
         """The rows :meth:`table` leaves out: ``[{table, column, reason, rows, examples, check}]``.

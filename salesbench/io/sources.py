@@ -31,6 +31,19 @@ from salesbench.io.demo import parse_demo_source  # noqa: F401  (re-exported)
 from salesbench.io.kinds import SOURCE_KINDS
 
 
+def open_for_check(source: str | os.PathLike) -> Dataset:
+    """The Dataset ``salesbench run`` checks ``source`` on before any report kernel starts.
+
+    :func:`open_data`, except for a Spark source spec with a local master on local
+    Parquet files: the same files on DuckDB, so the check starts no JVM
+    (:func:`salesbench.io.spark.open_spark_for_check`); the reports still run on Spark.
+    """
+    text = str(source)
+    if next((name for name, kind in SOURCE_KINDS.items() if kind.matches(text)), None) == "spec":
+        return sourcespec.open_spec_for_check(text)
+    return open_data(source)
+
+
 def open_data(source: str | os.PathLike | Dataset = "demo") -> Dataset:
     """Open ``source`` (see module docstring) as a :class:`Dataset`: the first kind that matches opens it."""
     if isinstance(source, Dataset):

@@ -893,6 +893,17 @@ def _check_date_formats(spec: _Spec, con, formats: dict[str, str]) -> None:
             raise spec.fail(fkey, f"invalid date format {fmt!r}: {detail} (use strptime codes such as %Y %m %d %H %M)") from None
 
 
+def open_spec_for_check(path: str | os.PathLike) -> Dataset:
+    """:func:`open_spec`, except that a Spark spec on local Parquet files is opened on DuckDB
+    (:func:`salesbench.io.spark.open_spark_for_check`: the runner's pre-check without a JVM)."""
+    spec = _Spec(Path(os.path.expandvars(str(path))).expanduser().resolve())
+    if spec.doc.get("engine") == "spark":
+        from salesbench.io.spark import open_spark_for_check
+
+        return open_spark_for_check(spec.path, spec.doc)
+    return open_spec(path)
+
+
 def is_spec(text: str) -> bool:
     """Whether ``text`` names a source spec (a ``.yaml``/``.yml`` file)."""
     return Path(os.path.expandvars(text)).suffix.lower() in {".yaml", ".yml"}

@@ -202,8 +202,8 @@ def _files(location: str) -> list[Path]:
     return out
 
 
-def open_spark(spec_path: Path, doc: dict) -> Dataset:
-    """The :class:`Dataset` of a source spec with ``engine: spark`` (``doc`` is the parsed YAML)."""
+def _checked_doc(spec_path: Path, doc: dict) -> tuple[str, dict, bool, dict[str, tuple[str, str]], Path | None]:
+    """``(master, conf, cache, table sources, truth folder)`` of a Spark spec; :class:`SpecError` naming the key."""
     unknown = set(map(str, doc)) - SPARK_KEYS
     if unknown:
         raise _fail(spec_path, sorted(unknown)[0], f"unknown key for engine: spark; allowed: {', '.join(sorted(SPARK_KEYS))}")
@@ -217,7 +217,16 @@ def open_spark(spec_path: Path, doc: dict) -> Dataset:
     if not isinstance(cache, bool):
         raise _fail(spec_path, "cache", "expected true or false")
     sources, truth_dir = _table_sources(spec_path, doc)
+    return master, conf, cache, sources, truth_dir
 
+
+def _label(spec_path: Path, doc: dict) -> str:
+    return str(doc.get("name") or f"Spark source spec {spec_path.name}")
+
+
+def open_spark(spec_path: Path, doc: dict) -> Dataset:
+    """The :class:`Dataset` of a source spec with ``engine: spark`` (``doc`` is the parsed YAML)."""
+    master, conf, cache, sources, truth_dir = _checked_doc(spec_path, doc)
     session = spark_session(master, str(doc.get("app_name", "salesbench")), conf)
     session.conf.set(NANOS_AS_LONG, "true")
     con = ibis.pyspark.connect(session)
@@ -238,5 +247,70 @@ def open_spark(spec_path: Path, doc: dict) -> Dataset:
         except Exception as exc:
             first = " ".join(str(exc).split())[:300] or type(exc).__name__
             raise _fail(spec_path, key, f"Spark cannot read {where}: {first}") from None
-    label = str(doc.get("name") or f"Spark source spec {spec_path.name}")
-    return Dataset(con, tables, label, truth_dir=truth_dir, files=files, sources=shown)
+    return Dataset(con, tables, _label(spec_path, doc), truth_dir=truth_dir, files=files, sources=shown)
+
+
+def java_problem() -> str | None:
+    """Why Spark could not start a JVM here (no pyspark, no java, Java older than 17), or ``None``.
+
+    Costs a ``java -version`` (a fraction of a second), not a Spark session.
+    """
+    import importlib.util
+    import re
+    import shutil
+    import subprocess
+
+    if importlib.util.find_spec("pyspark") is None:
+        return "the spark engine needs pyspark: pip install 'salesbench[spark]' (and Java 17)"
+    home = os.environ.get("JAVA_HOME")
+    java = os.path.join(home, "bin", "java") if home else shutil.which("java")
+    if not java or not os.path.exists(java):
+        return "cannot start Spark: no java on PATH or JAVA_HOME; Spark needs Java 17 (apt-get install openjdk-17-jre-headless)"
+    try:
+        said = subprocess.run([java, "-version"], capture_output=True, text=True, timeout=60).stderr
+    except (OSError, subprocess.SubprocessError) as exc:
+        return f"cannot start Spark: {java} -version failed ({exc})"
+    m = re.search(r'version "(\d+)(?:\.(\d+))?', said)
+    major = None if not m else int(m.group(2) if m.group(1) == "1" and m.group(2) else m.group(1))
+    if major is not None and major < 17:
+        return f"cannot start Spark: {java} is Java {major}; pyspark 4 needs Java 17 or later"
+    return None
+
+
+def open_spark_for_check(spec_path: Path, doc: dict) -> Dataset:
+    """The Dataset the runner checks a Spark spec on before the report kernels start.
+
+    A spec with a local master (``local``, ``local[*]``, ...) whose tables are all
+    local Parquet files (no URL, no catalog table, no ``key=value`` partition
+    folders) is checked on DuckDB over the same files: the same label, tables,
+    fingerprint and canonical conversions, and the checks are the same ibis
+    expressions, which give equal results on both engines (``tests/io/test_spark_parity.py``).
+    The runner then starts no JVM of its own (one fewer per run) and hands what it
+    found to the kernels (:func:`salesbench.report.plan.adopt_checks`), which run the
+    reports on Spark. Whether Spark can start at all (pyspark, Java 17) is still
+    checked first (:func:`java_problem`, a :class:`DataError`). Any other spec is
+    opened on Spark (:func:`open_spark`).
+    """
+    master, _conf, _cache, sources, truth_dir = _checked_doc(spec_path, doc)
+    files_of = {name: _files(where) for name, (kind, where) in sources.items() if kind == "parquet"}
+    local = master.strip().startswith("local") and len(files_of) == len(sources) and all(
+        not is_url(where) for _k, where in sources.values()) and all(
+        files and not any("=" in part for f in files for part in f.parts[-3:-1]) for files in files_of.values())
+    if not local:
+        return open_spark(spec_path, doc)
+    problem = java_problem()
+    if problem:
+        raise DataError(problem)
+    from salesbench.core.dataset import duckdb_connect
+
+    con = duckdb_connect()
+    tables, shown, files = {}, {}, []
+    for name, (_kind, where) in sources.items():
+        try:
+            tables[name] = con.read_parquet([str(f) for f in files_of[name]], table_name=f"sb_{name}")
+        except Exception as exc:
+            first = " ".join(str(exc).split())[:300] or type(exc).__name__
+            raise _fail(spec_path, f"tables.{name}", f"cannot read {where}: {first}") from None
+        files += files_of[name]
+        shown[name] = Path(where).name
+    return Dataset(con, tables, _label(spec_path, doc), truth_dir=truth_dir, files=files, sources=shown)

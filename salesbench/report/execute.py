@@ -30,7 +30,7 @@ from typing import Any, Callable, Iterator
 
 from salesbench.core.i18n import N_
 from salesbench.report import params as _params
-from salesbench.report.plan import Job
+from salesbench.report.plan import CHECKED_ENV, Job, checked_env
 from salesbench.report.render import render_html
 
 #: Default wall-clock limit per report (seconds); also the per-cell execution timeout.
@@ -212,6 +212,9 @@ def _execute(spec: dict[str, Any]) -> dict[str, Any]:
     out_nb = workdir / f"{spec['name']}.ipynb"
     if spec.get("password"):
         os.environ["PGPASSWORD"] = spec["password"]
+    os.environ.pop(CHECKED_ENV, None)
+    if spec.get("checked"):  # the runner's table checks: the kernel's sb.start adopts them (plan.adopt_checks)
+        os.environ[CHECKED_ENV] = spec["checked"]
     result, stopped_early = _run_papermill(spec, out_nb)
     _read_outcome(result, workdir / f"{spec['name']}.results.json", stopped_early)
     result["html"] = False
@@ -254,14 +257,16 @@ def signals_interrupt() -> Iterator[None]:
 
 def job_spec(job: Job, tmp: Path, timeout: float, header: dict[str, Any]) -> dict[str, Any]:
     """What a worker needs for one report (see :func:`_execute`); ``data`` injected without its password."""
+    source = job.safe_source if job.safe_source is not None else job.data_source
     return {
         "input": str(_params.notebooks_dir() / f"{job.name}.ipynb"),
         "workdir": str(tmp / job.rel_dir if job.rel_dir else tmp),
         "name": job.name,
-        "parameters": _inject(job, job.safe_source if job.safe_source is not None else job.data_source),
+        "parameters": _inject(job, source),
         "timeout": int(timeout) if float(timeout).is_integer() else float(timeout),
         "password": job.password,
         "html": header,
+        "checked": checked_env(source, job.checked),
     }
 
 

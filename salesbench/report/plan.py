@@ -10,10 +10,16 @@ the last order date). Each distinct data source is opened once to check
 the notebooks' ``_requires`` tables and to record its label (no credentials)
 and fingerprint; a notebook whose tables are missing or empty becomes a
 *skipped* job without a kernel ("skipped: no opportunities table").
+
+The table checks the runner made (rows per table, rows left out and why: see
+:meth:`~salesbench.core.dataset.Dataset.checked_state`) go to each report's kernel
+in the environment variable :data:`CHECKED_ENV`; the kernel's ``sb.start``
+adopts them (:func:`adopt_checks`) instead of running the same queries again.
 """
 from __future__ import annotations
 
 import gc
+import json
 import os
 import re
 from dataclasses import dataclass, field
@@ -24,6 +30,11 @@ from salesbench.core.errors import DataError, MissingTables
 from salesbench.core.secrets import is_url
 from salesbench.io import sources as _sources  # open_data looked up at call time (tests replace it)
 from salesbench.report import params as _params
+
+
+#: Environment variable holding the runner's table checks for a report kernel (JSON: ``source`` plus
+#: :meth:`~salesbench.core.dataset.Dataset.checked_state`); set by the worker, read by :func:`adopt_checks`.
+CHECKED_ENV = "SALESBENCH_CHECKED"
 
 
 class PlanError(Exception):
@@ -64,6 +75,7 @@ class Job:
     has_results: bool = False
     safe_source: str | None = None  # data_source without its password (set by the runner from split_secret)
     password: str | None = None  # handed to the kernel as PGPASSWORD, never printed
+    checked: dict[str, Any] | None = None  # the runner's table checks of the source (Dataset.checked_state)
 
     @property
     def label(self) -> str | None:
@@ -128,7 +140,12 @@ def data_sources(sets: dict[str, list[_params.Params]]) -> list[str]:
 
 def open_sources(sets: dict[str, list[_params.Params]], say: Callable[[str], None],
                  scrub: Callable[[str], str]) -> dict[str, dict[str, Any]]:
-    """Open each distinct data source once: ``{source: {label, fingerprint, tables, empty}}``.
+    """Open each distinct data source once: ``{source: {label, fingerprint, tables, empty, checked}}``.
+
+    Sources are opened with :func:`salesbench.io.sources.open_for_check` (a Spark
+    spec on local Parquet files is checked on DuckDB, without a JVM); ``checked`` is
+    what the checks found (:meth:`~salesbench.core.dataset.Dataset.checked_state`),
+    handed to the kernels (:data:`CHECKED_ENV`).
 
     Conflicting duplicate keys (``DuplicateKeys``) or a source that cannot be
     opened raise :class:`PlanError` naming the source and where its ``data``
@@ -148,7 +165,7 @@ def open_sources(sets: dict[str, list[_params.Params]], say: Callable[[str], Non
                 if src not in sources:
                     say(f"opening data: {src}")
                     try:
-                        ds = _sources.open_data(src)
+                        ds = _sources.open_for_check(src)  # a local Spark spec: on DuckDB, no JVM
                         ds.check_keys()  # conflicting duplicate keys: DuplicateKeys (a DataError), exit 2 before any kernel
                         sources[src] = {"label": scrub(ds.label), "fingerprint": ds.fingerprint(), "tables": ds.tables,
                                         "empty": ds.empty_tables()}
@@ -159,11 +176,38 @@ def open_sources(sets: dict[str, list[_params.Params]], say: Callable[[str], Non
                     opened[src] = ds
                 if check is not None and _skip_reason(decl, sources[src]) is None:
                     _run_data_check(check, decl, p, opened[src], src)
+        for src, ds in opened.items():  # what the checks found, for the kernels (adopt_checks)
+            sources[src]["checked"] = ds.checked_state(sources[src]["fingerprint"])
     finally:
         ds = None  # noqa: F841 - close the connections before workers fork
         opened.clear()
         gc.collect()
     return sources
+
+
+def checked_env(source: str, checked: dict[str, Any] | None) -> str | None:
+    """The :data:`CHECKED_ENV` value for a kernel reading ``source`` (as injected, without password), or None."""
+    return None if not checked else json.dumps({"source": source, **checked})
+
+
+def adopt_checks(ds, source: str) -> list[str]:
+    """In a report kernel: adopt the runner's table checks of ``source`` from :data:`CHECKED_ENV`.
+
+    Returns the tables adopted (none when the variable is unset or unreadable, names
+    another source, or the data changed since: see
+    :meth:`~salesbench.core.dataset.Dataset.adopt_checked_state`); the others are
+    checked in this kernel as before.
+    """
+    text = os.environ.get(CHECKED_ENV)
+    if not text:
+        return []
+    try:
+        state = json.loads(text)
+        if state.get("source") != source:
+            return []
+        return ds.adopt_checked_state(state)
+    except (ValueError, TypeError, KeyError, AttributeError):  # a hand-written or stale variable: check again
+        return []
 
 
 def data_check(decl: _params.Declaration) -> Callable | None:
@@ -235,6 +279,7 @@ def build_jobs(names: list[str], sets: dict[str, list[_params.Params]],
             job = Job(len(jobs) + 1, name, decl.title, p, _sweep_dir(name, p.label, used),
                       absolute_source(str(p["data"])), list(decl.requires))
             reason = _skip_reason(decl, sources[job.data_source])
+            job.checked = sources[job.data_source].get("checked")
             if reason is not None:
                 job.status, job.reason = "skipped", reason
             jobs.append(job)

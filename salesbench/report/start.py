@@ -3,7 +3,8 @@
 It does, in order: validate the notebook's parameters (the ``parameters``
 cell plus what Papermill injected) against ``params/<name>.yaml``; set the
 report's language (``lang``, :mod:`salesbench.core.i18n`); open the
-data source; apply the report theme; create the :class:`Results` that
+data source (adopting the table checks the runner made, if it handed them over:
+:func:`salesbench.report.plan.adopt_checks`); apply the report theme; create the :class:`Results` that
 ``report.publish`` fills; check the tables the notebook needs (``_requires``),
 recording a skip with the reason and stopping the notebook when one is
 missing or empty, and showing the rows the analysis will not see.
@@ -22,6 +23,7 @@ from salesbench.core import i18n
 from salesbench.core.dataset import Dataset
 from salesbench.io.sources import open_data
 from salesbench.report import params as _params
+from salesbench.report.plan import adopt_checks
 from salesbench.report.results import Results
 
 
@@ -51,6 +53,7 @@ def start(name: str, namespace: Mapping[str, Any] | None = None) -> tuple[_param
     P = _params.load(name, namespace)
     i18n.set_language(P.lang)  # every word after this is in the report's language
     ds = open_data(P.data)
+    adopt_checks(ds, P.data)  # the runner's table checks, if it handed them over (no second count)
     viz.apply_theme(lang=P.lang)  # zh-CN: a CJK font for the figures
     res = Results(name, interactive_out_dir(name, P.out_dir))
     requires = _params.declaration(name).requires

@@ -147,3 +147,43 @@ def test_segmentation_and_churn_run_end_to_end_on_spark(spark, small_demo, small
 
     n = len(rfm_table(open_data(small_demo).table("orders"), pd.Timestamp("2025-06-30")))
     assert json.loads((out / "churn.results.json").read_text())["n_customers"] == n
+
+
+# ------------------------------------------------------------------ the runner's check of a Spark spec
+def test_local_spark_spec_is_checked_without_starting_spark(spark, small_demo, small_demo_spark_spec, monkeypatch):
+    """A local master on local Parquet files: the runner's check runs on DuckDB, no Spark session is asked for."""
+    import salesbench.io.spark as sp
+    from salesbench.io.sources import open_for_check
+
+    def no_spark(*_a, **_k):
+        raise AssertionError("the runner's check must not start Spark for a local spec")
+
+    monkeypatch.setattr(sp, "spark_session", no_spark)
+    ds = open_for_check(small_demo_spark_spec)
+    assert type(ds.con).__module__.startswith("ibis.backends.duckdb")
+    assert ds.label == "small demo (Spark)" and ds.tables == open_data(small_demo).tables
+    assert ds.row_counts() == open_data(small_demo).row_counts()
+
+
+@pytest.mark.parametrize("body", [
+    "master: spark://spark-master:7077\nfolder: {folder}\n",  # a cluster reads its own storage
+    "master: local[2]\nfolder: {folder}\ntables: {{reps: {{table: crm.reps}}}}\n",  # a catalog table
+])
+def test_cluster_or_catalog_spec_is_checked_on_spark(tmp_path, small_demo, monkeypatch, body):
+    import salesbench.io.spark as sp
+    from salesbench.io.sources import open_for_check
+
+    opened = []
+    monkeypatch.setattr(sp, "open_spark", lambda path, doc: opened.append(path) or "spark dataset")
+    f = _spec(tmp_path, "engine: spark\n" + body.format(folder=small_demo))
+    assert open_for_check(f) == "spark dataset" and opened == [f]
+
+
+def test_runner_without_java_exits_2_before_any_kernel(tmp_path, small_demo, run_cli):
+    f = _spec(tmp_path, f"engine: spark\nmaster: local[2]\nfolder: {small_demo}\n")
+    proc = run_cli("run", "segmentation", "--data", f, "--out", tmp_path / "out", timeout=120,
+                   env={"JAVA_HOME": str(tmp_path / "no-jdk")})
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "no java on PATH or JAVA_HOME" in proc.stderr and "Traceback" not in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+    assert not (tmp_path / "out").exists()

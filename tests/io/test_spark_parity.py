@@ -9,6 +9,7 @@ to 1e-9.
 from __future__ import annotations
 
 import datetime as _dt
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -190,3 +191,17 @@ def test_data_quality_checks(dirty_engines):
     assert len(a["overview"]) >= 8
     assert len(a["findings"]) >= 5 and len(a["exclusions"]) >= 1  # the injected defects are found
     assert_same(a, b, "data quality")
+
+    # The runner checks a local Spark spec on DuckDB over the same files (no JVM) and hands the state to
+    # the Spark kernels: rows, rows left out with their example rows, fingerprint are what Spark finds.
+    from salesbench.io.sources import open_for_check
+
+    duck, sp = dirty_engines
+    twin = open_for_check(next(Path(duck.files[0]).parent.parent.glob("dirty_spark.yaml")))
+    assert type(twin.con).__module__.startswith("ibis.backends.duckdb"), type(twin.con)
+    assert (twin.label, twin.tables, twin.sources) == (sp.label, sp.tables, sp.sources)
+    twin.check_keys(), twin.empty_tables(), sp.check_keys(), sp.empty_tables()  # sp: prepared above already
+    state = twin.checked_state()
+    assert state["tables"]["orders"]["exclusions"], "the dirty demo has rows left out"
+    assert_same(state, sp.checked_state(), "the runner's checked state")
+
