@@ -221,6 +221,12 @@ class SalesPlan(Analysis):
             self.regions_[region] = self._region_distribution(region, r, starts)
         r["forecast"] = [self.regions_[g]["mean"] * s for g, s in zip(r["region"], r["region_share"])]
         self.reps_ = r
+        self.rep_sigma_ = 0.0
+        prev_first = ly_first - 12
+        if prev_first.start_time.date() >= ds.table("orders").order_date.min().to_pyarrow().as_py():
+            prev = dv.rep_months(ds, prev_first, ly_last - 12).groupby("rep_id")["revenue"].sum()
+            ix = r.set_index("rep_id")
+            self.rep_sigma_ = fz.rep_sigma(ix.index.map(prev).to_series(index=ix.index), ix["last_year"], ix["region"])
 
     def _region_distribution(self, region: str, reps: pd.DataFrame, starts) -> dict:
         """The region's forecast series; without one (a region only the reps table knows), the total × its last-year share."""
@@ -254,6 +260,9 @@ class SalesPlan(Analysis):
         share = {f"region:{g}": 1.0 for g in self.regions_}
         share.update({f"rep:{k}": s for k, s in zip(r["rep_id"], r["region_share"])})
         share.update({f"team:{k}": s for k, s in r.groupby("team")["region_share"].sum().items()})
+        # each rep's own swing (rep_sigma_ × its mean) adds to its variance; a team adds its reps' (Σ share²)
+        own = {f"rep:{k}": s * s for k, s in zip(r["rep_id"], r["region_share"])}
+        own.update({f"team:{k}": v for k, v in (r["region_share"] ** 2).groupby(r["team"]).sum().items()})
         means, sigmas, mmeans, msigmas = [], [], {}, {}
         for _, row in t.iterrows():
             if row["level"] == "company":
@@ -262,6 +271,9 @@ class SalesPlan(Analysis):
                 d = self.regions_[row["region"]]
                 m, s = fz.scaled(d["mean"], d["sigma"], share[row["id"]])
                 mm, ms = fz.scaled(d["month_mean"], d["month_sigma"], share[row["id"]])
+                extra = self.rep_sigma_ ** 2 * own.get(row["id"], 0.0)
+                s = np.sqrt(s ** 2 + extra * d["mean"] ** 2)
+                ms = np.sqrt(ms ** 2 + extra * d["month_mean"] ** 2)
             means.append(float(m)), sigmas.append(float(s))
             mmeans[(row["level"], row["key"])], msigmas[(row["level"], row["key"])] = mm, ms
         t["mean"], t["sigma"] = means, sigmas

@@ -109,3 +109,13 @@ def test_headline_card_flags_the_company_chance_with_the_warning_lines(plan):
     p, lines = plan.company_["prob_reach"], plan.risk_lines
     assert card["status"] == ("red" if p < lines["red"] else "amber" if p < lines["amber"] else "green")
     assert card["value"] == report.viz.fmt_pct(p)
+
+
+def test_a_reps_spread_adds_its_own_swing_to_its_regions(plan):
+    """σ of a rep = √(s·σ_region² + (s·μ_region·rep_sigma)²): wider than the region's share alone."""
+    assert 0 < plan.rep_sigma_ < 2
+    rep = plan.tree_[plan.tree_["level"] == "rep"].iloc[0]
+    s = plan.reps_.set_index("rep_id").loc[rep["key"], "region_share"]
+    d = plan.regions_[rep["region"]]
+    assert rep["sigma"] == pytest.approx(np.sqrt(s * d["sigma"] ** 2 + (s * d["mean"] * plan.rep_sigma_) ** 2))
+    assert rep["sigma"] > np.sqrt(s) * d["sigma"]
