@@ -71,7 +71,7 @@ class SalesPlan(Analysis):
     def __init__(self, as_of=None, period=None, growth=0.10, amount=None, levels=["region", "team", "rep"],
                  weights={"forecast": 0.3, "customers": 0.4, "capacity": 0.3},
                  month_weights={"forecast": 0.5, "last_year": 0.5}, rounding=1000.0, live_days=180,
-                 ramp_months=6.0, product_lines=True, risk_lines={"red": 0.3, "amber": 0.5},
+                 ramp_months=6.0, win_rate_prior=20.0, review_period="quarter", product_lines=True, risk_lines={"red": 0.3, "amber": 0.5},
                  forecast_models=["seasonal_naive", "ets"], forecast_origins=2,
                  forecast_reconciliation="wls_struct", at_risk=10):
         self.as_of = as_of
@@ -84,6 +84,8 @@ class SalesPlan(Analysis):
         self.rounding = rounding
         self.live_days = live_days
         self.ramp_months = ramp_months
+        self.win_rate_prior = win_rate_prior
+        self.review_period = review_period
         self.product_lines = product_lines
         self.risk_lines = risk_lines
         self.forecast_models = forecast_models
@@ -110,6 +112,10 @@ class SalesPlan(Analysis):
             raise CheckError("levels", f"give one or more of {', '.join(dv.LEVELS)} in that order, not {levels}")
         _weights(values, "weights", dv.DRIVERS)
         _weights(values, "month_weights", MONTH_DRIVERS)
+        if number("win_rate_prior", values["win_rate_prior"]) < 0:
+            raise CheckError("win_rate_prior", f"must be 0 (no pooling) or a positive number of deals, "
+                                               f"not {values['win_rate_prior']}")
+        one_of(values, "review_period", ["month", "quarter", "year"])
         if number("rounding", values["rounding"]) < 0:
             raise CheckError("rounding", f"must be 0 (no rounding) or a positive step, not {values['rounding']}")
         lines = values["risk_lines"]
@@ -212,6 +218,15 @@ class SalesPlan(Analysis):
         mid = (first.start_time + (last.end_time - first.start_time) / 2).date()
         cust = dv.customer_revenue(ds, ly_first, ly_last, self.as_of_, self.live_days)
         r = dv.rep_drivers(reps, self.last_monthly_, cust, mid, self.ramp_months)
+        self.win_rates_ = self.review_scores_ = pd.Series(dtype=float)
+        if self.weights.get("win_rate", 0) > 0:
+            self.win_rates_ = dv.pooled_win_rates(ds, ly_first, ly_last, self.as_of_, float(self.win_rate_prior))
+        if self.weights.get("review", 0) > 0:
+            self.review_scores_ = dv.review_scores(ds, self.as_of_, self.review_period) / 100
+        w0 = self.win_rates_
+        r["win_rate"] = dv.ability(r["capacity"], r["rep_id"], w0, w0.attrs.get("company", 1.0))
+        s0 = self.review_scores_
+        r["review"] = dv.ability(r["capacity"], r["rep_id"], s0, float(s0.median()) if len(s0) else 1.0)
         region_ly = r.groupby("region")["last_year"].transform("sum")
         n_in_region = r.groupby("region")["rep_id"].transform("count")
         r["region_share"] = np.where(region_ly > 0, r["last_year"] / region_ly.where(region_ly > 0, 1), 1 / n_in_region)

@@ -134,6 +134,8 @@ def test_ramp():
     ({"period": "2025", "as_of": dt.date(2025, 6, 30)}, "period", "already begun"),
     ({"period": "next year"}, "period", "a quarter"),
     ({"risk_lines": {"red": 0.6, "amber": 0.5}}, "risk_lines", "red ≤ amber"),
+    ({"win_rate_prior": -1}, "win_rate_prior", "positive number of deals"),
+    ({"review_period": "decade"}, "review_period", "decade"),
 ])
 def test_check_params_names_the_key(change, key, words):
     values = {**params.defaults("plan"), **change}
