@@ -69,7 +69,7 @@ class SalesPlan(Analysis):
     name = "plan"
 
     def __init__(self, as_of=None, period=None, growth=0.10, amount=None, levels=["region", "team", "rep"],
-                 weights={"forecast": 0.3, "customers": 0.4, "capacity": 0.3},
+                 weights={"forecast": 0.3, "customers": 0.4, "win_rate": 0.3},
                  month_weights={"forecast": 0.5, "last_year": 0.5}, rounding=1000.0, live_days=180,
                  ramp_months=6.0, win_rate_prior=20.0, review_period="quarter", product_lines=True, risk_lines={"red": 0.3, "amber": 0.5},
                  forecast_models=["seasonal_naive", "ets"], forecast_origins=2,
