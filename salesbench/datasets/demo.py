@@ -43,9 +43,12 @@ Reps
     rate, discount (margin), invoice payment speed, CSAT/NPS, visits, new
     customer acquisition and customer purchase rates.
 Targets
-    Monthly targets per rep, team, region and company for ``revenue`` (105% of
-    the skill-neutral expected revenue of each rep's live book, so attainment
-    reflects skill) and ``new_business`` (105% of the skill-neutral expected
+    Monthly targets per rep, team, region and company for ``revenue`` (set on
+    1 January of each year from what is known then: 105% of the skill-neutral
+    expected revenue of each rep's book — churn during the year expected, not
+    known — plus an equal share of the region's expected new-customer revenue,
+    times a negotiation factor ``exp(0.10 z)`` per rep and year; so attainment
+    reflects skill, luck and politics, never hindsight) and ``new_business`` (105% of the skill-neutral expected
     won amount of the rep's opportunities). Targets run 12 months past the
     data (2026: the 2025 targets × 1.08), so forecasts and pipeline coverage
     have a target for the coming periods.
