@@ -120,7 +120,8 @@ def pooled_win_rates(ds, first: pd.Period, last: pd.Period, as_of: dt.date, prio
     """Win rate per ``rep_id`` of the deals (the funnel's, :func:`~salesbench.analyses.funnel.deals.load_deals`
     as of ``as_of``) closed won or lost in months ``first``..``last``, partially pooled towards the company's:
     (won + m · p₀) / (closed + m), p₀ = Σ won / Σ closed, m = ``prior_deals`` (a Beta prior worth m deals;
-    p₀ is in ``.attrs['company']``: the rate of a rep without closed deals). Empty when the data has no deals or none closed in the span."""
+    p₀ is in ``.attrs['company']``: the rate of a rep without closed deals). Empty when the data has no
+    deals or none closed in the span."""
     from salesbench.analyses.funnel.deals import load_deals
 
     if not (ds.has("opportunities") and ds.has("stage_history")):

@@ -8,8 +8,8 @@ its share ``s`` of its region's last-year revenue: mean = s · region mean and
 independent parts), plus each rep's own year-to-year swing: a rep with mean m adds
 (m · σ_rep)² to the variance (a team the sum over its reps), σ_rep the spread over reps
 of their log growth from the year before last to last year net of their region's
-(:func:`rep_sigma`; 0 when the data holds no year before last). P(reach) = P(actual ≥ target) under that normal
-distribution (:func:`~salesbench.analyses.forecasting.targets.prob_reach`);
+(:func:`rep_sigma`; 0 when the data holds no year before last). P(reach) = P(actual ≥ target)
+under that normal distribution (:func:`~salesbench.analyses.forecasting.targets.prob_reach`);
 the flag is red below ``risk_lines.red``, amber below ``risk_lines.amber``, else green.
 """
 from __future__ import annotations

@@ -10,7 +10,7 @@ to the company target, and how likely is each piece?
 2. The forecasting analysis (:class:`~salesbench.analyses.forecasting.model.SalesForecast`,
    total and regions, cheap settings) — the predictive distribution of every planned month.
 3. :mod:`~salesbench.analyses.plan.drivers` — per rep: last-year revenue, last-year revenue of
-   live customers, tenure-ramped capacity, forecast share.
+   live customers, tenure-ramped capacity (alone, × pooled win rate, × last review score), forecast share.
 4. :mod:`~salesbench.analyses.plan.allocate` — the split down ``levels`` by the ``weights`` of the
    drivers and inside each piece over the months (largest-remainder rounding: exact sums).
 5. :mod:`~salesbench.analyses.plan.feasibility` — P(reach) and a red/amber/green flag per piece and month.
@@ -58,7 +58,8 @@ class SalesPlan(Analysis):
     same span a year earlier), ``last_revenue_``, ``target_``; ``forecast_`` (the forecast's rows
     for the planned months), ``rho_``; ``total_`` (the total's period mean, σ, monthly means, monthly σ);
     ``regions_`` (the same per region, and its last-year months); ``company_`` (``mean, sigma, prob_reach, stretch``);
-    ``reps_`` (drivers per rep); ``tree_`` (one row per unit: ``level, key, parent, target``,
+    ``reps_`` (drivers per rep); ``win_rates_`` / ``review_scores_`` (per rep, empty when their driver's weight
+    is 0); ``rep_sigma_`` (a rep's own relative year-to-year swing, :func:`~.feasibility.rep_sigma`); ``tree_`` (one row per unit: ``level, key, parent, target``,
     drivers, ``mean, sigma, prob_reach, status``, and ``actual, attainment`` when the data holds the period); ``monthly_`` (``level, key, month, target,
     last_year, mean, sigma, prob_reach, status``); ``at_risk_`` (the riskiest reps); ``lines_`` (each region's target over its
     product lines, or None without ``products.product_line`` / with ``product_lines`` false); ``backtest_`` (None, or
@@ -71,7 +72,8 @@ class SalesPlan(Analysis):
     def __init__(self, as_of=None, period=None, growth=0.10, amount=None, levels=["region", "team", "rep"],
                  weights={"forecast": 0.3, "customers": 0.4, "win_rate": 0.3},
                  month_weights={"forecast": 0.5, "last_year": 0.5}, rounding=1000.0, live_days=180,
-                 ramp_months=6.0, win_rate_prior=20.0, review_period="quarter", product_lines=True, risk_lines={"red": 0.3, "amber": 0.5},
+                 ramp_months=6.0, win_rate_prior=20.0, review_period="quarter", product_lines=True,
+                 risk_lines={"red": 0.3, "amber": 0.5},
                  forecast_models=["seasonal_naive", "ets"], forecast_origins=2,
                  forecast_reconciliation="wls_struct", at_risk=10):
         self.as_of = as_of
