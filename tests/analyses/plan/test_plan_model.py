@@ -142,7 +142,8 @@ def test_win_rate_and_review_drivers_split_by_ramped_ability(small_demo):
     """With the whole weight on win_rate, reps of a team get shares ∝ capacity × pooled win rate;
     the review driver is capacity × last review score / 100 (the median for a rep without a score)."""
     ds = open_data(small_demo)
-    p = SalesPlan(as_of=AS_OF, weights={"win_rate": 0.5, "review": 0.5}, product_lines=False, rounding=0).fit(ds)
+    p = SalesPlan(as_of=AS_OF, weights={"win_rate": 0.5, "review": 0.5}, product_lines=False, rounding=0,
+                  forecast_models=["seasonal_naive"], forecast_origins=1).fit(ds)
     r = p.reps_.set_index("rep_id")
     wr = p.win_rates_.reindex(r.index).fillna(p.win_rates_.attrs["company"])
     assert np.allclose(r["win_rate"], r["capacity"] * wr)
