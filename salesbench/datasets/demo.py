@@ -43,9 +43,12 @@ Reps
     rate, discount (margin), invoice payment speed, CSAT/NPS, visits, new
     customer acquisition and customer purchase rates.
 Targets
-    Monthly targets per rep, team, region and company for ``revenue`` (105% of
-    the skill-neutral expected revenue of each rep's live book, so attainment
-    reflects skill) and ``new_business`` (105% of the skill-neutral expected
+    Monthly targets per rep, team, region and company for ``revenue`` (set on
+    1 January of each year from what is known then: 105% of the skill-neutral
+    expected revenue of each rep's book — churn during the year expected, not
+    known — plus an equal share of the region's expected new-customer revenue,
+    times a negotiation factor ``exp(0.10 z)`` per rep and year; so attainment
+    reflects skill, luck and politics, never hindsight) and ``new_business`` (105% of the skill-neutral expected
     won amount of the rep's opportunities). Targets run 12 months past the
     data (2026: the 2025 targets × 1.08), so forecasts and pipeline coverage
     have a target for the coming periods.
@@ -72,7 +75,7 @@ import pyarrow.parquet as pq
 from salesbench.datasets.public import cache_dir
 from salesbench.core.schema import STAGES
 
-GENERATOR_VERSION = 4
+GENERATOR_VERSION = 5
 START = pd.Timestamp("2023-01-01")
 END = pd.Timestamp("2025-12-31")
 N_DAYS = (END - START).days + 1
@@ -92,25 +95,30 @@ PROMO = {"months": [3, 6, 9, 11], "first_days": 14, "uplift": 1.35, "extra_disco
 SKILL_RATE = 0.12  # purchase-rate multiplier exp(SKILL_RATE * skill)
 SKILL_LOGIT = 0.25  # stage-conversion logit shift per unit skill
 TARGET_STRETCH = 1.05
+TARGET_POLITICS = 0.10  # sd of the log negotiation factor of a rep's yearly revenue target
 PLAN_GROWTH = 0.08  # targets for the 12 months after the data: last year's × 1.08
 
 TYPES = ["key_account", "regular", "occasional", "one_off"]
 TYPE_PARAMS = {
-    # share, λ ~ Gamma(rate_shape, rate_scale) per year, p ~ Beta(dropout_a, dropout_b)
+    # share, λ ~ Gamma(rate_shape, rate_scale) per year, p ~ Beta(dropout_a, dropout_b); lines = extra order
+    # lines per order (Poisson), qty = extra units per line (Poisson). Value concentration (generator v5): the top
+    # 20% of customers make 79-83% of gross profit on seeds 0-4 (5000 customers; 600: 81-82%), a realistic Pareto:
+    # key accounts buy the most often and the deepest baskets but at a volume discount, occasional buyers
+    # buy broad baskets of single units (units per line, the type signature the clusters find, is unchanged).
     "key_account": dict(share=0.08, rate_shape=8.0, rate_scale=3.0, dropout_a=0.6, dropout_b=60.0,
-                        lines=4.0, qty=12.0, discount=0.12, opp_weight=5.0, deal_size=50_000.0,
+                        lines=2.0, qty=12.0, discount=0.25, opp_weight=5.0, deal_size=50_000.0,
                         channels=[0.75, 0.20, 0.05, 0.00], contacts=[3.0, 6.0, 12.0], complaints=0.4,
                         pay_delay=2.0),
     "regular": dict(share=0.30, rate_shape=6.0, rate_scale=1.5, dropout_a=1.0, dropout_b=25.0,
-                    lines=2.2, qty=4.0, discount=0.08, opp_weight=2.0, deal_size=12_000.0,
+                    lines=2.0, qty=4.0, discount=0.08, opp_weight=2.0, deal_size=12_000.0,
                     channels=[0.30, 0.50, 0.15, 0.05], contacts=[1.0, 3.0, 6.0], complaints=0.3,
                     pay_delay=-3.0),
     "occasional": dict(share=0.40, rate_shape=3.0, rate_scale=0.8, dropout_a=2.0, dropout_b=10.0,
-                       lines=0.4, qty=1.0, discount=0.03, opp_weight=0.5, deal_size=3_000.0,
+                       lines=6.0, qty=1.0, discount=0.03, opp_weight=0.5, deal_size=3_000.0,
                        channels=[0.00, 0.10, 0.50, 0.40], contacts=[0.1, 0.5, 1.5], complaints=0.2,
                        pay_delay=-4.0),
     "one_off": dict(share=0.22, rate_shape=2.0, rate_scale=0.5, dropout_a=8.0, dropout_b=2.0,
-                    lines=0.0, qty=0.5, discount=0.01, opp_weight=0.2, deal_size=2_000.0,
+                    lines=3.0, qty=0.5, discount=0.01, opp_weight=0.2, deal_size=2_000.0,
                     channels=[0.00, 0.00, 0.60, 0.40], contacts=[0.0, 0.2, 0.5], complaints=0.2,
                     pay_delay=-5.0),
 }
@@ -320,7 +328,8 @@ class Tally:
     opp_count: dict[str, int] = field(default_factory=dict)
     sla_num: int = 0
     sla_den: int = 0
-    potential: np.ndarray = None  # skill-neutral expected orders per type × rep × month
+    potential: np.ndarray = None  # expected orders of the book known on 1 January, per type × rep × month
+    new_potential: np.ndarray = None  # expected orders of the year's new customers, per type × region × month
     nb_potential: np.ndarray = None  # skill-neutral expected won deal amount per rep × month
     rep_visits: np.ndarray = None  # visits per rep × month (drive travel expenses)
     type_value_sum: dict[str, float] = field(default_factory=dict)
@@ -334,6 +343,7 @@ class Tally:
         self.reach_sum = {c: np.zeros(n_stage + 1) for c in CHANNELS + ["all"]}
         self.opp_count = {c: 0 for c in CHANNELS + ["all"]}
         self.potential = np.zeros((len(TYPES), self.n_reps, 36))
+        self.new_potential = np.zeros((len(TYPES), len(REGIONS), 36))
         self.nb_potential = np.zeros((self.n_reps, 36))
         self.rep_visits = np.zeros((self.n_reps, 36))
         self.type_value_sum = {t: 0.0 for t in TYPES}
@@ -719,16 +729,35 @@ def _simulate_customers(world: World, ch: Chunk) -> tuple[pd.DataFrame, pd.DataF
 
 
 def _add_target_potential(world: World, tally: Tally, ch: Chunk) -> None:
-    """Skill-neutral expected orders per type × rep × month (targets): λ × calendar × alive share."""
-    alive_to = np.where(ch.churned, ch.churn_day, N_DAYS - 1)
+    """What the company can know on 1 January of each year, as skill-neutral expected orders per type × month.
+
+    Book (per owner rep): the customers that bought before the year and have not left by its first day,
+    each with ``λ × calendar × exp(−λ·p·t)`` (t = years from 1 January to the middle of the month: under the
+    dropout process a customer leaves with probability p after each of its ~λ purchases a year), so the
+    churn *during* the year is expected, not known. New customers (per region): those whose first purchase
+    falls in the year, the same expectation from their first day plus that first purchase; the company
+    plans for a region's sign-ups, not for who wins them. No realised event of the year enters a target.
+    """
     n_reps = len(world.reps)
-    for mi in range(36):
-        lo, hi = world.month_bounds[mi]
-        overlap = np.clip(np.minimum(alive_to, hi) - np.maximum(ch.span_start, lo) + 1, 0, None) / (hi - lo + 1)
-        exp_orders = ch.lam * world.month_factor[mi] / 365.25 * overlap
-        for ti in range(len(TYPES)):
-            m = ch.ctype_idx == ti
-            tally.potential[ti, :, mi] += np.bincount(ch.owner[m], weights=exp_orders[m], minlength=n_reps)
+    gone_day = np.where(ch.churned, ch.churn_day, N_DAYS)  # the customer has left after this day
+    for y in range(3):
+        y0, y1 = world.month_bounds[12 * y][0], world.month_bounds[12 * y + 11][1]
+        book = (ch.pre_existing | (ch.span_start < y0)) & (gone_day >= y0)
+        new = ~ch.pre_existing & (ch.span_start >= y0) & (ch.span_start <= y1)
+        for mi in range(12 * y, 12 * y + 12):
+            lo, hi = world.month_bounds[mi]
+            rate = ch.lam * world.month_factor[mi] / 365.25  # expected orders in the whole month
+            t_book = ((lo + hi) / 2 - y0 + 0.5) / 365.25
+            exp_book = np.where(book, rate * np.exp(-ch.lam * ch.p_drop * t_book), 0.0)
+            share = np.clip(hi - np.maximum(ch.span_start, lo) + 1, 0, None) / (hi - lo + 1)
+            t_new = np.maximum((np.maximum(ch.span_start, lo) + hi) / 2 - ch.span_start, 0) / 365.25
+            first = (ch.span_start >= lo) & (ch.span_start <= hi)
+            exp_new = np.where(new, rate * share * np.exp(-ch.lam * ch.p_drop * t_new) + first, 0.0)
+            for ti in range(len(TYPES)):
+                m = ch.ctype_idx == ti
+                tally.potential[ti, :, mi] += np.bincount(ch.owner[m], weights=exp_book[m], minlength=n_reps)
+                tally.new_potential[ti, :, mi] += np.bincount(ch.region_idx[m], weights=exp_new[m],
+                                                              minlength=len(REGIONS))
 
 
 def _simulate_chunk(world: World, tally: Tally, c0: int, n: int) -> tuple[dict[str, pd.DataFrame], pd.DataFrame]:
@@ -749,14 +778,31 @@ def _simulate_chunk(world: World, tally: Tally, c0: int, n: int) -> tuple[dict[s
 def _simulate_targets(world: World, tally: Tally) -> pd.DataFrame:
     """Monthly targets per rep, team, region and company for revenue and new business.
 
-    revenue: skill-neutral expected revenue of the live book; new_business: skill-neutral expected
-    won deal amount. The plan for the year after the data (the "coming periods") is the last year's
-    targets × (1 + PLAN_GROWTH).
+    revenue, set on 1 January of each year from what the company knows then (:func:`_add_target_potential`):
+    the expected revenue of the rep's book plus an equal share of the region's expected new-customer
+    revenue (expected orders × the type's average order value), × :data:`TARGET_STRETCH`, × a per rep and
+    year negotiation factor ``exp(TARGET_POLITICS × z)``, z ~ N(0, 1), rescaled so each region keeps its
+    total (the "politics" of target setting: some reps talk their target down, some are pushed up).
+    Skill-neutral, so attainment reflects skill. new_business: skill-neutral expected won deal amount of
+    the rep's opportunities by creation month. The plan for the year after the data (the "coming
+    periods") is the last year's targets × (1 + PLAN_GROWTH).
     """
     reps = world.reps
     aov = np.array([tally.type_value_sum[t] / max(tally.type_orders[t], 1) for t in TYPES])
+    region_idx = reps["region"].map({r: i for i, r in enumerate(REGIONS)}).to_numpy()
+    per_region = np.bincount(region_idx, minlength=len(REGIONS))
+    revenue = (np.einsum("t,trm->rm", aov, tally.potential)
+               + np.einsum("t,tgm->gm", aov, tally.new_potential)[region_idx] / per_region[region_idx, None])
+    prng = np.random.default_rng([world.seed, 78])
+    politics = np.exp(TARGET_POLITICS * prng.standard_normal((len(reps), 3)))
+    for y in range(3):
+        year = revenue[:, 12 * y:12 * y + 12]
+        before = np.bincount(region_idx, weights=year.sum(axis=1), minlength=len(REGIONS))
+        year *= politics[:, [y]]
+        after = np.bincount(region_idx, weights=year.sum(axis=1), minlength=len(REGIONS))
+        year *= (before / after)[region_idx, None]
     tg = []
-    for metric, pot in (("revenue", np.einsum("t,trm->rm", aov, tally.potential)), ("new_business", tally.nb_potential)):
+    for metric, pot in (("revenue", revenue), ("new_business", tally.nb_potential)):
         pot = pot * TARGET_STRETCH
         pot = np.concatenate([pot, pot[:, 24:36] * (1 + PLAN_GROWTH)], axis=1)
         periods = [(START + pd.DateOffset(months=m)).date() for m in range(pot.shape[1])]
@@ -846,7 +892,10 @@ def _truth(world: World, tally: Tally, truth_customers: pd.DataFrame, rows: dict
         },
         "early_warning": dict(EARLY_WARNING),
         "targets": {"metrics": ["revenue", "new_business"], "stretch": TARGET_STRETCH,
-                    "revenue_basis": "skill-neutral expected revenue of each rep's live book",
+                    "revenue_basis": "set on 1 January from what is known then: skill-neutral expected revenue of "
+                                     "each rep's book (churn during the year expected, not known) + an equal share "
+                                     "of the region's expected new-customer revenue, x a negotiation factor",
+                    "politics_sd": TARGET_POLITICS,
                     "new_business_basis": "skill-neutral expected won amount of the rep's opportunities, by creation month",
                     "plan_growth_after_data": PLAN_GROWTH, "last_period": "2026-12-01"},
         "rows": dict(rows),

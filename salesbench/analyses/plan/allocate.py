@@ -16,7 +16,7 @@ import pandas as pd
 from salesbench.analyses.plan.split import driver_shares, largest_remainder, split
 
 COLUMN = {"region": "region", "team": "team", "rep": "rep_id"}
-DRIVER_COLS = ["forecast", "customers", "last_year", "capacity"]
+DRIVER_COLS = ["forecast", "customers", "last_year", "capacity", "win_rate", "review"]
 
 
 def allocate(total: float, reps: pd.DataFrame, levels: Sequence[str], weights: Mapping[str, float],
@@ -25,24 +25,26 @@ def allocate(total: float, reps: pd.DataFrame, levels: Sequence[str], weights: M
     summed drivers, from ``company`` down to ``levels[-1]``.
 
     ``reps`` holds one row per rep with ``region, team, rep_id`` and the columns of
-    ``DRIVER_COLS``. Children are ordered by key (ties in the rounding go to the first).
+    ``DRIVER_COLS`` it has (a driver it lacks counts as empty). Children are ordered by key (ties in the
+    rounding go to the first).
     """
+    cols = [d for d in DRIVER_COLS if d in reps.columns]
     rows = [{"id": "company:company", "level": "company", "key": "company", "parent": None, "region": None,
              "target": float(total),
-             **{d: float(reps[d].sum()) for d in DRIVER_COLS}}]
+             **{d: float(reps[d].sum()) for d in cols}}]
     groups = {"company:company": reps}
     targets = {"company:company": float(total)}
     for level in levels:
         col = COLUMN[level]
         new_groups, new_targets = {}, {}
         for pkey, g in groups.items():
-            agg = g.groupby(col, sort=True).agg(**{d: (d, "sum") for d in DRIVER_COLS},
+            agg = g.groupby(col, sort=True).agg(**{d: (d, "sum") for d in cols},
                                                 region=("region", "first"))
             amounts = split(targets[pkey], agg, weights, step)
             for key, amount, (_, r) in zip(agg.index, amounts, agg.iterrows()):
                 uid = f"{level}:{key}"
                 rows.append({"id": uid, "level": level, "key": str(key), "parent": pkey, "region": r["region"],
-                             "target": float(amount), **{d: float(r[d]) for d in DRIVER_COLS}})
+                             "target": float(amount), **{d: float(r[d]) for d in cols}})
                 new_groups[uid] = g[g[col] == key]
                 new_targets[uid] = float(amount)
         groups, targets = new_groups, new_targets

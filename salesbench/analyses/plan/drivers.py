@@ -8,7 +8,14 @@ the plan (:func:`rep_months`); :func:`rep_drivers` turns it into, per rep:
   ``live_days`` up to ``as_of``): the customer potential the rep carries into the period;
 - ``capacity``: the tenure ramp, min(1, months employed at the period's middle / ``ramp_months``)
   (0 for a rep hired after it); a region's capacity is its ramped headcount;
-- ``top_customer_share``: the largest customer's share of ``last_year`` (key-account risk).
+- ``top_customer_share``: the largest customer's share of ``last_year`` (key-account risk);
+- ``win_rate`` (capacity × ability to close): ``capacity`` × the rep's pooled win rate of the deals
+  closed in the last period (:func:`pooled_win_rates`; needs ``opportunities`` and ``stage_history``);
+- ``review`` (capacity × last review): ``capacity`` × the rep's score in the performance review of
+  the last ``review_period`` up to ``as_of`` ÷ 100 (:func:`review_scores`; the median score for a rep
+  the review could not score).
+
+The last two are computed only when their weight is above 0 (the review is a whole report's fit).
 
 Orders are attributed to a rep by ``orders.rep_id`` and to a team and a region by the
 ``reps`` table; orders without a known rep count in the company's history only.
@@ -20,7 +27,7 @@ import datetime as dt
 import numpy as np
 import pandas as pd
 
-DRIVERS = ("forecast", "customers", "last_year", "capacity")
+DRIVERS = ("forecast", "customers", "last_year", "capacity", "win_rate", "review")
 LEVELS = ("region", "team", "rep")
 
 
@@ -107,3 +114,48 @@ def line_revenue(ds, first: pd.Period, last: pd.Period) -> pd.DataFrame | None:
     j = o.left_join(p, o.product_id == p.pid_)
     j = j.mutate(rep_id=j.rep_id.fill_null("(none)"), product_line=j.product_line.fill_null("(unknown)"))
     return j.group_by(["rep_id", "product_line"]).aggregate(revenue=j.revenue.sum()).to_pandas()
+
+
+def pooled_win_rates(ds, first: pd.Period, last: pd.Period, as_of: dt.date, prior_deals: float) -> pd.Series:
+    """Win rate per ``rep_id`` of the deals (the funnel's, :func:`~salesbench.analyses.funnel.deals.load_deals`
+    as of ``as_of``) closed won or lost in months ``first``..``last``, partially pooled towards the company's:
+    (won + m · p₀) / (closed + m), p₀ = Σ won / Σ closed, m = ``prior_deals`` (a Beta prior worth m deals;
+    p₀ is in ``.attrs['company']``: the rate of a rep without closed deals). Empty when the data has no
+    deals or none closed in the span."""
+    from salesbench.analyses.funnel.deals import load_deals
+
+    if not (ds.has("opportunities") and ds.has("stage_history")):
+        return pd.Series(dtype=float)
+    f = load_deals(ds, as_of=as_of).frame
+    closed_at = pd.to_datetime(f["closed_at"])
+    f = f[f["status"].isin(["won", "lost"]) & (closed_at >= first.start_time) & (closed_at <= last.end_time)]
+    f = f[f["rep_id"].notna()]
+    if f.empty:
+        return pd.Series(dtype=float)
+    rep = f["rep_id"].astype(str).to_numpy()
+    g = pd.DataFrame({"won": (f["status"] == "won").to_numpy(int), "closed": 1}).groupby(rep).sum()
+    p0 = g["won"].sum() / g["closed"].sum()
+    out = (g["won"] + prior_deals * p0) / (g["closed"] + prior_deals)
+    out.attrs["company"] = float(p0)
+    return out
+
+
+def review_scores(ds, as_of: dt.date, period: str) -> pd.Series:
+    """Score per ``rep_id`` of the performance review of the last ``period`` (month/quarter/year) up to
+    ``as_of`` (:class:`~salesbench.analyses.performance.model.PerformanceReview`, default weights; 100 = on
+    target). Empty when the review cannot run on the data."""
+    from salesbench.analyses.performance.model import PerformanceReview
+    from salesbench.core.errors import CheckError, ReportSkipped
+
+    try:
+        card = PerformanceReview(period=period, as_of=as_of, trend_periods=1).fit(ds).card_
+    except (ReportSkipped, CheckError, ValueError):
+        return pd.Series(dtype=float)
+    return card.set_index("rep_id")["score"].dropna()
+
+
+def ability(capacity: pd.Series, rep_ids: pd.Series, values: pd.Series, fallback: float) -> np.ndarray:
+    """``capacity`` × the rep's value (``values`` by rep id; ``fallback`` for a rep without one, and
+    everyone when ``values`` is empty: the driver is then plain capacity)."""
+    v = rep_ids.map(values).astype(float).fillna(fallback).to_numpy()
+    return capacity.to_numpy(float) * np.clip(v, 0, None)

@@ -5,8 +5,11 @@ months summed with :func:`~salesbench.analyses.forecasting.targets.period_sum`,
 correlation ρ between months from the forecast's backtest). A team or rep takes
 its share ``s`` of its region's last-year revenue: mean = s · region mean and
 σ = √s · region σ (a piece's variance proportional to its size, as for a sum of
-independent parts). P(reach) = P(actual ≥ target) under that normal
-distribution (:func:`~salesbench.analyses.forecasting.targets.prob_reach`);
+independent parts), plus each rep's own year-to-year swing: a rep with mean m adds
+(m · σ_rep)² to the variance (a team the sum over its reps), σ_rep the spread over reps
+of their log growth from the year before last to last year net of their region's
+(:func:`rep_sigma`; 0 when the data holds no year before last). P(reach) = P(actual ≥ target)
+under that normal distribution (:func:`~salesbench.analyses.forecasting.targets.prob_reach`);
 the flag is red below ``risk_lines.red``, amber below ``risk_lines.amber``, else green.
 """
 from __future__ import annotations
@@ -45,3 +48,16 @@ def scaled(region_mean, region_sigma, share) -> tuple:
     """A piece holding ``share`` of its region: (share · mean, √share · σ)."""
     share = np.asarray(share, float)
     return share * np.asarray(region_mean, float), np.sqrt(share) * np.asarray(region_sigma, float)
+
+
+def rep_sigma(prev: pd.Series, last: pd.Series, region: pd.Series) -> float:
+    """Relative σ of a rep's year around its region's: the standard deviation (ddof 1) over reps of
+    log(last / prev) − log(Σ last / Σ prev of the rep's region), reps with revenue in both years
+    (all three Series indexed by rep); 0 with fewer than 3 such reps."""
+    df = pd.DataFrame({"prev": prev, "last": last, "region": region}).dropna()
+    df = df[(df["prev"] > 0) & (df["last"] > 0)]
+    if len(df) < 3:
+        return 0.0
+    tot = df.groupby("region")[["prev", "last"]].transform("sum")
+    dev = np.log(df["last"] / df["prev"]) - np.log(tot["last"] / tot["prev"])
+    return float(dev.std(ddof=1))

@@ -10,7 +10,7 @@ to the company target, and how likely is each piece?
 2. The forecasting analysis (:class:`~salesbench.analyses.forecasting.model.SalesForecast`,
    total and regions, cheap settings) — the predictive distribution of every planned month.
 3. :mod:`~salesbench.analyses.plan.drivers` — per rep: last-year revenue, last-year revenue of
-   live customers, tenure-ramped capacity, forecast share.
+   live customers, tenure-ramped capacity (alone, × pooled win rate, × last review score), forecast share.
 4. :mod:`~salesbench.analyses.plan.allocate` — the split down ``levels`` by the ``weights`` of the
    drivers and inside each piece over the months (largest-remainder rounding: exact sums).
 5. :mod:`~salesbench.analyses.plan.feasibility` — P(reach) and a red/amber/green flag per piece and month.
@@ -63,7 +63,8 @@ class SalesPlan(Analysis):
     same span a year earlier), ``last_revenue_``, ``target_``; ``forecast_`` (the forecast's rows
     for the planned months), ``rho_``; ``total_`` (the total's period mean, σ, monthly means, monthly σ);
     ``regions_`` (the same per region, and its last-year months); ``company_`` (``mean, sigma, prob_reach, stretch``);
-    ``reps_`` (drivers per rep); ``tree_`` (one row per unit: ``level, key, parent, target``,
+    ``reps_`` (drivers per rep); ``win_rates_`` / ``review_scores_`` (per rep, empty when their driver's weight
+    is 0); ``rep_sigma_`` (a rep's own relative year-to-year swing, :func:`~.feasibility.rep_sigma`); ``tree_`` (one row per unit: ``level, key, parent, target``,
     drivers, ``mean, sigma, prob_reach, status``, and ``actual, attainment`` when the data holds the period); ``monthly_`` (``level, key, month, target,
     last_year, mean, sigma, prob_reach, status``); ``at_risk_`` (the riskiest reps); ``lines_`` (each region's target over its
     product lines, or None without ``products.product_line`` / with ``product_lines`` false); ``backtest_`` (None, or
@@ -74,9 +75,10 @@ class SalesPlan(Analysis):
     name = "plan"
 
     def __init__(self, as_of=None, period=None, growth=0.10, amount=None, levels=["region", "team", "rep"],
-                 weights={"forecast": 0.3, "customers": 0.4, "capacity": 0.3},
+                 weights={"forecast": 0.3, "customers": 0.4, "win_rate": 0.3},
                  month_weights={"forecast": 0.5, "last_year": 0.5}, rounding=1000.0, live_days=180,
-                 ramp_months=6.0, product_lines=True, risk_lines={"red": 0.3, "amber": 0.5},
+                 ramp_months=6.0, win_rate_prior=20.0, review_period="quarter", product_lines=True,
+                 risk_lines={"red": 0.3, "amber": 0.5},
                  forecast_models=["seasonal_naive", "ets"], forecast_origins=2,
                  forecast_reconciliation="wls_struct", at_risk=10):
         self.as_of = as_of
@@ -89,6 +91,8 @@ class SalesPlan(Analysis):
         self.rounding = rounding
         self.live_days = live_days
         self.ramp_months = ramp_months
+        self.win_rate_prior = win_rate_prior
+        self.review_period = review_period
         self.product_lines = product_lines
         self.risk_lines = risk_lines
         self.forecast_models = forecast_models
@@ -115,6 +119,10 @@ class SalesPlan(Analysis):
             raise CheckError("levels", f"give one or more of {', '.join(dv.LEVELS)} in that order, not {levels}")
         _weights(values, "weights", dv.DRIVERS)
         _weights(values, "month_weights", MONTH_DRIVERS)
+        if number("win_rate_prior", values["win_rate_prior"]) < 0:
+            raise CheckError("win_rate_prior", f"must be 0 (no pooling) or a positive number of deals, "
+                                               f"not {values['win_rate_prior']}")
+        one_of(values, "review_period", ["month", "quarter", "year"])
         if number("rounding", values["rounding"]) < 0:
             raise CheckError("rounding", f"must be 0 (no rounding) or a positive step, not {values['rounding']}")
         lines = values["risk_lines"]
@@ -218,6 +226,15 @@ class SalesPlan(Analysis):
         mid = (first.start_time + (last.end_time - first.start_time) / 2).date()
         cust = dv.customer_revenue(ds, ly_first, ly_last, self.as_of_, self.live_days)
         r = dv.rep_drivers(reps, self.last_monthly_, cust, mid, self.ramp_months)
+        self.win_rates_ = self.review_scores_ = pd.Series(dtype=float)
+        if self.weights.get("win_rate", 0) > 0:
+            self.win_rates_ = dv.pooled_win_rates(ds, ly_first, ly_last, self.as_of_, float(self.win_rate_prior))
+        if self.weights.get("review", 0) > 0:
+            self.review_scores_ = dv.review_scores(ds, self.as_of_, self.review_period) / 100
+        w0 = self.win_rates_
+        r["win_rate"] = dv.ability(r["capacity"], r["rep_id"], w0, w0.attrs.get("company", 1.0))
+        s0 = self.review_scores_
+        r["review"] = dv.ability(r["capacity"], r["rep_id"], s0, float(s0.median()) if len(s0) else 1.0)
         region_ly = r.groupby("region")["last_year"].transform("sum")
         n_in_region = r.groupby("region")["rep_id"].transform("count")
         r["region_share"] = np.where(region_ly > 0, r["last_year"] / region_ly.where(region_ly > 0, 1), 1 / n_in_region)
@@ -227,6 +244,12 @@ class SalesPlan(Analysis):
             self.regions_[region] = self._region_distribution(region, r, starts)
         r["forecast"] = [self.regions_[g]["mean"] * s for g, s in zip(r["region"], r["region_share"])]
         self.reps_ = r
+        self.rep_sigma_ = 0.0
+        prev_first = ly_first - 12
+        if prev_first.start_time.date() >= ds.table("orders").order_date.min().to_pyarrow().as_py():
+            prev = dv.rep_months(ds, prev_first, ly_last - 12).groupby("rep_id")["revenue"].sum()
+            ix = r.set_index("rep_id")
+            self.rep_sigma_ = fz.rep_sigma(ix.index.map(prev).to_series(index=ix.index), ix["last_year"], ix["region"])
 
     def _region_distribution(self, region: str, reps: pd.DataFrame, starts) -> dict:
         """The region's forecast series; without one (a region only the reps table knows), the total × its last-year share."""
@@ -260,6 +283,9 @@ class SalesPlan(Analysis):
         share = {f"region:{g}": 1.0 for g in self.regions_}
         share.update({f"rep:{k}": s for k, s in zip(r["rep_id"], r["region_share"])})
         share.update({f"team:{k}": s for k, s in r.groupby("team")["region_share"].sum().items()})
+        # each rep's own swing (rep_sigma_ × its mean) adds to its variance; a team adds its reps' (Σ share²)
+        own = {f"rep:{k}": s * s for k, s in zip(r["rep_id"], r["region_share"])}
+        own.update({f"team:{k}": v for k, v in (r["region_share"] ** 2).groupby(r["team"]).sum().items()})
         means, sigmas, mmeans, msigmas = [], [], {}, {}
         for _, row in t.iterrows():
             if row["level"] == "company":
@@ -268,6 +294,9 @@ class SalesPlan(Analysis):
                 d = self.regions_[row["region"]]
                 m, s = fz.scaled(d["mean"], d["sigma"], share[row["id"]])
                 mm, ms = fz.scaled(d["month_mean"], d["month_sigma"], share[row["id"]])
+                extra = self.rep_sigma_ ** 2 * own.get(row["id"], 0.0)
+                s = np.sqrt(s ** 2 + extra * d["mean"] ** 2)
+                ms = np.sqrt(ms ** 2 + extra * d["month_mean"] ** 2)
             means.append(float(m)), sigmas.append(float(s))
             mmeans[(row["level"], row["key"])], msigmas[(row["level"], row["key"])] = mm, ms
         t["mean"], t["sigma"] = means, sigmas

@@ -104,3 +104,47 @@ def test_headline_card_flags_the_company_chance_with_the_warning_lines(plan):
     p, lines = plan.company_["prob_reach"], plan.risk_lines
     assert card["status"] == ("red" if p < lines["red"] else "amber" if p < lines["amber"] else "green")
     assert card["value"] == report.viz.fmt_pct(p)
+
+
+def test_a_reps_spread_adds_its_own_swing_to_its_regions(plan):
+    """σ of a rep = √(s·σ_region² + (s·μ_region·rep_sigma)²): wider than the region's share alone."""
+    assert 0 < plan.rep_sigma_ < 2
+    rep = plan.tree_[plan.tree_["level"] == "rep"].iloc[0]
+    s = plan.reps_.set_index("rep_id").loc[rep["key"], "region_share"]
+    d = plan.regions_[rep["region"]]
+    assert rep["sigma"] == pytest.approx(np.sqrt(s * d["sigma"] ** 2 + (s * d["mean"] * plan.rep_sigma_) ** 2))
+    assert rep["sigma"] > np.sqrt(s) * d["sigma"]
+
+
+def test_pooled_win_rates_equal_an_independent_computation(small_demo):
+    """(won + 20·p₀)/(closed + 20) per rep over the deals closed in 2024, p₀ the company's 2024 rate."""
+    import pandas as pd
+
+    from salesbench.analyses.plan import drivers as dv
+
+    got = dv.pooled_win_rates(open_data(small_demo), pd.Period("2024-01", "M"), pd.Period("2024-12", "M"), AS_OF, 20.0)
+    o = pd.read_parquet(small_demo / "opportunities.parquet")
+    c = o[o["status"].isin(["won", "lost"]) & (o["closed_at"] >= "2024-01-01") & (o["closed_at"] < "2025-01-01")]
+    won, closed = (c["status"] == "won").groupby(c["rep_id"]).sum(), c.groupby("rep_id").size()
+    p0 = won.sum() / closed.sum()
+    pd.testing.assert_series_equal(got.sort_index(), ((won + 20 * p0) / (closed + 20)).sort_index(),
+                                   check_names=False, check_dtype=False)
+    assert got.attrs["company"] == pytest.approx(p0)
+    assert got.std() < (won / closed).std()          # pooled: pulled towards p0
+
+
+def test_win_rate_and_review_drivers_split_by_ramped_ability(small_demo):
+    """With the whole weight on win_rate, reps of a team get shares ∝ capacity × pooled win rate;
+    the review driver is capacity × last review score / 100 (the median for a rep without a score)."""
+    ds = open_data(small_demo)
+    p = SalesPlan(as_of=AS_OF, weights={"win_rate": 0.5, "review": 0.5}, product_lines=False, rounding=0,
+                  forecast_models=["seasonal_naive"], forecast_origins=1).fit(ds)
+    r = p.reps_.set_index("rep_id")
+    wr = p.win_rates_.reindex(r.index).fillna(p.win_rates_.attrs["company"])
+    assert np.allclose(r["win_rate"], r["capacity"] * wr)
+    sc = p.review_scores_.reindex(r.index).fillna(p.review_scores_.median())
+    assert len(p.review_scores_) >= 30 and np.allclose(r["review"], r["capacity"] * sc)
+    reps = p.tree_[p.tree_["level"] == "rep"].set_index("key")
+    team = r[r["team"] == r["team"].iloc[0]]
+    x = 0.5 * team["win_rate"] / team["win_rate"].sum() + 0.5 * team["review"] / team["review"].sum()
+    assert np.allclose(reps.loc[team.index, "target"] / reps.loc[team.index, "target"].sum(), x)

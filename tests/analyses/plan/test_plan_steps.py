@@ -109,6 +109,16 @@ def test_scaled_piece_variance_proportional_to_size():
     assert (m, s) == (25.0, 10.0)
 
 
+def test_rep_sigma_known_answer():
+    """Log growth net of the region: North grows ×1.5 in total, R1 ×2, R2 ×1.2; South's reps move with it."""
+    prev = pd.Series({"R1": 100.0, "R2": 200.0, "R3": 50.0, "R4": 50.0, "R5": 0.0})
+    last = pd.Series({"R1": 200.0, "R2": 250.0, "R3": 60.0, "R4": 60.0, "R5": 80.0})   # R5: no prior year, left out
+    region = pd.Series({"R1": "N", "R2": "N", "R3": "S", "R4": "S", "R5": "S"})
+    dev = np.log([2.0 / 1.5, 1.25 / 1.5, 1.0, 1.0])
+    assert fz.rep_sigma(prev, last, region) == pytest.approx(np.std(dev, ddof=1))
+    assert fz.rep_sigma(prev[:2], last[:2], region[:2]) == 0.0   # fewer than 3 reps: no estimate
+
+
 def test_ramp():
     mid = dt.date(2026, 7, 1)
     assert ramp(None, mid, 6) == 1.0
@@ -124,6 +134,8 @@ def test_ramp():
     ({"period": "2025", "as_of": dt.date(2025, 6, 30)}, "period", "already begun"),
     ({"period": "next year"}, "period", "a quarter"),
     ({"risk_lines": {"red": 0.6, "amber": 0.5}}, "risk_lines", "red ≤ amber"),
+    ({"win_rate_prior": -1}, "win_rate_prior", "positive number of deals"),
+    ({"review_period": "decade"}, "review_period", "decade"),
 ])
 def test_check_params_names_the_key(change, key, words):
     values = {**params.defaults("plan"), **change}
