@@ -427,8 +427,8 @@ def publish(M, res) -> None:
         cards = headline_cards(M)
     if statement is not None:
         res.set(holdout=res["holdout"] | {"statement": statement})
-    for card, shown in zip(cards[:3], headline_cards(M)):  # the index shows the label in the report's language
-        res.headline(card["label"], card["value"], shown["value"], shown_label=shown["label"])
+    for card, here in zip(cards[:3], headline_cards(M)):  # the index shows the label in the report's language
+        res.headline(card["label"], card["value"], here["value"], shown_label=here["label"])
     for name, frame in M.tables().items():
         res.table(name, frame)
     res.save()

@@ -247,8 +247,8 @@ def publish(f: SalesForecast, res) -> None:
         res.table("lifecycle", f.lifecycle_)
     with i18n.language(i18n.DEFAULT):  # results.json is English in every report language
         cards = headline_cards(f)
-    for card, shown in zip(cards[:4], headline_cards(f)):  # the index shows the label in the report's language
-        res.headline(card["label"], card.get("raw", card["value"]), shown["value"], shown_label=shown["label"])
+    for card, here in zip(cards[:4], headline_cards(f)):  # the index shows the label in the report's language
+        res.headline(card["label"], card.get("raw", card["value"]), here["value"], shown_label=here["label"])
     res.table("forecast", f.forecast_)
     res.table("selection", f.selection_table())
     res.table("backtest_scores", f.bt_.scores)
