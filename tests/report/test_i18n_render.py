@@ -201,3 +201,13 @@ def test_english_words_finds_words_and_spares_acronyms_ids_files_and_code():
             "<code>lang = zh-CN</code><pre>Traceback</pre><td>North</td><p>P(alive) NaN salesbench</p></body></html>")
     assert english_words(html) == ["Champions", "North"]
     assert english_words(html, allowed={"north"}) == ["Champions"]
+
+
+@pytest.mark.parametrize("name", RENDERED)
+def test_zh_figures_have_every_glyph(zh_run, name):
+    """No figure of a Chinese report drew a missing-glyph box: matplotlib's warning would be in a cell's output."""
+    nb = nbformat.read(str(zh_run.out_dir / f"{name}.ipynb"), as_version=4)
+    outputs = [json.dumps(o, ensure_ascii=False) for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])]
+    assert any('"image/png"' in o for o in outputs), f"{name}: no figure drawn"
+    missing = [o[:300] for o in outputs if "missing from font" in o or "Glyph " in o]
+    assert missing == [], f"{name}: {missing[:2]}"
