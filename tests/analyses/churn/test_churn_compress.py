@@ -138,3 +138,56 @@ def test_vectorised_frequency_simulation_matches_model_mean(model, par):
             data=pd.DataFrame({"customer_id": ["0"], "t": [t]}), t=t)).ravel()[0])
         got = sims[:, i, :]
         assert abs(got.mean() - want) < 4 * got.std() / np.sqrt(got.size), (t, got.mean(), want)
+
+
+# --------------------------------------------------------------------------- early-warning model (issue #13)
+def _warning_frame(n=300, seed=3):
+    rng = np.random.default_rng(seed)
+    f = pd.DataFrame({
+        "customer_id": [f"c{i}" for i in range(n)],
+        "region": rng.choice(["East", "North", "West"], n),
+        "order_decline": rng.integers(-2, 3, n) / 2.0,  # discrete: many customers share a row
+        "complaints": rng.integers(0, 3, n).astype(float),
+        "days_overdue": rng.choice([0.0, 0.0, 3.5, 12.0, 40.25], n),
+    })
+    f["churned"] = (rng.random(n) < 1 / (1 + np.exp(-(f["order_decline"] + 0.03 * f["days_overdue"] - 1)))).astype(int)
+    return f
+
+
+def test_warning_covariate_groups_count_every_customer():
+    from salesbench.analyses.churn import warning as w
+
+    f = _warning_frame()
+    Z = f[["order_decline", "complaints", "days_overdue"]].to_numpy(float)
+    regions, g = np.unique(f["region"], return_inverse=True)
+    rows, churned, n = w.covariate_groups(Z, g, f["churned"].to_numpy())
+    assert len(rows) < len(f) and n.sum() == len(f) and churned.sum() == f["churned"].sum()
+    assert np.all(churned <= n)
+    D = w.region_design(Z, g, len(regions))  # [onehot | Z ⊗ onehot]: times (α, vec β) = α_g + Σ β_g,k z_k
+    alpha, beta = np.array([0.1, -0.2, 0.3]), np.arange(9.0).reshape(3, 3) / 10
+    np.testing.assert_allclose(D @ np.concatenate([alpha, beta.ravel()]), alpha[g] + (Z * beta[g]).sum(axis=1))
+
+
+def test_warning_model_log_density_equals_per_customer_bernoulli():
+    """The binomial-on-distinct-rows, dense-design model has exactly the per-customer Bernoulli log-density
+    of the hierarchical logistic model (docs/churn.md), at random parameter values."""
+    import pymc as pm
+
+    from salesbench.analyses.churn import warning as w
+
+    f = _warning_frame()
+    ew = w.EarlyWarningModel(["order_decline", "complaints", "days_overdue"])
+    fast = ew.build_model(f)
+    Z, g, y = ew._Z, ew._g, ew._y
+    with pm.Model(coords=fast.coords) as slow:  # the model as written per customer (Gelman & Hill 2007, ch. 14)
+        mu_a, sd_a = pm.Normal("mu_alpha", 0, 1.5), pm.HalfNormal("sigma_alpha", 1.0)
+        alpha = mu_a + sd_a * pm.Normal("eps", 0, 1, dims="region")
+        mu_b, sd_b = pm.Normal("mu_beta", 0, 1, dims="indicator"), pm.HalfNormal("sigma_beta", 0.5, dims="indicator")
+        beta = mu_b + sd_b * pm.Normal("eta", 0, 1, dims=("region", "indicator"))
+        pm.Bernoulli("churned", logit_p=alpha[g] + (Z * beta[g]).sum(axis=1), observed=y)
+    lp_fast, lp_slow = fast.compile_logp(), slow.compile_logp()
+    rng = np.random.default_rng(0)
+    for _ in range(3):
+        pt = {"mu_alpha": rng.normal(), "sigma_alpha_log__": rng.normal(), "eps": rng.normal(size=3),
+              "mu_beta": rng.normal(size=3), "sigma_beta_log__": rng.normal(size=3), "eta": rng.normal(size=(3, 3))}
+        assert lp_fast(pt) == pytest.approx(lp_slow(pt), rel=1e-10)
