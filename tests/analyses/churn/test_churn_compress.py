@@ -55,6 +55,38 @@ def test_weighted_log_density_equals_per_customer(cdnow_rfm, model):
     assert f_full(shifted) != pytest.approx(f_full(point))
 
 
+@pytest.mark.parametrize("model,priors", [("bg_nbd", "default"), ("mbg_nbd", "default"), ("bg_nbd", "flat"),
+                                          ("mbg_nbd", "flat")])
+def test_sufficient_statistics_log_density_equals_pymc_marketing(cdnow_rfm, model, priors):
+    """The likelihood written on sufficient statistics (per distinct x, then per triple) has exactly the
+    joint log-density of pymc-marketing's per-customer model, at points away from the initial one."""
+    full = churn._model_class(model)(model_config=churn.model_config(model, priors))
+    full.build_model(data=cdnow_rfm[["customer_id", *churn.TRIPLE]])
+    rows, counts, _ = churn.distinct_triples(cdnow_rfm)
+    fast = churn.sufficient_model(model, full.model_config, rows, counts)
+    f_full, f_fast = (m.compile_logp(mode="FAST_COMPILE") for m in (full.model, fast))
+    point = full.model.initial_point()
+    assert set(fast.initial_point()) == set(point)  # same free variables and transforms
+    rng = np.random.default_rng(1)
+    for p in (point, *({k: v + rng.normal(0, 0.4, np.shape(v)) for k, v in point.items()} for _ in range(3))):
+        assert f_fast(p) == pytest.approx(f_full(p), rel=1e-10, abs=1e-8)
+
+
+def test_sufficient_statistics_gamma_gamma_equals_pymc_marketing(cdnow_rfm):
+    from pymc_marketing.clv import GammaGammaModel
+
+    sp = cdnow_rfm[(cdnow_rfm["frequency"] > 0) & (cdnow_rfm["monetary_value"] > 0)]
+    sp = sp[["customer_id", "frequency", "monetary_value"]].reset_index(drop=True)
+    full = GammaGammaModel()
+    full.build_model(data=sp)
+    fast = churn.sufficient_model("gamma_gamma", full.model_config, sp, np.ones(len(sp)))
+    f_full, f_fast = (m.compile_logp(mode="FAST_COMPILE") for m in (full.model, fast))
+    point = full.model.initial_point()
+    for shift in (0.0, 0.3, -0.5):
+        p = {k: v + shift for k, v in point.items()}
+        assert f_fast(p) == pytest.approx(f_full(p), rel=1e-10, abs=1e-8)
+
+
 def _agree(a: churn.ChurnModel, b: churn.ChurnModel, names) -> None:
     """Means within 4 Monte Carlo standard errors; 3% / 97% quantiles within 4 quantile MCSEs."""
     import arviz as az
