@@ -7,6 +7,13 @@ at 10^4, 10^5 and 10^6 customers. By default the purchase model is fitted on the
 (frequency, recency, T) triples weighted by their counts (``rows`` in the table);
 ``--no-compress`` fits one row per customer, ``--sampler nutpie`` uses nutpie's NUTS,
 ``--model`` picks bg_nbd / mbg_nbd / pareto_nbd. ``ess_per_second`` = minimum bulk ESS / wall seconds.
+``--predict`` then predicts every customer (P(alive), expected purchases, CLV over 24 months; chunks of
+``chunk_size`` customers × at most 200 thinned draws) and adds ``predict_seconds`` and ``peak_rss_mb``
+(``ru_maxrss`` of the process and of its largest NUTS worker): issue #13 asks for peak memory independent
+of draws × customers. Issue #13's sizes: 2 chains × 1,000 draws at 10^5 (≤ 60 s) and 10^6 (≤ 10 min)::
+
+    nice .venv/bin/python benchmarks/bench_churn.py --sizes 100000 1000000 --methods map mcmc \\
+        --draws 1000 --tune 1000 --max-mcmc 1000000 --predict --out /tmp/churn_1e6.jsonl
 
 For each size and method it fits :class:`salesbench.analyses.churn.clv.ChurnModel` (``bg_nbd``,
 pymc-marketing) and records the wall time and the CPU time (this process and its NUTS worker
@@ -89,8 +96,14 @@ def _cpu() -> float:
     return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
 
 
+def _peak_rss_mb() -> float:
+    """Peak resident memory (MB) of this process and of its largest finished child (NUTS chain workers)."""
+    me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return max(me.ru_maxrss, kids.ru_maxrss) / 1024
+
+
 def fit_time(rfm: pd.DataFrame, method: str, draws: int, tune: int, compress: bool = True, sampler: str = "pymc",
-             model: str = "bg_nbd") -> dict:
+             model: str = "bg_nbd", predict: bool = False) -> dict:
     m = churn.ChurnModel(model=model, fit_method=method, priors="flat" if method == "map" else "default",
                          draws=draws, tune=tune, chains=2, spend=False, vi_iterations=20000, max_draws=200,
                          compress=compress, sampler=sampler)
@@ -99,9 +112,16 @@ def fit_time(rfm: pd.DataFrame, method: str, draws: int, tune: int, compress: bo
     dt, dc = time.perf_counter() - t, _cpu() - c
     est = m.params_.set_index("param")["mean"].to_dict()
     conv = m.convergence()
-    return {"model": model, "compress": compress, "sampler": m.sampler_, "rows": m.n_rows_, "seconds": dt,
-            "cpu_seconds": dc, **est, "r_hat_max": conv["r_hat_max"], "ess_bulk_min": conv["ess_bulk_min"],
-            "ess_per_second": (conv["ess_bulk_min"] / dt) if conv["ess_bulk_min"] else None}
+    out = {"model": model, "compress": compress, "sampler": m.sampler_, "rows": m.n_rows_, "seconds": dt,
+           "cpu_seconds": dc, **est, "r_hat_max": conv["r_hat_max"], "ess_bulk_min": conv["ess_bulk_min"],
+           "ess_per_second": (conv["ess_bulk_min"] / dt) if conv["ess_bulk_min"] else None,
+           "peak_rss_mb_fit": _peak_rss_mb()}
+    if predict:  # every customer, chunked: memory bounded by max_draws x chunk_size, not draws x customers
+        t, c = time.perf_counter(), _cpu()
+        pred = m.predict(rfm, horizon=52, clv_months=24)
+        out |= {"predict_seconds": time.perf_counter() - t, "predict_cpu_seconds": _cpu() - c,
+                "predicted_customers": len(pred), "peak_rss_mb": _peak_rss_mb()}
+    return out
 
 
 def fit_lifetimes(rfm: pd.DataFrame, python: str) -> dict:
@@ -166,6 +186,8 @@ def main(argv=None) -> int:
                     help="fit one likelihood row per customer instead of per distinct (frequency, recency, T)")
     ap.add_argument("--sampler", choices=churn.SAMPLERS, default="pymc", help="NUTS implementation for mcmc")
     ap.add_argument("--model", choices=list(churn.MODEL_PARAMS), default="bg_nbd")
+    ap.add_argument("--predict", action="store_true",
+                    help="also predict every customer (chunked; predict seconds and peak RSS in the table)")
     ap.add_argument("--lifetimes-python", default=None, help="interpreter with lifetimes installed")
     ap.add_argument("--out", default=None, help="write the table as JSON lines here")
     ap.add_argument("--cdnow", choices=["sample", "master"], default=None,
@@ -182,7 +204,7 @@ def main(argv=None) -> int:
 
     rows = []
     warm = simulate(2000, seed=99)
-    opts = dict(compress=not args.no_compress, sampler=args.sampler, model=args.model)
+    opts = dict(compress=not args.no_compress, sampler=args.sampler, model=args.model, predict=args.predict)
     for method in args.methods:
         fit_time(warm, method, 50, 50, **opts)  # compile once, outside the timings (nutpie compiles every model)
     for n in args.sizes:

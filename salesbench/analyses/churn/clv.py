@@ -275,6 +275,88 @@ def _weight_likelihood(model, counts: np.ndarray) -> None:
         pm.Potential("customer_weights", pt.sum(pt.as_tensor_variable(np.asarray(counts, float) - 1.0) * ll))
 
 
+#: Purchase models whose log-likelihood :func:`sufficient_model` writes on sufficient statistics.
+SUFFICIENT_MODELS: tuple[str, ...] = ("bg_nbd", "mbg_nbd")
+
+
+def _by_frequency(x: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct values of ``x`` and the customers (sum of ``counts``) at each."""
+    ux, ix = np.unique(x, return_inverse=True)
+    return ux, np.bincount(np.asarray(ix).ravel(), weights=counts, minlength=len(ux))
+
+
+def _priors(model_config: dict, names: tuple[str, ...]):
+    """The population-parameter variables of pymc-marketing's build_model (no covariates), in its order:
+    ``alpha``, then ``a``/``b`` (direct priors, or ``a = φκ``, ``b = (1 − φ)κ`` from ``phi_dropout`` and
+    ``kappa_dropout``), then ``r``; for Gamma-Gamma ``p``, ``q``, ``v``. Call inside a ``pm.Model``."""
+    import pymc as pm
+
+    if names == GG_PARAMS:
+        return tuple(model_config[k].create_variable(k) for k in GG_PARAMS)
+    alpha = model_config["alpha"].create_variable("alpha")
+    if "a" in model_config and "b" in model_config:
+        a, b = model_config["a"].create_variable("a"), model_config["b"].create_variable("b")
+    else:
+        phi = model_config["phi_dropout"].create_variable("phi_dropout")
+        kappa = model_config["kappa_dropout"].create_variable("kappa_dropout")
+        a, b = pm.Deterministic("a", phi * kappa), pm.Deterministic("b", (1.0 - phi) * kappa)
+    return alpha, a, b, model_config["r"].create_variable("r")
+
+
+def sufficient_model(model: str, model_config: dict, rows: pd.DataFrame, counts: np.ndarray):
+    """A PyMC model with pymc-marketing's priors and the weighted log-likelihood of ``rows`` written on
+    sufficient statistics: the same joint density as one row per customer, a fraction of the work.
+
+    ``model`` is ``bg_nbd``, ``mbg_nbd`` (``rows``: frequency x, recency t_x, T) or ``gamma_gamma``
+    (``rows``: frequency x, monetary_value z̄); ``counts[i]`` customers share row ``i``. The terms that
+    depend on a customer only through x (the Γ functions, whose derivatives are the costly part of
+    pymc-marketing's per-row likelihood) are evaluated once per distinct x and weighted by the customers
+    at that x; per row only logs and one softplus remain. With L_T = log(α + T), L_t = log(α + t_x):
+
+    * BG/NBD (Fader, Hardie & Lee 2005, eq. 6): ℓ = ln Γ(r+x) − ln Γ(r) + ln B(a, b+x) − ln B(a, b)
+      + r ln α − (r+x) L_T + [x > 0] softplus(ln a − ln(b+x−1) + (r+x)(L_T − L_t));
+    * MBG/NBD (Batislam, Denizel & Filiztekin 2007): ℓ = ln Γ(r+x) − ln Γ(r) + ln B(a, b+x+1) − ln B(a, b)
+      + r ln α − (r+x) L_T + softplus(ln a − ln(b+x) + (r+x)(L_T − L_t));
+    * Gamma-Gamma (Fader & Hardie 2013, eq. 1a): ℓ = ln Γ(px+q) − ln Γ(px) − ln Γ(q) + q ln v
+      + (px−1) ln z̄ + px ln x − (px+q) ln(x z̄ + v).
+
+    These are pymc-marketing's ``BetaGeoNBD`` / ``ModifiedBetaGeoNBD`` / ``GammaGammaModel`` log-densities
+    rearranged (equal to 1e-10 relative, tests/analyses/churn/test_churn_compress.py).
+    """
+    import pymc as pm
+    import pytensor.tensor as pt
+
+    counts = np.asarray(counts, float)
+    x = rows["frequency"].to_numpy(float)
+    ux, cx = _by_frequency(x, counts)
+    with pm.Model() as m:
+        if model == "gamma_gamma":
+            p, q, v = _priors(model_config, GG_PARAMS)
+            z = rows["monetary_value"].to_numpy(float)
+            per_x = pt.sum(cx * (pt.gammaln(p * ux + q) - pt.gammaln(p * ux))) \
+                - counts.sum() * (pt.gammaln(q) - q * pt.log(v))
+            per_row = pt.sum(counts * (p * x * (np.log(z) + np.log(x)) - (p * x + q) * pt.log(x * z + v)))
+            pm.Potential("likelihood", per_x + per_row - float(np.sum(counts * np.log(z))))
+            return m
+        alpha, a, b, r = _priors(model_config, MODEL_PARAMS[model])
+        t_x, T = rows["recency"].to_numpy(float), rows["T"].to_numpy(float)
+        shift = 1.0 if model == "mbg_nbd" else 0.0  # MBG/NBD: B(a, b+x+1); BG/NBD: B(a, b+x)
+        per_x = pt.sum(cx * (pt.gammaln(r + ux) + pt.gammaln(b + ux + shift) - pt.gammaln(a + b + ux + shift))) \
+            + counts.sum() * (r * pt.log(alpha) - pt.gammaln(r) + pt.gammaln(a + b) - pt.gammaln(b))
+        L_T = pt.log(alpha + T)
+        ll = -(r + x) * L_T
+        if model == "mbg_nbd":
+            ll = ll + pt.softplus(pt.log(a) - pt.log(b + x) + (r + x) * (L_T - pt.log(alpha + t_x)))
+            per_row = pt.sum(counts * ll)
+        else:
+            rep = x > 0
+            xr, Lr = x[rep], pt.log(alpha + t_x[rep])
+            per_row = pt.sum(counts * ll) + pt.sum(counts[rep] * pt.softplus(
+                pt.log(a) - pt.log(b + xr - 1.0) + (r + xr) * (pt.log(alpha + T[rep]) - Lr)))
+        pm.Potential("likelihood", per_x + per_row)
+    return m
+
+
 def _nuts_sampler(sampler: str) -> str:
     """The ``pm.sample(nuts_sampler=...)`` value for ``sampler``; ``nutpie`` falls back to ``pymc`` when
     the nutpie package is not installed."""
@@ -369,7 +451,9 @@ class ChurnModel:
         draw is simulated ``n_sims`` times)
     compress : fit the purchase model on the distinct (frequency, recency, T) triples weighted by
         their counts (:func:`distinct_triples`; the same posterior as one row per customer) and
-        predict once per distinct triple; ``False`` fits and predicts one row per customer
+        predict once per distinct triple; BG/NBD, MBG/NBD and Gamma-Gamma then use the likelihood
+        written on sufficient statistics (:func:`sufficient_model`, the same density at 2–4× less work
+        per gradient). ``False`` fits pymc-marketing's own per-customer models and predicts one row per customer
     sampler : NUTS implementation for ``mcmc``: ``pymc`` or ``nutpie`` (:data:`SAMPLERS`; ``nutpie``
         falls back to ``pymc`` when the package is missing)
     """
@@ -417,7 +501,10 @@ class ChurnModel:
         with _quiet():
             self.tx_ = _model_class(self.model)(model_config=model_config(self.model, self.priors))
             self.tx_.build_model(data=data)
-            _weight_likelihood(self.tx_.model, counts)
+            if self.compress and self.model in SUFFICIENT_MODELS:  # fit() then samples this model
+                self.tx_.model = sufficient_model(self.model, self.tx_.model_config, data, counts)
+            else:
+                _weight_likelihood(self.tx_.model, counts)
             self.tx_.fit(method=self.fit_method, **kwargs)
         self.params_ = summarize_params(self.tx_.idata, MODEL_PARAMS[self.model], self.fit_method)
         self.tx_post_ = _thin(self.tx_.idata.posterior, self.max_draws, MODEL_PARAMS[self.model])
@@ -430,7 +517,11 @@ class ChurnModel:
             gg_data = spenders[["customer_id", "frequency", "monetary_value"]].reset_index(drop=True)
             with _quiet():
                 self.gg_ = GammaGammaModel()
-                self.gg_.fit(data=gg_data, method=self.fit_method, **kwargs)
+                self.gg_.build_model(data=gg_data)
+                if self.compress:
+                    self.gg_.model = sufficient_model("gamma_gamma", self.gg_.model_config, gg_data,
+                                                      np.ones(len(gg_data)))
+                self.gg_.fit(method=self.fit_method, **kwargs)
             self.spend_params_ = summarize_params(self.gg_.idata, GG_PARAMS, self.fit_method)
             self.gg_post_ = _thin(self.gg_.idata.posterior, self.max_draws, GG_PARAMS)
             # pair draws of the two models by position: use the same number of draws in both

@@ -30,6 +30,15 @@ with regions ``g`` partially pooled: a region's effects shrink toward the
 company-wide effect ``μ_k`` as much as the data allow. ``μ_k`` is the change in
 log-odds of churn for a one-standard-deviation rise in indicator ``k``.
 
+The likelihood is evaluated on the distinct (region, indicators) rows
+(:func:`covariate_groups`): ``k_j`` of the ``n_j`` customers sharing row ``j``
+churned, and Σ_j [k_j·η_j − n_j·log(1 + e^η_j)] is exactly the Bernoulli
+log-likelihood of every customer (the binomial coefficients are constant). The
+linear predictor is one dense product ``[onehot(g) | Z ⊗ onehot(g)] · (α, vec β)``,
+whose gradient is a matrix product too, instead of gathering ``β_g[i]`` row by row
+(measured per log-density + gradient evaluation: 2.3× cheaper on the default demo,
+docs/churn.md).
+
 Indicators are computed in the engine (ibis); only one row per customer comes back.
 """
 from __future__ import annotations
@@ -139,6 +148,33 @@ def warning_indicators(ds, as_of, window_days: int = 180, label_days: int = 180)
     return df[cols].sort_values("customer_id").reset_index(drop=True)
 
 
+def covariate_groups(Z: np.ndarray, g: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The distinct (region, covariates) rows with churn counts: the binomial form of a Bernoulli likelihood.
+
+    ``Z`` (customers × K) covariates, ``g`` region codes, ``y`` 0/1 outcomes. Returns ``(rows, churned, n)``:
+    ``rows[:, 0]`` the region code and ``rows[:, 1:]`` the covariates of each distinct row, ``n`` the
+    customers sharing it and ``churned`` how many of them churned (Σ n = customers, Σ churned = Σ y).
+    """
+    keys = np.column_stack([np.asarray(g, float), np.asarray(Z, float)])
+    rows, index = np.unique(keys, axis=0, return_inverse=True)
+    index = np.asarray(index).ravel()
+    n = np.bincount(index, minlength=len(rows)).astype(float)
+    churned = np.bincount(index, weights=np.asarray(y, float), minlength=len(rows))
+    return rows, churned, n
+
+
+def region_design(Z: np.ndarray, g: np.ndarray, n_regions: int) -> np.ndarray:
+    """Design matrix ``[onehot(g) | Z ⊗ onehot(g)]`` (rows × (R + R·K)) of the varying-intercept,
+    varying-slope model: times ``(α_1..α_R, β_11..β_1K, …, β_RK)`` it gives ``α_g[i] + Σ_k β_g[i],k z_ik``."""
+    n, k = Z.shape
+    out = np.zeros((n, n_regions + n_regions * k))
+    rows = np.arange(n)
+    out[rows, g] = 1.0
+    cols = n_regions + g[:, None] * k + np.arange(k)[None, :]
+    out[rows[:, None], cols] = Z
+    return out
+
+
 class EarlyWarningModel:
     """Hierarchical logistic regression of churn on warning indicators, regions partially pooled.
 
@@ -153,10 +189,14 @@ class EarlyWarningModel:
         self.indicators = indicators
         self.draws, self.tune, self.chains, self.seed, self.cores = draws, tune, chains, seed, cores
 
-    def fit(self, frame: pd.DataFrame) -> "EarlyWarningModel":
+    def build_model(self, frame: pd.DataFrame):
+        """The PyMC model of :meth:`fit` on :func:`warning_indicators` output (also kept as ``model_``).
+
+        Sets ``indicators_``, ``center_`` / ``scale_`` (the standardisation) and ``regions_``.
+        """
         with _quiet():
-            import arviz as az
             import pymc as pm
+            import pytensor.tensor as pt
 
         inds = [k for k in (self.indicators or INDICATORS) if k in frame.columns]
         inds += [k for k in CONTROLS if k in frame.columns and k not in inds]
@@ -168,6 +208,10 @@ class EarlyWarningModel:
         if y.min() == y.max():
             raise ValueError("every customer has the same churn label: the early-warning model cannot be fitted")
         regions, g = np.unique(frame["region"].astype(str), return_inverse=True)
+        self.indicators_, self.regions_ = inds, regions
+        self._Z, self._g, self._y = Z, g, y
+        rows, churned, n = covariate_groups(Z, g, y)
+        design = region_design(rows[:, 1:], rows[:, 0].astype(int), len(regions))
         coords = {"indicator": inds, "region": list(regions)}
         with pm.Model(coords=coords) as self.model_:
             mu_a = pm.Normal("mu_alpha", 0, 1.5)
@@ -178,12 +222,22 @@ class EarlyWarningModel:
             sd_b = pm.HalfNormal("sigma_beta", 0.5, dims="indicator")
             eta = pm.Normal("eta", 0, 1, dims=("region", "indicator"))
             beta = pm.Deterministic("beta", mu_b + sd_b * eta, dims=("region", "indicator"))
-            logit = alpha[g] + (Z * beta[g]).sum(axis=1)
-            pm.Bernoulli("churned", logit_p=logit, observed=y)
+            logit = pt.dot(design, pt.concatenate([alpha, beta.reshape((len(regions) * len(inds),))]))
+            pm.Potential("churned", pt.sum(churned * logit - n * pt.softplus(logit)))
+        return self.model_
+
+    def fit(self, frame: pd.DataFrame) -> "EarlyWarningModel":
+        """NUTS on :meth:`build_model`, then the effects, region effects, R-hat, divergences and AUC."""
+        with _quiet():
+            import arviz as az
+            import pymc as pm
+
+        with self.build_model(frame):
             with _quiet():
                 self.idata_ = pm.sample(draws=self.draws, tune=self.tune, chains=self.chains,
                                         cores=self.cores or min(self.chains, 2), random_seed=self.seed,
                                         target_accept=0.95, progressbar=False)
+        inds, regions, Z, g, y = self.indicators_, self.regions_, self._Z, self._g, self._y
         post = self.idata_.posterior
         with _quiet():
             s = az.summary(self.idata_, var_names=["mu_beta"], hdi_prob=INTERVAL, round_to="none")
@@ -216,7 +270,6 @@ class EarlyWarningModel:
         self.churn_prob_ = 1 / (1 + np.exp(-lin))
         self.auc_ = roc_auc(self.churn_prob_, y.astype(bool))
         self.n_, self.base_rate_ = len(y), float(y.mean())
-        self.indicators_ = inds
         return self
 
     def summary(self) -> dict[str, Any]:

@@ -55,6 +55,38 @@ def test_weighted_log_density_equals_per_customer(cdnow_rfm, model):
     assert f_full(shifted) != pytest.approx(f_full(point))
 
 
+@pytest.mark.parametrize("model,priors", [("bg_nbd", "default"), ("mbg_nbd", "default"), ("bg_nbd", "flat"),
+                                          ("mbg_nbd", "flat")])
+def test_sufficient_statistics_log_density_equals_pymc_marketing(cdnow_rfm, model, priors):
+    """The likelihood written on sufficient statistics (per distinct x, then per triple) has exactly the
+    joint log-density of pymc-marketing's per-customer model, at points away from the initial one."""
+    full = churn._model_class(model)(model_config=churn.model_config(model, priors))
+    full.build_model(data=cdnow_rfm[["customer_id", *churn.TRIPLE]])
+    rows, counts, _ = churn.distinct_triples(cdnow_rfm)
+    fast = churn.sufficient_model(model, full.model_config, rows, counts)
+    f_full, f_fast = (m.compile_logp(mode="FAST_COMPILE") for m in (full.model, fast))
+    point = full.model.initial_point()
+    assert set(fast.initial_point()) == set(point)  # same free variables and transforms
+    rng = np.random.default_rng(1)
+    for p in (point, *({k: v + rng.normal(0, 0.4, np.shape(v)) for k, v in point.items()} for _ in range(3))):
+        assert f_fast(p) == pytest.approx(f_full(p), rel=1e-10, abs=1e-8)
+
+
+def test_sufficient_statistics_gamma_gamma_equals_pymc_marketing(cdnow_rfm):
+    from pymc_marketing.clv import GammaGammaModel
+
+    sp = cdnow_rfm[(cdnow_rfm["frequency"] > 0) & (cdnow_rfm["monetary_value"] > 0)]
+    sp = sp[["customer_id", "frequency", "monetary_value"]].reset_index(drop=True)
+    full = GammaGammaModel()
+    full.build_model(data=sp)
+    fast = churn.sufficient_model("gamma_gamma", full.model_config, sp, np.ones(len(sp)))
+    f_full, f_fast = (m.compile_logp(mode="FAST_COMPILE") for m in (full.model, fast))
+    point = full.model.initial_point()
+    for shift in (0.0, 0.3, -0.5):
+        p = {k: v + shift for k, v in point.items()}
+        assert f_fast(p) == pytest.approx(f_full(p), rel=1e-10, abs=1e-8)
+
+
 def _agree(a: churn.ChurnModel, b: churn.ChurnModel, names) -> None:
     """Means within 4 Monte Carlo standard errors; 3% / 97% quantiles within 4 quantile MCSEs."""
     import arviz as az
@@ -138,3 +170,57 @@ def test_vectorised_frequency_simulation_matches_model_mean(model, par):
             data=pd.DataFrame({"customer_id": ["0"], "t": [t]}), t=t)).ravel()[0])
         got = sims[:, i, :]
         assert abs(got.mean() - want) < 4 * got.std() / np.sqrt(got.size), (t, got.mean(), want)
+
+
+# --------------------------------------------------------------------------- early-warning model (issue #13)
+def _warning_frame(n=300, seed=3):
+    rng = np.random.default_rng(seed)
+    f = pd.DataFrame({
+        "customer_id": [f"c{i}" for i in range(n)],
+        "region": rng.choice(["East", "North", "West"], n),
+        "order_decline": rng.integers(-2, 3, n) / 2.0,  # discrete: many customers share a row
+        "complaints": rng.integers(0, 3, n).astype(float),
+        "days_overdue": rng.choice([0.0, 0.0, 3.5, 12.0, 40.25], n),
+    })
+    f["churned"] = (rng.random(n) < 1 / (1 + np.exp(-(f["order_decline"] + 0.03 * f["days_overdue"] - 1)))).astype(int)
+    return f
+
+
+def test_warning_covariate_groups_count_every_customer():
+    from salesbench.analyses.churn import warning as w
+
+    f = _warning_frame()
+    Z = f[["order_decline", "complaints", "days_overdue"]].to_numpy(float)
+    regions, g = np.unique(f["region"], return_inverse=True)
+    rows, churned, n = w.covariate_groups(Z, g, f["churned"].to_numpy())
+    assert len(rows) < len(f) and n.sum() == len(f) and churned.sum() == f["churned"].sum()
+    assert np.all(churned <= n)
+    D = w.region_design(Z, g, len(regions))  # [onehot | Z ⊗ onehot]: times (α, vec β) = α_g + Σ β_g,k z_k
+    alpha, beta = np.array([0.1, -0.2, 0.3]), np.arange(9.0).reshape(3, 3) / 10
+    np.testing.assert_allclose(D @ np.concatenate([alpha, beta.ravel()]), alpha[g] + (Z * beta[g]).sum(axis=1))
+
+
+def test_warning_model_log_density_equals_per_customer_bernoulli():
+    """The binomial-on-distinct-rows, dense-design model has exactly the per-customer Bernoulli log-density
+    of the hierarchical logistic model (docs/churn.md), at random parameter values."""
+    import pymc as pm
+
+    from salesbench.analyses.churn import warning as w
+
+    f = _warning_frame()
+    ew = w.EarlyWarningModel(["order_decline", "complaints", "days_overdue"])
+    fast = ew.build_model(f)
+    Z, g, y = ew._Z, ew._g, ew._y
+    with pm.Model(coords=fast.coords) as slow:  # the model as written per customer (Gelman & Hill 2007, ch. 14)
+        mu_a, sd_a = pm.Normal("mu_alpha", 0, 1.5), pm.HalfNormal("sigma_alpha", 1.0)
+        alpha = mu_a + sd_a * pm.Normal("eps", 0, 1, dims="region")
+        mu_b, sd_b = pm.Normal("mu_beta", 0, 1, dims="indicator"), pm.HalfNormal("sigma_beta", 0.5, dims="indicator")
+        beta = mu_b + sd_b * pm.Normal("eta", 0, 1, dims=("region", "indicator"))
+        pm.Bernoulli("churned", logit_p=alpha[g] + (Z * beta[g]).sum(axis=1), observed=y)
+    lp_fast, lp_slow = fast.compile_logp(mode="FAST_COMPILE"), slow.compile_logp(mode="FAST_COMPILE")
+    rng = np.random.default_rng(0)
+    for _ in range(3):
+        pt = {"mu_alpha": rng.normal(), "sigma_alpha_log__": rng.normal(), "eps": rng.normal(size=3),
+              "mu_beta": rng.normal(size=3), "sigma_beta_log__": rng.normal(size=3), "eta": rng.normal(size=(3, 3))}
+        # FAST_COMPILE skips PyTensor's stabilising rewrites (log1p(exp)), hence 1e-9, not 1e-10
+        assert lp_fast(pt) == pytest.approx(lp_slow(pt), rel=1e-9)
