@@ -33,7 +33,9 @@ KEEP = frozenset({"salesbench", "DuckDB", "PostgreSQL", "Spark", "NaN", "alive",
                   "Theta", "statsforecast", "Gamma", "Spearman",
                   # sampler diagnostics and model parameter names as the tables show them (R-hat, bulk ESS, alpha),
                   # the fit method's value and the English term given in brackets after its translation
-                  "hat", "bulk", "alpha", "map", "partial", "pooling"})
+                  "hat", "bulk", "alpha", "map", "partial", "pooling",
+                  # parameter values quoted in a sentence ("product_lines 设为 false")
+                  "true", "false", "null"})
 _HIDDEN = {"script", "style", "code", "pre", "svg"}
 
 
