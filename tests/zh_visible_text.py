@@ -67,3 +67,32 @@ def english_words(texts: Iterable[str], allowed: Iterable[str] = ()) -> list[tup
 
 def has_cjk(text: str) -> bool:
     return any("\u4e00" <= ch <= "\u9fff" for ch in text)
+
+
+_TERM_WORD = re.compile(r"[A-Za-z][A-Za-z'\-]{2,}")
+
+
+def words_left(texts: Iterable[Any], keep: Iterable[str]) -> list[str]:
+    """The English words of ``texts`` (tags stripped) once the ``keep`` terms (``"R-hat"``, ``"BG/NBD"``,
+    ``"early_warning = false"``: terms of any shape) are taken out — for tests whose kept terms are phrases."""
+    found = []
+    for text in texts:
+        text = _TAG.sub(" ", _STYLE.sub(" ", str(text)))
+        for term in keep:
+            text = re.sub(rf"(?<![A-Za-z]){re.escape(term)}(?![A-Za-z])", " ", text)
+        found += _TERM_WORD.findall(text)
+    return found
+
+
+def figure_texts(fig, ticks: bool = True) -> list[str]:
+    """Titles, axis labels, texts, legend entries and (``ticks``) tick labels of every axes of ``fig``, after
+    drawing it (date ticks get their text when drawn)."""
+    out = []
+    for ax in fig.axes:
+        out += [ax.get_title(), ax.get_xlabel(), ax.get_ylabel(), *(t.get_text() for t in ax.texts)]
+        if ticks:
+            fig.canvas.draw()
+            out += [t.get_text() for t in ax.get_xticklabels() + ax.get_yticklabels()]
+        if ax.get_legend() is not None:
+            out += [t.get_text() for t in ax.get_legend().get_texts()]
+    return out

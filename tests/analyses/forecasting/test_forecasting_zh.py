@@ -11,6 +11,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
+from zh_visible_text import figure_texts, words_left  # noqa: E402
 from test_forecasting_report import _fake  # noqa: E402
 
 from salesbench.analyses.forecasting import model as F  # noqa: E402
@@ -23,34 +24,10 @@ from salesbench.report.results import Results  # noqa: E402
 #: values of the toy company (regions N and S)
 KEEP = ["MASE", "WAPE", "Holt-Winters ETS(M,A,M)", "ETS", "ARIMA", "Theta", "MinTrace", "mint_shrink", "wls_struct",
         "statsforecast", "BottomUp"]
-ENGLISH = re.compile(r"[A-Za-z][A-Za-z'\-]{2,}")
 STAGES = pd.DataFrame({"product_line": ["P1", "P2"], "first_month": ["2023-01-01", "2024-05-01"], "age_months": [36, 20],
                        "stage": ["growth", "decline"],
                        "relative_growth": [0.3, -0.4], "revenue_last_12m": [10.0, 5.0], "revenue_prev_12m": [8.0, 7.0],
                        "growth": [0.25, -0.3], "share": [0.6, 0.4]})
-
-
-def english_words(texts) -> list[str]:
-    """ASCII words of three letters or more left in ``texts`` once the kept terms are taken out."""
-    found = []
-    for text in texts:
-        text = re.sub(r"<style.*?</style>|<[^>]+>", " ", str(text), flags=re.S)
-        for term in KEEP:
-            text = re.sub(rf"(?<![A-Za-z]){re.escape(term)}(?![A-Za-z])", " ", text)
-        found += ENGLISH.findall(text)
-    return found
-
-
-def figure_texts(fig, ticks: bool = True) -> list[str]:
-    out = []
-    for ax in fig.axes:
-        out += [ax.get_title(), ax.get_xlabel(), ax.get_ylabel(), *(t.get_text() for t in ax.texts)]
-        if ticks:
-            fig.canvas.draw()  # date ticks get their text when drawn
-            out += [t.get_text() for t in ax.get_xticklabels() + ax.get_yticklabels()]
-        if ax.get_legend() is not None:
-            out += [t.get_text() for t in ax.get_legend().get_texts()]
-    return out
 
 
 @pytest.fixture
@@ -87,7 +64,7 @@ def test_every_word_of_the_forecast_report_is_chinese(fit):
             texts += R.target_sentences(fake)
         texts += [R.no_dimensions_sentence(fit), R.no_product_lines_sentence(fit)]
         plt.close("all")
-    assert english_words(texts) == []
+    assert words_left(texts, KEEP) == []
     joined = "\n".join(map(str, texts))
     assert "预测准确率（1 − WAPE）" in joined and "<th>区域</th>" in joined and "季节性朴素法" in joined
     assert "总计" in joined and "成长期" in joined and "2025年3月" in joined
