@@ -16,7 +16,7 @@ from typing import Any
 
 from salesbench import viz
 from salesbench.analyses.data_quality.model import DataQuality
-from salesbench.core import schema
+from salesbench.core import schema, validate
 from salesbench.core.dataset import data_label_text, exclusion_sentence
 from salesbench.core.i18n import NP_, get_language, messages
 
@@ -99,91 +99,9 @@ def _headers(frame) -> dict[str, str]:
     return {c: pgettext("column", c) for c in frame.columns}
 
 
-def verdict(v) -> str:
-    """The verdict line (``"3 quality problems, 0 schema errors"``) in the report's language."""
-    q, s = len(v.quality_problems), len(v.schema_errors)
-    return _("{quality}, {schema}",
-             quality=ngettext("{n} quality problem", "{n} quality problems", q, n=q),
-             schema=ngettext("{n} schema error", "{n} schema errors", s, n=s))
-
-
 def check_label(check: str) -> str:
     """A check code as shown (the catalog's name for it; the code itself in English)."""
     return _label("check", check)
-
-
-_DYNAMIC = (  # descriptions with values in them: (pattern, template)
-    (re.compile(r"stored as (?P<have>.+), must be (?P<want>.+)"), NP_("finding", "stored as {have}, must be {want}")),
-    (re.compile(r"(?P<keys>.+) values on several rows with different values \(a run stops\)"),
-     NP_("finding", "{keys} values on several rows with different values (a run stops)")),
-)
-
-
-def finding_description(check: str, description: str) -> str:
-    """A finding's short description in the report's language (as written when the catalog does not know it)."""
-    if get_language() == "en" or not isinstance(description, str):
-        return description
-    shown = _label("finding", description)
-    if shown != description:
-        return shown
-    for pattern, template in _DYNAMIC:
-        if m := pattern.fullmatch(description):
-            return pgettext("finding", template, **m.groupdict())
-    m = re.fullmatch(r"(?P<column>\S+) (?P<reason>.+) \(rows left out\)", description)
-    if m and check in _REASONS:
-        return pgettext("finding", "{column} {reason} (rows left out)", column=m["column"],
-                        reason=exclusion_reason(check, m["reason"]))
-    return description
-
-
-_REASONS = {  # the exclusion checks of Dataset: (pattern of the English reason, template)
-    "nonfinite_values": (re.compile(r"not a finite number \(NaN or infinity\)"),
-                         NP_("reason", "not a finite number (NaN or infinity)")),
-    "implausible_values": (re.compile(r"implausibly large \(magnitude (?P<limit>\S+) or more\)"),
-                           NP_("reason", "implausibly large (magnitude {limit} or more)")),
-    "required_value_missing": (re.compile(r"empty, not a (?P<type>date|timestamp) or outside (?P<years>\S+)"),
-                               NP_("reason", "empty, not a {type} or outside {years}")),
-    "future_dates": (re.compile(r"after today \((?P<day>[^)]+)\)"), NP_("reason", "after today ({day})")),
-}
-_REASON_TEXTS = (NP_("reason", "empty or not a number"), NP_("type", "date"), NP_("type", "timestamp"))
-
-
-def exclusion_reason(check: str, reason: str) -> str:
-    """Why rows are left out, in the report's language (as written when the reason is not a known one)."""
-    if get_language() == "en":
-        return reason
-    shown = _label("reason", reason)
-    if shown != reason or check not in _REASONS:
-        return shown
-    pattern, template = _REASONS[check]
-    m = pattern.fullmatch(reason)
-    if not m:
-        return reason
-    fields = m.groupdict()
-    if "type" in fields:
-        fields["type"] = _label("type", fields["type"])
-    if "day" in fields:
-        fields["day"] = viz.fmt_date(fields["day"])
-    return pgettext("reason", template, **fields)
-
-
-def exclusion_text(e) -> str:
-    """``"3 orders rows left out: revenue not a finite number (rows 4, 9, 17)."`` in the report's language."""
-    if get_language() == "en":
-        return exclusion_sentence(e)
-    n, ex = int(e["rows"]), list(e.get("examples") or [])
-    reason = exclusion_reason(e.get("check", ""), e["reason"])
-    fields = {"n": viz.fmt_num(n), "table": e["table"], "column": e.get("column"), "reason": reason,
-              "rows": pgettext("list separator", ", ").join(str(r) for r in ex)}
-    if ex and n > len(ex):
-        rows = _("(rows {rows}, …)", **fields)
-    elif ex:
-        rows = ngettext("(row {rows})", "(rows {rows})", len(ex), **fields)
-    else:
-        rows = ""
-    if e.get("column"):
-        return _("{n} {table} rows left out: {column} {reason}{rows}.", **{**fields, "rows": rows})
-    return _("{n} {table} rows left out: {reason}{rows}.", **{**fields, "rows": rows})
 
 
 # --------------------------------------------------------------------------- words
@@ -198,7 +116,7 @@ def headline_cards(model: DataQuality) -> list[dict[str, Any]]:
     req_missing = int(missing.loc[missing.required, "missing"].sum()) if not missing.empty else 0
     n = model.rows_with_problems_
     return [
-        {"label": _("Verdict"), "value": verdict(v), "status": v.status(),
+        {"label": _("Verdict"), "value": v.verdict_text(), "status": v.status(),
          "sub": ngettext("{n} row affected", "{n} rows affected", n, n=viz.fmt_num(n)) if v.findings
          else _("data fit to use")},
         {"label": _("Tables"), "value": _("{k} of {total}", k=len(model.overview_), total=len(schema.TABLE_NAMES)),
@@ -230,7 +148,7 @@ def sentences(model: DataQuality) -> list[str]:
                    "trusting totals.", n=len(v.quality_problems), largest=largest))
     if not v.findings:
         s.append(_("No schema error and no quality problem: the data is fit to use."))
-    s += [exclusion_text(e) for e in model.exclusions_]
+    s += [exclusion_sentence(e) for e in model.exclusions_]
     return s
 
 
@@ -256,7 +174,7 @@ def findings_view(model: DataQuality) -> viz.HTML:
     if not len(model.findings_):
         return viz.narrative(_("No schema error and no quality problem found."))
     f = model.findings_
-    frame = f.assign(description=[finding_description(c, d) for c, d in zip(f["check"], f["description"])])
+    frame = f.assign(description=f["description"].map(validate.description_text))
     formats = {**FINDING_FORMATS, "status": lambda x: _label("status", x), "severity": lambda x: _label("severity", x),
                "check": check_label}
     return viz.show_table(frame, formats=formats, status_col="status", headers=_headers(frame))

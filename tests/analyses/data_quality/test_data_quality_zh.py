@@ -59,9 +59,9 @@ def test_every_visible_word_is_chinese_in_zh_cn(M):
         said = report.sentences(M)
     # "table orders": the source of an in-memory table as Dataset.source_of names it (a file path for files)
     assert english_words(texts, IDENTIFIERS | {"table"}) == []
-    assert cards[0]["label"] == "结论" and re.fullmatch(r"\d+ 个质量问题，1 个结构错误", cards[0]["value"])
+    assert cards[0]["label"] == "结论" and re.fullmatch(r"\d+ 个数据质量问题，1 个结构错误", cards[0]["value"])
     assert "1 个结构错误使数据在修复前无法使用：orders.customer_id 中的主键为空。" in said
-    assert "orders 表有 1 行被排除：revenue 不是有限数值（NaN 或无穷大）（第 3 行）。" in said
+    assert "orders 表中有 1 行被排除：revenue 不是有限数值（NaN 或无穷大）（第 3 行）。" in said
     joined = " ".join(texts)
     assert "销售额为零或负数的订单行" in joined and "主键为空 —— orders.customer_id（1 行）" in joined
 
