@@ -3,11 +3,12 @@
 Everything here reads a fitted :class:`salesbench.analyses.funnel.model.Funnel`
 (``M``); nothing is computed that the model does not already hold. Table views
 return display-ready frames (numbers formatted with :data:`PCT_FORMATS`,
-:data:`DAY_FORMATS`, :data:`MONEY_FORMATS` ...) for :func:`salesbench.viz.show_table`.
+:data:`DAY_FORMATS`, :data:`MONEY_FORMATS` ...) under their English column names;
+:func:`show_table` shows one with the headers of :data:`HEADERS` (:func:`headers`).
 
 Words are in the report's language (:mod:`salesbench.core.i18n`, catalog
 ``salesbench/locale/<ll_CC>/LC_MESSAGES/funnel.po``): cards, sentences, table
-views (their headers too), labels and figure texts. What is stored — ``results.json``, the
+cells and headers, labels and figure texts. What is stored — ``results.json``, the
 CSV exports, the index headline labels and texts — stays English.
 """
 from __future__ import annotations
@@ -96,12 +97,15 @@ def _header(column: str) -> str:
     return shown if shown != column or get_language() == "en" else stage_label(column)
 
 
-def shown(frame: pd.DataFrame) -> pd.DataFrame:
-    """``frame`` with its headers in the report's language (unchanged in English)."""
-    if get_language() == "en" or frame.empty and not len(frame.columns):
-        return frame
-    # "status" stays: the notebook passes status_col="status", and show_table translates that header and its words
-    return frame.rename(columns={c: _header(c) for c in frame.columns if c != "status"})
+def headers(frame: pd.DataFrame) -> dict[str, str]:
+    """``{column: shown header}`` of a table view, for :func:`salesbench.viz.show_table` (the name in English)."""
+    return {c: _header(c) for c in frame.columns}
+
+
+def show_table(frame: pd.DataFrame, **kwargs):
+    """A table view as the report shows it: :func:`salesbench.viz.show_table` (``max_rows``, ``status_col``,
+    ``caption`` ...) with the headers in the report's language (the view keeps its column names)."""
+    return viz.show_table(frame, headers=headers(frame), **kwargs)
 
 
 def _labels(values: pd.Series, context: str) -> pd.Series:
@@ -374,12 +378,12 @@ def conversion_view(M: Funnel) -> pd.DataFrame:
     """Stage conversion table for display (closed cohorts, with the all-cohort rate for contrast)."""
     c = M.conversion_
     allc = M.conversion_all_cohorts_.set_index("transition")["conversion_all"]
-    return shown(formatted(pd.DataFrame({
+    return formatted(pd.DataFrame({
         "from": c["from_stage"].map(stage_value), "to": c["to_stage"].map(stage_value),
         "reached": c["reached"], "advanced": c["advanced"],
         "lost here": c["lost"], "still open": c["open"], "conversion": c["conversion"], "cumulative": c["cumulative"],
         "conversion (all cohorts)": c["transition"].map(allc).to_numpy(),
-    }), PCT_FORMATS))
+    }), PCT_FORMATS)
 
 
 def breakdown_view(M: Funnel) -> pd.DataFrame:
@@ -392,7 +396,7 @@ def breakdown_view(M: Funnel) -> pd.DataFrame:
                                        "deals": t["opportunities"],
                                        "won": t["won"], "lost": t["lost"], "win rate": t["win_rate"],
                                        "lead to won": t["lead_to_won"]}))
-    return shown(formatted(pd.concat(parts, ignore_index=True), PCT_FORMATS)) if parts else pd.DataFrame()
+    return formatted(pd.concat(parts, ignore_index=True), PCT_FORMATS) if parts else pd.DataFrame()
 
 
 def pooled_view(M: Funnel) -> pd.DataFrame:
@@ -407,24 +411,24 @@ def pooled_view(M: Funnel) -> pd.DataFrame:
             "team": t["team"].astype(str) if "team" in t else "", "closed deals": t["trials"], "won": t["successes"],
             "raw rate": t["raw_rate"], "pooled rate": t["mean"], "lo": t["lo"], "hi": t["hi"],
         }))
-    return shown(formatted(pd.concat(parts, ignore_index=True), PCT_FORMATS)) if parts else pd.DataFrame()
+    return formatted(pd.concat(parts, ignore_index=True), PCT_FORMATS) if parts else pd.DataFrame()
 
 
 def lost_reasons_view(M: Funnel) -> pd.DataFrame:
     """Lost deals by reason (closed cohorts), share and amount formatted."""
     lost = M.lost_.assign(lost_reason=_labels(M.lost_["lost_reason"], "lost_reason")) if len(M.lost_) else M.lost_
-    return shown(formatted(lost, LOST_FORMATS))
+    return formatted(lost, LOST_FORMATS)
 
 
 def cohorts_view(M: Funnel) -> pd.DataFrame:
     """Creation-month cohorts, newest first: created, open, won, lost, win rate, open share."""
     cols = ["cohort", "created", "open", "won", "lost", "win_rate", "open_share"]
-    return shown(formatted(M.cohorts_[cols].iloc[::-1], {**COHORT_FORMATS, "cohort": viz.fmt_month}))
+    return formatted(M.cohorts_[cols].iloc[::-1], {**COHORT_FORMATS, "cohort": viz.fmt_month})
 
 
 def durations_view(M: Funnel) -> pd.DataFrame:
     """Time in stage (days): Kaplan–Meier median and p90, completed-stay mean and p90."""
-    return shown(formatted(M.durations_, {**DAY_FORMATS, "stage": stage_value}))
+    return formatted(M.durations_, {**DAY_FORMATS, "stage": stage_value})
 
 
 def _one_decimal(x) -> str:
@@ -435,13 +439,13 @@ def _one_decimal(x) -> str:
 def cycle_view(M: Funnel) -> pd.DataFrame:
     """Sales cycle of won deals and time to first contact (closed cohorts)."""
     c = M.cycle_
-    return shown(pd.DataFrame({
+    return pd.DataFrame({
         "measure": [_("won deals (closed cohorts)"), _("sales cycle of won deals, median (days)"),
                     _("sales cycle, p90 (days)"), _("time to first contact, median (hours)"),
                     _("time to first contact, p90 (hours)")],
         "value": [f"{c['won_deals']:,}", _one_decimal(c["median_cycle_days"]), _one_decimal(c["p90_cycle_days"]),
                   _one_decimal(c["median_hours_to_contact"]), _one_decimal(c["p90_hours_to_contact"])],
-    }))
+    })
 
 
 def sla_view(M: Funnel) -> pd.DataFrame:
@@ -455,20 +459,20 @@ def sla_view(M: Funnel) -> pd.DataFrame:
         parts.append(r.assign(level="rep (10 worst)").rename(columns={"rep_id": "group"}))
     t = pd.concat(parts, ignore_index=True)
     group = t["group"].astype(str).where(t["level"] != "company", _label("level", "company"))
-    return shown(formatted(pd.DataFrame({
+    return formatted(pd.DataFrame({
         "stage": t["stage"].map(stage_value), "level": _labels(t["level"], "level"), "group": group,
         "measured": t["measured"], "breaches": t["breaches"], "breach rate": t["breach_rate"],
-        "median hours": pd.to_numeric(t["median_hours"], errors="coerce").round(1)}), PCT_FORMATS))
+        "median hours": pd.to_numeric(t["median_hours"], errors="coerce").round(1)}), PCT_FORMATS)
 
 
 def breaches_view(M: Funnel) -> pd.DataFrame:
     """The SLA breaches, most recent clock start first."""
     b = M.sla_checks_[M.sla_checks_["breach"]].sort_values("started_at", ascending=False)
-    return shown(pd.DataFrame({"opportunity": b["opportunity_id"], "rule": b["rule"].map(_rule),
-                               "rep": b["rep_id"], "team": b["team"],
-                               "clock started": b["started_at"].dt.strftime("%Y-%m-%d %H:%M"),
-                               "hours": b["elapsed_hours"].round(1), "limit": b["limit_hours"],
-                               "pending": b["pending"].map({True: _("yes"), False: _("no")})}))
+    return pd.DataFrame({"opportunity": b["opportunity_id"], "rule": b["rule"].map(_rule),
+                         "rep": b["rep_id"], "team": b["team"],
+                         "clock started": b["started_at"].dt.strftime("%Y-%m-%d %H:%M"),
+                         "hours": b["elapsed_hours"].round(1), "limit": b["limit_hours"],
+                         "pending": b["pending"].map({True: _("yes"), False: _("no")})})
 
 
 def breaches_caption() -> str:
@@ -483,11 +487,11 @@ def stuck_view(M: Funnel) -> pd.DataFrame:
     def num(col):  # an empty stuck list has untyped (object) columns
         return pd.to_numeric(s[col], errors="coerce")
 
-    return shown(pd.DataFrame({"opportunity": s["opportunity_id"], "owner": s["rep_id"], "team": s["team"],
-                               "stage": s["stage"].map(stage_value), "amount": s["amount"].map(viz.fmt_money),
-                               "days in stage": num("days_in_stage").round(1),
-                               "limit (days)": num("limit_days").round(1),
-                               "deal age (days)": num("deal_age_days").round(0)}))
+    return pd.DataFrame({"opportunity": s["opportunity_id"], "owner": s["rep_id"], "team": s["team"],
+                         "stage": s["stage"].map(stage_value), "amount": s["amount"].map(viz.fmt_money),
+                         "days in stage": num("days_in_stage").round(1),
+                         "limit (days)": num("limit_days").round(1),
+                         "deal age (days)": num("deal_age_days").round(0)})
 
 
 def velocity_view(M: Funnel) -> pd.DataFrame:
@@ -497,10 +501,10 @@ def velocity_view(M: Funnel) -> pd.DataFrame:
         parts.append(M.velocity_by_team_.rename(columns={"team": "group"}))
     parts.append(M.velocity_.assign(group=_label("level", "total")))
     t = pd.concat(parts, ignore_index=True)
-    return shown(formatted(pd.DataFrame({
+    return formatted(pd.DataFrame({
         "group": t["group"], "open deals": t["open_opportunities"], "open amount": t["open_amount"],
         "win rate": t["win_rate"], "avg won amount": t["avg_won_amount"], "avg cycle days": t["avg_cycle_days"],
-        "velocity per day": t["velocity_per_day"]}), MONEY_FORMATS))
+        "velocity per day": t["velocity_per_day"]}), MONEY_FORMATS)
 
 
 def coverage_view(M: Funnel) -> pd.DataFrame:
@@ -511,9 +515,9 @@ def coverage_view(M: Funnel) -> pd.DataFrame:
     if len(M.coverage_):
         parts.append(M.coverage_.drop(columns=["key"]).assign(group=_label("level", "company")))
     if not parts:
-        return shown(pd.DataFrame({"note": [_("no target for the next period in the targets table")]}))
+        return pd.DataFrame({"note": [_("no target for the next period in the targets table")]})
     t = pd.concat(parts, ignore_index=True)
-    return shown(formatted(pd.DataFrame({
+    return formatted(pd.DataFrame({
         "group": t["group"], "open deals": t["open_opportunities"], "amount": t["open_amount"],
         "weighted pipeline": t["weighted_amount"], "target": t["target"], "coverage": t["coverage"],
-        "unweighted": t["coverage_unweighted"], "status": t["status"]}), MONEY_FORMATS))  # show_table(status_col=) words and colours it
+        "unweighted": t["coverage_unweighted"], "status": t["status"]}), MONEY_FORMATS)  # show_table(status_col=) words and colours it

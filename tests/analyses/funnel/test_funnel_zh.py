@@ -31,7 +31,7 @@ def _texts(M) -> list[str]:
     for name in VIEWS:
         frame = getattr(report, name)(M)  # as the notebook shows it (the coverage table colours its status)
         status = "status" if "status" in frame.columns else None
-        texts += visible_texts(viz.show_table(frame, max_rows=60, status_col=status))
+        texts += visible_texts(report.show_table(frame, max_rows=60, status_col=status))
     for name, (args, kwargs) in report.figure_inputs(M).items():
         ax = getattr(plots, name)(*args, **kwargs)
         texts += visible_texts(ax.figure)
@@ -50,6 +50,27 @@ def test_every_visible_word_is_chinese_in_zh_cn(M):
     joined = " ".join(texts)
     for header in ("起始阶段", "转化率（全部同期群）", "输单原因", "阶段停留天数", "覆盖率"):
         assert f" {header} " in joined
+
+
+def test_views_keep_their_columns_and_show_table_translates_the_headers(M):
+    """One way to translate headers, as in the other reports: a view keeps its English column names in every
+    language (the cells are translated), and show_table(headers=) shows them in the report's language; the
+    coverage status is worded and coloured from its raw value."""
+    with i18n.language("zh-CN"):
+        conversion, coverage = report.conversion_view(M), report.coverage_view(M)
+        assert list(conversion.columns) == list(report.conversion_view(M).columns)[:9] == [
+            "from", "to", "reached", "advanced", "lost here", "still open", "conversion", "cumulative",
+            "conversion (all cohorts)"]
+        assert conversion["to"].iloc[1] == "需求确认" and list(coverage.columns)[-1] == "status"
+        conversion_html = report.show_table(conversion)._repr_html_()
+        coverage_html = report.show_table(coverage, status_col="status")._repr_html_()
+    assert "<th>起始阶段</th>" in conversion_html and "<th>转化率（全部同期群）</th>" in conversion_html
+    assert ">from<" not in conversion_html and ">status<" not in coverage_html
+    assert "<th>状态</th>" in coverage_html and coverage["status"].iloc[-1] == "amber"
+    assert f'background:{viz.status_color("amber")};color:#fff;font-weight:600">黄灯</td>' in coverage_html
+    english = report.show_table(report.coverage_view(M), status_col="status")._repr_html_()
+    assert str(viz.show_table(report.coverage_view(M), status_col="status")) == str(english)  # English: the names
+    assert "<th>weighted pipeline</th>" in english and ">amber</td>" in english
 
 
 def test_unknown_stages_sentence_in_chinese_names_the_data_and_the_parameter(M):
