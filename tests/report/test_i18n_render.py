@@ -1,19 +1,18 @@
 """Reports and the index in Chinese: ``salesbench run --lang zh-CN`` end to end, and the render step alone.
 
-:func:`english_words` is the generic check: the English words left in the *visible
-text* of a rendered page (tags stripped; ``<code>``, ``<pre>``, scripts and styles
-left out; acronyms, ids, file names, paths and words of the data allowed). It is
-applied to every report: a report whose analysis catalog is not translated yet
-(``salesbench catalogs --check`` finds problems in its domain) is an expected
-failure, so the marks fall away by themselves once a domain is translated.
+``page_english_words`` (``tests/zh_visible_text.py``, the check of every Chinese test) is
+the generic check: the English words left in the *visible text* of a rendered page (tags
+stripped; ``<code>``, ``<pre>``, scripts and styles left out; acronyms, ids, file names,
+paths and words of the data allowed). It is applied to every report: a report whose
+analysis catalog is not translated yet (``salesbench catalogs --check`` finds problems in
+its domain) is an expected failure, so the marks fall away by themselves once a domain is
+translated.
 """
 from __future__ import annotations
 
 import json
 import re
-from html.parser import HTMLParser
 from pathlib import Path
-from typing import Iterable
 
 import nbformat
 import pandas as pd
@@ -21,64 +20,12 @@ import pytest
 
 from salesbench.core import i18n, schema
 from salesbench.report import catalogs, params, render
+from zh_visible_text import english_words, page_english_words, visible_text
 
 ROOT = Path(__file__).resolve().parents[2]
 #: The reports the shared ``zh_run`` fixture renders (all of them, with cheap model settings).
 RENDERED = tuple(params.notebook_names())
 CJK = re.compile(r"[\u3400-\u9fff]")
-#: Words a Chinese report keeps as they are (besides all-capital acronyms, ids, file names and data values).
-KEEP = frozenset({"salesbench", "DuckDB", "PostgreSQL", "Spark", "NaN", "alive", "Papermill",
-                  # names of methods, their authors and libraries, kept in Latin script as Chinese texts do
-                  "Rousseeuw", "scikit", "learn", "means", "Beta", "Kaplan", "Meier", "Holt", "Winters", "MinTrace",
-                  "Theta", "statsforecast", "Gamma", "Spearman",
-                  # sampler diagnostics and model parameter names as the tables show them (R-hat, bulk ESS, alpha),
-                  # the fit method's value and the English term given in brackets after its translation
-                  "hat", "bulk", "alpha", "map", "partial", "pooling",
-                  # parameter values quoted in a sentence ("product_lines 设为 false")
-                  "true", "false", "null"})
-_HIDDEN = {"script", "style", "code", "pre", "svg"}
-
-
-class _Visible(HTMLParser):
-    """The text a reader sees: everything outside :data:`_HIDDEN` elements (the ``<title>`` included)."""
-
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.parts: list[str] = []
-        self._hidden = 0
-
-    def handle_starttag(self, tag, attrs):
-        if tag in _HIDDEN:
-            self._hidden += 1
-
-    def handle_endtag(self, tag):
-        if tag in _HIDDEN and self._hidden:
-            self._hidden -= 1
-
-    def handle_data(self, data):
-        if not self._hidden:
-            self.parts.append(data)
-
-
-def visible_text(html: str) -> str:
-    v = _Visible()
-    v.feed(html)
-    return " ".join(v.parts)
-
-
-def english_words(html: str, allowed: Iterable[str] = ()) -> list[str]:
-    """The English words in the visible text of ``html``: ASCII words of three or more letters, except
-    all-capital acronyms (RFM, KPI, CSV), :data:`KEEP`, words with digits or underscores (ids, column
-    names), file names and paths, and ``allowed`` (e.g. :func:`data_words`: names and regions from the data)."""
-    text = visible_text(html)
-    text = re.sub(r"\S*[/\\]\S*", " ", text)  # paths, URLs, BG/NBD
-    text = re.sub(r"\S+\.(?:csv|json|html|ipynb|yaml|yml|parquet|duckdb|py)\b", " ", text)  # file names
-    keep = {w.lower() for w in allowed} | {w.lower() for w in KEEP}
-    out = []
-    for token in re.findall(r"[A-Za-z0-9_]+", text):
-        if re.fullmatch(r"[A-Za-z]{3,}", token) and not token.isupper() and token.lower() not in keep:
-            out.append(token)
-    return out
 
 
 def data_words(folder: Path) -> set[str]:
@@ -132,7 +79,7 @@ def test_zh_report_header_headings_contents_and_cards(zh_run, zh_pages, name):
     header = re.search(r'<header class="sb-header">.*?</header>', page, re.S).group(0)
     for word in ("全部报告", "salesbench 报告", "<b>运行</b>", "<b>数据</b>", "<b>参数</b>", "年", "文件夹 "):
         assert word in header, word
-    assert not english_words(header.replace(title, ""))  # the title is the analysis' (checked above)
+    assert not page_english_words(header.replace(title, ""))  # the title is the analysis' (checked above)
     toc = re.search(r'<nav class="sb-toc" aria-label="目录"><strong>目录</strong>(.*?)</nav>', page, re.S)
     assert toc, "no Chinese contents line"
     assert re.findall(r'<a href="#[^"]+">([^<]+)</a>', toc.group(1)) == \
@@ -145,7 +92,7 @@ def test_zh_report_header_headings_contents_and_cards(zh_run, zh_pages, name):
 def test_zh_report_has_no_english_word(zh_pages, small_demo, name):
     # canonical table and column names are identifiers (the data-quality report names them as the data has them)
     identifiers = set(schema.TABLE_NAMES) | {c for t in schema.TABLE_NAMES for c in schema.table(t).column_names}
-    words = english_words(zh_pages(name), data_words(small_demo) | set(params.notebook_names()) | identifiers)
+    words = page_english_words(zh_pages(name), data_words(small_demo) | set(params.notebook_names()) | identifiers)
     assert not words, f"{len(words)} English words in {name}.html (zh-CN): {sorted(set(words))[:40]}"
 
 
@@ -167,7 +114,7 @@ def test_zh_index(zh_run, small_demo):
             pending.add(params.declaration(name).title)
             pending.update(str(h[k]) for h in manifest["reports"][RENDERED.index(name)]["headline"] for k in ("label", "text"))
     allowed = data_words(small_demo) | set(RENDERED) | {w for t in pending for w in re.findall(r"[A-Za-z]+", t)}
-    assert not english_words(page, allowed)
+    assert not page_english_words(page, allowed)
 
 
 def _tiny_notebook(path: Path) -> Path:
@@ -201,8 +148,15 @@ def test_english_words_finds_words_and_spares_acronyms_ids_files_and_code():
     html = ("<html><head><title>客户分群</title><style>body{font-family:Arial}</style></head><body>"
             "<h2>RFM 分群 Champions</h2><p>见 segmentation.customers.csv 与 /tmp/x/data，customer_id C0042</p>"
             "<code>lang = zh-CN</code><pre>Traceback</pre><td>North</td><p>P(alive) NaN salesbench</p></body></html>")
-    assert english_words(html) == ["Champions", "North"]
-    assert english_words(html, allowed={"north"}) == ["Champions"]
+    assert page_english_words(html) == ["Champions", "North"]
+    assert page_english_words(html, allowed={"north"}) == ["Champions"]
+    # the same check on the texts of a report's pieces: a term of any shape is taken out whole, a word in its case
+    texts = ["收敛 R-hat 1.05 ≥ 1.01; bulk ESS 150 < 200", "<p>RFM 分群 <b>Champions</b> &amp; rep_id</p>",
+             "P(alive) < 50%，the rest"]
+    assert english_words(texts) == ["hat", "bulk", "ESS", "Champions", "rep", "alive", "the", "rest"]
+    assert english_words(texts, allowed={"R-hat", "bulk ESS", "rep_id", "P(alive)", "the rest"}) == ["Champions"]
+    assert english_words(texts, allowed={"hat", "rep", "champions", "P(alive)", "the rest"}) == [
+        "bulk", "ESS", "Champions"]
 
 
 @pytest.mark.parametrize("name", RENDERED)

@@ -12,7 +12,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
-from zh_visible_text import figure_texts, words_left  # noqa: E402
+from zh_visible_text import english_words, figure_texts  # noqa: E402
 from test_churn_plots import CASES  # noqa: E402
 from test_churn_report import _fitted  # noqa: E402
 
@@ -60,7 +60,7 @@ def test_every_word_of_the_churn_report_is_chinese(holdout, warn):
     M = _with_fit_sentences(_fitted(holdout=holdout, warning=warn))
     with i18n.language("zh-CN"):
         texts = _shown(M)
-    assert words_left(texts, KEEP) == []
+    assert english_words(texts, KEEP) == []
     joined = "\n".join(map(str, texts))
     assert "风险收入（未来 26 周）" in joined and "正在流失" in joined and "客户分群" in joined
     if holdout:
@@ -76,7 +76,7 @@ def test_every_churn_figure_speaks_chinese(fn, frame, kw):
         fn(frame, ax=ax, **kw)
         texts = [t for t in figure_texts(fig) if t not in ("x", "0", "1", "2+")]
         plt.close(fig)
-    assert words_left(texts, KEEP) == []
+    assert english_words(texts, KEEP) == []
     assert any(re.search(r"[\u4e00-\u9fff]", t) for t in texts)
 
 
@@ -129,7 +129,7 @@ def test_the_convergence_message_is_stored_in_english_and_shown_in_chinese():
         assert report.convergence_alert(SimpleNamespace(convergence_=bad)) is not None
         assert shown(bad["message"]) == "收敛有问题：R-hat 1.050 ≥ 1.01; bulk ESS 150 < 200。区间不可靠；请增加 draws/tune 或检查数据。"
         assert "收敛有问题" in report.convergence_note(SimpleNamespace(convergence_=bad))._repr_html_()
-        assert words_left([shown(good["message"])], KEEP) == []
+        assert english_words([shown(good["message"])], KEEP) == []
     assert bad["message"] == ("Convergence problem: R-hat 1.050 ≥ 1.01; bulk ESS 150 < 200 Treat intervals as "
                               "unreliable; increase draws/tune or check the data.")
     assert good["message"] == "Sampler converged: R-hat max 1.000, bulk ESS min 900."

@@ -11,7 +11,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
-from zh_visible_text import figure_texts, words_left  # noqa: E402
+from zh_visible_text import english_words, figure_texts  # noqa: E402
 from test_forecasting_report import _fake  # noqa: E402
 
 from salesbench.analyses.forecasting import model as F  # noqa: E402
@@ -64,7 +64,7 @@ def test_every_word_of_the_forecast_report_is_chinese(fit):
             texts += R.target_sentences(fake)
         texts += [R.no_dimensions_sentence(fit), R.no_product_lines_sentence(fit)]
         plt.close("all")
-    assert words_left(texts, KEEP) == []
+    assert english_words(texts, KEEP) == []
     joined = "\n".join(map(str, texts))
     assert "预测准确率（1 − WAPE）" in joined and "<th>区域</th>" in joined and "季节性朴素法" in joined
     assert "总计" in joined and "成长期" in joined and "2025年3月" in joined
