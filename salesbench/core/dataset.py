@@ -28,7 +28,6 @@ import datetime as _dt
 import hashlib
 import json
 import os
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
@@ -37,9 +36,10 @@ import ibis
 import ibis.expr.datatypes as dt
 import pandas as pd
 
-from salesbench.core import i18n, schema
+from salesbench.core import schema
 from salesbench.core.i18n import N_, messages
 from salesbench.core.memory import apply_duckdb_limits
+from salesbench.core.said import compile_templates, retranslate  # noqa: F401  (re-exported)
 from salesbench.core.secrets import redact  # noqa: F401  (re-exported)
 from salesbench.core.errors import (  # noqa: F401  (re-exported: `from salesbench.core.dataset import DataError` works)
     DataError, DuplicateKeys, EmptyTables, MissingTables, SchemaError,
@@ -236,35 +236,6 @@ REASONS = (
     N_("after today ({today}), up to {latest}"),
     N_("exact copies of another row"),
 )
-
-
-def _template_pattern(template: str) -> re.Pattern:
-    parts = re.split(r"\{(\w+)\}", template)
-    return re.compile("".join(re.escape(p) if i % 2 == 0 else f"(?P<{p}>.+?)" for i, p in enumerate(parts)))
-
-
-def compile_templates(templates: Iterable[str]) -> list[tuple[str, re.Pattern]]:
-    """``[(template, pattern)]`` for :func:`retranslate`: each ``{field}`` of a template matches any text."""
-    return [(t, _template_pattern(t)) for t in templates]
-
-
-def retranslate(text: str, templates: list[tuple[str, re.Pattern]],
-                fields: Mapping[str, Callable[[str], str]] | None = None) -> str:
-    """``text`` (English, built from one of ``templates`` by :meth:`str.format`) in the report's language.
-
-    For texts that are stored in English (``results.json``, CSV exports) and shown translated: the
-    first template (from :func:`compile_templates`, marked for the shared catalog) that matches the
-    whole text is translated with the same field values; ``fields`` maps a field name to a function
-    translating its value too. Any other text comes back unchanged. In English the text is returned as is.
-    """
-    if i18n.get_language() == i18n.DEFAULT:
-        return text
-    for template, pattern in templates:
-        m = pattern.fullmatch(text)
-        if m:
-            values = {k: (fields[k](v) if fields and k in fields else v) for k, v in m.groupdict().items()}
-            return _(template, **values) if values else _(template)
-    return text
 
 
 _REASON_PATTERNS = compile_templates(REASONS)

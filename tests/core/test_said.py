@@ -9,8 +9,8 @@ from types import SimpleNamespace
 import pandas as pd
 
 from salesbench.analyses.churn import choice, warning
-from salesbench.core import i18n
-from salesbench.core.said import Said, shown
+from salesbench.core import i18n, validate
+from salesbench.core.said import Said, compile_templates, retranslate, shown
 
 
 def test_a_said_made_in_chinese_is_english_as_a_str_and_chinese_when_shown():
@@ -42,3 +42,19 @@ def test_a_copy_or_pickle_is_the_stored_english_text():
     s = Said(choice.__name__, i18n.N_("Model set by the parameters: {model}."), model="bg_nbd")
     assert pickle.loads(pickle.dumps(s)) == "Model set by the parameters: bg_nbd."
     assert copy.deepcopy(s) == s and shown("plain text") == "plain text"
+
+
+def test_text_read_back_from_a_file_is_shown_as_the_said_it_was_made_as():
+    """One way to show stored English: retranslate finds the template a plain str was made from and shows it as
+    that Said (same values; a field's translator runs in the language shown); other text stays as it is."""
+    templates = compile_templates([i18n.N_("after today ({today})"), i18n.N_("stored as {have}, must be {want}")])
+    with i18n.language("zh-CN"):
+        made = Said("salesbench", i18n.N_("stored as {have}, must be {want}"), have="int64",
+                    want=lambda: validate.type_word("date"))
+        stored = json.loads(json.dumps({"description": made}))["description"]  # a plain str, as a report reads it
+        assert type(stored) is str and stored == "stored as int64, must be date"
+        assert retranslate(stored, templates, fields={"want": validate.type_word}) == shown(made) == \
+            "存储类型为 int64，应为日期"
+        assert retranslate("after today (2026-01-05)", templates) == "晚于今天（2026-01-05）"
+        assert retranslate("something else", templates) == "something else"
+    assert retranslate(stored, templates, fields={"want": validate.type_word}) == stored  # English: as stored
