@@ -18,10 +18,11 @@ import json
 import os
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Mapping, Sequence
 
 import pandas as pd
 
+from salesbench.core import i18n
 from salesbench.core.errors import ReportSkipped  # noqa: F401  (re-exported)
 from salesbench.core.jsonable import to_jsonable  # noqa: F401  (re-exported)
 
@@ -91,6 +92,28 @@ class Results:
             entry["shown_label"] = str(shown_label)
         self.headlines.append(entry)
         return self
+
+    def headline_cards(self, make_cards: Callable[[], Sequence[Mapping[str, Any]]], n: int | None = None,
+                       values: Sequence[Any] | None = None) -> list[Mapping[str, Any]]:
+        """Add the first ``n`` (all) headline cards of a report as headline figures; return the cards as shown.
+
+        ``make_cards()`` makes the cards in the current language (e.g. ``lambda: headline_cards(M)``).
+        Each figure has the card's English label as its key, its value as the reader sees it as the
+        text and its label in the report's language as the label the index shows (:meth:`headline`);
+        its value is the matching item of ``values`` (as many figures as values, at most), else the
+        English card's ``raw``, else its (English) ``value``. The cards are made once in an English
+        report, and once more in English in another language (the keys of ``results.json`` are English).
+        """
+        shown = list(make_cards())
+        if i18n.get_language() == i18n.DEFAULT:
+            english = shown
+        else:
+            with i18n.language(i18n.DEFAULT):
+                english = list(make_cards())
+        raw = values if values is not None else [card.get("raw", card["value"]) for card in english]
+        for card, here, value in zip(english[:n], shown[:n], raw):
+            self.headline(card["label"], value, here["value"], shown_label=here["label"])
+        return shown
 
     def table(self, table_name: str, frame: pd.DataFrame, index: bool = False) -> Path:
         """Write ``frame`` to ``<out_dir>/<name>.<table_name>.csv`` and return the path."""

@@ -9,8 +9,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from salesbench.core import i18n
 from salesbench.core.errors import ReportSkipped
 from salesbench.report.results import Results, atomic_write_text, to_jsonable
+from salesbench.viz import fmt_num
 
 
 def test_to_jsonable_gives_plain_json():
@@ -88,3 +90,26 @@ def test_atomic_write_replaces_whole_files_with_shared_permissions(tmp_path):
     umask = os.umask(0)
     os.umask(umask)
     assert path.stat().st_mode & 0o777 == 0o666 & ~umask
+
+
+def test_headline_cards_are_made_once_keyed_in_english_and_shown_in_the_reports_language(tmp_path):
+    calls = []
+
+    def cards():  # a report's headline_cards(M): labels and texts in the current language
+        calls.append(i18n.get_language())
+        label = i18n.messages(i18n.SHARED).gettext("Contents")
+        return [{"label": label, "value": fmt_num(123456), "raw": 123456}, {"label": f"{label} 2", "value": "7"},
+                {"label": "not a headline", "value": "0"}]
+
+    en = Results("demo", tmp_path)
+    shown = en.headline_cards(cards, 2)
+    assert calls == ["en"] and shown == cards()  # made once in an English report; all cards returned
+    assert en.headlines == [{"label": "Contents", "value": 123456, "text": "123,456"},
+                            {"label": "Contents 2", "value": "7", "text": "7"}]
+    calls.clear()
+    with i18n.language("zh-CN"):
+        zh = Results("demo", tmp_path)
+        shown = zh.headline_cards(cards, values=[1.5, None])
+    assert calls == ["zh-CN", "en"] and shown[0]["label"] == "目录"  # the keys of results.json are English
+    assert zh.headlines == [{"label": "Contents", "value": 1.5, "text": "123,456", "shown_label": "目录"},
+                            {"label": "Contents 2", "value": None, "text": "7", "shown_label": "目录 2"}]

@@ -424,11 +424,9 @@ def publish(M, res) -> None:
     res.set(**M.results())
     with i18n.language(i18n.DEFAULT):  # results.json is English in every report language
         statement = holdout_sentence(M) if M.holdout_ is not None else None
-        cards = headline_cards(M)
     if statement is not None:
         res.set(holdout=res["holdout"] | {"statement": statement})
-    for card, here in zip(cards[:3], headline_cards(M)):  # the index shows the label in the report's language
-        res.headline(card["label"], card["value"], here["value"], shown_label=here["label"])
+    res.headline_cards(lambda: headline_cards(M), 3)  # English keys; the index shows the report's language
     for name, frame in M.tables().items():
         res.table(name, frame)
     res.save()

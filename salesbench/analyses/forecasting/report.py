@@ -245,10 +245,7 @@ def publish(f: SalesForecast, res) -> None:
     res.set(**f.results())
     if not f.lifecycle_.empty:
         res.table("lifecycle", f.lifecycle_)
-    with i18n.language(i18n.DEFAULT):  # results.json is English in every report language
-        cards = headline_cards(f)
-    for card, here in zip(cards[:4], headline_cards(f)):  # the index shows the label in the report's language
-        res.headline(card["label"], card.get("raw", card["value"]), here["value"], shown_label=here["label"])
+    res.headline_cards(lambda: headline_cards(f), 4)  # English keys and raw values; labels, texts as shown
     res.table("forecast", f.forecast_)
     res.table("selection", f.selection_table())
     res.table("backtest_scores", f.bt_.scores)

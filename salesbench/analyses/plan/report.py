@@ -260,14 +260,10 @@ def figure_inputs(M: SalesPlan) -> dict[str, tuple[tuple, dict[str, Any]]]:
 def publish(M: SalesPlan, res) -> None:
     """results.json keys of :meth:`SalesPlan.results`; tables ``targets`` (canonical shape), ``pieces``, ``monthly``."""
     res.set(**M.results())
-    with i18n.language("en"):  # results.json holds the English labels (the index translates them)
-        labels = [card["label"] for card in headline_cards(M)]
     c = M.company_
-    for label, card, value in zip(labels, headline_cards(M),
-                                  (c["target"], c["target"] / M.last_revenue_ - 1 if M.last_revenue_ else None,
-                                   c["prob_reach"], c["stretch"])):
-        # the text: the formatted value in the report's language; the label as the index shows it
-        res.headline(label, value, card["value"], shown_label=card["label"])
+    # English labels as keys, these values; the text: the formatted value in the report's language
+    res.headline_cards(lambda: headline_cards(M), values=(
+        c["target"], c["target"] / M.last_revenue_ - 1 if M.last_revenue_ else None, c["prob_reach"], c["stretch"]))
     res.table("targets", M.targets_frame())                       # -> plan.targets.csv
     res.table("pieces", M.tree_.drop(columns=["id"]))             # -> plan.pieces.csv
     mo = M.monthly_.copy()

@@ -110,8 +110,14 @@ def test_a_chinese_report_writes_english_results(tmp_path, monkeypatch):
     monkeypatch.setattr(type(M), "results", lambda self: {"holdout": {}, "model_choice": {"reason": self.choice_.reason},
                                                           "ranking": {"reason": self.choice_.signal_reason}})
     monkeypatch.setattr(type(M), "tables", lambda self: {})
+    made = []  # the cards: made once shown and once in English for the keys; once in an English run
+    monkeypatch.setattr(report, "headline_cards", lambda m, cards=report.headline_cards: made.append(i18n.get_language())
+                        or cards(m))
     with i18n.language("zh-CN"):
         report.publish(M, Results("churn", tmp_path))
+    assert sorted(made) == ["en", "zh-CN"]
+    report.publish(M, Results("churn", tmp_path / "en"))
+    assert made[2:] == ["en"]
     out = json.loads((tmp_path / "churn.results.json").read_text(encoding="utf-8"))
     assert [h["label"] for h in out["headline"]] == ["Revenue at risk (next 26 weeks)", "Customers at risk",
                                                      "Probably gone"]

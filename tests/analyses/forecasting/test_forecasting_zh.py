@@ -86,9 +86,15 @@ def test_the_english_report_is_unchanged(fit):
     plt.close("all")
 
 
-def test_a_chinese_report_writes_english_results(fit, tmp_path):
+def test_a_chinese_report_writes_english_results(fit, tmp_path, monkeypatch):
+    made = []  # the cards: made once shown and once in English for the keys; once in an English run
+    monkeypatch.setattr(R, "headline_cards", lambda m, cards=R.headline_cards: made.append(i18n.get_language())
+                        or cards(m))
     with i18n.language("zh-CN"):
         R.publish(fit, Results("forecasting", tmp_path))
+    assert sorted(made) == ["en", "zh-CN"]
+    R.publish(fit, Results("forecasting", tmp_path / "en"))
+    assert made[2:] == ["en"]
     out = json.loads((tmp_path / "forecasting.results.json").read_text(encoding="utf-8"))
     assert [h["label"] for h in out["headline"]][1:] == ["Forecast accuracy (1 − WAPE)", "Model for the total"]
     assert out["accuracy_total_basis"] == "backtest: model chosen on 1 origins, scored on the next 1 × 3 periods, after reconciliation"

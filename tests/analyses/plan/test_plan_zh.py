@@ -63,9 +63,15 @@ def test_every_word_of_the_plan_is_chinese(plan):
         assert words in joined, words
 
 
-def test_results_and_tables_stay_english_in_a_chinese_run(plan, tmp_path):
+def test_results_and_tables_stay_english_in_a_chinese_run(plan, tmp_path, monkeypatch):
+    made = []  # the cards: made once shown and once in English for the keys; once in an English run
+    monkeypatch.setattr(report, "headline_cards", lambda m, cards=report.headline_cards: made.append(i18n.get_language())
+                        or cards(m))
     with i18n.language("zh-CN"):
         report.publish(plan, Results("plan", tmp_path))
+    assert sorted(made) == ["en", "zh-CN"]
+    report.publish(plan, Results("plan", tmp_path / "en"))
+    assert made[2:] == ["en"]
     saved = json.loads((tmp_path / "plan.results.json").read_text())
     assert [h["label"] for h in saved["headline"]] == ["Target 2025", "Growth", "P(reach)", "Stretch over forecast"]
     with i18n.language("zh-CN"):  # the text is the value as the index page shows it, in the report's language
