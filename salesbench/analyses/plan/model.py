@@ -74,7 +74,8 @@ class SalesPlan(Analysis):
 
     name = "plan"
 
-    def __init__(self, as_of=None, period=None, growth=0.10, amount=None, levels=["region", "team", "rep"],
+    def __init__(self, as_of=None, period=None, growth=0.10, amount=None, basis="last_year",
+                 levels=["region", "team", "rep"],
                  weights={"forecast": 0.3, "customers": 0.4, "win_rate": 0.3},
                  month_weights={"forecast": 0.5, "last_year": 0.5}, rounding=1000.0, live_days=180,
                  ramp_months=6.0, win_rate_prior=20.0, review_period="quarter", product_lines=True,
@@ -85,6 +86,7 @@ class SalesPlan(Analysis):
         self.period = period
         self.growth = growth
         self.amount = amount
+        self.basis = basis
         self.levels = levels
         self.weights = weights
         self.month_weights = month_weights
@@ -178,6 +180,7 @@ class SalesPlan(Analysis):
         self._fit_target(ds, ly_first, ly_last)
         self._fit_forecast(ds, last)
         self._fit_drivers(ds, ly_first, ly_last, first, last)
+        self._fit_basis()
         self._fit_tree()
         self._fit_feasibility()
         self._fit_lines()
@@ -206,7 +209,12 @@ class SalesPlan(Analysis):
         monthly = dv.rep_months(ds, ly_first, ly_last)
         self.last_monthly_ = monthly
         self.last_revenue_ = float(monthly["revenue"].sum())
-        self.target_ = tg.company_target(self.last_revenue_, self.growth, self.amount, self.rounding)
+
+    def _fit_basis(self) -> None:
+        """The company target over its ``basis``: last period's revenue, the reps' books or the forecast mean."""
+        self.basis_amount_ = {"last_year": self.last_revenue_, "book": float(self.reps_["book"].sum()),
+                              "forecast": float(self.total_[0])}[self.basis]
+        self.target_ = tg.company_target(self.basis_amount_, self.growth, self.amount, self.rounding)
 
     def _fit_forecast(self, ds, last) -> None:
         horizon = (last - pd.Period(self.as_of_, "M")).n + 1   # the as_of month may be incomplete (dropped)
@@ -220,12 +228,15 @@ class SalesPlan(Analysis):
         self.rho_ = float(f.rho_) if np.isfinite(f.rho_) else 0.0
         if set(self.forecast_.loc[self.forecast_["unique_id"] == TOTAL, "ds"]) != set(starts):
             raise ReportSkipped(gettext("the forecast does not reach {month}", month=fmt_month(str(self.months_[-1]))))
+        self.total_ = fz.unit_distribution(self.forecast_, TOTAL, starts, self.rho_)
 
     def _fit_drivers(self, ds, ly_first, ly_last, first, last) -> None:
         reps = dv.reps_frame(ds)
         mid = (first.start_time + (last.end_time - first.start_time) / 2).date()
         cust = dv.customer_revenue(ds, ly_first, ly_last, self.as_of_, self.live_days)
         r = dv.rep_drivers(reps, self.last_monthly_, cust, mid, self.ramp_months)
+        book, self.retention_ = dv.book_value(ds, ly_first, ly_last, self.as_of_, self.live_days)
+        r["book"] = r["rep_id"].map(book).fillna(0.0)
         self.win_rates_ = self.review_scores_ = pd.Series(dtype=float)
         if self.weights.get("win_rate", 0) > 0:
             self.win_rates_ = dv.pooled_win_rates(ds, ly_first, ly_last, self.as_of_, float(self.win_rate_prior))
@@ -271,11 +282,10 @@ class SalesPlan(Analysis):
         self.tree_ = al.allocate(self.target_, self.reps_, list(self.levels), self.weights, step)
         profiles = {g: al.month_profile(d["month_mean"], d["last_year_months"], self.month_weights)
                     for g, d in self.regions_.items()}
-        total = fz.unit_distribution(self.forecast_, TOTAL, [m.start_time for m in self.months_], self.rho_)
+        total = self.total_
         ly_total = self.last_monthly_.groupby("month")["revenue"].sum().reindex([m - 12 for m in self.months_],
                                                                                 fill_value=0.0)
         profiles["company"] = al.month_profile(total[2], ly_total.to_numpy(float), self.month_weights)
-        self.total_ = total
         self.monthly_ = al.monthly(self.tree_, profiles, self.months_, step)
 
     def _fit_feasibility(self) -> None:
