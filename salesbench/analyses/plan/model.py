@@ -78,7 +78,7 @@ class SalesPlan(Analysis):
                  levels=["region", "team", "rep"],
                  weights={"forecast": 0.3, "customers": 0.4, "win_rate": 0.3},
                  month_weights={"forecast": 0.5, "last_year": 0.5}, rounding=1000.0, live_days=180,
-                 ramp_months=6.0, win_rate_prior=20.0, review_period="quarter", product_lines=True,
+                 ramp_months=6.0, win_rate_prior=20.0, reversion=0.5, review_period="quarter", product_lines=True,
                  risk_lines={"red": 0.3, "amber": 0.5},
                  forecast_models=["seasonal_naive", "ets"], forecast_origins=2,
                  forecast_reconciliation="wls_struct", at_risk=10):
@@ -94,6 +94,7 @@ class SalesPlan(Analysis):
         self.live_days = live_days
         self.ramp_months = ramp_months
         self.win_rate_prior = win_rate_prior
+        self.reversion = reversion
         self.review_period = review_period
         self.product_lines = product_lines
         self.risk_lines = risk_lines
@@ -254,13 +255,18 @@ class SalesPlan(Analysis):
         for region in sorted(r["region"].unique()):
             self.regions_[region] = self._region_distribution(region, r, starts)
         r["forecast"] = [self.regions_[g]["mean"] * s for g, s in zip(r["region"], r["region_share"])]
-        self.reps_ = r
         self.rep_sigma_ = 0.0
+        prev = pd.Series(dtype=float)
         prev_first = ly_first - 12
         if prev_first.start_time.date() >= ds.table("orders").order_date.min().to_pyarrow().as_py():
             prev = dv.rep_months(ds, prev_first, ly_last - 12).groupby("rep_id")["revenue"].sum()
             ix = r.set_index("rep_id")
             self.rep_sigma_ = fz.rep_sigma(ix.index.map(prev).to_series(index=ix.index), ix["last_year"], ix["region"])
+        r["rep_mean"] = fz.rep_means(r["book"], r["rep_id"].map(prev), r["last_year"], r["region"], float(self.reversion))
+        book_region = r.groupby("region")["book"].transform("sum")
+        r["mean_share"] = np.where(book_region > 0, r["rep_mean"] / book_region.where(book_region > 0, 1),
+                                   r["region_share"])
+        self.reps_ = r
 
     def _region_distribution(self, region: str, reps: pd.DataFrame, starts) -> dict:
         """The region's forecast series; without one (a region only the reps table knows), the total × its last-year share."""
@@ -291,17 +297,23 @@ class SalesPlan(Analysis):
     def _fit_feasibility(self) -> None:
         t, r = self.tree_, self.reps_
         share = {f"region:{g}": 1.0 for g in self.regions_}
-        share.update({f"rep:{k}": s for k, s in zip(r["rep_id"], r["region_share"])})
-        share.update({f"team:{k}": s for k, s in r.groupby("team")["region_share"].sum().items()})
+        share.update({f"rep:{k}": s for k, s in zip(r["rep_id"], r["mean_share"])})
+        share.update({f"team:{k}": s for k, s in r.groupby("team")["mean_share"].sum().items()})
         # each rep's own swing (rep_sigma_ × its mean) adds to its variance; a team adds its reps' (Σ share²)
-        own = {f"rep:{k}": s * s for k, s in zip(r["rep_id"], r["region_share"])}
-        own.update({f"team:{k}": v for k, v in (r["region_share"] ** 2).groupby(r["team"]).sum().items()})
+        own = {f"rep:{k}": s * s for k, s in zip(r["rep_id"], r["mean_share"])}
+        own.update({f"team:{k}": v for k, v in (r["mean_share"] ** 2).groupby(r["team"]).sum().items()})
+        # below the region, the level is the reps' books (the bottom-up forecast), the spread the region's relative σ
+        level = {g: (b / self.regions_[g]["mean"] if b > 0 and self.regions_[g]["mean"] > 0 else 1.0)
+                 for g, b in r.groupby("region")["book"].sum().items()}
         means, sigmas, mmeans, msigmas = [], [], {}, {}
         for _, row in t.iterrows():
             if row["level"] == "company":
                 m, s, mm, ms = self.total_
             else:
-                d = self.regions_[row["region"]]
+                d = dict(self.regions_[row["region"]])
+                if row["level"] != "region":
+                    k = level.get(row["region"], 1.0)
+                    d = {**d, **{c: d[c] * k for c in ("mean", "sigma", "month_mean", "month_sigma")}}
                 m, s = fz.scaled(d["mean"], d["sigma"], share[row["id"]])
                 mm, ms = fz.scaled(d["month_mean"], d["month_sigma"], share[row["id"]])
                 extra = self.rep_sigma_ ** 2 * own.get(row["id"], 0.0)
