@@ -74,9 +74,9 @@ class SalesPlan(Analysis):
 
     name = "plan"
 
-    def __init__(self, as_of=None, period=None, growth=0.10, amount=None, basis="last_year",
+    def __init__(self, as_of=None, period=None, growth=0.0, amount=None, basis="book",
                  levels=["region", "team", "rep"],
-                 weights={"forecast": 0.3, "customers": 0.4, "win_rate": 0.3},
+                 weights={"book": 1.0},
                  month_weights={"forecast": 0.5, "last_year": 0.5}, rounding=1000.0, live_days=180,
                  ramp_months=6.0, win_rate_prior=20.0, reversion=0.5, review_period="quarter", product_lines=True,
                  risk_lines={"red": 0.3, "amber": 0.5},
@@ -106,7 +106,8 @@ class SalesPlan(Analysis):
     # -- parameters -----------------------------------------------------------------------------
     @classmethod
     def check_params(cls, values: Mapping[str, Any]) -> None:
-        """Period format (and not begun by ``as_of`` when given), growth > −100 %, amount ≥ 0, levels in
+        """Period format (and not begun by ``as_of`` when given), growth > −100 %, a known basis, reversion ≥ 0,
+        amount ≥ 0, levels in
         hierarchy order, driver weights known, non-negative and summing to 1, rounding ≥ 0, risk lines ordered."""
         if values["period"] is not None:
             check_with("period", tg.parse_period, values["period"])
@@ -114,6 +115,9 @@ class SalesPlan(Analysis):
                 check_with("period", tg.plan_period, values["period"], values["as_of"])
         if number("growth", values["growth"]) <= -1:
             raise CheckError("growth", f"must be above -1 (a fall of 100%), not {values['growth']}")
+        one_of(values, "basis", list(tg.BASES))
+        if number("reversion", values["reversion"]) < 0:
+            raise CheckError("reversion", f"must be 0 (the book alone) or positive, not {values['reversion']}")
         if values["amount"] is not None and number("amount", values["amount"]) < 0:
             raise CheckError("amount", f"a target cannot be below zero, got {values['amount']}")
         levels = list(values["levels"])
@@ -215,6 +219,8 @@ class SalesPlan(Analysis):
         """The company target over its ``basis``: last period's revenue, the reps' books or the forecast mean."""
         self.basis_amount_ = {"last_year": self.last_revenue_, "book": float(self.reps_["book"].sum()),
                               "forecast": float(self.total_[0])}[self.basis]
+        if self.basis_amount_ <= 0 and self.amount is None:
+            raise ReportSkipped(gettext("the basis of the company target is zero: there is nothing to grow from"))
         self.target_ = tg.company_target(self.basis_amount_, self.growth, self.amount, self.rounding)
 
     def _fit_forecast(self, ds, last) -> None:
@@ -395,7 +401,8 @@ class SalesPlan(Analysis):
         return {
             "as_of": self.as_of_.isoformat(), "period": self.period_,
             "last_period": f"{self.last_span_[0]}..{self.last_span_[1]}",
-            "last_revenue": self.last_revenue_, "target": c["target"],
+            "last_revenue": self.last_revenue_, "basis": self.basis, "basis_amount": self.basis_amount_,
+            "retention": dict(self.retention_), "target": c["target"],
             "growth": c["target"] / self.last_revenue_ - 1 if self.last_revenue_ > 0 else None,
             "forecast_mean": c["mean"], "forecast_sigma": c["sigma"], "prob_reach": c["prob_reach"],
             "stretch": c["stretch"], "levels": list(self.levels),

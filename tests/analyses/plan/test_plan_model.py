@@ -21,7 +21,8 @@ AS_OF = dt.date(2024, 12, 31)
 def test_plan_for_the_next_year_sums_exactly_at_every_level(plan):
     assert plan.period_ == "2025" and [str(m) for m in plan.months_][::11] == ["2025-01", "2025-12"]
     t = plan.tree_
-    assert t.loc[0, "target"] == plan.target_ == round(plan.last_revenue_ * 1.10 / 1000) * 1000
+    assert plan.basis == "book" and plan.basis_amount_ == pytest.approx(plan.reps_["book"].sum())
+    assert t.loc[0, "target"] == plan.target_ == round(plan.basis_amount_ / 1000) * 1000   # growth 0 over the books
     for pid, kids in t.dropna(subset=["parent"]).groupby("parent"):
         assert kids["target"].sum() == t.loc[t["id"] == pid, "target"].item(), pid
     by_unit = plan.monthly_.groupby(["level", "key"])["target"].sum()
@@ -107,13 +108,18 @@ def test_headline_card_flags_the_company_chance_with_the_warning_lines(plan):
 
 
 def test_a_reps_spread_adds_its_own_swing_to_its_regions(plan):
-    """σ of a rep = √(s·σ_region² + (s·μ_region·rep_sigma)²): wider than the region's share alone."""
+    """A rep's mean is its rep_mean (book with mean reversion); σ = √(s·(k·σ_region)² + (rep_mean·rep_sigma)²) with
+    s its share of the region's books and k = Σ books ÷ the region's forecast mean: wider than the share alone."""
     assert 0 < plan.rep_sigma_ < 2
     rep = plan.tree_[plan.tree_["level"] == "rep"].iloc[0]
-    s = plan.reps_.set_index("rep_id").loc[rep["key"], "region_share"]
+    r = plan.reps_.set_index("rep_id")
+    books = r.loc[r["region"] == rep["region"], "book"].sum()
+    s = r.loc[rep["key"], "rep_mean"] / books
     d = plan.regions_[rep["region"]]
-    assert rep["sigma"] == pytest.approx(np.sqrt(s * d["sigma"] ** 2 + (s * d["mean"] * plan.rep_sigma_) ** 2))
-    assert rep["sigma"] > np.sqrt(s) * d["sigma"]
+    k = books / d["mean"]
+    assert rep["mean"] == pytest.approx(r.loc[rep["key"], "rep_mean"])
+    assert rep["sigma"] == pytest.approx(np.sqrt(s * (k * d["sigma"]) ** 2 + (s * books * plan.rep_sigma_) ** 2))
+    assert rep["sigma"] > np.sqrt(s) * k * d["sigma"]
 
 
 def test_pooled_win_rates_equal_an_independent_computation(small_demo):
