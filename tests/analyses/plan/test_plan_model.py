@@ -154,3 +154,42 @@ def test_win_rate_and_review_drivers_split_by_ramped_ability(small_demo):
     team = r[r["team"] == r["team"].iloc[0]]
     x = 0.5 * team["win_rate"] / team["win_rate"].sum() + 0.5 * team["review"] / team["review"].sum()
     assert np.allclose(reps.loc[team.index, "target"] / reps.loc[team.index, "target"].sum(), x)
+
+
+def test_the_plan_uses_nothing_after_its_day(plan, small_demo, tmp_path):
+    """The same plan from the data cut at 2024-12-31: every target, the books and the rep means are identical
+    (the 2025 orders only feed the check against actuals)."""
+    import pandas as pd
+
+    data = tmp_path / "cut"
+    shutil.copytree(small_demo, data)
+    o = pd.read_parquet(data / "orders.parquet")
+    o[pd.to_datetime(o["order_date"]) <= "2024-12-31"].to_parquet(data / "orders.parquet", index=False)
+    cut = SalesPlan(as_of=AS_OF, period="2025").fit(open_data(data))
+    assert cut.backtest_ is None and plan.backtest_ is not None
+    assert cut.target_ == plan.target_
+    assert cut.tree_["target"].tolist() == plan.tree_["target"].tolist()
+    assert cut.monthly_["target"].tolist() == plan.monthly_["target"].tolist()
+    for col in ("book", "rep_mean"):
+        assert np.allclose(cut.reps_[col], plan.reps_[col]), col
+
+
+def test_back_test_on_the_small_demo_beats_the_shipped_targets_and_the_base_rate(plan, small_demo):
+    """Issue #16's check on the small demo (seed 1): the reps' attainment of the plan is less spread (IQR ÷ median)
+    than their attainment of the demo's own 2025 targets, and the stated P(reach) scores a better Brier score than
+    the base rate. (Its median, ~140 %, is outside 100 % ± 7 %: this company outgrew its books by a third.)"""
+    import pandas as pd
+
+    tg = pd.read_parquet(small_demo / "targets.parquet")
+    tg = tg[(tg["level"] == "rep") & (tg["metric"] == "revenue") & (pd.to_datetime(tg["period"]).dt.year == 2025)]
+    reps = plan.tree_[plan.tree_["level"] == "rep"].set_index("key")
+    shipped = reps["actual"] / tg.groupby("key")["value"].sum().reindex(reps.index)
+    planned = reps["attainment"]
+
+    def rel(a):
+        return (a.quantile(0.75) - a.quantile(0.25)) / a.median()
+
+    b = plan.backtest_
+    assert rel(planned) < rel(shipped)
+    assert b["brier"] < b["brier_base_rate"]
+    assert b["median_attainment"] == pytest.approx(planned.median())
