@@ -745,7 +745,8 @@ def _add_target_potential(world: World, tally: Tally, ch: Chunk) -> None:
     n_reps = len(world.reps)
     gone_day = np.where(ch.churned, ch.churn_day, N_DAYS)  # the customer has left after this day
     # a won deal's expected worth: the lognormal mean of the type's deal size × the channel's neutral win rate
-    deal_value = ch.par["deal_size"] * np.exp(0.6 ** 2 / 2) * np.prod(np.array([STAGE_Q[c] for c in CHANNELS])[ch.channel_idx], axis=1)
+    neutral_win = np.prod(np.array([STAGE_Q[c] for c in CHANNELS])[ch.channel_idx], axis=1)
+    deal_value = ch.par["deal_size"] * np.exp(0.6 ** 2 / 2) * neutral_win
     for y in range(3):
         y0, y1 = world.month_bounds[12 * y][0], world.month_bounds[12 * y + 11][1]
         book = (ch.pre_existing | (ch.span_start < y0)) & (gone_day >= y0)
@@ -797,7 +798,8 @@ def _simulate_targets(world: World, tally: Tally) -> pd.DataFrame:
     year negotiation factor ``exp(TARGET_POLITICS × z)``, z ~ N(0, 1), rescaled so each region keeps its
     total (the "politics" of target setting: some reps talk their target down, some are pushed up).
     Skill-neutral, so attainment reflects skill. new_business, set on 1 January the same way: the expected
-    won deal amount of the rep's book plus an equal share of the region's new customers' (no negotiation). The plan for the year after the data (the "coming
+    won deal amount of the rep's book plus an equal share of the region's new customers' (no negotiation).
+    The plan for the year after the data (the "coming
     periods") is the last year's targets × (1 + PLAN_GROWTH).
     """
     reps = world.reps
@@ -910,7 +912,8 @@ def _truth(world: World, tally: Tally, truth_customers: pd.DataFrame, rows: dict
                                      "each rep's book (churn during the year expected, not known) + an equal share "
                                      "of the region's expected new-customer revenue, x a negotiation factor",
                     "politics_sd": TARGET_POLITICS,
-                    "new_business_basis": "set on 1 January: skill-neutral expected won amount of the opportunities of the rep's live book plus an equal share of the region's new customers'",
+                    "new_business_basis": "set on 1 January: skill-neutral expected won amount of the opportunities "
+                                          "of the rep's live book plus an equal share of the region's new customers'",
                     "plan_growth_after_data": PLAN_GROWTH, "last_period": "2026-12-01"},
         "rows": dict(rows),
     }

@@ -5,15 +5,18 @@ to the company target, and how likely is each piece?
 
 :class:`SalesPlan` runs the steps, each in its own module:
 
-1. :mod:`~salesbench.analyses.plan.target` — the planned period and the company target:
-   last period's revenue × (1 + ``growth``) or the absolute ``amount``.
+1. :mod:`~salesbench.analyses.plan.target` — the planned period.
 2. The forecasting analysis (:class:`~salesbench.analyses.forecasting.model.SalesForecast`,
    total and regions, cheap settings) — the predictive distribution of every planned month.
-3. :mod:`~salesbench.analyses.plan.drivers` — per rep: last-year revenue, last-year revenue of
-   live customers, tenure-ramped capacity (alone, × pooled win rate, × last review score), forecast share.
+3. :mod:`~salesbench.analyses.plan.drivers` — per rep: the live book (live customers × their tier's
+   retention + a year of new business), last-year revenue, last-year revenue of live customers,
+   tenure-ramped capacity (alone, × pooled win rate, × last review score), forecast share; then the
+   company target: the ``basis`` (Σ books, last period's revenue or the forecast mean) × (1 + ``growth``),
+   or the absolute ``amount``.
 4. :mod:`~salesbench.analyses.plan.allocate` — the split down ``levels`` by the ``weights`` of the
    drivers and inside each piece over the months (largest-remainder rounding: exact sums).
-5. :mod:`~salesbench.analyses.plan.feasibility` — P(reach) and a red/amber/green flag per piece and month.
+5. :mod:`~salesbench.analyses.plan.feasibility` — P(reach) and a red/amber/green flag per piece and month
+   (company and regions from the forecast; teams and reps centred on the reps' books with ``reversion``).
 
 Wording and tables live in :mod:`salesbench.analyses.plan.report`, figures in
 :mod:`salesbench.analyses.plan.plots`; formulas in ``docs/plan.md``.
@@ -60,10 +63,12 @@ class SalesPlan(Analysis):
     """Configure, then ``fit(ds)``: period → company target → forecast → drivers → split → months → P(reach).
 
     After ``fit``: ``as_of_``, ``period_`` (label), ``months_`` (month starts), ``last_span_`` (the
-    same span a year earlier), ``last_revenue_``, ``target_``; ``forecast_`` (the forecast's rows
+    same span a year earlier), ``last_revenue_``, ``basis_amount_`` (what the target grows from), ``target_``,
+    ``retention_`` (the book's net revenue retention per tier, ``new`` / ``established``); ``forecast_`` (the forecast's rows
     for the planned months), ``rho_``; ``total_`` (the total's period mean, σ, monthly means, monthly σ);
     ``regions_`` (the same per region, and its last-year months); ``company_`` (``mean, sigma, prob_reach, stretch``);
-    ``reps_`` (drivers per rep); ``win_rates_`` / ``review_scores_`` (per rep, empty when their driver's weight
+    ``reps_`` (drivers per rep, with ``book``, ``rep_mean`` (the expected revenue behind its P(reach),
+    :func:`~.feasibility.rep_means`) and ``mean_share`` (its share of the region's books)); ``win_rates_`` / ``review_scores_`` (per rep, empty when their driver's weight
     is 0); ``rep_sigma_`` (a rep's own relative year-to-year swing, :func:`~.feasibility.rep_sigma`); ``tree_`` (one row per unit: ``level, key, parent, target``,
     drivers, ``mean, sigma, prob_reach, status``, and ``actual, attainment`` when the data holds the period); ``monthly_`` (``level, key, month, target,
     last_year, mean, sigma, prob_reach, status``); ``at_risk_`` (the riskiest reps); ``lines_`` (each region's target over its
@@ -107,8 +112,8 @@ class SalesPlan(Analysis):
     @classmethod
     def check_params(cls, values: Mapping[str, Any]) -> None:
         """Period format (and not begun by ``as_of`` when given), growth > −100 %, a known basis, reversion ≥ 0,
-        amount ≥ 0, levels in
-        hierarchy order, driver weights known, non-negative and summing to 1, rounding ≥ 0, risk lines ordered."""
+        amount ≥ 0, levels in hierarchy order, driver weights known, non-negative and summing to 1, rounding ≥ 0,
+        risk lines ordered."""
         if values["period"] is not None:
             check_with("period", tg.parse_period, values["period"])
             if values["as_of"] is not None:
