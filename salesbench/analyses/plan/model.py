@@ -64,7 +64,8 @@ class SalesPlan(Analysis):
 
     After ``fit``: ``as_of_``, ``period_`` (label), ``months_`` (month starts), ``last_span_`` (the
     same span a year earlier), ``last_revenue_``, ``basis_amount_`` (what the target grows from), ``target_``,
-    ``retention_`` (the book's net revenue retention per tier, ``new`` / ``established``); ``forecast_`` (the forecast's rows
+    ``retention_`` (the book's net revenue retention per tier, ``new`` / ``established``), ``book_scale_`` (last
+    period's revenue ÷ that of the 12 months the book is measured on; 1 for a year planned from its eve); ``forecast_`` (the forecast's rows
     for the planned months), ``rho_``; ``total_`` (the total's period mean, σ, monthly means, monthly σ);
     ``regions_`` (the same per region, and its last-year months); ``company_`` (``mean, sigma, prob_reach, stretch``);
     ``reps_`` (drivers per rep, with ``book``, ``rep_mean`` (the expected revenue behind its P(reach),
@@ -247,8 +248,7 @@ class SalesPlan(Analysis):
         mid = (first.start_time + (last.end_time - first.start_time) / 2).date()
         cust = dv.customer_revenue(ds, ly_first, ly_last, self.as_of_, self.live_days)
         r = dv.rep_drivers(reps, self.last_monthly_, cust, mid, self.ramp_months)
-        book, self.retention_ = dv.book_value(ds, ly_first, ly_last, self.as_of_, self.live_days)
-        r["book"] = r["rep_id"].map(book).fillna(0.0)
+        r["book"] = r["rep_id"].map(self._book(ds, ly_first, ly_last)).fillna(0.0)
         self.win_rates_ = self.review_scores_ = pd.Series(dtype=float)
         if self.weights.get("win_rate", 0) > 0:
             self.win_rates_ = dv.pooled_win_rates(ds, ly_first, ly_last, self.as_of_, float(self.win_rate_prior))
@@ -278,6 +278,21 @@ class SalesPlan(Analysis):
         r["mean_share"] = np.where(book_region > 0, r["rep_mean"] / book_region.where(book_region > 0, 1),
                                    r["region_share"])
         self.reps_ = r
+
+    def _book(self, ds, ly_first, ly_last) -> pd.Series:
+        """Each rep's book for the planned period: the book of the 12 full months up to ``as_of``
+        (:func:`~.drivers.book_value`) × (last period's revenue ÷ those 12 months' revenue), so a quarter's book
+        keeps the customers won after the same quarter a year earlier; a year planned from its eve: factor 1."""
+        t_last = pd.Period(self.as_of_, "M")
+        if self.as_of_ != t_last.end_time.date():
+            t_last -= 1
+        t_first = t_last - 11
+        book, self.retention_ = dv.book_value(ds, t_first, t_last, self.as_of_, self.live_days)
+        self.book_scale_ = 1.0
+        if (t_first, t_last) != (ly_first, ly_last):
+            trailing = float(dv.rep_months(ds, t_first, t_last)["revenue"].sum())
+            self.book_scale_ = self.last_revenue_ / trailing if trailing > 0 else 1.0
+        return book * self.book_scale_
 
     def _region_distribution(self, region: str, reps: pd.DataFrame, starts) -> dict:
         """The region's forecast series; without one (a region only the reps table knows), the total × its last-year share."""

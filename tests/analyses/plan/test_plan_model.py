@@ -193,3 +193,22 @@ def test_back_test_on_the_small_demo_beats_the_shipped_targets_and_the_base_rate
     assert rel(planned) < rel(shipped)
     assert b["brier"] < b["brier_base_rate"]
     assert b["median_attainment"] == pytest.approx(planned.median())
+
+
+def test_a_quarter_is_planned_from_the_books_of_the_last_twelve_months(small_demo):
+    """2025-Q1 planned on 2024-12-31: the book is measured on 2024 (customers won after 2024-Q1 count too) and
+    scaled to the quarter by 2024-Q1's share of 2024's revenue; back-tested, the median rep reaches 98.7 %."""
+    import pandas as pd
+
+    from salesbench.analyses.plan import drivers as dv
+
+    ds = open_data(small_demo)
+    p = SalesPlan(as_of=AS_OF, period="2025-Q1", product_lines=False, forecast_models=["seasonal_naive"],
+                  forecast_origins=1).fit(ds)
+    y24 = (pd.Period("2024-01", "M"), pd.Period("2024-12", "M"))
+    book, _ = dv.book_value(ds, *y24, AS_OF, 180)
+    scale = p.last_revenue_ / dv.rep_months(ds, *y24)["revenue"].sum()
+    assert p.book_scale_ == pytest.approx(scale) and 0.15 < scale < 0.35
+    assert p.basis_amount_ == pytest.approx(book.sum() * scale)
+    assert p.target_ == round(p.basis_amount_ / 1000) * 1000
+    assert p.backtest_["median_attainment"] == pytest.approx(0.987, abs=0.005)
