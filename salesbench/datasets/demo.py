@@ -48,8 +48,9 @@ Targets
     expected revenue of each rep's book — churn during the year expected, not
     known — plus an equal share of the region's expected new-customer revenue,
     times a negotiation factor ``exp(0.10 z)`` per rep and year; so attainment
-    reflects skill, luck and politics, never hindsight) and ``new_business`` (105% of the skill-neutral expected
-    won amount of the rep's opportunities). Targets run 12 months past the
+    reflects skill, luck and politics, never hindsight) and ``new_business`` (set on 1 January the same way:
+    105% of the skill-neutral expected won deal amount of the rep's book, opportunities expected from each
+    live customer's rate, plus an equal share of the region's new customers'). Targets run 12 months past the
     data (2026: the 2025 targets × 1.08), so forecasts and pipeline coverage
     have a target for the coming periods.
 """
@@ -75,7 +76,7 @@ import pyarrow.parquet as pq
 from salesbench.datasets.public import cache_dir
 from salesbench.core.schema import STAGES
 
-GENERATOR_VERSION = 5
+GENERATOR_VERSION = 6
 START = pd.Timestamp("2023-01-01")
 END = pd.Timestamp("2025-12-31")
 N_DAYS = (END - START).days + 1
@@ -330,7 +331,8 @@ class Tally:
     sla_den: int = 0
     potential: np.ndarray = None  # expected orders of the book known on 1 January, per type × rep × month
     new_potential: np.ndarray = None  # expected orders of the year's new customers, per type × region × month
-    nb_potential: np.ndarray = None  # skill-neutral expected won deal amount per rep × month
+    nb_potential: np.ndarray = None  # expected won deal amount of the book known on 1 January, per rep × month
+    nb_new_potential: np.ndarray = None  # expected won deal amount of the year's new customers, per region × month
     rep_visits: np.ndarray = None  # visits per rep × month (drive travel expenses)
     type_value_sum: dict[str, float] = field(default_factory=dict)
     type_orders: dict[str, int] = field(default_factory=dict)
@@ -345,6 +347,7 @@ class Tally:
         self.potential = np.zeros((len(TYPES), self.n_reps, 36))
         self.new_potential = np.zeros((len(TYPES), len(REGIONS), 36))
         self.nb_potential = np.zeros((self.n_reps, 36))
+        self.nb_new_potential = np.zeros((len(REGIONS), 36))
         self.rep_visits = np.zeros((self.n_reps, 36))
         self.type_value_sum = {t: 0.0 for t in TYPES}
         self.type_orders = {t: 0 for t in TYPES}
@@ -695,9 +698,6 @@ def _simulate_opportunities(world: World, tally: Tally, ch: Chunk) -> tuple[pd.D
     tally.sla_den += int(sla_m.sum())
     tally.sla_num += int((sla_m & (wk.dur[:, 1] * 24 > SLA_HOURS)).sum())
     opp_amount = np.round(_lognormal(crng, ch.par["deal_size"][wk.oc], 0.6, n_opp), -1)
-    neutral_win = np.prod(wk.q_base, axis=1)
-    created_month = np.minimum((wk.created_day // 1).astype(int), N_DAYS - 1)
-    np.add.at(tally.nb_potential, (ch.owner[wk.oc], world.month_index[created_month]), opp_amount * neutral_win)
     opps = pd.DataFrame({
         "opportunity_id": opp_ids, "customer_id": ch.ids[wk.oc], "rep_id": world.rep_ids[ch.owner[wk.oc]],
         "created_at": wk.created_ns, "amount": opp_amount,
@@ -737,9 +737,16 @@ def _add_target_potential(world: World, tally: Tally, ch: Chunk) -> None:
     churn *during* the year is expected, not known. New customers (per region): those whose first purchase
     falls in the year, the same expectation from their first day plus that first purchase; the company
     plans for a region's sign-ups, not for who wins them. No realised event of the year enters a target.
+    New business the same way: each customer's expected opportunities (``opp_weight × OPPS_PER_WEIGHT_YEAR`` a
+    year while active, the same survival) × its won deal's expected worth (mean deal size × the channel's
+    skill-neutral win rate), per owner rep (book) and per region (new customers); not the opportunities that
+    were in fact created.
     """
     n_reps = len(world.reps)
     gone_day = np.where(ch.churned, ch.churn_day, N_DAYS)  # the customer has left after this day
+    # a won deal's expected worth: the lognormal mean of the type's deal size × the channel's neutral win rate
+    neutral_win = np.prod(np.array([STAGE_Q[c] for c in CHANNELS])[ch.channel_idx], axis=1)
+    deal_value = ch.par["deal_size"] * np.exp(0.6 ** 2 / 2) * neutral_win
     for y in range(3):
         y0, y1 = world.month_bounds[12 * y][0], world.month_bounds[12 * y + 11][1]
         book = (ch.pre_existing | (ch.span_start < y0)) & (gone_day >= y0)
@@ -753,6 +760,13 @@ def _add_target_potential(world: World, tally: Tally, ch: Chunk) -> None:
             t_new = np.maximum((np.maximum(ch.span_start, lo) + hi) / 2 - ch.span_start, 0) / 365.25
             first = (ch.span_start >= lo) & (ch.span_start <= hi)
             exp_new = np.where(new, rate * share * np.exp(-ch.lam * ch.p_drop * t_new) + first, 0.0)
+            # new business: opportunities arrive at opp_weight × OPPS_PER_WEIGHT_YEAR a year while the customer
+            # is active, each won with the channel's skill-neutral probability, worth the type's mean deal size
+            opps = ch.par["opp_weight"] * OPPS_PER_WEIGHT_YEAR * (hi - lo + 1) / 365.25 * deal_value
+            nb_book = np.where(book, opps * np.exp(-ch.lam * ch.p_drop * t_book), 0.0)
+            nb_new = np.where(new, opps * share * np.exp(-ch.lam * ch.p_drop * t_new), 0.0)
+            tally.nb_potential[:, mi] += np.bincount(ch.owner, weights=nb_book, minlength=n_reps)
+            tally.nb_new_potential[:, mi] += np.bincount(ch.region_idx, weights=nb_new, minlength=len(REGIONS))
             for ti in range(len(TYPES)):
                 m = ch.ctype_idx == ti
                 tally.potential[ti, :, mi] += np.bincount(ch.owner[m], weights=exp_book[m], minlength=n_reps)
@@ -783,8 +797,9 @@ def _simulate_targets(world: World, tally: Tally) -> pd.DataFrame:
     revenue (expected orders × the type's average order value), × :data:`TARGET_STRETCH`, × a per rep and
     year negotiation factor ``exp(TARGET_POLITICS × z)``, z ~ N(0, 1), rescaled so each region keeps its
     total (the "politics" of target setting: some reps talk their target down, some are pushed up).
-    Skill-neutral, so attainment reflects skill. new_business: skill-neutral expected won deal amount of
-    the rep's opportunities by creation month. The plan for the year after the data (the "coming
+    Skill-neutral, so attainment reflects skill. new_business, set on 1 January the same way: the expected
+    won deal amount of the rep's book plus an equal share of the region's new customers' (no negotiation).
+    The plan for the year after the data (the "coming
     periods") is the last year's targets × (1 + PLAN_GROWTH).
     """
     reps = world.reps
@@ -801,8 +816,9 @@ def _simulate_targets(world: World, tally: Tally) -> pd.DataFrame:
         year *= politics[:, [y]]
         after = np.bincount(region_idx, weights=year.sum(axis=1), minlength=len(REGIONS))
         year *= (before / after)[region_idx, None]
+    new_business = tally.nb_potential + tally.nb_new_potential[region_idx] / per_region[region_idx, None]
     tg = []
-    for metric, pot in (("revenue", revenue), ("new_business", tally.nb_potential)):
+    for metric, pot in (("revenue", revenue), ("new_business", new_business)):
         pot = pot * TARGET_STRETCH
         pot = np.concatenate([pot, pot[:, 24:36] * (1 + PLAN_GROWTH)], axis=1)
         periods = [(START + pd.DateOffset(months=m)).date() for m in range(pot.shape[1])]
@@ -896,7 +912,8 @@ def _truth(world: World, tally: Tally, truth_customers: pd.DataFrame, rows: dict
                                      "each rep's book (churn during the year expected, not known) + an equal share "
                                      "of the region's expected new-customer revenue, x a negotiation factor",
                     "politics_sd": TARGET_POLITICS,
-                    "new_business_basis": "skill-neutral expected won amount of the rep's opportunities, by creation month",
+                    "new_business_basis": "set on 1 January: skill-neutral expected won amount of the opportunities "
+                                          "of the rep's live book plus an equal share of the region's new customers'",
                     "plan_growth_after_data": PLAN_GROWTH, "last_period": "2026-12-01"},
         "rows": dict(rows),
     }

@@ -143,8 +143,9 @@ def test_value_concentration_is_a_realistic_pareto(default_demo, small_demo):
 
 
 def test_revenue_targets_use_only_what_is_known_on_1_january():
-    """Churn and sign-ups during a year leave that year's revenue targets unchanged (no hindsight):
-    the book is fixed on 1 January, the new customers count per region whoever wins them."""
+    """Churn and sign-ups during a year leave that year's revenue and new-business targets unchanged (no
+    hindsight): the book is fixed on 1 January, the new customers count per region whoever wins them; new
+    business is expected from each customer's opportunity rate, not from the deals later created."""
     from salesbench.datasets import demo
 
     world = demo.World.build(2, 200)
@@ -163,6 +164,9 @@ def test_revenue_targets_use_only_what_is_known_on_1_january():
     demo._add_target_potential(world, other, ch)
     np.testing.assert_array_equal(other.potential[:, :, 24:], tally.potential[:, :, 24:])
     np.testing.assert_array_equal(other.new_potential[:, :, 24:], tally.new_potential[:, :, 24:])
+    assert tally.nb_potential[:, 24:].sum() > 0 and tally.nb_new_potential[:, 24:].sum() > 0
+    np.testing.assert_array_equal(other.nb_potential[:, 24:], tally.nb_potential[:, 24:])
+    np.testing.assert_array_equal(other.nb_new_potential[:, 24:], tally.nb_new_potential[:, 24:])
 
 
 def test_dirty_injects_exactly_the_listed_defects(tmp_path):
@@ -235,27 +239,27 @@ def _frame_digests(folder) -> dict[str, str]:
 
 
 #: seed 1, 600 customers (GENERATOR_VERSION 5: realistic value concentration, revenue targets set on
-#: 1 January from what is known then); a change here changes every demo-truth test's data:
+#: 1 January from what is known then; 6: new_business targets too, only targets and truth.json changed); a change here changes every demo-truth test's data:
 #: bump GENERATOR_VERSION and update these digests on purpose only.
 SEED1_600 = {
     "customers": "ea92c44a940fc10c", "expenses": "f5c749e226887790", "interactions": "2ee069fb70eaf173",
     "invoices": "7c555cca40e4a8c9", "opportunities": "7dc0ab8d0a1db565", "orders": "85d3c07e2439d193",
     "products": "f451e3fa70bcd4f8", "reps": "cd8c9109d8c04a78", "stage_history": "5d410b0fe53dd6b4",
-    "surveys": "94cee0eb15b8ec90", "targets": "2b0ceb0bd8bb1753", "truth_customers": "d931877a8b94a285",
-    "truth.json": "7350aa7870c9f025",
+    "surveys": "94cee0eb15b8ec90", "targets": "12e2e289275696f6", "truth_customers": "d931877a8b94a285",
+    "truth.json": "b1a4d10f3cb308e2",
 }
 #: the same company simulated in chunks of 250 customers (three chunks, each with its own generator)
 SEED1_600_CHUNK250 = {
     "customers": "952c69cb0ca3eca4", "expenses": "f94ab9830216d81f", "interactions": "05940d0539376eac",
     "invoices": "3075d8d101256ca8", "opportunities": "34643ae3408487cd", "orders": "33c4ff55e2807f71",
     "products": "f451e3fa70bcd4f8", "reps": "cd8c9109d8c04a78", "stage_history": "d7e4c4c9629eac82",
-    "surveys": "5d4cdda4f40921f2", "targets": "73586d04a4c87731", "truth_customers": "8ba27865c141a8fe",
-    "truth.json": "75bbcae55267c3f3",
+    "surveys": "5d4cdda4f40921f2", "targets": "aa2b7444b4abbffe", "truth_customers": "8ba27865c141a8fe",
+    "truth.json": "e0d3470685415954",
 }
 
 
 def test_generator_output_is_unchanged_by_the_split(small_demo):
-    assert GENERATOR_VERSION == 5
+    assert GENERATOR_VERSION == 6
     assert _frame_digests(small_demo) == SEED1_600
 
 

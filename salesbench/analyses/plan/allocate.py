@@ -16,7 +16,7 @@ import pandas as pd
 from salesbench.analyses.plan.split import driver_shares, largest_remainder, split
 
 COLUMN = {"region": "region", "team": "team", "rep": "rep_id"}
-DRIVER_COLS = ["forecast", "customers", "last_year", "capacity", "win_rate", "review"]
+DRIVER_COLS = ["forecast", "customers", "last_year", "capacity", "win_rate", "review", "book"]
 
 
 def allocate(total: float, reps: pd.DataFrame, levels: Sequence[str], weights: Mapping[str, float],

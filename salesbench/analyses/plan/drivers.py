@@ -9,6 +9,10 @@ the plan (:func:`rep_months`); :func:`rep_drivers` turns it into, per rep:
 - ``capacity``: the tenure ramp, min(1, months employed at the period's middle / ``ramp_months``)
   (0 for a rep hired after it); a region's capacity is its ramped headcount;
 - ``top_customer_share``: the largest customer's share of ``last_year`` (key-account risk);
+- ``book`` (the rep's live book, :func:`book_value`): the last-year revenue of its live customers, each
+  × the net revenue retention of its tier (new or established customers) measured one period earlier, plus the
+  last-year revenue of the rep's *new* customers: what the customers it carries into the period should
+  bring, plus a year of new business like the last one;
 - ``win_rate`` (capacity × ability to close): ``capacity`` × the rep's pooled win rate of the deals
   closed in the last period (:func:`pooled_win_rates`; needs ``opportunities`` and ``stage_history``);
 - ``review`` (capacity × last review): ``capacity`` × the rep's score in the performance review of
@@ -27,7 +31,7 @@ import datetime as dt
 import numpy as np
 import pandas as pd
 
-DRIVERS = ("forecast", "customers", "last_year", "capacity", "win_rate", "review")
+DRIVERS = ("forecast", "customers", "last_year", "capacity", "win_rate", "review", "book")
 LEVELS = ("region", "team", "rep")
 
 
@@ -55,6 +59,57 @@ def customer_revenue(ds, first: pd.Period, last: pd.Period, as_of: dt.date, live
           .to_pandas())
     df["live"] = df["recent"] > 0
     return df.drop(columns="recent")
+
+
+def book_value(ds, first: pd.Period, last: pd.Period, as_of: dt.date, live_days: int) -> tuple[pd.Series, dict]:
+    """``(book per rep_id, retention)``: each rep's live book carried into the period after ``as_of``.
+
+    A customer *starts* on its ``customers.signup_date`` (its first order when the data has none) and is
+    *new* in a period it started in. book = Σ over the rep's live customers (ordered in the ``live_days`` up to
+    ``as_of``) of last-period revenue × the retention of its tier (``new``: started in the last period;
+    ``established``: before) + Σ last-period revenue of its new customers (a year of new business like the
+    last one). retention (net revenue retention) of a tier = Σ last-period revenue ÷ Σ revenue in the period
+    one year earlier, over the (rep, customer) pairs of that tier one year earlier (live on ``as_of`` − 1 year,
+    started in / before that earlier period): first-year customers grow into a full year, established ones
+    drift. A tier without such revenue takes the pooled retention; 1.0 when the orders do not reach back to the
+    earlier period. Only orders up to ``as_of`` are read (aggregated in the engine); ``retention`` is
+    ``{"new": …, "established": …}``.
+    """
+    o = ds.table("orders")
+    o = o.filter(o.order_date <= as_of).mutate(rep_id=o.rep_id.fill_null("(none)"))
+    starts = o.group_by(cid_=o.customer_id).aggregate(start=o.order_date.min())
+    if ds.has_columns("customers", ["customer_id", "signup_date"]):
+        c = ds.table("customers")
+        signup = c.group_by(sid_=c.customer_id).aggregate(signup=c.signup_date.min())
+        starts = starts.left_join(signup, starts.cid_ == signup.sid_)
+        starts = starts.select("cid_", start=starts.signup.fill_null(starts.start))
+    prev_as_of = (pd.Timestamp(as_of) - pd.DateOffset(years=1)).date()
+    start, end = first.start_time.date(), last.end_time.date()
+    p_start, p_end = (first - 12).start_time.date(), (last - 12).end_time.date()
+    j = o.left_join(starts, o.customer_id == starts.cid_)
+    j = j.filter((j.order_date >= p_start) | (j.order_date > prev_as_of - dt.timedelta(days=live_days)))
+    in_span = (j.order_date >= start) & (j.order_date <= end)
+    in_prev = (j.order_date >= p_start) & (j.order_date <= p_end)
+    recent = j.order_date > as_of - dt.timedelta(days=live_days)
+    recent_prev = (j.order_date > prev_as_of - dt.timedelta(days=live_days)) & (j.order_date <= prev_as_of)
+    df = (j.group_by(["rep_id", "customer_id"])
+          .aggregate(revenue=in_span.ifelse(j.revenue, 0.0).sum(), prev_revenue=in_prev.ifelse(j.revenue, 0.0).sum(),
+                     live=recent.ifelse(1, 0).sum(), live_prev=recent_prev.ifelse(1, 0).sum(), start=j.start.min())
+          .to_pandas())
+    began = pd.to_datetime(df["start"])
+    new = (began >= pd.Timestamp(start)) & (began <= pd.Timestamp(end))
+    tier_prev = np.where(began >= pd.Timestamp(p_start), "new", "established")
+    first_day = ds.table("orders").order_date.min().to_pyarrow().as_py()
+    kept = df[(df["live_prev"] > 0) & (df["prev_revenue"] > 0)]
+    reaches_back = first_day is not None and first_day <= p_start and len(kept) > 0
+    pooled = float(kept["revenue"].sum() / kept["prev_revenue"].sum()) if reaches_back else 1.0
+    retention = {}
+    for tier in ("new", "established"):
+        k = kept[tier_prev[kept.index] == tier] if reaches_back else kept.iloc[:0]
+        retention[tier] = float(k["revenue"].sum() / k["prev_revenue"].sum()) if k["prev_revenue"].sum() > 0 else pooled
+    rate = np.where(new, retention["new"], retention["established"])
+    book = (rate * df["revenue"].where(df["live"] > 0, 0.0) + df["revenue"].where(new, 0.0)).clip(lower=0)
+    return book.groupby(df["rep_id"]).sum(), retention
 
 
 def has_level(ds, level: str) -> bool:

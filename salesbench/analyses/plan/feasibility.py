@@ -61,3 +61,23 @@ def rep_sigma(prev: pd.Series, last: pd.Series, region: pd.Series) -> float:
     tot = df.groupby("region")[["prev", "last"]].transform("sum")
     dev = np.log(df["last"] / df["prev"]) - np.log(tot["last"] / tot["prev"])
     return float(dev.std(ddof=1))
+
+
+def rep_means(book: pd.Series, prev: pd.Series, last: pd.Series, region: pd.Series, reversion: float) -> np.ndarray:
+    """Each rep's expected revenue next period: its ``book`` × (its region-relative growth last period)^−``reversion``,
+    rescaled so each region's reps keep the region's Σ ``book``.
+
+    growth_i = (last_i / prev_i) ÷ (Σ last / Σ prev of the region), clipped to [0.2, 5]; a rep whose year beat its
+    region's is expected to fall back part of the way (a lucky year does not repeat), one that lagged to recover.
+    ``reversion`` 0: the book alone; 1: full return to the year before. Factor 1 for a rep without revenue in
+    both years (or data not reaching back). All Series aligned by position.
+    """
+    df = pd.DataFrame({"book": np.asarray(book, float), "prev": np.asarray(prev, float),
+                       "last": np.asarray(last, float), "region": np.asarray(region)})
+    ok = (df["prev"] > 0) & (df["last"] > 0)
+    tot = df[ok].groupby("region")[["prev", "last"]].sum()
+    g_region = df["region"].map(tot["last"] / tot["prev"])
+    growth = (df["last"] / df["prev"].where(ok) / g_region).clip(0.2, 5.0)
+    m = df["book"] * growth.fillna(1.0) ** (-float(reversion))
+    scale = df.groupby("region")["book"].transform("sum") / m.groupby(df["region"]).transform("sum")
+    return (m * scale.where(np.isfinite(scale) & (scale > 0), 1.0)).to_numpy(float)

@@ -5,15 +5,18 @@ to the company target, and how likely is each piece?
 
 :class:`SalesPlan` runs the steps, each in its own module:
 
-1. :mod:`~salesbench.analyses.plan.target` — the planned period and the company target:
-   last period's revenue × (1 + ``growth``) or the absolute ``amount``.
+1. :mod:`~salesbench.analyses.plan.target` — the planned period.
 2. The forecasting analysis (:class:`~salesbench.analyses.forecasting.model.SalesForecast`,
    total and regions, cheap settings) — the predictive distribution of every planned month.
-3. :mod:`~salesbench.analyses.plan.drivers` — per rep: last-year revenue, last-year revenue of
-   live customers, tenure-ramped capacity (alone, × pooled win rate, × last review score), forecast share.
+3. :mod:`~salesbench.analyses.plan.drivers` — per rep: the live book (live customers × their tier's
+   retention + a year of new business), last-year revenue, last-year revenue of live customers,
+   tenure-ramped capacity (alone, × pooled win rate, × last review score), forecast share; then the
+   company target: the ``basis`` (Σ books, last period's revenue or the forecast mean) × (1 + ``growth``),
+   or the absolute ``amount``.
 4. :mod:`~salesbench.analyses.plan.allocate` — the split down ``levels`` by the ``weights`` of the
    drivers and inside each piece over the months (largest-remainder rounding: exact sums).
-5. :mod:`~salesbench.analyses.plan.feasibility` — P(reach) and a red/amber/green flag per piece and month.
+5. :mod:`~salesbench.analyses.plan.feasibility` — P(reach) and a red/amber/green flag per piece and month
+   (company and regions from the forecast; teams and reps centred on the reps' books with ``reversion``).
 
 Wording and tables live in :mod:`salesbench.analyses.plan.report`, figures in
 :mod:`salesbench.analyses.plan.plots`; formulas in ``docs/plan.md``.
@@ -60,10 +63,13 @@ class SalesPlan(Analysis):
     """Configure, then ``fit(ds)``: period → company target → forecast → drivers → split → months → P(reach).
 
     After ``fit``: ``as_of_``, ``period_`` (label), ``months_`` (month starts), ``last_span_`` (the
-    same span a year earlier), ``last_revenue_``, ``target_``; ``forecast_`` (the forecast's rows
+    same span a year earlier), ``last_revenue_``, ``basis_amount_`` (what the target grows from), ``target_``,
+    ``retention_`` (the book's net revenue retention per tier, ``new`` / ``established``), ``book_scale_`` (last
+    period's revenue ÷ that of the 12 months the book is measured on; 1 for a year planned from its eve); ``forecast_`` (the forecast's rows
     for the planned months), ``rho_``; ``total_`` (the total's period mean, σ, monthly means, monthly σ);
     ``regions_`` (the same per region, and its last-year months); ``company_`` (``mean, sigma, prob_reach, stretch``);
-    ``reps_`` (drivers per rep); ``win_rates_`` / ``review_scores_`` (per rep, empty when their driver's weight
+    ``reps_`` (drivers per rep, with ``book``, ``rep_mean`` (the expected revenue behind its P(reach),
+    :func:`~.feasibility.rep_means`) and ``mean_share`` (its share of the region's books)); ``win_rates_`` / ``review_scores_`` (per rep, empty when their driver's weight
     is 0); ``rep_sigma_`` (a rep's own relative year-to-year swing, :func:`~.feasibility.rep_sigma`); ``tree_`` (one row per unit: ``level, key, parent, target``,
     drivers, ``mean, sigma, prob_reach, status``, and ``actual, attainment`` when the data holds the period); ``monthly_`` (``level, key, month, target,
     last_year, mean, sigma, prob_reach, status``); ``at_risk_`` (the riskiest reps); ``lines_`` (each region's target over its
@@ -74,10 +80,11 @@ class SalesPlan(Analysis):
 
     name = "plan"
 
-    def __init__(self, as_of=None, period=None, growth=0.10, amount=None, levels=["region", "team", "rep"],
-                 weights={"forecast": 0.3, "customers": 0.4, "win_rate": 0.3},
+    def __init__(self, as_of=None, period=None, growth=0.0, amount=None, basis="book",
+                 levels=["region", "team", "rep"],
+                 weights={"book": 1.0},
                  month_weights={"forecast": 0.5, "last_year": 0.5}, rounding=1000.0, live_days=180,
-                 ramp_months=6.0, win_rate_prior=20.0, review_period="quarter", product_lines=True,
+                 ramp_months=6.0, win_rate_prior=20.0, reversion=0.5, review_period="quarter", product_lines=True,
                  risk_lines={"red": 0.3, "amber": 0.5},
                  forecast_models=["seasonal_naive", "ets"], forecast_origins=2,
                  forecast_reconciliation="wls_struct", at_risk=10):
@@ -85,6 +92,7 @@ class SalesPlan(Analysis):
         self.period = period
         self.growth = growth
         self.amount = amount
+        self.basis = basis
         self.levels = levels
         self.weights = weights
         self.month_weights = month_weights
@@ -92,6 +100,7 @@ class SalesPlan(Analysis):
         self.live_days = live_days
         self.ramp_months = ramp_months
         self.win_rate_prior = win_rate_prior
+        self.reversion = reversion
         self.review_period = review_period
         self.product_lines = product_lines
         self.risk_lines = risk_lines
@@ -103,14 +112,18 @@ class SalesPlan(Analysis):
     # -- parameters -----------------------------------------------------------------------------
     @classmethod
     def check_params(cls, values: Mapping[str, Any]) -> None:
-        """Period format (and not begun by ``as_of`` when given), growth > −100 %, amount ≥ 0, levels in
-        hierarchy order, driver weights known, non-negative and summing to 1, rounding ≥ 0, risk lines ordered."""
+        """Period format (and not begun by ``as_of`` when given), growth > −100 %, a known basis, reversion ≥ 0,
+        amount ≥ 0, levels in hierarchy order, driver weights known, non-negative and summing to 1, rounding ≥ 0,
+        risk lines ordered."""
         if values["period"] is not None:
             check_with("period", tg.parse_period, values["period"])
             if values["as_of"] is not None:
                 check_with("period", tg.plan_period, values["period"], values["as_of"])
         if number("growth", values["growth"]) <= -1:
             raise CheckError("growth", f"must be above -1 (a fall of 100%), not {values['growth']}")
+        one_of(values, "basis", list(tg.BASES))
+        if number("reversion", values["reversion"]) < 0:
+            raise CheckError("reversion", f"must be 0 (the book alone) or positive, not {values['reversion']}")
         if values["amount"] is not None and number("amount", values["amount"]) < 0:
             raise CheckError("amount", f"a target cannot be below zero, got {values['amount']}")
         levels = list(values["levels"])
@@ -178,6 +191,7 @@ class SalesPlan(Analysis):
         self._fit_target(ds, ly_first, ly_last)
         self._fit_forecast(ds, last)
         self._fit_drivers(ds, ly_first, ly_last, first, last)
+        self._fit_basis()
         self._fit_tree()
         self._fit_feasibility()
         self._fit_lines()
@@ -206,7 +220,14 @@ class SalesPlan(Analysis):
         monthly = dv.rep_months(ds, ly_first, ly_last)
         self.last_monthly_ = monthly
         self.last_revenue_ = float(monthly["revenue"].sum())
-        self.target_ = tg.company_target(self.last_revenue_, self.growth, self.amount, self.rounding)
+
+    def _fit_basis(self) -> None:
+        """The company target over its ``basis``: last period's revenue, the reps' books or the forecast mean."""
+        self.basis_amount_ = {"last_year": self.last_revenue_, "book": float(self.reps_["book"].sum()),
+                              "forecast": float(self.total_[0])}[self.basis]
+        if self.basis_amount_ <= 0 and self.amount is None:
+            raise ReportSkipped(gettext("the basis of the company target is zero: there is nothing to grow from"))
+        self.target_ = tg.company_target(self.basis_amount_, self.growth, self.amount, self.rounding)
 
     def _fit_forecast(self, ds, last) -> None:
         horizon = (last - pd.Period(self.as_of_, "M")).n + 1   # the as_of month may be incomplete (dropped)
@@ -220,12 +241,14 @@ class SalesPlan(Analysis):
         self.rho_ = float(f.rho_) if np.isfinite(f.rho_) else 0.0
         if set(self.forecast_.loc[self.forecast_["unique_id"] == TOTAL, "ds"]) != set(starts):
             raise ReportSkipped(gettext("the forecast does not reach {month}", month=fmt_month(str(self.months_[-1]))))
+        self.total_ = fz.unit_distribution(self.forecast_, TOTAL, starts, self.rho_)
 
     def _fit_drivers(self, ds, ly_first, ly_last, first, last) -> None:
         reps = dv.reps_frame(ds)
         mid = (first.start_time + (last.end_time - first.start_time) / 2).date()
         cust = dv.customer_revenue(ds, ly_first, ly_last, self.as_of_, self.live_days)
         r = dv.rep_drivers(reps, self.last_monthly_, cust, mid, self.ramp_months)
+        r["book"] = r["rep_id"].map(self._book(ds, ly_first, ly_last)).fillna(0.0)
         self.win_rates_ = self.review_scores_ = pd.Series(dtype=float)
         if self.weights.get("win_rate", 0) > 0:
             self.win_rates_ = dv.pooled_win_rates(ds, ly_first, ly_last, self.as_of_, float(self.win_rate_prior))
@@ -243,13 +266,33 @@ class SalesPlan(Analysis):
         for region in sorted(r["region"].unique()):
             self.regions_[region] = self._region_distribution(region, r, starts)
         r["forecast"] = [self.regions_[g]["mean"] * s for g, s in zip(r["region"], r["region_share"])]
-        self.reps_ = r
         self.rep_sigma_ = 0.0
+        prev = pd.Series(dtype=float)
         prev_first = ly_first - 12
         if prev_first.start_time.date() >= ds.table("orders").order_date.min().to_pyarrow().as_py():
             prev = dv.rep_months(ds, prev_first, ly_last - 12).groupby("rep_id")["revenue"].sum()
             ix = r.set_index("rep_id")
             self.rep_sigma_ = fz.rep_sigma(ix.index.map(prev).to_series(index=ix.index), ix["last_year"], ix["region"])
+        r["rep_mean"] = fz.rep_means(r["book"], r["rep_id"].map(prev), r["last_year"], r["region"], float(self.reversion))
+        book_region = r.groupby("region")["book"].transform("sum")
+        r["mean_share"] = np.where(book_region > 0, r["rep_mean"] / book_region.where(book_region > 0, 1),
+                                   r["region_share"])
+        self.reps_ = r
+
+    def _book(self, ds, ly_first, ly_last) -> pd.Series:
+        """Each rep's book for the planned period: the book of the 12 full months up to ``as_of``
+        (:func:`~.drivers.book_value`) × (last period's revenue ÷ those 12 months' revenue), so a quarter's book
+        keeps the customers won after the same quarter a year earlier; a year planned from its eve: factor 1."""
+        t_last = pd.Period(self.as_of_, "M")
+        if self.as_of_ != t_last.end_time.date():
+            t_last -= 1
+        t_first = t_last - 11
+        book, self.retention_ = dv.book_value(ds, t_first, t_last, self.as_of_, self.live_days)
+        self.book_scale_ = 1.0
+        if (t_first, t_last) != (ly_first, ly_last):
+            trailing = float(dv.rep_months(ds, t_first, t_last)["revenue"].sum())
+            self.book_scale_ = self.last_revenue_ / trailing if trailing > 0 else 1.0
+        return book * self.book_scale_
 
     def _region_distribution(self, region: str, reps: pd.DataFrame, starts) -> dict:
         """The region's forecast series; without one (a region only the reps table knows), the total × its last-year share."""
@@ -271,27 +314,32 @@ class SalesPlan(Analysis):
         self.tree_ = al.allocate(self.target_, self.reps_, list(self.levels), self.weights, step)
         profiles = {g: al.month_profile(d["month_mean"], d["last_year_months"], self.month_weights)
                     for g, d in self.regions_.items()}
-        total = fz.unit_distribution(self.forecast_, TOTAL, [m.start_time for m in self.months_], self.rho_)
+        total = self.total_
         ly_total = self.last_monthly_.groupby("month")["revenue"].sum().reindex([m - 12 for m in self.months_],
                                                                                 fill_value=0.0)
         profiles["company"] = al.month_profile(total[2], ly_total.to_numpy(float), self.month_weights)
-        self.total_ = total
         self.monthly_ = al.monthly(self.tree_, profiles, self.months_, step)
 
     def _fit_feasibility(self) -> None:
         t, r = self.tree_, self.reps_
         share = {f"region:{g}": 1.0 for g in self.regions_}
-        share.update({f"rep:{k}": s for k, s in zip(r["rep_id"], r["region_share"])})
-        share.update({f"team:{k}": s for k, s in r.groupby("team")["region_share"].sum().items()})
+        share.update({f"rep:{k}": s for k, s in zip(r["rep_id"], r["mean_share"])})
+        share.update({f"team:{k}": s for k, s in r.groupby("team")["mean_share"].sum().items()})
         # each rep's own swing (rep_sigma_ × its mean) adds to its variance; a team adds its reps' (Σ share²)
-        own = {f"rep:{k}": s * s for k, s in zip(r["rep_id"], r["region_share"])}
-        own.update({f"team:{k}": v for k, v in (r["region_share"] ** 2).groupby(r["team"]).sum().items()})
+        own = {f"rep:{k}": s * s for k, s in zip(r["rep_id"], r["mean_share"])}
+        own.update({f"team:{k}": v for k, v in (r["mean_share"] ** 2).groupby(r["team"]).sum().items()})
+        # below the region, the level is the reps' books (the bottom-up forecast), the spread the region's relative σ
+        level = {g: (b / self.regions_[g]["mean"] if b > 0 and self.regions_[g]["mean"] > 0 else 1.0)
+                 for g, b in r.groupby("region")["book"].sum().items()}
         means, sigmas, mmeans, msigmas = [], [], {}, {}
         for _, row in t.iterrows():
             if row["level"] == "company":
                 m, s, mm, ms = self.total_
             else:
-                d = self.regions_[row["region"]]
+                d = dict(self.regions_[row["region"]])
+                if row["level"] != "region":
+                    k = level.get(row["region"], 1.0)
+                    d = {**d, **{c: d[c] * k for c in ("mean", "sigma", "month_mean", "month_sigma")}}
                 m, s = fz.scaled(d["mean"], d["sigma"], share[row["id"]])
                 mm, ms = fz.scaled(d["month_mean"], d["month_sigma"], share[row["id"]])
                 extra = self.rep_sigma_ ** 2 * own.get(row["id"], 0.0)
@@ -373,7 +421,8 @@ class SalesPlan(Analysis):
         return {
             "as_of": self.as_of_.isoformat(), "period": self.period_,
             "last_period": f"{self.last_span_[0]}..{self.last_span_[1]}",
-            "last_revenue": self.last_revenue_, "target": c["target"],
+            "last_revenue": self.last_revenue_, "basis": self.basis, "basis_amount": self.basis_amount_,
+            "retention": dict(self.retention_), "target": c["target"],
             "growth": c["target"] / self.last_revenue_ - 1 if self.last_revenue_ > 0 else None,
             "forecast_mean": c["mean"], "forecast_sigma": c["sigma"], "prob_reach": c["prob_reach"],
             "stretch": c["stretch"], "levels": list(self.levels),

@@ -38,7 +38,8 @@ def plot_waterfall(steps: pd.DataFrame, *, ax=None):
     viz.money_axis(ax)
     lo = min(b for b in bottoms[1:-1]) if len(vals) > 2 else 0
     ax.set_ylim(bottom=max(0.0, 0.9 * min(lo, vals[0], vals[-1])))
-    ax.set_ylabel(_("revenue"))
+    ax.set_ylabel(_("Revenue in the period"))
+    ax.set_title(_("From last period's revenue to the target: the change in each region"))
     return ax
 
 

@@ -62,20 +62,30 @@ def sentences(M: SalesPlan) -> list[str]:
     c = M.company_
     f = dict(period=viz.fmt_period(M.period_), target=viz.fmt_money(c["target"]), growth=viz.fmt_pct(M.growth, 1),
              last=viz.fmt_money(M.last_revenue_), span=_span(M), as_of=_as_of_text(M.as_of_))
-    if M.amount is None:
+    if M.amount is None and M.basis == "book":
+        first = _("The {period} target is {target}: {growth} over the reps' live books ({basis}: last period's "
+                  "revenue of the customers each rep carries into {period}, grown or shrunk as such customers did a "
+                  "year earlier, plus a year of new business like the last), against the {last} sold in {span} "
+                  "(plan made as of {as_of}).", basis=viz.fmt_money(M.basis_amount_), **f)
+    elif M.amount is None and M.basis == "forecast":
+        first = _("The {period} target is {target}: {growth} over the forecast mean ({basis}), against the {last} "
+                  "sold in {span} (plan made as of {as_of}).", basis=viz.fmt_money(M.basis_amount_), **f)
+    elif M.amount is None:
         first = _("The {period} target is {target}: {growth} growth over the {last} sold in {span} "
                   "(plan made as of {as_of}).", **f)
     else:
         first = _("The {period} target is {target}: an absolute amount, against the {last} sold in {span} "
                   "(plan made as of {as_of}).", **f)
-    return [
-        first,
-        _("The forecast for {period} is {mean} (80% interval {lo}–{hi}); the target is {stretch} above it, so the "
-          "company reaches it with probability {p}.", period=viz.fmt_period(M.period_), mean=viz.fmt_money(c["mean"]),
-          lo=viz.fmt_money(c["mean"] - 1.2816 * c["sigma"]), hi=viz.fmt_money(c["mean"] + 1.2816 * c["sigma"]),
-          stretch=viz.fmt_pct(c["stretch"], 1), p=viz.fmt_pct(c["prob_reach"])),
-        _level_sentence(M),
-    ]
+    g = dict(period=viz.fmt_period(M.period_), mean=viz.fmt_money(c["mean"]),
+             lo=viz.fmt_money(c["mean"] - 1.2816 * c["sigma"]), hi=viz.fmt_money(c["mean"] + 1.2816 * c["sigma"]),
+             stretch=viz.fmt_pct(abs(c["stretch"]), 1), p=viz.fmt_pct(c["prob_reach"]))
+    if c["stretch"] >= 0:
+        second = _("The forecast for {period} is {mean} (80% interval {lo}–{hi}); the target is {stretch} above it, "
+                   "so the company reaches it with probability {p}.", **g)
+    else:   # a target below the forecast (e.g. the reps' books when the forecast runs high)
+        second = _("The forecast for {period} is {mean} (80% interval {lo}–{hi}); the target is {stretch} below it, "
+                   "so the company reaches it with probability {p}.", **g)
+    return [first, second, _level_sentence(M)]
 
 
 def _as_of_text(day) -> str:

@@ -2,8 +2,9 @@
 
 :func:`plan_period` reads ``period`` (``"2026"``, ``"2026-Q2"`` or None = the next
 full calendar year after ``as_of``); :func:`last_period` is the same span one
-year earlier; :func:`company_target` = last-period revenue × (1 + growth), or the
-absolute ``amount``, rounded to a multiple of ``rounding``.
+year earlier; :func:`company_target` = the basis amount × (1 + growth), or the
+absolute ``amount``, rounded to a multiple of ``rounding``. The basis (:data:`BASES`)
+is the reps' books (Σ ``drivers.book_value``), last-period revenue or the forecast mean.
 """
 from __future__ import annotations
 
@@ -11,6 +12,9 @@ import datetime as dt
 import re
 
 import pandas as pd
+
+#: what the company target grows from (``basis``): the reps' books, last period's revenue, the forecast mean
+BASES = ("book", "last_year", "forecast")
 
 _PERIOD = re.compile(r"^(\d{4})(?:-Q([1-4]))?$")
 
@@ -49,7 +53,7 @@ def months(first: pd.Period, last: pd.Period) -> list[pd.Period]:
     return list(pd.period_range(first, last, freq="M"))
 
 
-def company_target(last_revenue: float, growth: float, amount: float | None, rounding: float) -> float:
-    """``amount`` when given, else ``last_revenue × (1 + growth)``; rounded to the nearest multiple of ``rounding``."""
-    raw = float(amount) if amount is not None else float(last_revenue) * (1.0 + float(growth))
+def company_target(basis_amount: float, growth: float, amount: float | None, rounding: float) -> float:
+    """``amount`` when given, else ``basis_amount × (1 + growth)``; rounded to the nearest multiple of ``rounding``."""
+    raw = float(amount) if amount is not None else float(basis_amount) * (1.0 + float(growth))
     return float(round(raw / rounding) * rounding) if rounding > 0 else raw

@@ -21,7 +21,8 @@ AS_OF = dt.date(2024, 12, 31)
 def test_plan_for_the_next_year_sums_exactly_at_every_level(plan):
     assert plan.period_ == "2025" and [str(m) for m in plan.months_][::11] == ["2025-01", "2025-12"]
     t = plan.tree_
-    assert t.loc[0, "target"] == plan.target_ == round(plan.last_revenue_ * 1.10 / 1000) * 1000
+    assert plan.basis == "book" and plan.basis_amount_ == pytest.approx(plan.reps_["book"].sum())
+    assert t.loc[0, "target"] == plan.target_ == round(plan.basis_amount_ / 1000) * 1000   # growth 0 over the books
     for pid, kids in t.dropna(subset=["parent"]).groupby("parent"):
         assert kids["target"].sum() == t.loc[t["id"] == pid, "target"].item(), pid
     by_unit = plan.monthly_.groupby(["level", "key"])["target"].sum()
@@ -107,13 +108,18 @@ def test_headline_card_flags_the_company_chance_with_the_warning_lines(plan):
 
 
 def test_a_reps_spread_adds_its_own_swing_to_its_regions(plan):
-    """σ of a rep = √(s·σ_region² + (s·μ_region·rep_sigma)²): wider than the region's share alone."""
+    """A rep's mean is its rep_mean (book with mean reversion); σ = √(s·(k·σ_region)² + (rep_mean·rep_sigma)²) with
+    s its share of the region's books and k = Σ books ÷ the region's forecast mean: wider than the share alone."""
     assert 0 < plan.rep_sigma_ < 2
     rep = plan.tree_[plan.tree_["level"] == "rep"].iloc[0]
-    s = plan.reps_.set_index("rep_id").loc[rep["key"], "region_share"]
+    r = plan.reps_.set_index("rep_id")
+    books = r.loc[r["region"] == rep["region"], "book"].sum()
+    s = r.loc[rep["key"], "rep_mean"] / books
     d = plan.regions_[rep["region"]]
-    assert rep["sigma"] == pytest.approx(np.sqrt(s * d["sigma"] ** 2 + (s * d["mean"] * plan.rep_sigma_) ** 2))
-    assert rep["sigma"] > np.sqrt(s) * d["sigma"]
+    k = books / d["mean"]
+    assert rep["mean"] == pytest.approx(r.loc[rep["key"], "rep_mean"])
+    assert rep["sigma"] == pytest.approx(np.sqrt(s * (k * d["sigma"]) ** 2 + (s * books * plan.rep_sigma_) ** 2))
+    assert rep["sigma"] > np.sqrt(s) * k * d["sigma"]
 
 
 def test_pooled_win_rates_equal_an_independent_computation(small_demo):
@@ -148,3 +154,61 @@ def test_win_rate_and_review_drivers_split_by_ramped_ability(small_demo):
     team = r[r["team"] == r["team"].iloc[0]]
     x = 0.5 * team["win_rate"] / team["win_rate"].sum() + 0.5 * team["review"] / team["review"].sum()
     assert np.allclose(reps.loc[team.index, "target"] / reps.loc[team.index, "target"].sum(), x)
+
+
+def test_the_plan_uses_nothing_after_its_day(plan, small_demo, tmp_path):
+    """The same plan from the data cut at 2024-12-31: every target, the books and the rep means are identical
+    (the 2025 orders only feed the check against actuals)."""
+    import pandas as pd
+
+    data = tmp_path / "cut"
+    shutil.copytree(small_demo, data)
+    o = pd.read_parquet(data / "orders.parquet")
+    o[pd.to_datetime(o["order_date"]) <= "2024-12-31"].to_parquet(data / "orders.parquet", index=False)
+    cut = SalesPlan(as_of=AS_OF, period="2025").fit(open_data(data))
+    assert cut.backtest_ is None and plan.backtest_ is not None
+    assert cut.target_ == plan.target_
+    assert cut.tree_["target"].tolist() == plan.tree_["target"].tolist()
+    assert cut.monthly_["target"].tolist() == plan.monthly_["target"].tolist()
+    for col in ("book", "rep_mean"):
+        assert np.allclose(cut.reps_[col], plan.reps_[col]), col
+
+
+def test_back_test_on_the_small_demo_beats_the_shipped_targets_and_the_base_rate(plan, small_demo):
+    """Issue #16's check on the small demo (seed 1): the reps' attainment of the plan is less spread (IQR ÷ median)
+    than their attainment of the demo's own 2025 targets, and the stated P(reach) scores a better Brier score than
+    the base rate. (Its median, ~140 %, is outside 100 % ± 7 %: this company outgrew its books by a third.)"""
+    import pandas as pd
+
+    tg = pd.read_parquet(small_demo / "targets.parquet")
+    tg = tg[(tg["level"] == "rep") & (tg["metric"] == "revenue") & (pd.to_datetime(tg["period"]).dt.year == 2025)]
+    reps = plan.tree_[plan.tree_["level"] == "rep"].set_index("key")
+    shipped = reps["actual"] / tg.groupby("key")["value"].sum().reindex(reps.index)
+    planned = reps["attainment"]
+
+    def rel(a):
+        return (a.quantile(0.75) - a.quantile(0.25)) / a.median()
+
+    b = plan.backtest_
+    assert rel(planned) < rel(shipped)
+    assert b["brier"] < b["brier_base_rate"]
+    assert b["median_attainment"] == pytest.approx(planned.median())
+
+
+def test_a_quarter_is_planned_from_the_books_of_the_last_twelve_months(small_demo):
+    """2025-Q1 planned on 2024-12-31: the book is measured on 2024 (customers won after 2024-Q1 count too) and
+    scaled to the quarter by 2024-Q1's share of 2024's revenue; back-tested, the median rep reaches 98.7 %."""
+    import pandas as pd
+
+    from salesbench.analyses.plan import drivers as dv
+
+    ds = open_data(small_demo)
+    p = SalesPlan(as_of=AS_OF, period="2025-Q1", product_lines=False, forecast_models=["seasonal_naive"],
+                  forecast_origins=1).fit(ds)
+    y24 = (pd.Period("2024-01", "M"), pd.Period("2024-12", "M"))
+    book, _ = dv.book_value(ds, *y24, AS_OF, 180)
+    scale = p.last_revenue_ / dv.rep_months(ds, *y24)["revenue"].sum()
+    assert p.book_scale_ == pytest.approx(scale) and 0.15 < scale < 0.35
+    assert p.basis_amount_ == pytest.approx(book.sum() * scale)
+    assert p.target_ == round(p.basis_amount_ / 1000) * 1000
+    assert p.backtest_["median_attainment"] == pytest.approx(0.987, abs=0.005)

@@ -9,7 +9,8 @@ import pandas as pd
 def test_plan_report_runs_and_writes_the_targets(run_report):
     out, res = run_report("plan")
     assert res["status"] == "ok" and res["period"] == "2026"
-    assert 0 < res["prob_reach"] < 1 and res["target"] == round(res["last_revenue"] * 1.1 / 1000) * 1000
+    assert 0 < res["prob_reach"] < 1 and res["basis"] == "book"
+    assert res["target"] == round(res["basis_amount"] / 1000) * 1000 and set(res["retention"]) == {"new", "established"}
     targets = pd.read_csv(out / "plan.targets.csv")
     assert list(targets.columns) == ["period", "level", "key", "metric", "value"]
     company = targets[targets["level"] == "company"]

@@ -39,3 +39,17 @@ def test_reach_distribution_counts_and_colours():
     colours = {matplotlib.colors.to_hex(b.get_facecolor()) for b in ax.patches if b.get_height()}
     assert colours == {viz.STATUS[c].lower() for c in ("red", "amber", "green")}
     plt.close(ax.figure)
+
+
+def test_waterfall_has_a_title_and_a_money_label_in_both_languages():
+    from salesbench.core import i18n
+
+    steps = pd.DataFrame({"label": ["2025", "East", "2026 target"], "value": [100.0, 8.0, 108.0]})
+    ax = plots.plot_waterfall(steps)
+    assert ax.get_title() == "From last period's revenue to the target: the change in each region"
+    assert ax.get_ylabel() == "Revenue in the period"
+    plt.close(ax.figure)
+    with i18n.language("zh-CN"):
+        ax = plots.plot_waterfall(steps)
+    assert ax.get_title() == "从上一期销售额到目标：各区域的变化" and ax.get_ylabel() == "期间销售额"
+    plt.close(ax.figure)

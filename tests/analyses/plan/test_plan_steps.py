@@ -136,6 +136,8 @@ def test_ramp():
     ({"risk_lines": {"red": 0.6, "amber": 0.5}}, "risk_lines", "red ≤ amber"),
     ({"win_rate_prior": -1}, "win_rate_prior", "positive number of deals"),
     ({"review_period": "decade"}, "review_period", "decade"),
+    ({"basis": "hope"}, "basis", "hope"),
+    ({"reversion": -0.5}, "reversion", "positive"),
 ])
 def test_check_params_names_the_key(change, key, words):
     values = {**params.defaults("plan"), **change}
@@ -151,3 +153,60 @@ def test_calibration_known_answer():
     assert cal["brier"] == pytest.approx((0.01 + 0.64 + 0.0225 + 0.01) / 4)
     assert cal["brier_base_rate"] == pytest.approx((0.5625 + 3 * 0.0625) / 4)
     assert cal["reliability"][["bin", "n"]].values.tolist() == [["0.1–0.2", 2], ["0.8–0.9", 1], ["0.9–1.0", 1]]
+
+
+def _book_frames(with_signup: bool = True) -> dict:
+    """Five customers of two reps over 2023–2025 (one order after the plan's day): the book's known answer."""
+    rows = [("A", "R1", "2023-01-01", 100.0), ("A", "R1", "2023-11-01", 100.0), ("A", "R1", "2024-02-01", 90.0),
+            ("A", "R1", "2024-10-01", 90.0),
+            ("B", "R1", "2023-09-01", 50.0), ("B", "R1", "2024-03-01", 100.0), ("B", "R1", "2024-12-01", 50.0),
+            ("C", "R2", "2024-06-01", 40.0), ("C", "R2", "2024-08-01", 20.0),
+            ("D", "R2", "2023-12-01", 30.0), ("D", "R2", "2024-01-15", 70.0),
+            ("E", "R2", "2024-12-20", 10.0), ("E", "R2", "2025-01-15", 1000.0)]
+    orders = pd.DataFrame(rows, columns=["customer_id", "rep_id", "order_date", "revenue"])
+    orders["order_date"] = pd.to_datetime(orders["order_date"]).dt.date
+    orders.insert(0, "order_id", [f"O{i}" for i in range(len(orders))])
+    frames = {"orders": orders}
+    if with_signup:
+        frames["customers"] = pd.DataFrame({"customer_id": list("ABCDE"), "signup_date": pd.to_datetime(
+            ["2020-01-01", "2023-06-01", "2024-05-01", "2019-01-01", "2021-01-01"]).date})
+    return frames
+
+
+def test_book_known_answer_by_customer_tier():
+    """Retention one year earlier, by tier: established A and D (200 + 30 → 180 + 70), new B (50 → 150);
+    R1 carries A and B (established by 2025) at 250/230; R2 carries new C at ×3 plus C's year as new business,
+    and E at 250/230 (D ordered last in January: not live). E's order after the plan's day is not read."""
+    from salesbench.analyses.plan.drivers import book_value
+    from salesbench.core.dataset import Dataset
+
+    y24 = (pd.Period("2024-01", "M"), pd.Period("2024-12", "M"))
+    book, retention = book_value(Dataset.from_frames(_book_frames()), *y24, dt.date(2024, 12, 31), 180)
+    assert retention == pytest.approx({"established": 250 / 230, "new": 3.0})
+    assert book.to_dict() == pytest.approx({"R1": 330 * 250 / 230, "R2": 60 * 3.0 + 60 + 10 * 250 / 230})
+    # without customers.signup_date a customer starts at its first order: every 2023 customer was new then, no
+    # established tier to measure, so both tiers take the pooled 400/280; C and E (first order in 2024) are new
+    book, retention = book_value(Dataset.from_frames(_book_frames(with_signup=False)), *y24, dt.date(2024, 12, 31), 180)
+    assert retention == pytest.approx({"established": 400 / 280, "new": 400 / 280})
+    assert book.to_dict() == pytest.approx({"R1": 330 * 400 / 280, "R2": 70 * 400 / 280 + 70})
+    # a history that does not reach back a year: retention 1
+    book, retention = book_value(Dataset.from_frames(_book_frames()), pd.Period("2023-01", "M"),
+                                 pd.Period("2023-12", "M"), dt.date(2023, 12, 31), 180)
+    assert retention == {"new": 1.0, "established": 1.0}
+
+
+def test_rep_means_revert_part_of_last_years_luck_within_the_region():
+    """North grew ×4/3: R1 (flat) lagged it, R2 (×2) beat it; reversion 0.5 moves each book by growth^−0.5,
+    then the region keeps Σ book; South's single rep (and a rep without a prior year) keeps its book."""
+    book, prev = pd.Series([100.0, 100.0, 50.0, 30.0]), pd.Series([100.0, 50.0, 10.0, np.nan])
+    last, region = pd.Series([100.0, 100.0, 10.0, 5.0]), pd.Series(["N", "N", "S", "S"])
+    m = np.array([100 * 0.75 ** -0.5, 100 * 1.5 ** -0.5])
+    got = fz.rep_means(book, prev, last, region, 0.5)
+    assert got[:2] == pytest.approx(m * 200 / m.sum()) and got[2:] == pytest.approx([50.0, 30.0])
+    assert fz.rep_means(book, prev, last, region, 0.0) == pytest.approx(book.to_numpy())
+
+
+def test_company_target_over_the_basis():
+    assert tg.company_target(1_234_567.0, 0.0, None, 1000.0) == 1_235_000.0     # the books, no stretch
+    assert tg.company_target(1_000_000.0, 0.05, None, 0) == 1_050_000.0
+    assert set(tg.BASES) == {"book", "last_year", "forecast"}

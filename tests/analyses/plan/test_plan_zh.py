@@ -90,8 +90,12 @@ def test_english_output_is_unchanged(plan):
     steps = report.waterfall_steps(plan)
     assert steps["label"].iat[0] == "2024-01..2024-12" and steps["label"].iat[-1] == "2025 target"
     s = report.sentences(plan)
-    assert re.fullmatch(r"The 2025 target is [\d.]+M: [\d.]+% growth over the [\d.]+M sold in 2024-01\.\.2024-12 "
-                        r"\(plan made as of 31 Dec 2024\)\.", s[0]), s[0]
+    assert re.fullmatch(r"The 2025 target is [\d.]+M: 0\.0% over the reps' live books \([\d.]+M: last period's revenue "
+                        r"of the customers each rep carries into 2025, .* plus a year of new business like the last\), "
+                        r"against the [\d.]+M sold in 2024-01\.\.2024-12 \(plan made as of 31 Dec 2024\)\.", s[0]), s[0]
+    assert plan.company_["stretch"] < 0   # the small demo's books are below its (high-running) forecast
+    assert re.fullmatch(r"The forecast for 2025 is [\d.]+M \(80% interval [\d.]+M–[\d.]+M\); the target is [\d.]+% "
+                        r"below it, so the company reaches it with probability \d+%\.", s[1]), s[1]
     assert re.fullmatch(r"Of the 40 rep targets, \d+ are green, \d+ amber and \d+ red \(P\(reach\) below 30% is red, "
                         r"below 50% amber\)\.", s[2])
     assert report.backtest_sentences(plan)[1].startswith("Across the 40 rep targets the median attainment is ")
