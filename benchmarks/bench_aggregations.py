@@ -17,7 +17,10 @@ What is measured (each measurement in a fresh process, so peak memory is its own
   order lines (the default company has ~40 lines per customer over 3 years);
   sizes above ``--demo-max`` are skipped (the generator is not the subject).
 * ``rfm``: the per-customer RFM summary — first and last order date, number of
-  distinct order days, revenue — from a Parquet file of N plain order lines;
+  distinct order days, revenue — from a Parquet file of N plain order lines; the engines run it
+  through :func:`salesbench.core.memory.aggregate_in_passes` as the analyses do (on DuckDB in
+  :func:`~salesbench.core.memory.passes_for` passes over customer partitions: 4 from 10^7 lines;
+  ``SALESBENCH_PASSES=1`` gives the one-pass figures);
 * ``monthly``: monthly revenue per region x product line from the same file;
 * with ``--demo-folder``: the same two aggregations on a demo company folder,
   where region and product line come from joins of orders with customers and
@@ -192,10 +195,12 @@ def _job(kind: str, engine: str, arg: str, queue) -> None:
         ds = _open(engine, arg)
         o = ds.table("orders")
         if kind == "rfm":
-            out = o.group_by("customer_id").aggregate(
-                first=o.order_date.min(), last=o.order_date.max(),
-                frequency=o.order_date.nunique(), monetary=o.revenue.sum(),
-            ).to_pandas()
+            from salesbench.core.memory import aggregate_in_passes
+
+            out = aggregate_in_passes(o, "customer_id", lambda t: t.group_by("customer_id").aggregate(
+                first=t.order_date.min(), last=t.order_date.max(),
+                frequency=t.order_date.nunique(), monetary=t.revenue.sum(),
+            ))
             check = (len(out), round(float(out.monetary.sum()), 2))
         else:
             if "region" not in o.columns:  # demo company: region from customers, line from products
@@ -307,6 +312,10 @@ def main(argv=None) -> int:
     from salesbench.core.memory import duckdb_memory_limit
 
     print(f"DuckDB memory_limit {duckdb_memory_limit()} (SALESBENCH_DUCKDB_MEMORY to change it; docs/scaling.md)")
+    from salesbench.core.memory import passes_for
+
+    print("DuckDB RFM passes: " + ", ".join(f"{float(s):.0e} lines {passes_for(int(s))}" for s in args.sizes)
+          + " (SALESBENCH_PASSES to change it)")
     return 0
 
 

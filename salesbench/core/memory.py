@@ -22,6 +22,9 @@ from __future__ import annotations
 import os
 import tempfile
 
+import ibis
+import ibis.expr.datatypes as dt
+
 GIB = 1 << 30
 #: Share of the physical memory one DuckDB connection may use, and the bounds.
 SHARE, CAP, FLOOR = 0.25, 3 * GIB, GIB // 2
@@ -111,6 +114,15 @@ def _backend_name(table) -> str:
         return ""
 
 
+def _duckdb_hash(value):
+    """DuckDB's ``hash(value)`` as it is (UBIGINT); ibis' ``hash()`` casts it through BIT to BIGINT per row."""
+    @ibis.udf.scalar.builtin(name="hash")
+    def _hash(x: dt.string) -> dt.uint64:  # noqa: ARG001 - a DuckDB builtin
+        ...
+
+    return _hash(value.cast("string"))
+
+
 def aggregate_in_passes(table, key: str, build, passes: int | None = None):
     """Run a per-``key`` aggregation of the ibis ``table`` in passes over ``key`` partitions; a pandas frame.
 
@@ -118,7 +130,7 @@ def aggregate_in_passes(table, key: str, build, passes: int | None = None):
     Pass ``i`` of ``k`` gets the rows whose ``((hash(key) % k) + k) % k == i`` (rows with a null key in pass 0),
     so every ``key`` value is in exactly one pass and the concatenated frames equal ``build(table)`` (row
     order aside): only the hash table of one pass is in memory at a time. ``hash``, ``%`` and filters are
-    portable ibis (DuckDB, PostgreSQL, Spark, Snowflake, BigQuery). ``passes``: default :func:`passes_for` the
+    portable ibis (DuckDB, PostgreSQL, Spark, Snowflake, BigQuery; on DuckDB its own ``hash``, unsigned). ``passes``: default :func:`passes_for` the
     row count on DuckDB (one count query) and 1 on other engines (their memory is not the report
     process's), unless ``SALESBENCH_PASSES`` is set.
     """
@@ -133,7 +145,10 @@ def aggregate_in_passes(table, key: str, build, passes: int | None = None):
             passes = 1
     if passes <= 1:
         return build(table).to_pandas()
-    part = ((table[key].hash() % passes) + passes) % passes
+    if _backend_name(table) == "duckdb":  # DuckDB's own hash (UBIGINT): half the CPU of ibis' cast to BIGINT
+        part = _duckdb_hash(table[key]) % passes
+    else:
+        part = ((table[key].hash() % passes) + passes) % passes
     frames = [build(table.filter((part == i) | part.isnull() if i == 0 else part == i)).to_pandas()
               for i in range(passes)]
     filled = [f for f in frames if len(f)] or frames[:1]  # an empty pass adds nothing (and no dtype change)
