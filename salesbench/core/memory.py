@@ -15,7 +15,7 @@ Both can be set with environment variables: ``SALESBENCH_DUCKDB_MEMORY`` (a Duck
 What a per-customer summary holds is the hash table of its distinct count (one entry per customer ×
 order day, ~64 B each: ~600 MB at 10^7 order lines). :func:`aggregate_in_passes` runs such a summary in
 :func:`passes_for` passes over customer partitions (``hash(customer_id) % k``), so only one partition's
-table is in memory at a time: 4 passes from 10^7 lines on (growth 606 → 210 MB at 10^7; docs/scaling.md).
+table is in memory at a time: 4 passes from 10^7 lines on (growth ~600 → ~220 MB at 10^7; docs/scaling.md).
 """
 from __future__ import annotations
 
@@ -96,7 +96,12 @@ def passes_for(rows: int, limit: str | None = None) -> int:
     """
     given = os.environ.get("SALESBENCH_PASSES", "").strip()
     if given:
-        return max(1, int(given))
+        if not given.isdigit() or int(given) < 1:
+            from salesbench.core.errors import ParamError
+
+            raise ParamError(f"SALESBENCH_PASSES must be a whole number of at least 1, not {given!r}",
+                             "SALESBENCH_PASSES", "the environment")
+        return int(given)
     table = max(int(rows), 0) * PAIR_BYTES
     if table <= ONE_PASS_BYTES:
         return 1
@@ -127,12 +132,13 @@ def aggregate_in_passes(table, key: str, build, passes: int | None = None):
     """Run a per-``key`` aggregation of the ibis ``table`` in passes over ``key`` partitions; a pandas frame.
 
     ``build(t)`` returns the ibis expression of the aggregation (one row per ``key``) over the rows ``t``.
-    Pass ``i`` of ``k`` gets the rows whose ``((hash(key) % k) + k) % k == i`` (rows with a null key in pass 0),
-    so every ``key`` value is in exactly one pass and the concatenated frames equal ``build(table)`` (row
-    order aside): only the hash table of one pass is in memory at a time. ``hash``, ``%`` and filters are
-    portable ibis (DuckDB, PostgreSQL, Spark, Snowflake, BigQuery; on DuckDB its own ``hash``, unsigned). ``passes``: default :func:`passes_for` the
-    row count on DuckDB (one count query) and 1 on other engines (their memory is not the report
-    process's), unless ``SALESBENCH_PASSES`` is set.
+    Pass ``i`` of ``k`` gets the rows whose ``((hash(key) % k) + k) % k == i`` (rows with a null key in
+    pass 0; on DuckDB its own unsigned ``hash(key) % k``), so every ``key`` value is in exactly one pass
+    and the concatenated frames equal ``build(table)`` (row order aside): only the hash table of one pass
+    is in memory at a time. ``hash``, ``%`` and filters are portable ibis (DuckDB, PostgreSQL, Spark,
+    Snowflake, BigQuery). ``passes``: default :func:`passes_for` the row count on DuckDB (one count
+    query) and 1 on other engines (their memory is not the report process's), unless
+    ``SALESBENCH_PASSES`` is set.
     """
     import pandas as pd
 

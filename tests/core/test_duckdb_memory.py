@@ -51,6 +51,17 @@ def test_passes_grow_with_the_lines_and_keep_each_pass_within_half_the_limit(mon
     assert memory.passes_for(10**8) == 3
 
 
+def test_bad_passes_setting_is_a_one_line_error(monkeypatch):
+    import pytest
+
+    from salesbench.core.errors import ParamError
+
+    for bad in ("0", "four", "-2"):
+        monkeypatch.setenv("SALESBENCH_PASSES", bad)
+        with pytest.raises(ParamError, match=f"^SALESBENCH_PASSES must be a whole number of at least 1, not '{bad}'$"):
+            memory.passes_for(10**7)
+
+
 def _rfm(t):
     return t.group_by("customer_id").aggregate(first=t.order_date.min(), last=t.order_date.max(),
                                                frequency=t.order_date.nunique(), monetary=t.revenue.sum())

@@ -62,5 +62,6 @@ def test_other_engines_run_one_pass_by_default(small_demo, monkeypatch):
     monkeypatch.setattr(memory, "_backend_name", lambda table: "pyspark")
     built = []
     t = open_data(small_demo).table("orders")
-    memory.aggregate_in_passes(t, "customer_id", lambda p: built.append(1) or p.group_by("customer_id").aggregate(n=p.count()))
-    assert len(built) == 1
+    out = memory.aggregate_in_passes(t, "customer_id",
+                                     lambda p: built.append(1) or p.group_by("customer_id").aggregate(n=p.count()))
+    assert len(built) == 1 and out["n"].sum() == t.count().execute()
