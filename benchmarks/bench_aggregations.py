@@ -17,7 +17,10 @@ What is measured (each measurement in a fresh process, so peak memory is its own
   order lines (the default company has ~40 lines per customer over 3 years);
   sizes above ``--demo-max`` are skipped (the generator is not the subject).
 * ``rfm``: the per-customer RFM summary — first and last order date, number of
-  distinct order days, revenue — from a Parquet file of N plain order lines;
+  distinct order days, revenue — from a Parquet file of N plain order lines; the engines run it
+  through :func:`salesbench.core.memory.aggregate_in_passes` as the analyses do (on DuckDB in
+  :func:`~salesbench.core.memory.passes_for` passes over customer partitions: 4 from 10^7 lines;
+  ``SALESBENCH_PASSES=1`` gives the one-pass figures);
 * ``monthly``: monthly revenue per region x product line from the same file;
 * with ``--demo-folder``: the same two aggregations on a demo company folder,
   where region and product line come from joins of orders with customers and
@@ -37,7 +40,8 @@ process's maximum resident set size (``ru_maxrss``, imports included; for Spark
 the Python driver only — the JVM is a child process, reported as ``jvm MB``, its
 peak RSS from /proc) and
 ``+MB`` its growth over the size after imports (0 when the work fits in memory
-already touched by the imports). Imports are done before the clock starts.
+already touched by the imports); ``CPU-s`` its user + system CPU seconds, which, unlike
+the wall time, hardly change when other jobs share the cores. Imports are done before the clock starts.
 """
 from __future__ import annotations
 
@@ -52,6 +56,12 @@ from pathlib import Path
 
 def _rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def _cpu_s() -> float:
+    """CPU seconds (user + system) of this process so far: comparable on a loaded machine, unlike wall time."""
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
 
 
 def make_lines(path: Path, n: int, seed: int = 0) -> Path:
@@ -178,7 +188,7 @@ def _job(kind: str, engine: str, arg: str, queue) -> None:
 
         spark_session("local[*]", "salesbench-bench", {"spark.driver.memory": "4g"}).range(1).count()
     base = _rss_mb()
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), _cpu_s()
     check = None
     if kind == "demo":
         from salesbench.datasets.demo import generate
@@ -192,10 +202,12 @@ def _job(kind: str, engine: str, arg: str, queue) -> None:
         ds = _open(engine, arg)
         o = ds.table("orders")
         if kind == "rfm":
-            out = o.group_by("customer_id").aggregate(
-                first=o.order_date.min(), last=o.order_date.max(),
-                frequency=o.order_date.nunique(), monetary=o.revenue.sum(),
-            ).to_pandas()
+            from salesbench.core.memory import aggregate_in_passes
+
+            out = aggregate_in_passes(o, "customer_id", lambda t: t.group_by("customer_id").aggregate(
+                first=t.order_date.min(), last=t.order_date.max(),
+                frequency=t.order_date.nunique(), monetary=t.revenue.sum(),
+            ))
             check = (len(out), round(float(out.monetary.sum()), 2))
         else:
             if "region" not in o.columns:  # demo company: region from customers, line from products
@@ -226,7 +238,7 @@ def _job(kind: str, engine: str, arg: str, queue) -> None:
             df["month"] = pd.to_datetime(df.order_date).dt.to_period("M")
             out = df.groupby(["month", "region", "product_line"], observed=True).revenue.sum()
             check = (len(out), round(float(out.sum()), 2))
-    queue.put((time.perf_counter() - t0, _rss_mb() - base, _rss_mb(), check, _jvm_peak_mb()))
+    queue.put((time.perf_counter() - t0, _rss_mb() - base, _rss_mb(), check, _jvm_peak_mb(), _cpu_s() - c0))
 
 
 def measure(kind: str, engine: str, arg: str):
@@ -246,12 +258,12 @@ def aggregations(size: str, folder: Path, suffix: str = "", engines=("salesbench
     for kind, title in (("rfm", "RFM per customer"), ("monthly", "month x region x line")):
         results = {}
         for engine in engines:
-            secs, mem, peak, check, jvm = measure(kind, engine, str(folder))
+            secs, mem, peak, check, jvm, cpu = measure(kind, engine, str(folder))
             results[engine] = check
             note = f"{check[0]:,} groups" + (f"; jvm peak {jvm:,.0f} MB" if jvm else "")
-            rows.append((size, title + suffix, engine, secs, mem, peak, note))
-            print(f"  {size} {title}{suffix} {engine}: {secs:.2f} s, +{mem:.0f} MB, peak {peak:.0f} MB, {note}",
-                  file=sys.stderr, flush=True)
+            rows.append((size, title + suffix, engine, secs, cpu, mem, peak, note))
+            print(f"  {size} {title}{suffix} {engine}: {secs:.2f} s ({cpu:.1f} CPU-s), +{mem:.0f} MB, peak {peak:.0f} MB,"
+                  f" {note}", file=sys.stderr, flush=True)
         first = results[engines[0]]
         for engine, got in results.items():
             assert got[0] == first[0], results
@@ -277,8 +289,8 @@ def main(argv=None) -> int:
     for size in args.sizes:
         n = int(size)
         if size <= args.demo_max:
-            secs, mem, peak, lines, _jvm = measure("demo", "-", str(max(n // 40, 50)))
-            rows.append((f"{n:.0e}", "salesbench demo", "-", secs, mem, peak, f"{lines:,} lines"))
+            secs, mem, peak, lines, _jvm, cpu = measure("demo", "-", str(max(n // 40, 50)))
+            rows.append((f"{n:.0e}", "salesbench demo", "-", secs, cpu, mem, peak, f"{lines:,} lines"))
         if n >= 100_000_000:
             t0 = time.perf_counter()
             make_lines_duckdb(root / f"lines_{n}" / "orders", n)
@@ -298,15 +310,23 @@ def main(argv=None) -> int:
 
         n = pq.ParquetFile(Path(folder) / "orders.parquet").metadata.num_rows
         rows += aggregations(f"{n:.1e}", Path(folder), suffix=" (demo, joins)", engines=args.engines)
-    head = f"{'lines':>7}  {'task':<37} {'engine':<11} {'seconds':>8} {'+MB':>7} {'peak MB':>8}  result"
+    head = f"{'lines':>7}  {'task':<37} {'engine':<11} {'seconds':>8} {'CPU-s':>7} {'+MB':>7} {'peak MB':>8}  result"
     print(head)
     print("-" * len(head))
-    for size, task, engine, secs, mem, peak, note in rows:
-        print(f"{size:>7}  {task:<37} {engine:<11} {secs:8.2f} {mem:7.0f} {peak:8.0f}  {note}")
-    print("+MB: growth of the peak resident set over the process after imports; peak MB: the process's peak RSS.")
+    for size, task, engine, secs, cpu, mem, peak, note in rows:
+        print(f"{size:>7}  {task:<37} {engine:<11} {secs:8.2f} {cpu:7.1f} {mem:7.0f} {peak:8.0f}  {note}")
+    print("+MB: growth of the peak resident set over the process after imports; peak MB: the process's peak RSS;"
+          " CPU-s: its user + system CPU seconds (Spark: the Python driver only).")
+    import os
+
+    print(f"load average at the end: {os.getloadavg()[0]:.1f} (1 min)")
     from salesbench.core.memory import duckdb_memory_limit
 
     print(f"DuckDB memory_limit {duckdb_memory_limit()} (SALESBENCH_DUCKDB_MEMORY to change it; docs/scaling.md)")
+    from salesbench.core.memory import passes_for
+
+    print("DuckDB RFM passes: " + ", ".join(f"{float(s):.0e} lines {passes_for(int(s))}" for s in args.sizes)
+          + " (SALESBENCH_PASSES to change it)")
     return 0
 
 

@@ -31,3 +31,68 @@ def test_every_connection_gets_the_default_settings(monkeypatch):
     want = int(memory.duckdb_memory_limit().removesuffix("MiB"))
     assert abs(float(limit.split()[0]) * (1024 if "GiB" in limit else 1) - want) < 1, limit
     assert temp == memory.duckdb_spill_folder()
+
+
+def test_size_bytes_reads_duckdb_sizes():
+    assert memory.size_bytes("3072MiB") == 3 * GIB
+    assert memory.size_bytes("700 MB") == 700_000_000
+    assert memory.size_bytes("1.5GiB") == 3 * GIB // 2
+    assert memory.size_bytes("lots") is None
+
+
+def test_passes_grow_with_the_lines_and_keep_each_pass_within_half_the_limit(monkeypatch):
+    monkeypatch.delenv("SALESBENCH_PASSES", raising=False)
+    assert memory.passes_for(10**6, "3072MiB") == 1  # 64 MB of distinct pairs: one pass
+    assert memory.passes_for(3 * 10**6, "3072MiB") == 2
+    assert memory.passes_for(10**7, "3072MiB") == 4  # ~640 MB: a quarter per pass
+    assert memory.passes_for(10**8, "3072MiB") == 4  # 6.4 GB: 1.6 GB per pass, within half of 3 GiB
+    assert memory.passes_for(10**8, "512MiB") == 24  # each pass within 256 MiB
+    monkeypatch.setenv("SALESBENCH_PASSES", "3")
+    assert memory.passes_for(10**8) == 3
+
+
+def test_bad_passes_setting_is_a_one_line_error(monkeypatch):
+    import pytest
+
+    from salesbench.core.errors import ParamError
+
+    for bad in ("0", "four", "-2"):
+        monkeypatch.setenv("SALESBENCH_PASSES", bad)
+        with pytest.raises(ParamError, match=f"^SALESBENCH_PASSES must be a whole number of at least 1, not '{bad}'$"):
+            memory.passes_for(10**7)
+
+
+def _rfm(t):
+    return t.group_by("customer_id").aggregate(first=t.order_date.min(), last=t.order_date.max(),
+                                               frequency=t.order_date.nunique(), monetary=t.revenue.sum())
+
+
+def test_summary_in_passes_equals_one_pass_and_keeps_null_keys(monkeypatch):
+    import ibis
+    import numpy as np
+    import pandas as pd
+
+    monkeypatch.delenv("SALESBENCH_PASSES", raising=False)
+    rng = np.random.default_rng(3)
+    n = 5000
+    frame = pd.DataFrame({"customer_id": [f"C{c:04d}" for c in rng.integers(0, 400, n)],
+                          "order_date": pd.Timestamp("2024-01-01") + pd.to_timedelta(rng.integers(0, 300, n), "D"),
+                          "revenue": rng.integers(1, 1000, n) / 4})  # quarters: sums are exact in any order
+    frame.loc[:9, "customer_id"] = None
+    con = duckdb_connect()
+    t = con.create_table("orders", ibis.memtable(frame))
+    want = memory.aggregate_in_passes(t, "customer_id", _rfm, passes=1)
+    assert want["customer_id"].isna().sum() == 1 and len(want) == 401
+    sort = lambda df: df.sort_values("customer_id", na_position="first").reset_index(drop=True)  # noqa: E731
+    built = []
+    for k in (2, 3, 7):
+        got = memory.aggregate_in_passes(t, "customer_id", lambda p: built.append(1) or _rfm(p), passes=k)
+        pd.testing.assert_frame_equal(sort(got), sort(want))
+    assert len(built) == 2 + 3 + 7  # one query per pass
+    # by default the count decides: 5,000 lines fit one pass unless a pass may hold less
+    assert memory.aggregate_in_passes(t, "customer_id", lambda p: built.append(1) or _rfm(p)).shape == want.shape
+    assert len(built) == 13
+    monkeypatch.setattr(memory, "ONE_PASS_BYTES", 5000 * memory.PAIR_BYTES // 3 + 1)  # 3 passes
+    got = memory.aggregate_in_passes(t, "customer_id", lambda p: built.append(1) or _rfm(p))
+    assert len(built) == 13 + 3
+    pd.testing.assert_frame_equal(sort(got), sort(want))

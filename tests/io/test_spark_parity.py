@@ -108,6 +108,16 @@ def test_churn_customer_summary(engines):
     assert_same(a, b, "churn summary")
 
 
+def test_churn_summary_in_passes(engines, monkeypatch):
+    """rfm_table in 3 passes over ``hash(customer_id) % 3`` on Spark equals one pass on DuckDB
+    (:func:`salesbench.core.memory.aggregate_in_passes`; DuckDB and PostgreSQL: tests/io/test_passes.py)."""
+    from test_passes import _summaries
+
+    duck, sp = engines
+    assert_same(_summaries(duck, monkeypatch, 1, features=False), _summaries(sp, monkeypatch, 3, features=False),
+                "churn rfm_table, Spark in 3 passes")
+
+
 def test_churn_warning_indicators(engines):
     from salesbench.analyses.churn.warning import warning_indicators
 

@@ -43,6 +43,7 @@ import pandas as pd
 from salesbench.analyses.churn import predictive as cp
 from salesbench.core import dataset as data
 from salesbench.core.i18n import N_
+from salesbench.core.memory import aggregate_in_passes
 from salesbench.core.said import Said, shown
 
 #: Length of one time unit in days.
@@ -88,6 +89,21 @@ def _purchase_days(orders):
     return orders.group_by(["customer_id", "order_date"]).aggregate(day_revenue=orders.revenue.sum())
 
 
+def _calibration_summary(cal):
+    """ibis: per customer ``n_days``, ``first_purchase``, ``last_purchase``, ``revenue`` and the first day's
+    revenue ``first_revenue`` of the order lines ``cal``."""
+    days = _purchase_days(cal)
+    per = days.group_by("customer_id").aggregate(
+        n_days=days.order_date.count(),
+        first_purchase=days.order_date.min(),
+        last_purchase=days.order_date.max(),
+        revenue=days.day_revenue.sum(),
+    )
+    first = days.join(per, [days.customer_id == per.customer_id, days.order_date == per.first_purchase])
+    first = first.select(customer_id=days.customer_id, first_revenue=days.day_revenue)
+    return per.join(first, "customer_id").select(per, first.first_revenue)
+
+
 def rfm_table(orders, calibration_end=None, time_unit: str = "W") -> pd.DataFrame:
     """Per-customer frequency / recency / T and mean repeat spend for the calibration period.
 
@@ -104,22 +120,14 @@ def rfm_table(orders, calibration_end=None, time_unit: str = "W") -> pd.DataFram
     fractional: days / days-per-unit), ``monetary_value`` (mean revenue of the repeat purchase days,
     0 without repeats), ``first_purchase``, ``last_purchase``, ``revenue`` (total in calibration).
     Same-day order lines are one transaction, as in Fader, Hardie & Lee (2005). Aggregation runs
-    in the engine; only the per-customer result is brought to pandas.
+    in the engine; only the per-customer result is brought to pandas. On large data it runs in passes
+    over customer partitions (:func:`salesbench.core.memory.aggregate_in_passes`: 4 passes from 10^7
+    order lines on DuckDB), which bounds the engine's memory; the result is the same.
     """
     unit = check_time_unit(time_unit)
     end = _as_date(calibration_end) or last_order_date(orders)
     cal = orders.filter(orders.order_date <= end.date())
-    days = _purchase_days(cal)
-    per = days.group_by("customer_id").aggregate(
-        n_days=days.order_date.count(),
-        first_purchase=days.order_date.min(),
-        last_purchase=days.order_date.max(),
-        revenue=days.day_revenue.sum(),
-    )
-    first = days.join(per, [days.customer_id == per.customer_id, days.order_date == per.first_purchase])
-    first = first.select(customer_id=days.customer_id, first_revenue=days.day_revenue)
-    per = per.join(first, "customer_id").select(per, first.first_revenue)
-    df = per.to_pandas()
+    df = aggregate_in_passes(cal, "customer_id", _calibration_summary)
     df["customer_id"] = df["customer_id"].astype(str)
     df["first_purchase"] = pd.to_datetime(df["first_purchase"])
     df["last_purchase"] = pd.to_datetime(df["last_purchase"])

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from salesbench.core.dataset import last_order_date
+from salesbench.core.memory import aggregate_in_passes
 
 
 def as_date(value) -> _dt.date | None:
@@ -195,16 +196,22 @@ def customer_features(ds, as_of=None, lookback_days: int | None = None, max_chan
         in_window = ibis.literal(True)
     basis = value_basis(ds)
     channels = top_channels(o, in_window, max_channels) if "channel" in o.columns else []
-    aggs = order_aggregations(o, in_window, basis, channels)
-    g = o.group_by("customer_id").aggregate(**aggs).filter(lambda t: t.frequency > 0)
-    g = g.mutate(
-        recency_days=as_of_lit.delta(g.last_order, unit="day"),
-        tenure_days=as_of_lit.delta(g.first_ever, unit="day"),
-        span_days=g.last_order.delta(g.first_order, unit="day"),
-        window_days=as_of_lit.delta(g.first_order, unit="day"),
-    )
-    g = with_complaints(g, ds, as_of_lit, start)
-    df = derived_columns(g.to_pandas(), basis, channels, has_order_id="order_id" in o.columns)
+
+    def per_customer(t):  # the rows of some customers (all, or one pass's partition)
+        window = t.order_date >= ibis.date(start) if start is not None else ibis.literal(True)
+        g = t.group_by("customer_id").aggregate(**order_aggregations(t, window, basis, channels))
+        g = g.filter(g.frequency > 0)
+        g = g.mutate(
+            recency_days=as_of_lit.delta(g.last_order, unit="day"),
+            tenure_days=as_of_lit.delta(g.first_ever, unit="day"),
+            span_days=g.last_order.delta(g.first_order, unit="day"),
+            window_days=as_of_lit.delta(g.first_order, unit="day"),
+        )
+        return with_complaints(g, ds, as_of_lit, start)
+
+    # in passes over customer partitions on large data: bounds the engine's memory (core/memory.py)
+    df = derived_columns(aggregate_in_passes(o, "customer_id", per_customer), basis, channels,
+                         has_order_id="order_id" in o.columns)
     df = with_customer_attributes(df, ds)
     df.attrs.update(as_of=as_of, value_basis=basis, channels=channels, lookback_days=lookback_days)
     return df
