@@ -129,10 +129,24 @@ def _worker_main(spec: dict[str, Any], conn) -> None:
         result = _execute(spec)
     except BaseException as exc:  # pragma: no cover - reported to the parent
         result = {"status": "failed", "error": f"{type(exc).__name__}: {exc}", "headline": []}
+    result["cpu_s"] = cpu_seconds()
     try:
         conn.send(result)
     finally:
         conn.close()
+
+
+def cpu_seconds() -> float:
+    """User + system CPU seconds of this process and of its children that have ended (``getrusage``).
+
+    In a forked worker (its counters start at zero) this is the report's CPU time: the worker (Papermill,
+    HTML) plus its kernel and whatever the kernel started and waited for (sampler chains, g++). Less
+    dependent on other load than wall time, so ``manifest.json`` records it as ``cpu_s``.
+    """
+    import resource
+
+    return sum(r.ru_utime + r.ru_stime for r in (resource.getrusage(resource.RUSAGE_SELF),
+                                                  resource.getrusage(resource.RUSAGE_CHILDREN)))
 
 
 def _die_with_parent() -> None:
@@ -335,6 +349,7 @@ def _poll_worker(proc, recv, t0: float, now: float, wall: float) -> dict[str, An
 def _record(job: Job, result: dict[str, Any], tmp: Path, duration: float, scrub: Callable[[str], str]) -> str:
     """Store a worker's result on its job (error text scrubbed, which files exist); returns the progress-line tail."""
     job.duration_s = duration
+    job.cpu_s = result.get("cpu_s")
     job.status = result.get("status", "failed")
     job.error = scrub(str(result["error"])) if result.get("error") else None
     job.reason = result.get("reason") or job.reason
