@@ -10,8 +10,11 @@ the last cell, papermill #711) by killing the worker and its kernel. ``--jobs N`
 runs N workers at once (``--jobs auto``: :func:`salesbench.report.plan.auto_jobs`), the
 longest report first. Forked workers inherit the already-imported
 Papermill/nbconvert, so a report costs a kernel start (~0.7 s), not a Python
-start-up. A notebook that stopped after recording ``res.skip(reason)`` (its
-``results.json`` says ``"status": "skipped"``) is a skip, not a failure.
+start-up. Once its last cell has replied the kernel is killed, not asked to
+exit (an exit cost 0.6–3 s per report, issue #13); ``cpu_s`` records the CPU
+seconds the report used. A notebook that stopped after recording
+``res.skip(reason)`` (its ``results.json`` says ``"status": "skipped"``) is a
+skip, not a failure.
 """
 from __future__ import annotations
 
