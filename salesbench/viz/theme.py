@@ -20,8 +20,7 @@ from pathlib import Path
 
 import matplotlib
 import matplotlib.pyplot as plt
-from cycler import cycler
-from matplotlib import font_manager
+from matplotlib import cycler, font_manager
 from matplotlib.colors import LinearSegmentedColormap, to_rgb
 
 from salesbench.viz.palette import ACCENT, PALETTE
