@@ -21,6 +21,9 @@ What is measured, each size in a fresh process (so the peak memory is its own):
   breakdowns and the migration matrix (a second feature aggregation);
 * ``export``: the CRM action list as CSV (one row per customer).
 
+``fit CPU s`` is the CPU time (user + system, all threads: DuckDB's and
+scikit-learn's) of ``fit``: on a loaded machine wall seconds grow with the load,
+CPU seconds much less; ``load`` is the 1-minute load average after the size.
 ``peak MB`` is the measuring process's peak resident set size (``VmHWM``,
 imports included); ``base MB`` the size after imports. ``steps`` lists the
 seconds of each step inside ``fit`` (``Segmentation.timings_``).
@@ -29,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import multiprocessing as mp
+import os
 import resource
 import sys
 import tempfile
@@ -114,14 +118,14 @@ def _measure(folder: str, queue) -> None:
     feats = seg.customer_features(ds)
     t_feat = time.perf_counter() - t
     del feats
-    t = time.perf_counter()
+    t, c = time.perf_counter(), time.process_time()
     S = seg.Segmentation().fit(ds)
-    t_fit = time.perf_counter() - t
+    t_fit, c_fit = time.perf_counter() - t, time.process_time() - c
     t = time.perf_counter()
     out = Path(folder) / "segmentation.customers.csv"
     S.action_list_.to_csv(out, index=False)
     t_exp = time.perf_counter() - t
-    queue.put({"customers": len(S.customers_), "features_s": t_feat, "fit_s": t_fit, "export_s": t_exp,
+    queue.put({"customers": len(S.customers_), "features_s": t_feat, "fit_s": t_fit, "fit_cpu_s": c_fit, "export_s": t_exp,
                "k": S.cluster_result_.k, "base_mb": base, "peak_mb": _rss_mb(), "steps": S.timings_})
 
 
@@ -132,7 +136,7 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     ctx = mp.get_context("spawn")
     print(f"{'customers':>10} {'lines':>11} {'gen s':>7} {'features s':>11} {'fit s':>7} {'export s':>9} "
-          f"{'k':>3} {'base MB':>8} {'peak MB':>8}")
+          f"{'k':>3} {'base MB':>8} {'peak MB':>8} {'fit CPU s':>9} {'load':>5}")
     for size in args.customers:
         n = int(size)
         with tempfile.TemporaryDirectory(dir=args.out) as tmp:
@@ -146,7 +150,8 @@ def main(argv=None) -> int:
             r = q.get()
             p.join()
             print(f"{r['customers']:>10,} {lines:>11,} {gen:>7.1f} {r['features_s']:>11.1f} {r['fit_s']:>7.1f} "
-                  f"{r['export_s']:>9.1f} {r['k']:>3} {r['base_mb']:>8.0f} {r['peak_mb']:>8.0f}", flush=True)
+                  f"{r['export_s']:>9.1f} {r['k']:>3} {r['base_mb']:>8.0f} {r['peak_mb']:>8.0f} {r['fit_cpu_s']:>9.1f} "
+                  f"{os.getloadavg()[0]:>5.1f}", flush=True)
             print("    fit steps (s): " + ", ".join(f"{k} {v:.1f}" for k, v in r["steps"].items()), flush=True)
     return 0
 

@@ -10,8 +10,11 @@ the last cell, papermill #711) by killing the worker and its kernel. ``--jobs N`
 runs N workers at once (``--jobs auto``: :func:`salesbench.report.plan.auto_jobs`), the
 longest report first. Forked workers inherit the already-imported
 Papermill/nbconvert, so a report costs a kernel start (~0.7 s), not a Python
-start-up. A notebook that stopped after recording ``res.skip(reason)`` (its
-``results.json`` says ``"status": "skipped"``) is a skip, not a failure.
+start-up. Once its last cell has replied the kernel is killed, not asked to
+exit (an exit cost 0.6–3 s per report, issue #13); ``cpu_s`` records the CPU
+seconds the report used. A notebook that stopped after recording
+``res.skip(reason)`` (its ``results.json`` says ``"status": "skipped"``) is a
+skip, not a failure.
 """
 from __future__ import annotations
 
@@ -39,6 +42,30 @@ DEFAULT_TIMEOUT = 3600
 WALL_GRACE = 60
 #: Heartbeat interval for long-running reports (seconds).
 HEARTBEAT = 30
+#: Modules kept out of the runner's imports (:func:`import_notebook_tools`): ``jsonschema`` (through nbformat)
+#: imports ``rfc3987_syntax`` when installed, whose import builds a grammar (1.2 s quiet, 6 s at load 10, 2 cores)
+#: for the ``iri`` string format that no notebook schema uses.
+UNUSED_IMPORTS = ("rfc3987_syntax",)
+
+
+def import_notebook_tools() -> None:
+    """Import Papermill and nbconvert once in the runner (forked workers inherit them), without :data:`UNUSED_IMPORTS`.
+
+    Each of those names is blocked (``sys.modules[name] = None``: importing it raises ``ImportError``, which
+    ``jsonschema`` tolerates) only while Papermill and nbconvert are imported, then unblocked, so code that
+    imports it later still can. A module already imported stays as it is.
+    """
+    blocked = [name for name in UNUSED_IMPORTS if name not in sys.modules]
+    for name in blocked:
+        sys.modules[name] = None  # type: ignore[assignment]
+    try:
+        import nbconvert  # noqa: F401
+        import nbformat  # noqa: F401
+        import papermill  # noqa: F401
+    finally:
+        for name in blocked:
+            if sys.modules.get(name, False) is None:
+                del sys.modules[name]
 
 
 def _inject(job: Job, safe_source: str) -> dict[str, Any]:
@@ -105,10 +132,24 @@ def _worker_main(spec: dict[str, Any], conn) -> None:
         result = _execute(spec)
     except BaseException as exc:  # pragma: no cover - reported to the parent
         result = {"status": "failed", "error": f"{type(exc).__name__}: {exc}", "headline": []}
+    result["cpu_s"] = cpu_seconds()
     try:
         conn.send(result)
     finally:
         conn.close()
+
+
+def cpu_seconds() -> float:
+    """User + system CPU seconds of this process and of its children that have ended (``getrusage``).
+
+    In a forked worker (its counters start at zero) this is the report's CPU time: the worker (Papermill,
+    HTML) plus its kernel and whatever the kernel started and waited for (sampler chains, g++). Less
+    dependent on other load than wall time, so ``manifest.json`` records it as ``cpu_s``.
+    """
+    import resource
+
+    return sum(r.ru_utime + r.ru_stime for r in (resource.getrusage(resource.RUSAGE_SELF),
+                                                  resource.getrusage(resource.RUSAGE_CHILDREN)))
 
 
 def _die_with_parent() -> None:
@@ -162,7 +203,11 @@ def _run_papermill(spec: dict[str, Any], out_nb: Path) -> tuple[dict[str, Any], 
 
     warnings.filterwarnings("ignore", message=".*missing an id field.*")  # nbformat, notebooks saved by old tools
     ipc_dir = tempfile.mkdtemp(prefix="sbk-")  # short path: unix sockets are limited to ~107 bytes
-    cfg = Config({"KernelManager": {"transport": "ipc", "ip": os.path.join(ipc_dir, "k")}})
+    # shutdown "immediate": once the last cell has replied, the kernel's process group is killed instead of asked
+    # to exit (a "graceful" exit of a kernel holding pandas/matplotlib/PyMC took 0.6-3 s per report, and nothing
+    # a report writes waits for it: every file is written by a cell that has finished).
+    cfg = Config({"KernelManager": {"transport": "ipc", "ip": os.path.join(ipc_dir, "k")},
+                  "NotebookClient": {"shutdown_kernel": "immediate"}})
     result: dict[str, Any] = {"status": "ok", "error": None, "reason": None, "headline": []}
     stopped_early = False
     try:
@@ -307,6 +352,7 @@ def _poll_worker(proc, recv, t0: float, now: float, wall: float) -> dict[str, An
 def _record(job: Job, result: dict[str, Any], tmp: Path, duration: float, scrub: Callable[[str], str]) -> str:
     """Store a worker's result on its job (error text scrubbed, which files exist); returns the progress-line tail."""
     job.duration_s = duration
+    job.cpu_s = result.get("cpu_s")
     job.status = result.get("status", "failed")
     job.error = scrub(str(result["error"])) if result.get("error") else None
     job.reason = result.get("reason") or job.reason
@@ -339,8 +385,7 @@ def execute_jobs(jobs: list[Job], tmp: Path, *, n_jobs: int, timeout: float, wal
     """
     pending = [j for j in (jobs if order is None else order) if j.status == "pending"]
     if pending:  # a run of skipped reports needs neither
-        import nbconvert  # noqa: F401  - import once in the parent; forked workers inherit it
-        import papermill  # noqa: F401
+        import_notebook_tools()  # once in the parent; forked workers inherit it
     ctx = mp.get_context("fork")
     running: dict[int, tuple[Job, Any, Any, float]] = {}
     last_beat = time.monotonic()

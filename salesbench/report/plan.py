@@ -68,6 +68,7 @@ class Job:
     reason: str | None = None
     error: str | None = None
     duration_s: float | None = None
+    cpu_s: float | None = None  # CPU seconds of its worker, kernel and their children (user + system)
     started_at: str | None = None
     headline: list[dict[str, Any]] = field(default_factory=list)
     has_html: bool = False

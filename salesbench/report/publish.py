@@ -143,6 +143,7 @@ def _report_entry(j: Job, sources: dict[str, dict[str, Any]], scrub: Callable[[s
         "error": j.error,
         "started_at": j.started_at,
         "duration_s": None if j.duration_s is None else round(j.duration_s, 3),
+        "cpu_s": None if j.cpu_s is None else round(j.cpu_s, 3),
         "html": j.path(".html") if j.has_html else None,
         "ipynb": j.path(".ipynb") if j.has_ipynb else None,
         "results": j.path(".results.json") if j.has_results else None,

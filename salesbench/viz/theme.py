@@ -9,6 +9,8 @@
   registration with matplotlib's font manager.
 * :func:`finish` — tidy layout and an optional figure title.
 * :data:`SEQUENTIAL` — the sequential colormap for heatmaps (light → accent blue).
+
+Importing this module does not import seaborn (see :data:`SEABORN_RC`).
 """
 from __future__ import annotations
 
@@ -18,13 +20,39 @@ from pathlib import Path
 
 import matplotlib
 import matplotlib.pyplot as plt
-import seaborn as sns
-from matplotlib import font_manager
+from matplotlib import cycler, font_manager
+from matplotlib.colors import LinearSegmentedColormap, to_rgb
 
 from salesbench.viz.palette import ACCENT, PALETTE
 
-#: Sequential colormap for heatmaps (light → the accent blue).
-SEQUENTIAL = sns.light_palette(ACCENT, as_cmap=True)
+# seaborn is not imported here: its import pulls scipy.stats (about 1 s of CPU, 1.7 s under load, in every
+# report's start-up, issue #13). The two things the theme took from it are written out below, and
+# tests/viz/test_viz_theme.py checks them against seaborn itself.
+
+#: The light end of :data:`SEQUENTIAL`: ``seaborn.light_palette(ACCENT)``'s grey of the accent's hue
+#: (HUSL saturation 0.15 × the accent's, lightness 95; seaborn 0.13).
+SEQUENTIAL_LIGHT = (0.9389361935719612, 0.9439676036514009, 0.952000570146477)
+#: Sequential colormap for heatmaps (light → the accent blue): ``seaborn.light_palette(ACCENT, as_cmap=True)``.
+SEQUENTIAL = LinearSegmentedColormap.from_list("blend", [SEQUENTIAL_LIGHT, to_rgb(ACCENT)])
+
+#: What ``seaborn.set_theme(context="notebook", style="whitegrid")`` sets (seaborn 0.13: ``axes_style("whitegrid")``,
+#: ``plotting_context("notebook")``, ``font.family`` sans-serif), without seaborn's ``image.cmap`` ("rocket", a
+#: colormap only seaborn registers; every report figure with a colour scale names its colormap).
+SEABORN_RC = {
+    "figure.facecolor": "white", "axes.labelcolor": ".15", "xtick.direction": "out", "ytick.direction": "out",
+    "xtick.color": ".15", "ytick.color": ".15", "axes.axisbelow": True, "grid.linestyle": "-", "text.color": ".15",
+    "font.family": ["sans-serif"],
+    "font.sans-serif": ["Arial", "DejaVu Sans", "Liberation Sans", "Bitstream Vera Sans", "sans-serif"],
+    "lines.solid_capstyle": "round", "patch.edgecolor": "w", "patch.force_edgecolor": True,
+    "xtick.top": False, "ytick.right": False, "axes.grid": True, "axes.facecolor": "white", "axes.edgecolor": ".8",
+    "grid.color": ".8", "axes.spines.left": True, "axes.spines.bottom": True, "axes.spines.right": True,
+    "axes.spines.top": True, "xtick.bottom": False, "ytick.left": False,
+    "axes.linewidth": 1.25, "grid.linewidth": 1, "lines.linewidth": 1.5, "lines.markersize": 6, "patch.linewidth": 1,
+    "xtick.major.width": 1.25, "ytick.major.width": 1.25, "xtick.minor.width": 1, "ytick.minor.width": 1,
+    "xtick.major.size": 6, "ytick.major.size": 6, "xtick.minor.size": 4, "ytick.minor.size": 4,
+    "font.size": 12, "axes.labelsize": 12, "axes.titlesize": 12, "xtick.labelsize": 11, "ytick.labelsize": 11,
+    "legend.fontsize": 11, "legend.title_fontsize": 12,
+}
 
 
 #: The CJK font's family name and its file inside the ``mplfonts`` package (a pip dependency).
@@ -102,7 +130,8 @@ def apply_theme(lang: str = "en") -> None:
     Text artist made afterwards: titles, tick labels, legends (seaborn's too),
     annotations and heatmap cells. No report label uses mathtext.
     """
-    sns.set_theme(context="notebook", style="whitegrid", palette=PALETTE)
+    matplotlib.rcParams.update(SEABORN_RC)  # seaborn's "whitegrid" / "notebook" theme (see SEABORN_RC)
+    matplotlib.rcParams["axes.prop_cycle"] = cycler("color", [to_rgb(c) for c in PALETTE])
     matplotlib.rcParams.update(
         {
             "figure.figsize": (8, 4),

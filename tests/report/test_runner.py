@@ -196,6 +196,8 @@ def test_manifest_fields(mixed_run, fixture_env):
     assert hello["parameter_sources"]["greeting"] == f"{mixed_run['sweep']} (sweep)"
     rep = {r["name"]: r for r in m["reports"]}
     assert hello["data_fingerprint"] == ds.fingerprint() and 0 < hello["duration_s"] < mixed_run["elapsed"]
+    # CPU seconds of worker + kernel: the kernel's start alone (ipykernel, pandas) costs more than 0.3 s
+    assert 0.3 < hello["cpu_s"] < 4 * mixed_run["elapsed"] and rep["needs_opps"]["cpu_s"] is None
     assert rep["boom"]["status"] == "failed" and "deliberate failure" in rep["boom"]["error"]
     assert rep["boom"]["ipynb"] == "boom.ipynb" and rep["boom"]["html"] is None
 

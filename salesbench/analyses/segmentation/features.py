@@ -154,6 +154,42 @@ def with_customer_attributes(df: pd.DataFrame, ds) -> pd.DataFrame:
     return df.merge(attrs, on="customer_id", how="left")
 
 
+def _window(o, as_of: _dt.date, lookback_days: int | None):
+    """``(orders up to as_of, the look-back condition, its first day or None)`` as :func:`customer_features` uses them."""
+    o = o.filter(o.order_date <= ibis.date(as_of))
+    if lookback_days:
+        start = as_of - _dt.timedelta(days=int(lookback_days) - 1)
+        return o, o.order_date >= ibis.date(start), start
+    return o, ibis.literal(True), None
+
+
+def rfm_inputs(ds, as_of, lookback_days: int | None = None) -> pd.DataFrame:
+    """Only what :func:`salesbench.analyses.segmentation.rfm.rfm_scores` reads, aggregated in the engine.
+
+    ``customer_id, recency_days, frequency, revenue`` with exactly the definitions
+    and rows of :func:`customer_features` (same window, same customers, same sort),
+    so the RFM scores and segments are the same; none of the other aggregations,
+    joins and ratios. The migration step needs the segments at an earlier date
+    only: at 10^6 customers this aggregation costs a fraction of the full one
+    (``benchmarks/bench_segmentation.py``).
+    """
+    as_of = as_date(as_of) or last_order_date(ds.table("orders"))
+    o, in_window, _start = _window(ds.table("orders"), as_of, lookback_days)
+    order_key = o.order_id if "order_id" in o.columns else o.order_date
+    g = o.group_by("customer_id").aggregate(
+        last_order=o.order_date.max(where=in_window), frequency=order_key.nunique(where=in_window),
+        revenue=o.revenue.sum(where=in_window),
+    ).filter(lambda t: t.frequency > 0)
+    g = g.mutate(recency_days=ibis.date(as_of).delta(g.last_order, unit="day")).drop("last_order")
+    df = g.to_pandas().sort_values("customer_id", kind="mergesort").reset_index(drop=True)
+    df["customer_id"] = df["customer_id"].astype(str)
+    df["recency_days"] = df["recency_days"].astype("int64")
+    df["frequency"] = df["frequency"].astype("int64")
+    df["revenue"] = df["revenue"].astype(float)
+    df.attrs.update(as_of=as_of, lookback_days=lookback_days)
+    return df[["customer_id", "recency_days", "frequency", "revenue"]]
+
+
 def customer_features(ds, as_of=None, lookback_days: int | None = None, max_channels: int = 8) -> pd.DataFrame:
     """Per-customer behaviour up to ``as_of``, aggregated in the engine.
 
@@ -184,16 +220,9 @@ def customer_features(ds, as_of=None, lookback_days: int | None = None, max_chan
     window), plus ``region``, ``channel``, ``industry`` from ``customers``.
     ``attrs["as_of"]``, ``attrs["value_basis"]`` and ``attrs["channels"]`` record the choices.
     """
-    o = ds.table("orders")
     as_of = as_date(as_of) or last_order_date(ds.table("orders"))
     as_of_lit = ibis.date(as_of)
-    o = o.filter(o.order_date <= as_of_lit)
-    if lookback_days:
-        start = as_of - _dt.timedelta(days=int(lookback_days) - 1)
-        in_window = o.order_date >= ibis.date(start)
-    else:
-        start = None
-        in_window = ibis.literal(True)
+    o, in_window, start = _window(ds.table("orders"), as_of, lookback_days)
     basis = value_basis(ds)
     channels = top_channels(o, in_window, max_channels) if "channel" in o.columns else []
 

@@ -38,7 +38,7 @@ from salesbench.analyses.segmentation.clusters import (  # noqa: F401  (re-expor
     CLUSTER_FEATURES, DEFAULT_CLUSTER_WEIGHTS, ClusteringSkipped, ClusterResult, cluster_ari, cluster_customers,
     cluster_matrix, describe_clusters,
 )
-from salesbench.analyses.segmentation.features import customer_features
+from salesbench.analyses.segmentation.features import customer_features, rfm_inputs  # noqa: F401  (rfm_inputs re-exported)
 from salesbench.analyses.segmentation.lifecycle import LIFECYCLE_STAGES, lifecycle_stage
 from salesbench.analyses.segmentation.migration import GONE, NEW_CUSTOMER, migration_matrix, segment_breakdown  # noqa: F401
 from salesbench.analyses.segmentation.rfm import (  # noqa: F401
@@ -242,7 +242,7 @@ class Segmentation(Analysis):
     def _fit_migration(self, ds) -> None:
         """The same RFM rules at ``previous_as_of_`` = as_of − migration_days: the migration matrix ``migration_``."""
         self.previous_as_of_ = self.as_of_ - _dt.timedelta(days=int(self.migration_days))
-        prev_feats = customer_features(ds, self.previous_as_of_, self.lookback_days)
+        prev_feats = rfm_inputs(ds, self.previous_as_of_, self.lookback_days)  # the segments need only R, F, M
         if len(prev_feats):
             prev = rfm_scores(prev_feats, self.rules, ties=self.score_ties).set_index("customer_id")["rfm_segment"]
         else:

@@ -289,3 +289,24 @@ def test_single_channel_gives_no_channel_mix():
     o = _orders().assign(channel="online")
     f = seg.customer_features(sb.Dataset.from_frames({"orders": o}))
     assert not [c for c in f.columns if c.startswith("share_")] and f.attrs["channels"] == []
+
+
+@pytest.mark.parametrize("with_order_id", [True, False])
+def test_rfm_inputs_give_the_segments_of_the_full_features(with_order_id):
+    """The migration step's light aggregation (issue #13): same rows, R/F/M inputs and segments as customer_features."""
+    rng = np.random.default_rng(7)
+    n = 2000
+    o = pd.DataFrame({"order_id": [f"o{i // 2}" for i in range(n)],  # two lines per order
+                      "customer_id": [f"c{k}" for k in rng.integers(0, 400, n)],
+                      "order_date": pd.Timestamp("2023-01-01") + pd.to_timedelta(rng.integers(0, 700, n), unit="D"),
+                      "revenue": rng.choice([10.0, 25.0, 40.0], n), "cost": 5.0, "channel": rng.choice(["a", "b"], n)})
+    if not with_order_id:
+        o = o.drop(columns="order_id")
+    ds = sb.Dataset.from_frames({"orders": o})
+    for as_of, lookback in (("2024-06-30", None), ("2024-03-31", 120)):
+        full = seg.customer_features(ds, as_of, lookback)
+        light = seg.rfm_inputs(ds, as_of, lookback)
+        cols = ["customer_id", "recency_days", "frequency", "revenue"]
+        pd.testing.assert_frame_equal(light, full[cols])
+        pd.testing.assert_frame_equal(seg.rfm_scores(light), seg.rfm_scores(full))
+    assert len(seg.rfm_inputs(ds, "2022-12-31")) == 0  # before the first order: no customer
