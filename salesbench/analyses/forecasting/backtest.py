@@ -315,12 +315,24 @@ def origin_scales(Y: pd.DataFrame, cutoffs: pd.DataFrame, season_length: int) ->
     """MASE scale of every series at each of its cut-offs (``cutoffs``: ``unique_id, cutoff``): the seasonal
     naive in-sample MAE of the history up to the cut-off
     (:func:`salesbench.analyses.forecasting.metrics.seasonal_naive_scale`)."""
-    rows = []
-    by_id = dict(tuple(Y.groupby("unique_id", sort=False)))
+    srt = Y.sort_values(["unique_id", "ds"], kind="stable")  # per series by date (stable: equal dates keep order)
+    uid_all, ds_all, y_all = srt["unique_id"].to_numpy(), srt["ds"].to_numpy(), srt["y"].to_numpy(dtype=float)
+    bounds = {u: (a, b) for u, a, b in zip(*_runs(uid_all))}
+    scales = []
     for uid, c in zip(cutoffs["unique_id"], cutoffs["cutoff"]):
-        g = by_id[uid].sort_values("ds")
-        rows.append((uid, c, fm.seasonal_naive_scale(g.loc[g["ds"] <= c, "y"].to_numpy(), season_length)))
-    return pd.DataFrame(rows, columns=["unique_id", "cutoff", "scale"])
+        a, b = bounds[uid]
+        ds, y = ds_all[a:b], y_all[a:b]
+        scales.append(fm.seasonal_naive_scale(y[ds <= np.datetime64(c)], season_length))
+    return pd.DataFrame({"unique_id": cutoffs["unique_id"].to_numpy(), "cutoff": cutoffs["cutoff"].to_numpy(),
+                         "scale": np.array(scales, dtype=float)})
+
+
+def _runs(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(key, start, end) of each run of equal values in ``keys`` (sorted or grouped)."""
+    if not len(keys):
+        return keys[:0], np.zeros(0, dtype=int), np.zeros(0, dtype=int)
+    starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])
+    return keys[starts], starts, np.r_[starts[1:], len(keys)]
 
 
 def add_combination(fc: pd.DataFrame, members: Sequence[str] = COMBINATION_MEMBERS,
@@ -472,23 +484,42 @@ def select_models(scores: pd.DataFrame, models: Sequence[str] = MODELS, metric: 
         raise ValueError("selection metric must be 'mase' or 'wape'")
     order = {m: i for i, m in enumerate(models)}
     baseline = "seasonal_naive" if "seasonal_naive" in order else models[0]
-    chosen = {}
-    for uid, g in scores.groupby("unique_id", sort=False):
-        g = g[g["model"].isin(order)].copy()
-        g["rank"] = g["model"].map(order)
-        g = g[np.isfinite(g[metric])]
-        if g.empty:
-            chosen[uid] = baseline
+    uids = pd.unique(scores["unique_id"])  # first-appearance order, as the groupby loop gave it
+    chosen = dict.fromkeys(uids, baseline)
+    rank = scores["model"].map(order).to_numpy(dtype=float)  # NaN: a model not in ``models``
+    err = scores[metric].to_numpy(dtype=float)
+    ok = np.isfinite(rank) & np.isfinite(err)
+    if not ok.any():
+        return chosen
+    code = pd.Index(uids).get_indexer(scores["unique_id"])[ok]
+    rank, err, model = rank[ok], err[ok], scores["model"].to_numpy()[ok]
+    is_comb = model == "combination"
+    # per series: the lowest error (ties: the earlier model), over all rows and over single models only
+    first = np.lexsort((rank, err, code))
+    best_any = _first_per_group(code, first)
+    single = first[~is_comb[first]]
+    best_single = _first_per_group(code, single)
+    comb = np.flatnonzero(is_comb)
+    comb_first = _first_per_group(code, comb[np.argsort(code[comb], kind="stable")])  # first combination row
+    for k, uid in enumerate(uids):
+        c, s1 = comb_first.get(k), best_single.get(k)
+        if k not in best_any:  # the metric is undefined for every model: the baseline
             continue
-        comb = g[g["model"] == "combination"]
-        single = g[g["model"] != "combination"].sort_values([metric, "rank"])
-        if comb.empty or single.empty:
-            chosen[uid] = str(g.sort_values([metric, "rank"]).iloc[0]["model"])
-        elif single.iloc[0][metric] < (1 - margin) * comb.iloc[0][metric]:
-            chosen[uid] = str(single.iloc[0]["model"])
+        if c is None or s1 is None:
+            chosen[uid] = str(model[best_any[k]])
+        elif err[s1] < (1 - margin) * err[c]:
+            chosen[uid] = str(model[s1])
         else:
             chosen[uid] = "combination"
     return chosen
+
+
+def _first_per_group(code: np.ndarray, rows: np.ndarray) -> dict[int, int]:
+    """Group code → the first of ``rows`` in it; ``rows`` (positions) sorted by ``code[rows]``, each group's rows
+    in the wanted order."""
+    g = code[rows]
+    first = np.r_[True, g[1:] != g[:-1]] if len(g) else np.zeros(0, dtype=bool)
+    return dict(zip(g[first].tolist(), rows[first].tolist()))
 
 
 def honest_scores(fc: pd.DataFrame, models: Sequence[str], n_eval: int, metric: str = "mase",
