@@ -524,3 +524,28 @@ def test_origin_scales_equal_the_seasonal_naive_scale_of_each_prefix():
         g = Y[(Y["unique_id"] == r.unique_id) & (Y["ds"] <= r.cutoff)].sort_values("ds")
         assert r.scale == fm.seasonal_naive_scale(g["y"].to_numpy(), 12)
     assert got[["unique_id", "cutoff"]].equals(cuts)
+
+
+def test_memoised_quantiles_are_scipy_s():
+    """statsforecast's interval quantiles, cached (issue #13), are scipy's values bit for bit, for any levels,
+    distribution and parameters, and a caller changing the returned array cannot change the cache."""
+    from scipy import stats
+    import statsforecast.arima as sf_arima
+    import statsforecast.models as sf_models
+    import statsforecast.utils as sf_utils
+
+    FF.memoise_statsforecast_quantiles()
+    FF.memoise_statsforecast_quantiles()  # idempotent: one wrapper
+    q = sf_utils._quantiles
+    assert q._salesbench_memo and sf_models._quantiles is q and sf_arima._quantiles is q
+    assert not getattr(q.__wrapped__, "_salesbench_memo", False)
+    for level in ([80, 95], np.array([80, 95]), [95, 80], [50], np.array([80.0, 90.0, 99.0])):
+        want = stats.norm(scale=1.0).ppf(0.5 + np.asarray(level) / 200)
+        for _ in range(2):
+            got = q(level)
+            assert got.dtype == want.dtype and np.array_equal(got, want)
+        got[0] = -1.0
+        assert np.array_equal(q(level), want)
+    want_t = stats.t(df=4.0, scale=1.0).ppf(0.5 + np.array([80, 95]) / 200)
+    assert np.array_equal(q([80, 95], distribution="t", dist_params={"df": 4.0}), want_t)
+    assert not np.array_equal(q([80, 95], distribution="t", dist_params={"df": 9.0}), want_t)
