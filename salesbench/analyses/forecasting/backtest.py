@@ -312,7 +312,7 @@ def cross_validate(Y: pd.DataFrame, model_ids: dict[str, Sequence[str]], season_
             tm = time.perf_counter()
             if name == "arimax":
                 parts.append(_cv_with_drivers(Y[Y["unique_id"].isin(ids)], season_length, freq, horizon,
-                                              n_origins, step, n_jobs, list(drivers), plan))
+                                              n_origins, step, n_jobs, list(drivers), plan, refit))
             else:
                 df = Y[Y["unique_id"].isin(ids)][["unique_id", "ds", "y"]]
                 n_train = int(df.groupby("unique_id").size().min()) - horizon - (n_origins - 1) * step
@@ -333,22 +333,68 @@ def cross_validate(Y: pd.DataFrame, model_ids: dict[str, Sequence[str]], season_
     return fc, seconds
 
 
-def _cv_with_drivers(Y, season_length, freq, horizon, n_origins, step, n_jobs, drivers, plan):
+def _cv_with_drivers(Y, season_length, freq, horizon, n_origins, step, n_jobs, drivers, plan, refit=True):
+    """ARIMA + drivers origin by origin, the forecast window's drivers from :func:`planned_drivers`; with
+    ``refit=False`` fitted once per series at the first origin and then only updated (:func:`_forward_with_drivers`)."""
     cuts = cutoffs_of(Y, horizon, n_origins, step)
-    parts = []
+    n_train = int(Y.groupby("unique_id").size().min()) - horizon - (n_origins - 1) * step
+    windows = []
     for k in range(n_origins):
         ck = cuts[cuts["origin"] == k].set_index("unique_id")["cutoff"]
         train = Y[Y["ds"] <= Y["unique_id"].map(ck)]
         after = Y[Y["ds"] > Y["unique_id"].map(ck)].sort_values(["unique_id", "ds"])
         test = after.groupby("unique_id", sort=False).head(horizon)
         X = planned_drivers(train, test[["unique_id", "ds"]], season_length, drivers, plan)
-        n_train = int(Y.groupby("unique_id").size().min()) - horizon - (n_origins - 1) * step
+        windows.append((ck, train, test, X))
+    if not refit:
+        return _forward_with_drivers(windows, make_models(["arimax"], season_length, n_train)[0], horizon, drivers)
+    parts = []
+    for ck, train, test, X in windows:
         sf = statsforecast(make_models(["arimax"], season_length, n_train), freq, n_jobs)
         out = sf.forecast(h=horizon, df=train[["unique_id", "ds", "y", *drivers]], X_df=X, level=list(LEVELS))
         out = out.merge(test[["unique_id", "ds", "y"]], on=["unique_id", "ds"], how="inner")
         out["cutoff"] = out["unique_id"].map(ck)
         parts.append(long_forecasts(out, ["arimax"], ["unique_id", "ds", "cutoff", "y"]))
     return pd.concat(parts, ignore_index=True)
+
+
+def _forward_with_drivers(windows, model, horizon: int, drivers: Sequence[str]) -> pd.DataFrame:
+    """The ``refit=False`` backtest of ARIMA + drivers: per series, ``model`` (a statsforecast AutoARIMA) is
+    fitted on the first origin's history and drivers, then at every origin *forwarded*: the same orders and
+    coefficients run over the history up to that origin (states and residual variance updated), and forecast
+    with the planned drivers of the window — what statsforecast's ``cross_validation(refit=False)`` does for
+    models without drivers. A series whose fit or forward fails gets the naive forecast (as statsforecast's
+    fallback model gives)."""
+    from statsforecast.models import Naive
+
+    level = list(LEVELS)
+    cols = ["unique_id", "ds", "cutoff", "y", "model", "mean", "lo80", "hi80", "lo95", "hi95"]
+    split = [(ck, dict(tuple(train.groupby("unique_id", sort=False))), dict(tuple(test.groupby("unique_id", sort=False))),
+              dict(tuple(X.groupby("unique_id", sort=False)))) for ck, train, test, X in windows]
+    rows = []
+    for uid in split[0][2]:
+        fitted = None
+        for ck, train, test, X in split:
+            tr, te, xf = train[uid].sort_values("ds"), test[uid], X[uid].sort_values("ds")
+            y, x = tr["y"].to_numpy(dtype=float), tr[list(drivers)].to_numpy(dtype=float)
+            x_fut = xf[list(drivers)].to_numpy(dtype=float)
+            if fitted is None:
+                try:
+                    fitted = model.new().fit(y=y, X=x)
+                except Exception:  # noqa: BLE001 - statsforecast's fallback: the naive model
+                    fitted = Naive().fit(y=y)
+            try:
+                res = fitted.forward(y=y, h=horizon, X=x, X_future=x_fut, level=level)
+            except Exception:  # noqa: BLE001
+                res = Naive().forecast(y=y, h=horizon, level=level)
+            ds = xf["ds"].to_numpy()
+            actual = te.set_index("ds")["y"].reindex(ds).to_numpy(dtype=float)
+            rows.append(pd.DataFrame({"unique_id": uid, "ds": ds, "cutoff": ck[uid], "y": actual, "model": "arimax",
+                                      "mean": res["mean"], **{f"lo{lv}": res[f"lo-{lv}"] for lv in LEVELS},
+                                      **{f"hi{lv}": res[f"hi-{lv}"] for lv in LEVELS}}))
+    if not rows:
+        return pd.DataFrame(columns=cols)
+    return _order_bounds(pd.concat(rows, ignore_index=True)[cols])
 
 
 def origin_scales(Y: pd.DataFrame, cutoffs: pd.DataFrame, season_length: int) -> pd.DataFrame:
