@@ -301,6 +301,10 @@ def cross_validate(Y: pd.DataFrame, model_ids: dict[str, Sequence[str]], season_
     scale of the training data up to the cut-off (:func:`origin_scales`).
     ``arimax`` is run origin by origin so that its drivers in the forecast
     window come from :func:`planned_drivers`, as in the real forecast.
+    ``refit=False``: every model is fitted once per series, at the first
+    origin, and forwarded to the later ones (:func:`_cv_one`,
+    :func:`_forward_with_drivers`) — the parameters (and the ETS form or
+    ARIMA orders) of the first origin, states and residual variance updated.
     """
     keys = ["unique_id", "ds", "cutoff", "y"]
     parts, seconds = [], {}
@@ -316,10 +320,8 @@ def cross_validate(Y: pd.DataFrame, model_ids: dict[str, Sequence[str]], season_
             else:
                 df = Y[Y["unique_id"].isin(ids)][["unique_id", "ds", "y"]]
                 n_train = int(df.groupby("unique_id").size().min()) - horizon - (n_origins - 1) * step
-                sf = statsforecast(make_models([name], season_length, n_train), freq, n_jobs)
-                cv = sf.cross_validation(h=horizon, df=df, n_windows=n_origins, step_size=step,
-                                         level=list(LEVELS), refit=refit)
-                parts.append(long_forecasts(cv, [name], keys))
+                parts.append(long_forecasts(_cv_one(df, name, season_length, n_train, freq, horizon, n_origins,
+                                                    step, n_jobs, refit), [name], keys))
             seconds[name] = time.perf_counter() - tm
     fc = pd.concat(parts, ignore_index=True)
     fc["cutoff"] = pd.to_datetime(fc["cutoff"])
@@ -331,6 +333,22 @@ def cross_validate(Y: pd.DataFrame, model_ids: dict[str, Sequence[str]], season_
     scales = origin_scales(Y, origin, season_length)
     fc = fc.merge(scales, on=["unique_id", "cutoff"], how="left")
     return fc, seconds
+
+
+def _cv_one(df, name, season_length, n_train, freq, horizon, n_origins, step, n_jobs, refit):
+    """statsforecast's ``cross_validation`` of one model. With ``refit=False`` the model is fitted once per series
+    at the first origin and *forwarded* at the later ones (same parameters, states run over the longer history);
+    statsforecast has no fallback for a forward that fails, so then the model is backtested refitting instead."""
+    def run(refit_):
+        sf = statsforecast(make_models([name], season_length, n_train), freq, n_jobs)
+        return sf.cross_validation(h=horizon, df=df, n_windows=n_origins, step_size=step, level=list(LEVELS),
+                                   refit=refit_)
+    if refit:
+        return run(True)
+    try:
+        return run(False)
+    except Exception:  # noqa: BLE001 - a forward statsforecast cannot do: refit at every origin (its own fallback)
+        return run(True)
 
 
 def _cv_with_drivers(Y, season_length, freq, horizon, n_origins, step, n_jobs, drivers, plan, refit=True):

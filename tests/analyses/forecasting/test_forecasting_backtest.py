@@ -549,3 +549,44 @@ def test_memoised_quantiles_are_scipy_s():
     want_t = stats.t(df=4.0, scale=1.0).ppf(0.5 + np.array([80, 95]) / 200)
     assert np.array_equal(q([80, 95], distribution="t", dist_params={"df": 4.0}), want_t)
     assert not np.array_equal(q([80, 95], distribution="t", dist_params={"df": 9.0}), want_t)
+
+
+def test_arimax_without_refit_forwards_the_first_origins_model():
+    """refit=False (issue #13): ARIMA + drivers is fitted once, at the first origin, and at every origin that model
+    runs over the history to the cut-off and forecasts with the planned drivers of the window."""
+    series = FS.build_series(_driver_dataset(), dimensions=[])
+    bt = FE.backtest(series, models=["seasonal_naive", "arimax"], deep_models=[], horizon=3, n_origins=3, refit=False)
+    got = bt.raw[bt.raw["model"] == "arimax"].sort_values(["cutoff", "ds"])
+    cuts = sorted(got["cutoff"].unique())
+    Y = series.Y.sort_values("ds")
+    first = Y[Y["ds"] <= cuts[0]]
+    model = FF.make_models(["arimax"], 12)[0].fit(y=first["y"].to_numpy(float), X=first[["promo_share"]].to_numpy(float))
+    for cut in cuts:
+        train, g = Y[Y["ds"] <= cut], got[got["cutoff"] == cut]
+        X = FF.planned_drivers(train, g[["unique_id", "ds"]], 12, ["promo_share"])
+        res = model.forward(y=train["y"].to_numpy(float), h=3, X=train[["promo_share"]].to_numpy(float),
+                            X_future=X[["promo_share"]].to_numpy(float), level=[80, 95])
+        assert np.allclose(g["mean"], res["mean"], rtol=1e-9) and np.allclose(g["hi95"], res["hi-95"], rtol=1e-9)
+        assert np.allclose(g["y"], Y.set_index("ds").loc[g["ds"], "y"])
+    g0 = got[got["cutoff"] == cuts[0]]  # at the first origin: the fitted model's own forecast (what a refit gives)
+    X0 = FF.planned_drivers(first, g0[["unique_id", "ds"]], 12, ["promo_share"])[["promo_share"]].to_numpy(float)
+    assert np.allclose(g0["mean"], model.predict(h=3, X=X0)["mean"], rtol=1e-9)
+
+
+def test_backtest_without_refit_refits_a_model_whose_forward_fails(monkeypatch):
+    """statsforecast has no fallback for a failing forward: that model is then backtested refitting at every
+    origin, and the report still gets its forecasts."""
+    from statsforecast.models import AutoETS
+
+    series = FS.build_series(_driver_dataset(), dimensions=[])
+    ids = {"holt_winters": series.ids}
+    refit, _ = FF.cross_validate(series.Y, ids, 12, series.freq, 3, 3, refit=True)
+    kept, _ = FF.cross_validate(series.Y, ids, 12, series.freq, 3, 3, refit=False)
+    assert not np.allclose(kept["mean"], refit["mean"])  # forwarded: not the refitted forecasts
+
+    def broken(self, *a, **k):
+        raise ValueError("forward failed")
+
+    monkeypatch.setattr(AutoETS, "forward", broken)
+    fallback, _ = FF.cross_validate(series.Y, ids, 12, series.freq, 3, 3, refit=False)
+    pd.testing.assert_frame_equal(fallback, refit)
