@@ -18,7 +18,7 @@ from salesbench.analyses.forecasting import metrics as fm
 from salesbench.analyses.forecasting.backtest import (MARGIN, MODELS, Backtest, check_models, run_backtest,
                                                       score_backtest, select_models)
 from salesbench.analyses.forecasting.series import SeriesSet, usable_drivers
-from salesbench.analyses.forecasting.targets import Z80, period_sum
+from salesbench.analyses.forecasting.targets import Z80
 
 #: Model keys, labels and the combination's members live in :mod:`salesbench.analyses.forecasting.backtest`.
 #: Default model set for the total and single-dimension series, and for the deeper combinations: the
