@@ -5,10 +5,14 @@ Series: the default demo company's revenue per rep × product line × channel
 aggregated in DuckDB and zero-filled like the report's series. The backtest
 is salesbench.analyses.forecasting.evaluation.backtest with the chosen model set, origins and
 horizon. Prints one JSON line: series, model set, origins, horizon, seconds
-per model and in total.
+per model and in total, the backtest's CPU seconds (statsforecast's worker
+processes included) and the 1-minute load average before and after, and the
+held-out mean MASE and pooled 80% coverage of the model choice.
 
     .venv/bin/python benchmarks/bench_forecasting.py                    # defaults below
     .venv/bin/python benchmarks/bench_forecasting.py --models seasonal_naive holt_winters ets --n-jobs 2
+    # issue #13's figure: ~1,000 series x 3 origins with model choice, each model fitted once per series
+    .venv/bin/python benchmarks/bench_forecasting.py --models seasonal_naive theta holt_winters ets combination --no-refit
 
 ``--m3`` instead runs salesbench.analyses.forecasting.backtest.forecast_frame with its defaults on the
 M3 monthly sales-like series (all 669, or every k-th with ``--every k``; needs the
@@ -23,6 +27,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import time
 
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
@@ -104,19 +109,33 @@ def main() -> None:
         keep = set(series.ids[: args.limit])
         series.Y = series.Y[series.Y["unique_id"].isin(keep)]
     t_series = time.perf_counter() - t0
+    load0, cpu0 = os.getloadavg()[0], _cpu_seconds()
     bt = FE.backtest(series, models=args.models, horizon=args.horizon, n_origins=args.n_origins,
                     n_jobs=args.n_jobs, refit=not args.no_refit, deep_depth=None)
+    cpu = _cpu_seconds() - cpu0
     chosen = pd.Series(bt.chosen).value_counts().to_dict()
     mase = bt.scores.groupby("model")["mase"].median().round(3).to_dict()
+    fitted = [m for m in bt.models if m != "combination"]
+    honest = bt.honest
     print(json.dumps({
         "series": int(series.Y["unique_id"].nunique()), "periods": int(series.Y["ds"].nunique()),
         "models": bt.models, "n_origins": args.n_origins, "horizon": args.horizon, "n_jobs": args.n_jobs,
-        "refit": not args.no_refit, "fits": int(series.Y["unique_id"].nunique() * len(bt.models)
+        "refit": not args.no_refit, "fits": int(series.Y["unique_id"].nunique() * len(fitted)
                                                  * (args.n_origins if not args.no_refit else 1)),
         "series_seconds": round(t_series, 2), "backtest_seconds": round(bt.seconds, 2),
+        "backtest_cpu_seconds": round(cpu, 1), "load_average_1min": [round(load0, 1), round(os.getloadavg()[0], 1)],
         "model_seconds": {k: round(v, 2) for k, v in bt.model_seconds.items()},
         "median_mase": mase, "chosen": chosen,
+        "honest_mean_mase": round(float(honest["mase"].mean()), 4) if len(honest) else None,
+        "honest_pooled_coverage_80": (round(float((honest["coverage_80"] * honest["n"]).sum() / honest["n"].sum()), 4)
+                                      if len(honest) else None),
     }))
+
+
+def _cpu_seconds() -> float:
+    """CPU seconds of this process and of its finished children (statsforecast's worker processes)."""
+    me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
 
 
 if __name__ == "__main__":

@@ -10,7 +10,8 @@ the end) is written as Parquet. The analysis then runs in a fresh child
 process, so the reported peak memory (``ru_maxrss`` of that child) is the
 analysis alone: ``load_deals`` (the stage_history scan and per-opportunity
 pivot in DuckDB, one row per opportunity back to pandas) and every step of
-``Funnel(pooled_by=[]).fit``, plus the hierarchical Beta-Binomial fit of rep win rates.
+``Funnel(pooled_by=[]).fit``, plus the hierarchical Beta-Binomial fit of rep win rates (its posterior by
+quadrature since issue #13; wall and CPU seconds).
 """
 from __future__ import annotations
 
@@ -123,9 +124,10 @@ def analyze(folder: Path) -> dict[str, float]:
     t = time.perf_counter()
     rep = Funnel(pooled_by=[]).fit(ds)
     out["analyze_total_s"] = time.perf_counter() - t
-    t = time.perf_counter()
+    t, c = time.perf_counter(), time.process_time()
     bayes.pooled_win_rates(rep.win_by_.get("rep_id"), "rep_id", draws=500, tune=500)
     out["pooled_rep_win_rates_s"] = time.perf_counter() - t
+    out["pooled_rep_win_rates_cpu_s"] = time.process_time() - c
     out["n_opportunities"] = rep.deals_.n
     out["win_rate"] = float(rep.win_["win_rate"].iloc[0])
     out["end_to_end_s"] = time.perf_counter() - t0

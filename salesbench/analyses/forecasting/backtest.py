@@ -88,6 +88,45 @@ def quiet_single_thread():
         yield
 
 
+def memoise_statsforecast_quantiles() -> None:
+    """Make statsforecast look up its interval quantiles instead of rebuilding them at every forecast.
+
+    statsforecast 2.x computes the normal quantiles of the interval levels (z₀.₉ for 80%, z₀.₉₇₅ for 95%)
+    inside every model's forecast by building a frozen ``scipy.stats`` distribution, about 0.5 ms of CPU a
+    call, nearly all of it scipy composing the frozen distribution's docstring. A backtest makes thousands of
+    such calls for the same two levels (on the default demo about 2,800, more than a seasonal naive fit costs).
+    The quantiles are a pure function of (levels, distribution, its parameters), so they are cached here and
+    copied out: the same float values, bit for bit (``test_memoised_quantiles_are_scipy_s``). Idempotent; does
+    nothing when statsforecast's private ``_quantiles`` is not where 2.1 keeps it.
+    """
+    import importlib
+
+    utils = importlib.import_module("statsforecast.utils")
+    original = getattr(utils, "_quantiles", None)
+    if original is None or getattr(original, "_salesbench_memo", False):
+        return
+    cache: dict = {}
+
+    def _quantiles(level, distribution="normal", dist_params=None):
+        try:
+            lv = np.asarray(level, dtype=float)
+            key = (lv.shape, tuple(lv.ravel().tolist()), distribution,
+                   None if dist_params is None else tuple(sorted(dist_params.items())))
+            hash(key)
+        except (TypeError, ValueError, AttributeError):  # anything unusual: compute it as statsforecast does
+            return original(level, distribution=distribution, dist_params=dist_params)
+        if key not in cache:
+            cache[key] = np.asarray(original(level, distribution=distribution, dist_params=dist_params))
+        return cache[key].copy()
+
+    _quantiles._salesbench_memo = True
+    _quantiles.__wrapped__ = original
+    for name in ("statsforecast.utils", "statsforecast.distributions", "statsforecast.models", "statsforecast.arima"):
+        mod = importlib.import_module(name)
+        if getattr(mod, "_quantiles", None) is original:
+            mod._quantiles = _quantiles
+
+
 def model_season(m: int) -> int:
     """Season length given to ETS/ARIMA/CES: m up to 24 (ETS does not support longer seasons), else 1."""
     return m if m <= 24 else 1
@@ -115,6 +154,7 @@ def make_models(names: Sequence[str], season_length: int, n_train: int | None = 
     from statsforecast.models import (AutoARIMA, AutoCES, AutoETS, DynamicOptimizedTheta, SeasonalNaive,
                                       Theta)
 
+    memoise_statsforecast_quantiles()
     ms = model_season(season_length)
     if season_length > 24 and n_train is not None and n_train >= 2 * season_length + 1:
         return [_long_season(n, season_length) for n in names]
@@ -261,6 +301,10 @@ def cross_validate(Y: pd.DataFrame, model_ids: dict[str, Sequence[str]], season_
     scale of the training data up to the cut-off (:func:`origin_scales`).
     ``arimax`` is run origin by origin so that its drivers in the forecast
     window come from :func:`planned_drivers`, as in the real forecast.
+    ``refit=False``: every model is fitted once per series, at the first
+    origin, and forwarded to the later ones (:func:`_cv_one`,
+    :func:`_forward_with_drivers`) — the parameters (and the ETS form or
+    ARIMA orders) of the first origin, states and residual variance updated.
     """
     keys = ["unique_id", "ds", "cutoff", "y"]
     parts, seconds = [], {}
@@ -272,14 +316,12 @@ def cross_validate(Y: pd.DataFrame, model_ids: dict[str, Sequence[str]], season_
             tm = time.perf_counter()
             if name == "arimax":
                 parts.append(_cv_with_drivers(Y[Y["unique_id"].isin(ids)], season_length, freq, horizon,
-                                              n_origins, step, n_jobs, list(drivers), plan))
+                                              n_origins, step, n_jobs, list(drivers), plan, refit))
             else:
                 df = Y[Y["unique_id"].isin(ids)][["unique_id", "ds", "y"]]
                 n_train = int(df.groupby("unique_id").size().min()) - horizon - (n_origins - 1) * step
-                sf = statsforecast(make_models([name], season_length, n_train), freq, n_jobs)
-                cv = sf.cross_validation(h=horizon, df=df, n_windows=n_origins, step_size=step,
-                                         level=list(LEVELS), refit=refit)
-                parts.append(long_forecasts(cv, [name], keys))
+                parts.append(long_forecasts(_cv_one(df, name, season_length, n_train, freq, horizon, n_origins,
+                                                    step, n_jobs, refit), [name], keys))
             seconds[name] = time.perf_counter() - tm
     fc = pd.concat(parts, ignore_index=True)
     fc["cutoff"] = pd.to_datetime(fc["cutoff"])
@@ -293,16 +335,39 @@ def cross_validate(Y: pd.DataFrame, model_ids: dict[str, Sequence[str]], season_
     return fc, seconds
 
 
-def _cv_with_drivers(Y, season_length, freq, horizon, n_origins, step, n_jobs, drivers, plan):
+def _cv_one(df, name, season_length, n_train, freq, horizon, n_origins, step, n_jobs, refit):
+    """statsforecast's ``cross_validation`` of one model. With ``refit=False`` the model is fitted once per series
+    at the first origin and *forwarded* at the later ones (same parameters, states run over the longer history);
+    statsforecast has no fallback for a forward that fails, so then the model is backtested refitting instead."""
+    def run(refit_):
+        sf = statsforecast(make_models([name], season_length, n_train), freq, n_jobs)
+        return sf.cross_validation(h=horizon, df=df, n_windows=n_origins, step_size=step, level=list(LEVELS),
+                                   refit=refit_)
+    if refit:
+        return run(True)
+    try:
+        return run(False)
+    except Exception:  # noqa: BLE001 - a forward statsforecast cannot do: refit at every origin (its own fallback)
+        return run(True)
+
+
+def _cv_with_drivers(Y, season_length, freq, horizon, n_origins, step, n_jobs, drivers, plan, refit=True):
+    """ARIMA + drivers origin by origin, the forecast window's drivers from :func:`planned_drivers`; with
+    ``refit=False`` fitted once per series at the first origin and then only updated (:func:`_forward_with_drivers`)."""
     cuts = cutoffs_of(Y, horizon, n_origins, step)
-    parts = []
+    n_train = int(Y.groupby("unique_id").size().min()) - horizon - (n_origins - 1) * step
+    windows = []
     for k in range(n_origins):
         ck = cuts[cuts["origin"] == k].set_index("unique_id")["cutoff"]
         train = Y[Y["ds"] <= Y["unique_id"].map(ck)]
         after = Y[Y["ds"] > Y["unique_id"].map(ck)].sort_values(["unique_id", "ds"])
         test = after.groupby("unique_id", sort=False).head(horizon)
         X = planned_drivers(train, test[["unique_id", "ds"]], season_length, drivers, plan)
-        n_train = int(Y.groupby("unique_id").size().min()) - horizon - (n_origins - 1) * step
+        windows.append((ck, train, test, X))
+    if not refit:
+        return _forward_with_drivers(windows, make_models(["arimax"], season_length, n_train)[0], horizon, drivers)
+    parts = []
+    for ck, train, test, X in windows:
         sf = statsforecast(make_models(["arimax"], season_length, n_train), freq, n_jobs)
         out = sf.forecast(h=horizon, df=train[["unique_id", "ds", "y", *drivers]], X_df=X, level=list(LEVELS))
         out = out.merge(test[["unique_id", "ds", "y"]], on=["unique_id", "ds"], how="inner")
@@ -311,16 +376,67 @@ def _cv_with_drivers(Y, season_length, freq, horizon, n_origins, step, n_jobs, d
     return pd.concat(parts, ignore_index=True)
 
 
+def _forward_with_drivers(windows, model, horizon: int, drivers: Sequence[str]) -> pd.DataFrame:
+    """The ``refit=False`` backtest of ARIMA + drivers: per series, ``model`` (a statsforecast AutoARIMA) is
+    fitted on the first origin's history and drivers, then at every origin *forwarded*: the same orders and
+    coefficients run over the history up to that origin (states and residual variance updated), and forecast
+    with the planned drivers of the window — what statsforecast's ``cross_validation(refit=False)`` does for
+    models without drivers. A series whose fit or forward fails gets the naive forecast (as statsforecast's
+    fallback model gives)."""
+    from statsforecast.models import Naive
+
+    level = list(LEVELS)
+    cols = ["unique_id", "ds", "cutoff", "y", "model", "mean", "lo80", "hi80", "lo95", "hi95"]
+    split = [(ck, dict(tuple(train.groupby("unique_id", sort=False))), dict(tuple(test.groupby("unique_id", sort=False))),
+              dict(tuple(X.groupby("unique_id", sort=False)))) for ck, train, test, X in windows]
+    rows = []
+    for uid in split[0][2]:
+        fitted = None
+        for ck, train, test, X in split:
+            tr, te, xf = train[uid].sort_values("ds"), test[uid], X[uid].sort_values("ds")
+            y, x = tr["y"].to_numpy(dtype=float), tr[list(drivers)].to_numpy(dtype=float)
+            x_fut = xf[list(drivers)].to_numpy(dtype=float)
+            if fitted is None:
+                try:
+                    fitted = model.new().fit(y=y, X=x)
+                except Exception:  # noqa: BLE001 - statsforecast's fallback: the naive model
+                    fitted = Naive().fit(y=y)
+            try:
+                res = fitted.forward(y=y, h=horizon, X=x, X_future=x_fut, level=level)
+            except Exception:  # noqa: BLE001
+                res = Naive().forecast(y=y, h=horizon, level=level)
+            ds = xf["ds"].to_numpy()
+            actual = te.set_index("ds")["y"].reindex(ds).to_numpy(dtype=float)
+            rows.append(pd.DataFrame({"unique_id": uid, "ds": ds, "cutoff": ck[uid], "y": actual, "model": "arimax",
+                                      "mean": res["mean"], **{f"lo{lv}": res[f"lo-{lv}"] for lv in LEVELS},
+                                      **{f"hi{lv}": res[f"hi-{lv}"] for lv in LEVELS}}))
+    if not rows:
+        return pd.DataFrame(columns=cols)
+    return _order_bounds(pd.concat(rows, ignore_index=True)[cols])
+
+
 def origin_scales(Y: pd.DataFrame, cutoffs: pd.DataFrame, season_length: int) -> pd.DataFrame:
     """MASE scale of every series at each of its cut-offs (``cutoffs``: ``unique_id, cutoff``): the seasonal
     naive in-sample MAE of the history up to the cut-off
     (:func:`salesbench.analyses.forecasting.metrics.seasonal_naive_scale`)."""
-    rows = []
-    by_id = dict(tuple(Y.groupby("unique_id", sort=False)))
+    srt = Y.sort_values(["unique_id", "ds"], kind="stable")  # per series by date (stable: equal dates keep order)
+    uid_all, ds_all, y_all = srt["unique_id"].to_numpy(), srt["ds"].to_numpy(), srt["y"].to_numpy(dtype=float)
+    bounds = {u: (a, b) for u, a, b in zip(*_runs(uid_all))}
+    scales = []
     for uid, c in zip(cutoffs["unique_id"], cutoffs["cutoff"]):
-        g = by_id[uid].sort_values("ds")
-        rows.append((uid, c, fm.seasonal_naive_scale(g.loc[g["ds"] <= c, "y"].to_numpy(), season_length)))
-    return pd.DataFrame(rows, columns=["unique_id", "cutoff", "scale"])
+        a, b = bounds[uid]
+        ds, y = ds_all[a:b], y_all[a:b]
+        scales.append(fm.seasonal_naive_scale(y[ds <= np.datetime64(c)], season_length))
+    return pd.DataFrame({"unique_id": cutoffs["unique_id"].to_numpy(), "cutoff": cutoffs["cutoff"].to_numpy(),
+                         "scale": np.array(scales, dtype=float)})
+
+
+def _runs(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(key, start, end) of each run of equal values in ``keys`` (sorted or grouped)."""
+    if not len(keys):
+        return keys[:0], np.zeros(0, dtype=int), np.zeros(0, dtype=int)
+    starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])
+    return keys[starts], starts, np.r_[starts[1:], len(keys)]
 
 
 def add_combination(fc: pd.DataFrame, members: Sequence[str] = COMBINATION_MEMBERS,
@@ -472,23 +588,42 @@ def select_models(scores: pd.DataFrame, models: Sequence[str] = MODELS, metric: 
         raise ValueError("selection metric must be 'mase' or 'wape'")
     order = {m: i for i, m in enumerate(models)}
     baseline = "seasonal_naive" if "seasonal_naive" in order else models[0]
-    chosen = {}
-    for uid, g in scores.groupby("unique_id", sort=False):
-        g = g[g["model"].isin(order)].copy()
-        g["rank"] = g["model"].map(order)
-        g = g[np.isfinite(g[metric])]
-        if g.empty:
-            chosen[uid] = baseline
+    uids = pd.unique(scores["unique_id"])  # first-appearance order, as the groupby loop gave it
+    chosen = dict.fromkeys(uids, baseline)
+    rank = scores["model"].map(order).to_numpy(dtype=float)  # NaN: a model not in ``models``
+    err = scores[metric].to_numpy(dtype=float)
+    ok = np.isfinite(rank) & np.isfinite(err)
+    if not ok.any():
+        return chosen
+    code = pd.Index(uids).get_indexer(scores["unique_id"])[ok]
+    rank, err, model = rank[ok], err[ok], scores["model"].to_numpy()[ok]
+    is_comb = model == "combination"
+    # per series: the lowest error (ties: the earlier model), over all rows and over single models only
+    first = np.lexsort((rank, err, code))
+    best_any = _first_per_group(code, first)
+    single = first[~is_comb[first]]
+    best_single = _first_per_group(code, single)
+    comb = np.flatnonzero(is_comb)
+    comb_first = _first_per_group(code, comb[np.argsort(code[comb], kind="stable")])  # first combination row
+    for k, uid in enumerate(uids):
+        c, s1 = comb_first.get(k), best_single.get(k)
+        if k not in best_any:  # the metric is undefined for every model: the baseline
             continue
-        comb = g[g["model"] == "combination"]
-        single = g[g["model"] != "combination"].sort_values([metric, "rank"])
-        if comb.empty or single.empty:
-            chosen[uid] = str(g.sort_values([metric, "rank"]).iloc[0]["model"])
-        elif single.iloc[0][metric] < (1 - margin) * comb.iloc[0][metric]:
-            chosen[uid] = str(single.iloc[0]["model"])
+        if c is None or s1 is None:
+            chosen[uid] = str(model[best_any[k]])
+        elif err[s1] < (1 - margin) * err[c]:
+            chosen[uid] = str(model[s1])
         else:
             chosen[uid] = "combination"
     return chosen
+
+
+def _first_per_group(code: np.ndarray, rows: np.ndarray) -> dict[int, int]:
+    """Group code → the first of ``rows`` in it; ``rows`` (positions) sorted by ``code[rows]``, each group's rows
+    in the wanted order."""
+    g = code[rows]
+    first = np.r_[True, g[1:] != g[:-1]] if len(g) else np.zeros(0, dtype=bool)
+    return dict(zip(g[first].tolist(), rows[first].tolist()))
 
 
 def honest_scores(fc: pd.DataFrame, models: Sequence[str], n_eval: int, metric: str = "mase",

@@ -76,7 +76,7 @@ class SalesForecast(Analysis):
                  models=["seasonal_naive", "ets", "holt_winters", "theta", "arima", "arimax", "combination"],
                  deep_models=["seasonal_naive", "holt_winters", "theta", "combination"], deep_depth=2,
                  selection_metric="mase", reconciliation="mint_shrink", season_length=None,
-                 min_period_coverage=0.9, driver_plan=None, refit=True, n_jobs=1, top_series=4,
+                 min_period_coverage=0.9, driver_plan=None, refit=False, n_jobs=1, top_series=4,
                  lifecycle_intro_months=12, lifecycle_growth=0.1, lifecycle_decline=-0.1):
         self.frequency = frequency
         self.metric = metric

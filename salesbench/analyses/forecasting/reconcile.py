@@ -144,20 +144,26 @@ def reconcile_backtest(fc: pd.DataFrame, fitted: pd.DataFrame, series: SeriesSet
     ``mean, lo80, hi80, lo95, hi95``; None when there is nothing to reconcile or an origin cannot be."""
     if method == "none" or fc.empty or set(fc["unique_id"]) != set(series.ids):
         return None
-    parts = []
+    for _, g in fc.groupby("cutoff"):
+        if (set(g["unique_id"]) != set(series.ids) or g.groupby("unique_id").size().nunique() != 1
+                or g[["mean", "lo80", "hi80", "lo95", "hi95"]].isna().any().any()):
+            return None
+    # every origin in one reconciliation: each (cut-off, period) is its own column of ŷ, and MinTrace's P, S P ŷ and
+    # the Normality covariances are computed column by column from the same in-sample errors, so stacking the
+    # origins gives each origin's reconciliation (to rounding) with one covariance estimate instead of one per origin
+    key = pd.MultiIndex.from_frame(fc[["cutoff", "ds"]])
+    code, _ = pd.factorize(key, sort=True)
+    stacked = fc[["unique_id", "model", "mean", "lo80", "hi80", "lo95", "hi95"]].assign(
+        ds=pd.Timestamp("2000-01-01") + pd.to_timedelta(code, unit="D"))
     try:
-        for _, g in fc.groupby("cutoff"):
-            if (set(g["unique_id"]) != set(series.ids) or g.groupby("unique_id").size().nunique() != 1
-                    or g[["mean", "lo80", "hi80", "lo95", "hi95"]].isna().any().any()):
-                return None
-            rec = reconcile(g[["unique_id", "ds", "model", "mean", "lo80", "hi80", "lo95", "hi95"]], fitted, series,
-                            method)
-            keep = g[["unique_id", "ds", "cutoff", "origin", "y", "scale", "model"]]
-            parts.append(keep.merge(rec[["unique_id", "ds", "mean", "lo80", "hi80", "lo95", "hi95"]],
-                                    on=["unique_id", "ds"]))
+        rec = reconcile(stacked, fitted, series, method)
     except Exception:  # noqa: BLE001 - a backtest origin hierarchicalforecast cannot reconcile
         return None
-    out = pd.concat(parts, ignore_index=True)
+    keep = fc[["unique_id", "ds", "cutoff", "origin", "y", "scale", "model"]].assign(_col=stacked["ds"].to_numpy())
+    cols = ["mean", "lo80", "hi80", "lo95", "hi95"]
+    out = keep.merge(rec[["unique_id", "ds", *cols]].rename(columns={"ds": "_col"}), on=["unique_id", "_col"],
+                     how="left")
+    out = out.drop(columns="_col").sort_values("cutoff", kind="stable").reset_index(drop=True)  # origin by origin
     return out.merge(series.meta[["unique_id", "level"]], on="unique_id", how="left")
 
 

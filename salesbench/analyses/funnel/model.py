@@ -78,8 +78,9 @@ class Funnel(Analysis):
     * ``velocity_``, ``velocity_by_team_``, ``stage_prob_``, ``coverage_``,
       ``coverage_by_team_`` (:mod:`.pipeline`);
     * ``pooled_``: ``{breakdown: PooledRates or None}`` for every ``pooled_by``
-      breakdown — hierarchical Beta-Binomial win rates (:mod:`.bayes`; NUTS with
-      ``mcmc_draws``/``mcmc_tune``/``mcmc_chains``/``seed``, intervals of ``credible_mass``).
+      breakdown — hierarchical Beta-Binomial win rates (:mod:`.bayes`: the posterior by quadrature,
+      ``mcmc_draws × mcmc_chains`` draws by ``seed``, intervals of ``credible_mass``; ``mcmc_tune`` is
+      NUTS's, used only by ``pooled_rates(method="nuts")``).
 
     Raises :class:`~salesbench.core.errors.ReportSkipped` when no opportunity is in scope.
     """

@@ -7,6 +7,7 @@ import pytest
 
 import salesbench as sb
 from salesbench.analyses.forecasting import evaluation as FE
+from salesbench.analyses.forecasting import metrics as fm
 from salesbench.analyses.forecasting import model as F
 from salesbench.analyses.forecasting import reconcile as FR
 from salesbench.analyses.forecasting import report as R
@@ -436,3 +437,156 @@ def test_score_backtest_equals_the_groupby_loop_exactly():
     want = FF._score_backtest_groupby(fc)
     assert len(got) == 120 and got["mase"].notna().sum() == 117  # s3: zero scale -> nan MASE for its 3 models
     pd.testing.assert_frame_equal(got, want, check_exact=True)
+
+
+def _select_models_loop(scores, models=FF.MODELS, metric="mase", margin=FF.MARGIN):
+    """The per-series pandas loop select_models was before issue #13 (the reference for the vectorised one)."""
+    order = {m: i for i, m in enumerate(models)}
+    baseline = "seasonal_naive" if "seasonal_naive" in order else models[0]
+    chosen = {}
+    for uid, g in scores.groupby("unique_id", sort=False):
+        g = g[g["model"].isin(order)].copy()
+        g["rank"] = g["model"].map(order)
+        g = g[np.isfinite(g[metric])]
+        if g.empty:
+            chosen[uid] = baseline
+            continue
+        comb = g[g["model"] == "combination"]
+        single = g[g["model"] != "combination"].sort_values([metric, "rank"])
+        if comb.empty or single.empty:
+            chosen[uid] = str(g.sort_values([metric, "rank"]).iloc[0]["model"])
+        elif single.iloc[0][metric] < (1 - margin) * comb.iloc[0][metric]:
+            chosen[uid] = str(single.iloc[0]["model"])
+        else:
+            chosen[uid] = "combination"
+    return chosen
+
+
+def test_select_models_equals_the_per_series_loop_exactly():
+    """The vectorised choice (issue #13: the loop took seconds per report) picks what the loop picked, in the same
+    order: ties on the error, NaN errors, series without a combination or with only one, models not offered."""
+    rng = np.random.default_rng(7)
+    rows = []
+    for i in range(80):
+        for m in rng.permutation(["seasonal_naive", "theta", "ets", "arima", "combination", "dotm"]):
+            if rng.random() < 0.2:
+                continue
+            err = float(rng.choice([0.5, 0.52, 0.9, np.nan])) if i % 7 == 0 else float(rng.gamma(3.0, 0.2))
+            rows.append((f"s{i}", str(m), err, float(rng.gamma(3.0, 0.05))))
+    scores = pd.DataFrame(rows, columns=["unique_id", "model", "mase", "wape"]).sample(frac=1.0, random_state=2)
+    offered = ["seasonal_naive", "theta", "ets", "arima", "combination"]  # dotm rows are ignored
+    for metric, models, margin in (("mase", offered, 0.05), ("wape", FF.MODELS, 0.0), ("mase", ["theta", "ets"], 0.1)):
+        got = FF.select_models(scores, models, metric, margin)
+        want = _select_models_loop(scores, models, metric, margin)
+        assert list(got.items()) == list(want.items())
+    picked = set(FF.select_models(scores, offered).values())
+    assert {"combination", "seasonal_naive", "theta"} <= picked  # every branch taken on this data
+    flat = pd.DataFrame({"unique_id": ["a", "a"], "model": ["ets", "theta"], "mase": [np.nan, np.nan], "wape": 0.1})
+    assert FF.select_models(flat, ["ets", "theta"]) == _select_models_loop(flat, ["ets", "theta"]) == {"a": "ets"}
+
+
+def test_horizon_sums_equal_period_sum_per_window_exactly():
+    """Coverage of horizon sums on arrays gives, per series and origin, the interval of period_sum exactly;
+    windows with a missing period or a missing bound are left out as before."""
+    rng = np.random.default_rng(3)
+    rows = []
+    for i in range(30):
+        for k, cut in enumerate(pd.date_range("2024-01-31", periods=5, freq="ME")):
+            for h in range(3 if (i, k) != (4, 2) else 2):  # one window short of the horizon
+                mean = float(rng.gamma(5.0, 20.0))
+                w = float(rng.gamma(2.0, 5.0))
+                rows.append({"unique_id": f"s{i}", "cutoff": cut, "ds": cut + pd.offsets.MonthEnd(h + 1),
+                             "y": mean + float(rng.normal(0, 12)), "mean": mean, "lo80": mean - w,
+                             "hi80": np.nan if (i, k, h) == (7, 1, 0) else mean + w})
+    fc = pd.DataFrame(rows).sample(frac=1.0, random_state=4).reset_index(drop=True)
+    for rho in (0.0, 0.37, 1.0):
+        uid, inside = FE._sum_inside(fc, 3, rho)
+        want_uid, want_inside = [], []
+        for (u, _), g in fc.groupby(["unique_id", "cutoff"], sort=False):
+            if len(g) != 3 or g[["lo80", "hi80"]].isna().any().any():
+                continue
+            s = FT.period_sum(g, rho=rho)
+            want_uid.append(u)
+            want_inside.append(s["lo80"] <= float(g["y"].sum()) <= s["hi80"])
+        assert len(uid) == 30 * 5 - 2 and list(uid) == want_uid and list(inside) == want_inside
+    assert 0 < np.mean(inside) < 1
+
+
+def test_origin_scales_equal_the_seasonal_naive_scale_of_each_prefix():
+    rng = np.random.default_rng(9)
+    Y = pd.DataFrame([(f"s{i}", d, float(rng.gamma(2.0, 10.0))) for i in range(6)
+                      for d in pd.date_range("2022-01-01", periods=30 + i, freq="MS")], columns=["unique_id", "ds", "y"])
+    Y = Y.sample(frac=1.0, random_state=0).reset_index(drop=True)  # rows in no order
+    cuts = pd.DataFrame([(f"s{i}", pd.Timestamp("2024-01-01") + pd.DateOffset(months=k)) for i in range(6)
+                         for k in range(3)], columns=["unique_id", "cutoff"])
+    got = FF.origin_scales(Y, cuts, 12)
+    for r in got.itertuples():
+        g = Y[(Y["unique_id"] == r.unique_id) & (Y["ds"] <= r.cutoff)].sort_values("ds")
+        assert r.scale == fm.seasonal_naive_scale(g["y"].to_numpy(), 12)
+    assert got[["unique_id", "cutoff"]].equals(cuts)
+
+
+def test_memoised_quantiles_are_scipy_s():
+    """statsforecast's interval quantiles, cached (issue #13), are scipy's values bit for bit, for any levels,
+    distribution and parameters, and a caller changing the returned array cannot change the cache."""
+    from scipy import stats
+    import statsforecast.arima as sf_arima
+    import statsforecast.models as sf_models
+    import statsforecast.utils as sf_utils
+
+    FF.memoise_statsforecast_quantiles()
+    FF.memoise_statsforecast_quantiles()  # idempotent: one wrapper
+    q = sf_utils._quantiles
+    assert q._salesbench_memo and sf_models._quantiles is q and sf_arima._quantiles is q
+    assert not getattr(q.__wrapped__, "_salesbench_memo", False)
+    for level in ([80, 95], np.array([80, 95]), [95, 80], [50], np.array([80.0, 90.0, 99.0])):
+        want = stats.norm(scale=1.0).ppf(0.5 + np.asarray(level) / 200)
+        for _ in range(2):
+            got = q(level)
+            assert got.dtype == want.dtype and np.array_equal(got, want)
+        got[0] = -1.0
+        assert np.array_equal(q(level), want)
+    want_t = stats.t(df=4.0, scale=1.0).ppf(0.5 + np.array([80, 95]) / 200)
+    assert np.array_equal(q([80, 95], distribution="t", dist_params={"df": 4.0}), want_t)
+    assert not np.array_equal(q([80, 95], distribution="t", dist_params={"df": 9.0}), want_t)
+
+
+def test_arimax_without_refit_forwards_the_first_origins_model():
+    """refit=False (issue #13): ARIMA + drivers is fitted once, at the first origin, and at every origin that model
+    runs over the history to the cut-off and forecasts with the planned drivers of the window."""
+    series = FS.build_series(_driver_dataset(), dimensions=[])
+    bt = FE.backtest(series, models=["seasonal_naive", "arimax"], deep_models=[], horizon=3, n_origins=3, refit=False)
+    got = bt.raw[bt.raw["model"] == "arimax"].sort_values(["cutoff", "ds"])
+    cuts = sorted(got["cutoff"].unique())
+    Y = series.Y.sort_values("ds")
+    first = Y[Y["ds"] <= cuts[0]]
+    model = FF.make_models(["arimax"], 12)[0].fit(y=first["y"].to_numpy(float), X=first[["promo_share"]].to_numpy(float))
+    for cut in cuts:
+        train, g = Y[Y["ds"] <= cut], got[got["cutoff"] == cut]
+        X = FF.planned_drivers(train, g[["unique_id", "ds"]], 12, ["promo_share"])
+        res = model.forward(y=train["y"].to_numpy(float), h=3, X=train[["promo_share"]].to_numpy(float),
+                            X_future=X[["promo_share"]].to_numpy(float), level=[80, 95])
+        assert np.allclose(g["mean"], res["mean"], rtol=1e-9) and np.allclose(g["hi95"], res["hi-95"], rtol=1e-9)
+        assert np.allclose(g["y"], Y.set_index("ds").loc[g["ds"], "y"])
+    g0 = got[got["cutoff"] == cuts[0]]  # at the first origin: the fitted model's own forecast (what a refit gives)
+    X0 = FF.planned_drivers(first, g0[["unique_id", "ds"]], 12, ["promo_share"])[["promo_share"]].to_numpy(float)
+    assert np.allclose(g0["mean"], model.predict(h=3, X=X0)["mean"], rtol=1e-9)
+
+
+def test_backtest_without_refit_refits_a_model_whose_forward_fails(monkeypatch):
+    """statsforecast has no fallback for a failing forward: that model is then backtested refitting at every
+    origin, and the report still gets its forecasts."""
+    from statsforecast.models import AutoETS
+
+    series = FS.build_series(_driver_dataset(), dimensions=[])
+    ids = {"holt_winters": series.ids}
+    refit, _ = FF.cross_validate(series.Y, ids, 12, series.freq, 3, 3, refit=True)
+    kept, _ = FF.cross_validate(series.Y, ids, 12, series.freq, 3, 3, refit=False)
+    assert not np.allclose(kept["mean"], refit["mean"])  # forwarded: not the refitted forecasts
+
+    def broken(self, *a, **k):
+        raise ValueError("forward failed")
+
+    monkeypatch.setattr(AutoETS, "forward", broken)
+    fallback, _ = FF.cross_validate(series.Y, ids, 12, series.freq, 3, 3, refit=False)
+    pd.testing.assert_frame_equal(fallback, refit)

@@ -364,3 +364,22 @@ def test_headline_and_narrative_carry_the_numbers(toy_fit):
     assert cards[0]["raw"] == pytest.approx(q["mean"]) and cards[1]["raw"] == pytest.approx(f.accuracy_total())
     # the claimed accuracy is the held-out one: model chosen on the earlier origins, scored on the later
     assert f.accuracy_total() == pytest.approx(1 - f.honest_total()["wape"])
+
+
+def test_reconciled_backtest_equals_origin_by_origin_reconciliation(toy_fit):
+    """All origins are reconciled in one call (issue #13: one covariance estimate instead of one per origin); each
+    origin's result is that of reconciling it alone, rows in the same order."""
+    f = toy_fit
+    bt = f.bt_
+    fc = bt.forecasts[bt.forecasts["model"] == bt.forecasts["unique_id"].map(bt.chosen)]
+    got = FR.reconcile_backtest(fc, f.fitted_, f.series_, "mint_shrink")
+    cols = ["mean", "lo80", "hi80", "lo95", "hi95"]
+    parts = []
+    for _, g in fc.groupby("cutoff"):
+        rec = FR.reconcile(g[["unique_id", "ds", "model", *cols]], f.fitted_, f.series_, "mint_shrink")
+        parts.append(g[["unique_id", "ds", "cutoff"]].merge(rec[["unique_id", "ds", *cols]], on=["unique_id", "ds"]))
+    want = pd.concat(parts, ignore_index=True)
+    assert fc["cutoff"].nunique() == 3 and len(got) == len(want) == len(fc)
+    assert got[["unique_id", "ds", "cutoff"]].equals(want[["unique_id", "ds", "cutoff"]])
+    np.testing.assert_allclose(got[cols].to_numpy(), want[cols].to_numpy(), rtol=1e-9)
+    assert not np.allclose(got["mean"], fc.sort_values("cutoff", kind="stable")["mean"])  # reconciliation moved them
