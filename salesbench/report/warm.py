@@ -5,16 +5,16 @@ the compiled modules in its cache folder (``pytensor.config.compiledir``, under
 ``~/.pytensor``; ``PYTENSOR_FLAGS=compiledir=...`` moves it). The cache is keyed by
 the graph's operations and types, not by array sizes, so fitting the models once
 on a small demo company with a few draws compiles what the reports' fits need. On a
-cold cache the funnel's pooled Beta-Binomial alone spent 28–47 s compiling
-(2 cores under load) against 1–3 s warm; the churn models more (issue #13).
+cold cache the churn models spent most of a first run's compiling (issue #13).
 ``make setup`` runs this step after installing; it is safe to run again (a warm
 cache makes it quick) and on any machine.
 
-Models compiled: the funnel's pooled win rates
-(:func:`salesbench.analyses.funnel.bayes.pooled_win_rates`, through
-:class:`~salesbench.analyses.funnel.model.Funnel`) and churn's purchase, spend and
-early-warning models (:class:`~salesbench.analyses.churn.model.Churn` with its
-report's default model and fit method), each fitted with ``WARM_DRAWS`` draws.
+Models compiled: churn's purchase, spend and early-warning models
+(:class:`~salesbench.analyses.churn.model.Churn` with its report's default model and fit
+method), each fitted with ``WARM_DRAWS`` draws. The funnel's pooled win rates
+(:func:`salesbench.analyses.funnel.bayes.pooled_win_rates`) are computed by quadrature by
+default and compile nothing; its step runs that fit once (under a second) so that an analysis
+importing PyMC is never left out (``tests/report/test_warm.py``); ``method="nuts"`` is not warmed.
 """
 from __future__ import annotations
 
