@@ -83,9 +83,22 @@ def last_order_date(orders) -> pd.Timestamp:
     return pd.Timestamp(data.last_order_date(orders))
 
 
+#: Revenue sums are exact decimals with this many places (:func:`_purchase_days`).
+MONEY_SCALE = 6
+
+
 def _purchase_days(orders):
-    """ibis: one row per customer and purchase day with the day's revenue."""
-    return orders.group_by(["customer_id", "order_date"]).aggregate(day_revenue=orders.revenue.sum())
+    """ibis: one row per customer and purchase day with the day's revenue, an exact ``DECIMAL(38, 6)``.
+
+    Each order line's revenue is rounded to 6 decimal places and summed as a decimal, so every sum is
+    exact and does not depend on the order in which the engine adds the rows. A float sum does: DuckDB
+    adds in parallel, in an order that varies run to run, and the last bits of the sums (and of a mean
+    spend at a rounding tie) changed between two runs of the same report — so did the Gamma-Gamma fit.
+    """
+    import ibis.expr.datatypes as dt
+
+    money = orders.revenue.cast(dt.Decimal(38, MONEY_SCALE))
+    return orders.group_by(["customer_id", "order_date"]).aggregate(day_revenue=money.sum())
 
 
 def rfm_table(orders, calibration_end=None, time_unit: str = "W") -> pd.DataFrame:
@@ -104,7 +117,9 @@ def rfm_table(orders, calibration_end=None, time_unit: str = "W") -> pd.DataFram
     fractional: days / days-per-unit), ``monetary_value`` (mean revenue of the repeat purchase days,
     0 without repeats), ``first_purchase``, ``last_purchase``, ``revenue`` (total in calibration).
     Same-day order lines are one transaction, as in Fader, Hardie & Lee (2005). Aggregation runs
-    in the engine; only the per-customer result is brought to pandas.
+    in the engine; only the per-customer result is brought to pandas. Revenue is summed as an exact
+    decimal of each line rounded to 6 places (:func:`_purchase_days`), so the result is bit-identical
+    on every run and whatever the order of the rows.
     """
     unit = check_time_unit(time_unit)
     end = _as_date(calibration_end) or last_order_date(orders)
@@ -118,7 +133,11 @@ def rfm_table(orders, calibration_end=None, time_unit: str = "W") -> pd.DataFram
     )
     first = days.join(per, [days.customer_id == per.customer_id, days.order_date == per.first_purchase])
     first = first.select(customer_id=days.customer_id, first_revenue=days.day_revenue)
-    per = per.join(first, "customer_id").select(per, first.first_revenue)
+    per = per.join(first, "customer_id")
+    # exact decimal sums and difference, then one rounding each to float: the same bits on every run
+    per = per.select(per.customer_id, per.n_days, per.first_purchase, per.last_purchase,
+                     revenue=per.revenue.cast("float64"),
+                     repeat_revenue=(per.revenue - per.first_revenue).cast("float64"))
     df = per.to_pandas()
     df["customer_id"] = df["customer_id"].astype(str)
     df["first_purchase"] = pd.to_datetime(df["first_purchase"])
@@ -126,10 +145,8 @@ def rfm_table(orders, calibration_end=None, time_unit: str = "W") -> pd.DataFram
     df["frequency"] = (df["n_days"] - 1).astype(float)
     df["recency"] = (df["last_purchase"] - df["first_purchase"]).dt.days / unit
     df["T"] = (end - df["first_purchase"]).dt.days / unit
-    repeat_rev = df["revenue"] - df["first_revenue"]
-    df["monetary_value"] = np.where(df["frequency"] > 0, repeat_rev / df["frequency"].where(df["frequency"] > 0, 1), 0.0)
-    # the engine sums floats in parallel (order varies run to run): round so reruns give identical fits
-    df["monetary_value"], df["revenue"] = df["monetary_value"].round(6), df["revenue"].round(6)
+    repeat = df["frequency"] > 0
+    df["monetary_value"] = np.where(repeat, df["repeat_revenue"] / df["frequency"].where(repeat, 1), 0.0)
     cols = ["customer_id", "frequency", "recency", "T", "monetary_value", "first_purchase", "last_purchase", "revenue"]
     return df[cols].sort_values("customer_id").reset_index(drop=True)
 
@@ -149,7 +166,7 @@ def holdout_purchases(orders, calibration_end, customers: Iterable[str] | None =
     hold = orders.filter(orders.order_date > end.date())
     days = _purchase_days(hold)
     per = days.group_by("customer_id").aggregate(
-        holdout_purchases=days.order_date.count(), holdout_revenue=days.day_revenue.sum()
+        holdout_purchases=days.order_date.count(), holdout_revenue=days.day_revenue.sum().cast("float64")
     ).to_pandas()
     per["customer_id"] = per["customer_id"].astype(str)
     if customers is not None:
@@ -369,6 +386,13 @@ def _nuts_sampler(sampler: str) -> str:
     return sampler
 
 
+#: PyMC NUTS initialisation: jitter, then adapt a *dense* mass matrix during tuning. The population
+#: parameters are few (3–5) and strongly correlated (r with α, p with q and v), which a diagonal mass matrix
+#: cannot undo; on the default demo the dense one gave 2–3× the bulk ESS per draw at fewer leapfrog steps
+#: (MBG/NBD 9.5 → 6.8 steps per draw, ESS min 604 → 1,185; Gamma-Gamma R-hat 1.010 → 1.002, docs/churn.md).
+NUTS_INIT = "jitter+adapt_full"
+
+
 def _fit_kwargs(method: str, draws: int, tune: int, chains: int, seed: int, vi_iterations: int, cores: int | None,
                 sampler: str = "pymc") -> dict:
     if method == "mcmc":
@@ -376,6 +400,8 @@ def _fit_kwargs(method: str, draws: int, tune: int, chains: int, seed: int, vi_i
                   progressbar=False, target_accept=0.9)
         if sampler != "pymc":
             kw["nuts_sampler"] = sampler
+        else:
+            kw["init"] = NUTS_INIT
         return kw
     if method == "map":
         return dict(progressbar=False)
