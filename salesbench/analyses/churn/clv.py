@@ -603,6 +603,52 @@ class ChurnModel:
             return rows, index
         return chunk[["customer_id", *TRIPLE]].reset_index(drop=True), np.arange(len(chunk))
 
+    def _expectations(self, rows: pd.DataFrame, times: Iterable[float] = (),
+                      discounted: tuple[Iterable[float], Iterable[float]] | None = None):
+        """P(alive), expected purchases and discounted purchases of ``rows`` (frequency, recency, T) per draw.
+
+        Returns ``(p_alive, [E[X(t)] for t in times], flows)``, each (draws, rows). ``discounted = (ts, ws)``
+        gives ``flows`` = Σ_k ws[k] · (E[X(ts[k])] − E[X(ts[k−1])]) (E[X(0)] = 0; None without it): the
+        purchases behind the CLV. BG/NBD and MBG/NBD use the closed forms of
+        :mod:`salesbench.analyses.churn.predictive`: E[X(t) | x, t_x, T] = P(alive) × E[X(t) | active, x, T],
+        whose second factor (the costly ₂F₁) depends only on (x, T), so it is evaluated once per distinct (x, T)
+        and per posterior draw, the discounted sum is taken there, and the result is scaled by P(alive) per row.
+        Pareto/NBD uses pymc-marketing's ``expected_purchases`` per time.
+        """
+        times = list(times)
+        if self.model in cp.CLOSED_FORM_MODELS:
+            par = self._par()
+            x, t_x, T = (rows[c].to_numpy(float) for c in TRIPLE)
+            alive = cp.p_alive(self.model, par, x, t_x, T)
+            pairs, inv = np.unique(np.column_stack([x, T]), axis=0, return_inverse=True)
+            inv = np.asarray(inv).ravel()
+
+            def cond(t):
+                return cp.expected_if_alive(self.model, par, pairs[:, 0], pairs[:, 1], t)
+            width = len(pairs)
+        else:
+            tx = _predictor(self.tx_, self.tx_post_)
+            with _quiet():
+                alive = _flat(tx.expected_probability_alive(data=rows))
+            inv, width = None, len(rows)
+
+            def cond(t):
+                with _quiet():
+                    return _flat(tx.expected_purchases(data=rows, future_t=t))
+
+        def per_row(arr):
+            return arr if inv is None else alive * arr[:, inv]
+
+        expected = [per_row(cond(t)) for t in times]
+        flows = None
+        if discounted is not None:
+            acc, prev = np.zeros((alive.shape[0], width)), 0.0
+            for t, w in zip(*discounted):
+                cum = cond(t)
+                acc, prev = acc + w * (cum - prev), cum
+            flows = per_row(acc)
+        return alive, expected, flows
+
     def _draws(self, rfm_chunk: pd.DataFrame, horizon: float, clv_months: int, discount_rate: float,
                unit_days: float, with_clv: bool = True) -> dict[str, np.ndarray]:
         """Draw × customer arrays for one chunk: p_alive, expected purchases, spend, CLV, value if alive.
@@ -611,29 +657,20 @@ class ChurnModel:
         costliest part) when only the horizon quantities are needed.
         """
         data, index = self._rows(rfm_chunk)
-        tx = _predictor(self.tx_, self.tx_post_)
-        with _quiet():
-            p_alive_rows = _flat(tx.expected_probability_alive(data=data))
-            p_alive = p_alive_rows[:, index]
-            exp_h = _flat(tx.expected_purchases(data=data, future_t=horizon))[:, index]
-            if self.gg_ is not None:
-                gg = _predictor(self.gg_, self.gg_post_)
-                spend = _flat(gg.expected_customer_spend(
-                    data=rfm_chunk[["customer_id", "frequency", "monetary_value"]].reset_index(drop=True)))
-            else:
-                spend = np.broadcast_to(rfm_chunk["monetary_value"].to_numpy(float), p_alive.shape)
-            # CLV: monthly cash flows over clv_months, discounted at the monthly equivalent of the annual rate
-            # (lifetimes / pymc-marketing customer_lifetime_value, computed per posterior draw).
-            month = (365.25 / 12) / unit_days
-            d_month = (1.0 + discount_rate) ** (1 / 12) - 1.0
-            clv_purchases = np.zeros_like(p_alive_rows)
-            prev = 0.0
-            for k in range(1, (clv_months if with_clv else 0) + 1):
-                cum = _flat(tx.expected_purchases(data=data, future_t=k * month))
-                clv_purchases += (cum - prev) / (1 + d_month) ** k
-                prev = cum
-            clv_purchases = clv_purchases[:, index]
-        clv = spend * clv_purchases if with_clv else np.full_like(p_alive, np.nan)
+        # CLV: monthly cash flows over clv_months, discounted at the monthly equivalent of the annual rate
+        # (lifetimes / pymc-marketing customer_lifetime_value, computed per posterior draw).
+        month = (365.25 / 12) / unit_days
+        d_month = (1.0 + discount_rate) ** (1 / 12) - 1.0
+        months = range(1, clv_months + 1) if with_clv else range(0)
+        flows = ([k * month for k in months], [1.0 / (1 + d_month) ** k for k in months]) if with_clv else None
+        alive, (exp_h,), clv_purchases = self._expectations(data, [horizon], flows)
+        p_alive, exp_h = alive[:, index], exp_h[:, index]
+        if self.gg_ is not None:
+            spend = cp.expected_spend(self._spend_par(slice(None)), rfm_chunk["frequency"].to_numpy(float),
+                                      rfm_chunk["monetary_value"].to_numpy(float))
+        else:
+            spend = np.broadcast_to(rfm_chunk["monetary_value"].to_numpy(float), p_alive.shape)
+        clv = spend * clv_purchases[:, index] if with_clv else np.full_like(p_alive, np.nan)
         revenue_h = spend * exp_h
         # Expected revenue over the horizon if the customer is alive: E[X | alive] = E[X] / P(alive).
         value_if_alive = np.divide(revenue_h, p_alive, out=np.zeros_like(revenue_h), where=p_alive > 1e-300)
@@ -834,16 +871,14 @@ class ChurnModel:
         """
         df = rfm[["customer_id", "frequency", "recency", "T"]].merge(holdout, on="customer_id", how="left").fillna(
             {"holdout_purchases": 0.0})
-        tx = _predictor(self.tx_, self.tx_post_)
         n = self.n_draws_
         ll_idx = np.unique(np.linspace(0, n - 1, min(n, ll_draws)).round().astype(int))
         totals, sim_totals, cols = [], [], {k: [] for k in ("predicted", "p_alive", "p_purchase", "lik")}
         for start in range(0, len(df), self.chunk_size):
             chunk = df.iloc[start:start + self.chunk_size]
             data, index = self._rows(chunk)
-            with _quiet():
-                arr = _flat(tx.expected_purchases(data=data, future_t=length))[:, index]
-                p_alive = _flat(tx.expected_probability_alive(data=data))[:, index]
+            alive, (arr,), _ = self._expectations(data, [length])
+            arr, p_alive = arr[:, index], alive[:, index]
             x, T = chunk["frequency"].to_numpy(float), chunk["T"].to_numpy(float)
             totals.append(arr.sum(axis=1))
             sim_totals.append(self._simulate(chunk, p_alive, length, start, revenue=False)["purchases"].sum(axis=1))
@@ -897,9 +932,7 @@ class ChurnModel:
         f, r = np.meshgrid(freqs, rec, indexing="ij")
         grid = pd.DataFrame({"customer_id": np.arange(f.size).astype(str), "frequency": f.ravel().astype(float),
                              "recency": np.where(f.ravel() == 0, 0.0, r.ravel()), "T": float(T)})
-        tx = _predictor(self.tx_, self.tx_post_)
-        with _quiet():
-            p = _flat(tx.expected_probability_alive(data=grid)).mean(axis=0)
+        p = self._expectations(grid)[0].mean(axis=0)
         return pd.DataFrame({"frequency": f.ravel(), "recency": r.ravel(), "p_alive": p})
 
 
