@@ -270,3 +270,15 @@ def test_closed_form_predictions_equal_pymc_marketing(spread_fits, cdnow_rfm, mo
     clv = spend * sum((cum[k] - cum[k - 1]) / (1 + d) ** k for k in range(1, 25))
     np.testing.assert_allclose(got["clv"], clv, rtol=1e-9)
     assert np.ptp(got["clv"], axis=0).max() > 0  # the seven draws differ
+
+
+def test_pairs_shared_across_chunks_equal_one_chunk(spread_fits, cdnow_rfm):
+    """Predicting in 48 chunks with the (x, T) expectations computed once for the whole base
+    (ChurnModel._shared_pairs) gives the per-customer table of a single chunk."""
+    m = spread_fits["mbg_nbd"]
+    m.chunk_size = 50
+    chunked = m.predict(cdnow_rfm, horizon=39)
+    m.chunk_size = len(cdnow_rfm)
+    whole = m.predict(cdnow_rfm, horizon=39)
+    pd.testing.assert_frame_equal(chunked, whole, rtol=1e-12, atol=0)
+    assert not hasattr(m, "_pair_memo")
