@@ -8,7 +8,9 @@ at 10^4, 10^5 and 10^6 customers. By default the purchase model is fitted on the
 ``--no-compress`` fits one row per customer, ``--sampler nutpie`` uses nutpie's NUTS,
 ``--model`` picks bg_nbd / mbg_nbd / pareto_nbd. ``ess_per_second`` = minimum bulk ESS / wall seconds.
 ``--predict`` then predicts every customer (P(alive), expected purchases, CLV over 24 months; chunks of
-``chunk_size`` customers × at most 200 thinned draws) and adds ``predict_seconds`` and ``peak_rss_mb``
+``chunk_size`` customers × at most 200 thinned draws; for BG/NBD and MBG/NBD the expectations given
+active, including the 24 monthly CLV flows, are computed once per distinct (frequency, T) pair of the whole
+base and shared by the chunks) and adds ``predict_seconds`` and ``peak_rss_mb``
 (``ru_maxrss`` of the process and of its largest NUTS worker): issue #13 asks for peak memory independent
 of draws × customers. Issue #13's sizes: 2 chains × 1,000 draws at 10^5 (≤ 60 s) and 10^6 (≤ 10 min)::
 

@@ -70,6 +70,58 @@ def active_posterior(model: str, par: dict, x, T) -> dict[str, np.ndarray]:
     return out
 
 
+#: Models whose expectations :func:`p_alive` / :func:`expected_if_alive` write out (Pareto/NBD: pymc-marketing's).
+CLOSED_FORM_MODELS: tuple[str, ...] = ("bg_nbd", "mbg_nbd")
+
+
+def p_alive(model: str, par: dict, x, t_x, T) -> np.ndarray:
+    """P(alive at T | x, t_x, T) per draw and customer, (draws, n), for BG/NBD and MBG/NBD.
+
+    BG/NBD (Fader, Hardie & Lee 2005, eq. 11): 1 / (1 + [x > 0] · a/(b + x − 1) · ((α + T)/(α + t_x))^(r+x));
+    MBG/NBD (Batislam et al. 2007): 1 / (1 + a/(b + x) · ((α + T)/(α + t_x))^(r+x)). The same expressions
+    as pymc-marketing's ``expected_probability_alive``.
+    """
+    x, t_x, T = (np.asarray(v, float)[None, :] for v in (x, t_x, T))
+    r, alpha, a, b = (_col(par, k) for k in ("r", "alpha", "a", "b"))
+    if model == "mbg_nbd":
+        odds = a / (b + x) * ((alpha + T) / (alpha + t_x)) ** (r + x)
+    else:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            odds = np.where(x > 0, a / (b + x - 1.0) * ((alpha + T) / (alpha + t_x)) ** (r + x), 0.0)
+    return 1.0 / (1.0 + odds)
+
+
+def expected_if_alive(model: str, par: dict, x, T, t: float) -> np.ndarray:
+    """E[X(T, T + t] | active at T, x, T] per draw and customer, (draws, n), for BG/NBD and MBG/NBD.
+
+    The expected purchases E[X(t) | x, t_x, T] of the papers (pymc-marketing's ``expected_purchases``)
+    factor as :func:`p_alive` × this, which does not depend on t_x, so it is computed once per distinct
+    (x, T). With z = t/(α + T + t):
+
+    * BG/NBD (Fader, Hardie & Lee 2005, eq. 10): (a + b + x − 1)/(a − 1) ·
+      [1 − ((α + T)/(α + T + t))^(r+x) ₂F₁(r + x, b + x; a + b + x − 1; z)];
+    * MBG/NBD (Batislam et al. 2007): (a + b + x)/(a − 1) ·
+      [1 − ((α + T)/(α + T + t))^(r+x) ₂F₁(r + x, b + x + 1; a + b + x; z)].
+    """
+    from scipy.special import hyp2f1
+
+    x, T = (np.asarray(v, float)[None, :] for v in (x, T))
+    r, alpha, a, b = (_col(par, k) for k in ("r", "alpha", "a", "b"))
+    shift = 1.0 if model == "mbg_nbd" else 0.0
+    aT = alpha + T
+    hyp = hyp2f1(r + x, b + x + shift, a + b + x + shift - 1.0, t / (aT + t))
+    return (a + b + x + shift - 1.0) / (a - 1.0) * (1.0 - (aT / (aT + t)) ** (r + x) * hyp)
+
+
+def expected_spend(spend_par: dict, x, zbar) -> np.ndarray:
+    """Gamma-Gamma expected spend per purchase (Fader & Hardie 2013, eq. 5) per draw and customer:
+    (1 − w) · v p/(q − 1) + w · z̄ with w = p x/(p x + q − 1) (pymc-marketing's ``expected_customer_spend``)."""
+    x, zbar = (np.asarray(v, float)[None, :] for v in (x, zbar))
+    p, q, v = (_col(spend_par, k) for k in ("p", "q", "v"))
+    w = p * x / (p * x + q - 1.0)
+    return (1.0 - w) * (v * p / (q - 1.0)) + w * zbar
+
+
 def _nb_pmf(k, r, alpha, t):
     return np.exp(stats.nbinom.logpmf(k, r, alpha / (alpha + t)))
 

@@ -159,7 +159,10 @@ def test_holdout_interval_is_predictive_and_wider_than_parameter_only(cdnow, mcm
     h = mcmc_default.holdout_check(rfm, hold, weeks)
     assert h["interval"] == "posterior predictive"
     assert h["predicted_lo"] < h["expected_lo"] < h["predicted_total"] < h["expected_hi"] < h["predicted_hi"]
-    assert (h["predicted_hi"] - h["predicted_lo"]) > 1.3 * (h["expected_hi"] - h["expected_lo"])
+    # the ratio of the two widths is itself a Monte Carlo estimate (200 draws, 200 simulations): over three seeds
+    # it was 1.24-1.34 with PyMC's diagonal mass matrix and 1.27-1.51 with the dense one (docs/churn.md), so a
+    # threshold at 1.3 passed or failed by seed; purchase noise only widens the interval, by about a third here
+    assert (h["predicted_hi"] - h["predicted_lo"]) > 1.15 * (h["expected_hi"] - h["expected_lo"])
 
 
 # --------------------------------------------------------------------------- CDNOW master (23,570 customers)

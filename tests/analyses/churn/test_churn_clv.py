@@ -47,6 +47,31 @@ def test_rfm_table_weekly_hand_computed(hand_ds):
     assert b["T"] == pytest.approx(11 / 7)
 
 
+def _tie_orders(seed):
+    """Customer X: 1.00 on the first day, then 32 repeat days of 10.01 in total (mean 0.3128125, a tie at the
+    6th decimal); Y: many lines of cents whose float sum depends on the order. Rows shuffled by ``seed``."""
+    values = np.random.default_rng(0).choice([0.1, 0.2, 0.3, 0.7, 1e6 + 0.01, 123.45], 400)
+    cents = [31] * 23 + [32] * 9  # 1,001 cents over 32 days
+    rows = [("X", "2024-01-01", 1.0)] + [("X", str(dt.date(2024, 1, 2) + dt.timedelta(days=i)), c / 100)
+                                        for i, c in enumerate(cents)]
+    rows += [("Y", str(dt.date(2024, 1, 1) + dt.timedelta(days=i % 5)), v)
+             for i, v in enumerate(values)]
+    frame = _orders(rows)
+    return frame.iloc[np.random.default_rng(seed).permutation(len(frame))].reset_index(drop=True)
+
+
+def test_rfm_table_sums_exactly_whatever_the_row_order():
+    """Mean repeat spend from exact decimal sums: the same bits for any row order (the engine adds in parallel,
+    in an order that changes run to run) and no rounding of the mean (0.3128125, not 0.312812 or 0.312813)."""
+    frames = [churn.rfm_table(sb.Dataset.from_frames({"orders": _tie_orders(0).iloc[order].reset_index(drop=True)}).table("orders"),
+                              None, "W") for order in (slice(None), slice(None, None, -1))]
+    frames.append(churn.rfm_table(sb.Dataset.from_frames({"orders": _tie_orders(1)}).table("orders"), None, "W"))
+    x = frames[0].set_index("customer_id").loc["X"]
+    assert x["frequency"] == 32 and x["monetary_value"] == 10.01 / 32 and x["revenue"] == 11.01
+    for other in frames[1:]:
+        pd.testing.assert_frame_equal(frames[0], other, check_exact=True)
+
+
 @pytest.mark.parametrize("unit,days", [("D", 1.0), ("W", 7.0), ("M", 365.25 / 12)])
 def test_rfm_table_time_units(hand_ds, unit, days):
     rfm = churn.rfm_table(hand_ds.table("orders"), "2024-02-12", unit).set_index("customer_id")
