@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import html
 import re
+import warnings
+from contextlib import contextmanager
 from html.parser import HTMLParser
-from typing import Any, Iterable
+from typing import Any, Iterable, Iterator
 
 #: acronyms, method names and units kept in Chinese text (see the translation rules)
 ALLOWED = frozenset({
@@ -150,10 +152,27 @@ def figure_texts(fig, ticks: bool = True) -> list[str]:
     drawing it (date ticks get their text when drawn)."""
     out = []
     for ax in fig.axes:
-        out += [ax.get_title(), ax.get_xlabel(), ax.get_ylabel(), *(t.get_text() for t in ax.texts)]
+        # the theme puts titles on the left (axes.titlelocation), so read every title position
+        out += [*(ax.get_title(loc) for loc in ("left", "center", "right")), ax.get_xlabel(), ax.get_ylabel(),
+                *(t.get_text() for t in ax.texts)]
         if ticks:
             fig.canvas.draw()
             out += [t.get_text() for t in ax.get_xticklabels() + ax.get_yticklabels()]
         if ax.get_legend() is not None:
             out += [t.get_text() for t in ax.get_legend().get_texts()]
     return out
+
+
+@contextmanager
+def zh_figures() -> Iterator[None]:
+    """Inside: the report language is zh-CN and figures use the report theme with its CJK font, as in a report
+    (rcParams restored afterwards); a glyph missing from the fonts is an error, not a warning."""
+    import matplotlib
+
+    from salesbench import viz
+    from salesbench.core import i18n
+
+    with i18n.language("zh-CN"), matplotlib.rc_context(), warnings.catch_warnings():
+        viz.apply_theme(lang="zh-CN")
+        warnings.filterwarnings("error", message=r".*missing from font")
+        yield

@@ -12,7 +12,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
-from zh_visible_text import english_words, figure_texts  # noqa: E402
+from zh_visible_text import english_words, figure_texts, zh_figures  # noqa: E402
 from test_churn_plots import CASES  # noqa: E402
 from test_churn_report import _fitted  # noqa: E402
 
@@ -58,7 +58,7 @@ def _shown(M) -> list[str]:
 @pytest.mark.parametrize("holdout,warn", [(True, True), (False, False)], ids=["holdout+warning", "fallbacks"])
 def test_every_word_of_the_churn_report_is_chinese(holdout, warn):
     M = _with_fit_sentences(_fitted(holdout=holdout, warning=warn))
-    with i18n.language("zh-CN"):
+    with zh_figures():
         texts = _shown(M)
     assert english_words(texts, KEEP) == []
     joined = "\n".join(map(str, texts))
@@ -71,7 +71,7 @@ def test_every_word_of_the_churn_report_is_chinese(holdout, warn):
 
 @pytest.mark.parametrize("fn,frame,kw", CASES, ids=[c[0].__name__ for c in CASES])
 def test_every_churn_figure_speaks_chinese(fn, frame, kw):
-    with i18n.language("zh-CN"):
+    with zh_figures():
         fig, ax = plt.subplots()
         fn(frame, ax=ax, **kw)
         texts = [t for t in figure_texts(fig) if t not in ("x", "0", "1", "2+")]

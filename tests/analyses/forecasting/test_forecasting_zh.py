@@ -11,7 +11,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
-from zh_visible_text import english_words, figure_texts  # noqa: E402
+from zh_visible_text import english_words, figure_texts, zh_figures  # noqa: E402
 from test_forecasting_report import _fake  # noqa: E402
 
 from salesbench.analyses.forecasting import model as F  # noqa: E402
@@ -44,7 +44,7 @@ def _gap(f):
 
 
 def test_every_word_of_the_forecast_report_is_chinese(fit):
-    with i18n.language("zh-CN"):
+    with zh_figures():
         cards = R.headline_cards(fit)
         texts = [c[k] for c in cards for k in ("label", "sub", "value") if c.get(k)]
         texts += R.sentences(fit) + R.method_notes(fit) + [R.coherence_sentence(fit)]
