@@ -62,7 +62,11 @@ def sentences(M: SalesPlan) -> list[str]:
     c = M.company_
     f = dict(period=viz.fmt_period(M.period_), target=viz.fmt_money(c["target"]), growth=viz.fmt_pct(M.growth, 1),
              last=viz.fmt_money(M.last_revenue_), span=_span(M), as_of=_as_of_text(M.as_of_))
-    if M.amount is None and M.basis == "book":
+    if M.amount is None and M.basis == "book" and M.growth == 0:
+        first = _("The {period} target is {target}, the reps' live books: last period's revenue of the customers "
+                  "each rep carries into {period}, grown or shrunk as such customers did a year earlier, plus a year "
+                  "of new business like the last; against the {last} sold in {span} (plan made as of {as_of}).", **f)
+    elif M.amount is None and M.basis == "book":
         first = _("The {period} target is {target}: {growth} over the reps' live books ({basis}: last period's "
                   "revenue of the customers each rep carries into {period}, grown or shrunk as such customers did a "
                   "year earlier, plus a year of new business like the last), against the {last} sold in {span} "

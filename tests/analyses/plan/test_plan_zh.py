@@ -2,6 +2,7 @@
 stay English, English output is unchanged. Uses the plan fitted once in conftest.py (no extra fit)."""
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import json
 import re
@@ -90,9 +91,15 @@ def test_english_output_is_unchanged(plan):
     steps = report.waterfall_steps(plan)
     assert steps["label"].iat[0] == "2024-01..2024-12" and steps["label"].iat[-1] == "2025 target"
     s = report.sentences(plan)
-    assert re.fullmatch(r"The 2025 target is [\d.]+M: 0\.0% over the reps' live books \([\d.]+M: last period's revenue "
-                        r"of the customers each rep carries into 2025, .* plus a year of new business like the last\), "
+    assert re.fullmatch(r"The 2025 target is [\d.]+M, the reps' live books: last period's revenue "
+                        r"of the customers each rep carries into 2025, .* plus a year of new business like the last; "
                         r"against the [\d.]+M sold in 2024-01\.\.2024-12 \(plan made as of 31 Dec 2024\)\.", s[0]), s[0]
+    stretched = copy.copy(plan)
+    stretched.growth = 0.05   # wording only: with a stretch the sentence names it and the books' amount
+    assert re.fullmatch(r"The 2025 target is [\d.]+M: 5\.0% over the reps' live books \([\d.]+M: last period's revenue "
+                        r"of the customers each rep carries into 2025, .* plus a year of new business like the last\), "
+                        r"against the [\d.]+M sold in 2024-01\.\.2024-12 \(plan made as of 31 Dec 2024\)\.",
+                        report.sentences(stretched)[0])
     assert plan.company_["stretch"] < 0   # the small demo's books are below its (high-running) forecast
     assert re.fullmatch(r"The forecast for 2025 is [\d.]+M \(80% interval [\d.]+M–[\d.]+M\); the target is [\d.]+% "
                         r"below it, so the company reaches it with probability \d+%\.", s[1]), s[1]
