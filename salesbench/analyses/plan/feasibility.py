@@ -50,34 +50,36 @@ def scaled(region_mean, region_sigma, share) -> tuple:
     return share * np.asarray(region_mean, float), np.sqrt(share) * np.asarray(region_sigma, float)
 
 
+def relative_growth(prev, last, region) -> pd.Series:
+    """Each rep's growth over its region's: (last_i / prev_i) ÷ (Σ last / Σ prev over the region's reps with revenue
+    in both years); NaN for a rep without revenue in both years or without a region. Aligned by position."""
+    df = pd.DataFrame({"prev": np.asarray(prev, float), "last": np.asarray(last, float),
+                       "region": np.asarray(region, object)})
+    ok = (df["prev"] > 0) & (df["last"] > 0) & df["region"].notna()
+    tot = df[ok].groupby("region")[["prev", "last"]].sum()
+    return df["last"] / df["prev"].where(ok) / df["region"].map(tot["last"] / tot["prev"])
+
+
 def rep_sigma(prev: pd.Series, last: pd.Series, region: pd.Series) -> float:
     """Relative σ of a rep's year around its region's: the standard deviation (ddof 1) over reps of
-    log(last / prev) − log(Σ last / Σ prev of the rep's region), reps with revenue in both years
-    (all three Series indexed by rep); 0 with fewer than 3 such reps."""
-    df = pd.DataFrame({"prev": prev, "last": last, "region": region}).dropna()
-    df = df[(df["prev"] > 0) & (df["last"] > 0)]
-    if len(df) < 3:
-        return 0.0
-    tot = df.groupby("region")[["prev", "last"]].transform("sum")
-    dev = np.log(df["last"] / df["prev"]) - np.log(tot["last"] / tot["prev"])
-    return float(dev.std(ddof=1))
+    log(last / prev) − log(Σ last / Σ prev of the rep's region) (:func:`relative_growth`), reps with revenue in
+    both years (all three Series indexed by rep); 0 with fewer than 3 such reps."""
+    df = pd.DataFrame({"prev": prev, "last": last, "region": region})
+    dev = np.log(relative_growth(df["prev"], df["last"], df["region"])).dropna()
+    return float(dev.std(ddof=1)) if len(dev) >= 3 else 0.0
 
 
 def rep_means(book: pd.Series, prev: pd.Series, last: pd.Series, region: pd.Series, reversion: float) -> np.ndarray:
     """Each rep's expected revenue next period: its ``book`` × (its region-relative growth last period)^−``reversion``,
     rescaled so each region's reps keep the region's Σ ``book``.
 
-    growth_i = (last_i / prev_i) ÷ (Σ last / Σ prev of the region), clipped to [0.2, 5]; a rep whose year beat its
+    growth_i = :func:`relative_growth` (last_i / prev_i ÷ Σ last / Σ prev of the region), clipped to [0.2, 5]; a rep whose year beat its
     region's is expected to fall back part of the way (a lucky year does not repeat), one that lagged to recover.
     ``reversion`` 0: the book alone; 1: full return to the year before. Factor 1 for a rep without revenue in
     both years (or data not reaching back). All Series aligned by position.
     """
-    df = pd.DataFrame({"book": np.asarray(book, float), "prev": np.asarray(prev, float),
-                       "last": np.asarray(last, float), "region": np.asarray(region)})
-    ok = (df["prev"] > 0) & (df["last"] > 0)
-    tot = df[ok].groupby("region")[["prev", "last"]].sum()
-    g_region = df["region"].map(tot["last"] / tot["prev"])
-    growth = (df["last"] / df["prev"].where(ok) / g_region).clip(0.2, 5.0)
+    df = pd.DataFrame({"book": np.asarray(book, float), "region": np.asarray(region)})
+    growth = relative_growth(prev, last, region).clip(0.2, 5.0)
     m = df["book"] * growth.fillna(1.0) ** (-float(reversion))
     scale = df.groupby("region")["book"].transform("sum") / m.groupby(df["region"]).transform("sum")
     return (m * scale.where(np.isfinite(scale) & (scale > 0), 1.0)).to_numpy(float)
