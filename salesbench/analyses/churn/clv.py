@@ -30,6 +30,7 @@ pandas frames or small dicts; figures take ``ax=`` and return it.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import logging
 import math
 import warnings
@@ -40,7 +41,9 @@ from typing import Any, Iterable
 import numpy as np
 import pandas as pd
 
+from salesbench.analyses.churn import densities as dens
 from salesbench.analyses.churn import predictive as cp
+from salesbench.core import nuts
 from salesbench.core import dataset as data
 from salesbench.core.i18n import N_
 from salesbench.core.memory import aggregate_in_passes
@@ -261,6 +264,8 @@ TRIPLE: tuple[str, ...] = ("frequency", "recency", "T")
 #: than ``nutpie`` for these models (docs/churn.md): on the compressed likelihood a fit is seconds of
 #: sampling, and nutpie's numba compilation of every new model (not cached across processes) costs more.
 SAMPLERS: tuple[str, ...] = ("pymc", "nutpie")
+#: How a model is fitted (:attr:`ChurnModel.engine`): ``auto`` = ``numpy`` where it covers the fit, else ``pymc``.
+ENGINES: tuple[str, ...] = ("auto", "numpy", "pymc")
 
 
 def distinct_triples(rfm: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
@@ -488,8 +493,16 @@ class ChurnModel:
         predict once per distinct triple; BG/NBD, MBG/NBD and Gamma-Gamma then use the likelihood
         written on sufficient statistics (:func:`sufficient_model`, the same density at 2–4× less work
         per gradient). ``False`` fits pymc-marketing's own per-customer models and predicts one row per customer
-    sampler : NUTS implementation for ``mcmc``: ``pymc`` or ``nutpie`` (:data:`SAMPLERS`; ``nutpie``
-        falls back to ``pymc`` when the package is missing)
+    sampler : NUTS implementation for ``mcmc`` with the ``pymc`` engine: ``pymc`` or ``nutpie`` (:data:`SAMPLERS`;
+        ``nutpie`` falls back to ``pymc`` when the package is missing)
+    engine : ``auto`` (default) | ``numpy`` | ``pymc`` (:data:`ENGINES`). ``numpy`` fits BG/NBD, MBG/NBD and
+        Gamma-Gamma on the numpy densities of :mod:`salesbench.analyses.churn.densities` (the same joint
+        densities as the PyMC models, to 1e-10): ``mcmc`` with nutpie's NUTS (chains one after the other in this
+        process, started around the mode; ``cores`` chains at once if set), ``map`` with scipy's L-BFGS-B — no
+        PyTensor compilation and no worker processes. ``auto`` uses it whenever it covers the fit (those models,
+        ``compress``, ``mcmc`` with nutpie installed or ``map``) and pymc-marketing otherwise (Pareto/NBD, ADVI).
+        After :meth:`fit`, ``engine_`` says which ran; ``tx_idata_`` / ``gg_idata_`` hold the InferenceData of
+        the purchase / spend fit (``tx_`` / ``gg_`` the pymc-marketing models, None with ``numpy``)
     """
 
     model: str = "mbg_nbd"
@@ -507,6 +520,7 @@ class ChurnModel:
     n_sims: int = 200
     compress: bool = True
     sampler: str = "pymc"
+    engine: str = "auto"
     params_: pd.DataFrame | None = field(default=None, init=False, repr=False)
     spend_params_: pd.DataFrame | None = field(default=None, init=False, repr=False)
 
@@ -518,6 +532,8 @@ class ChurnModel:
         model_config(self.model, self.priors)
         if self.sampler not in SAMPLERS:
             raise ValueError(f"sampler must be one of {', '.join(SAMPLERS)}, not {self.sampler!r}")
+        if self.engine not in ENGINES:
+            raise ValueError(f"engine must be one of {', '.join(ENGINES)}, not {self.engine!r}")
 
     # -- fitting -------------------------------------------------------------------
     def fit(self, rfm: pd.DataFrame) -> "ChurnModel":
@@ -529,41 +545,76 @@ class ChurnModel:
         else:
             data, counts = rfm[["customer_id", *TRIPLE]].reset_index(drop=True), np.ones(len(rfm), int)
         self.n_rows_ = len(data)
-        self.sampler_ = _nuts_sampler(self.sampler) if self.fit_method == "mcmc" else None
-        kwargs = _fit_kwargs(self.fit_method, self.draws, self.tune, self.chains, self.seed, self.vi_iterations, self.cores,
-                             self.sampler_)
-        with _quiet():
-            self.tx_ = _model_class(self.model)(model_config=model_config(self.model, self.priors))
-            self.tx_.build_model(data=data)
-            if self.compress and self.model in SUFFICIENT_MODELS:  # fit() then samples this model
-                self.tx_.model = sufficient_model(self.model, self.tx_.model_config, data, counts)
-            else:
-                _weight_likelihood(self.tx_.model, counts)
-            self.tx_.fit(method=self.fit_method, **kwargs)
-        self.params_ = summarize_params(self.tx_.idata, MODEL_PARAMS[self.model], self.fit_method)
-        self.tx_post_ = _thin(self.tx_.idata.posterior, self.max_draws, MODEL_PARAMS[self.model])
-        self.gg_ = None
+        self.engine_ = self._engine()
+        self.sampler_ = ("nutpie" if self.engine_ == "numpy" else _nuts_sampler(self.sampler)) \
+            if self.fit_method == "mcmc" else None
         spenders = rfm[(rfm["frequency"] > 0) & (rfm["monetary_value"] > 0)]
         self.n_spenders_ = len(spenders)
-        if self.spend and len(spenders) >= 10:
-            from pymc_marketing.clv import GammaGammaModel
-
-            gg_data = spenders[["customer_id", "frequency", "monetary_value"]].reset_index(drop=True)
+        gg_data = spenders[["customer_id", "frequency", "monetary_value"]].reset_index(drop=True)
+        with_spend = self.spend and len(spenders) >= 10
+        self.tx_ = self.gg_ = self.gg_idata_ = self.gg_post_ = self.spend_params_ = None
+        if self.engine_ == "numpy":
+            self.tx_idata_ = self._fit_density(dens.purchase_density(self.model, data["frequency"], data["recency"],
+                                                                     data["T"], counts, self.priors), seed=self.seed)
+            if with_spend:
+                self.gg_idata_ = self._fit_density(dens.spend_density(gg_data["frequency"], gg_data["monetary_value"]),
+                                                   seed=self.seed + 1)
+        else:
+            kwargs = _fit_kwargs(self.fit_method, self.draws, self.tune, self.chains, self.seed, self.vi_iterations,
+                                 self.cores, self.sampler_)
             with _quiet():
-                self.gg_ = GammaGammaModel()
-                self.gg_.build_model(data=gg_data)
-                if self.compress:
-                    self.gg_.model = sufficient_model("gamma_gamma", self.gg_.model_config, gg_data,
-                                                      np.ones(len(gg_data)))
-                self.gg_.fit(method=self.fit_method, **kwargs)
-            self.spend_params_ = summarize_params(self.gg_.idata, GG_PARAMS, self.fit_method)
-            self.gg_post_ = _thin(self.gg_.idata.posterior, self.max_draws, GG_PARAMS)
+                self.tx_ = _model_class(self.model)(model_config=model_config(self.model, self.priors))
+                self.tx_.build_model(data=data)
+                if self.compress and self.model in SUFFICIENT_MODELS:  # fit() then samples this model
+                    self.tx_.model = sufficient_model(self.model, self.tx_.model_config, data, counts)
+                else:
+                    _weight_likelihood(self.tx_.model, counts)
+                self.tx_.fit(method=self.fit_method, **kwargs)
+            self.tx_idata_ = self.tx_.idata
+            if with_spend:
+                from pymc_marketing.clv import GammaGammaModel
+
+                with _quiet():
+                    self.gg_ = GammaGammaModel()
+                    self.gg_.build_model(data=gg_data)
+                    if self.compress:
+                        self.gg_.model = sufficient_model("gamma_gamma", self.gg_.model_config, gg_data,
+                                                          np.ones(len(gg_data)))
+                    self.gg_.fit(method=self.fit_method, **kwargs)
+                self.gg_idata_ = self.gg_.idata
+        self.params_ = summarize_params(self.tx_idata_, MODEL_PARAMS[self.model], self.fit_method)
+        self.tx_post_ = _thin(self.tx_idata_.posterior, self.max_draws, MODEL_PARAMS[self.model])
+        if self.gg_idata_ is not None:
+            self.spend_params_ = summarize_params(self.gg_idata_, GG_PARAMS, self.fit_method)
+            self.gg_post_ = _thin(self.gg_idata_.posterior, self.max_draws, GG_PARAMS)
             # pair draws of the two models by position: use the same number of draws in both
             k = min(self.tx_post_.sizes["draw"], self.gg_post_.sizes["draw"])
             self.tx_post_ = self.tx_post_.isel(draw=slice(0, k))
             self.gg_post_ = self.gg_post_.isel(draw=slice(0, k))
         self.n_draws_ = self.tx_post_.sizes["draw"]
         return self
+
+    def _engine(self) -> str:
+        """``numpy`` (:mod:`salesbench.analyses.churn.densities`: numpy densities, nutpie NUTS, scipy MAP) when
+        ``engine`` allows it and the fit is one it covers, else ``pymc`` (pymc-marketing's models)."""
+        if self.engine == "pymc":
+            return "pymc"
+        covered = (self.model in dens.MODELS and self.compress and self.priors in dens.PRIORS
+                   and (self.fit_method == "map" or (self.fit_method == "mcmc" and nuts.available())))
+        if not covered:
+            if self.engine == "numpy":
+                raise ValueError(f"engine='numpy' covers {', '.join(dens.MODELS)} fitted by mcmc (with nutpie "
+                                 f"installed) or map on compressed rows, not {self.model} by {self.fit_method}")
+            return "pymc"
+        return "numpy"
+
+    def _fit_density(self, density, seed: int):
+        """MAP (one-point posterior) or NUTS draws of a :class:`salesbench.core.nuts.Density`."""
+        if self.fit_method == "map":
+            return nuts.map_idata(density, nuts.find_map(density))
+        start = nuts.find_map(density)  # chains start around the mode (jittered): short warm-up, same posterior
+        return nuts.sample(dataclasses.replace(density, start=start), draws=self.draws, tune=self.tune,
+                           chains=self.chains, seed=seed, target_accept=0.9, cores=self.cores or 1)
 
     def convergence(self) -> dict[str, Any]:
         """``{r_hat_max, ess_bulk_min, ok, message}`` over the purchase and spend model parameters.
@@ -706,7 +757,7 @@ class ChurnModel:
         flows = ([k * month for k in months], [1.0 / (1 + d_month) ** k for k in months]) if with_clv else None
         alive, (exp_h,), clv_purchases = self._expectations(data, [horizon], flows)
         p_alive, exp_h = alive[:, index], exp_h[:, index]
-        if self.gg_ is not None:
+        if self.gg_post_ is not None:
             spend = cp.expected_spend(self._spend_par(slice(None)), rfm_chunk["frequency"].to_numpy(float),
                                       rfm_chunk["monetary_value"].to_numpy(float))
         else:
@@ -726,7 +777,7 @@ class ChurnModel:
         return par if idx is None else {k: v[idx] for k, v in par.items()}
 
     def _spend_par(self, idx: np.ndarray) -> dict[str, np.ndarray] | None:
-        if self.gg_ is None:
+        if self.gg_post_ is None:
             return None
         return {k: self.gg_post_[k].values.ravel()[idx] for k in GG_PARAMS}
 

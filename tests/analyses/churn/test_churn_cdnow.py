@@ -83,7 +83,7 @@ def test_bgnbd_mcmc_intervals_hold_published_values(mcmc_default):
     conv = mcmc_default.convergence()
     assert conv["r_hat_max"] == max(tab["r_hat"].max(), gg["r_hat"].max())
     # predictions use max_draws evenly thinned draws, not all chains × draws
-    assert mcmc_default.tx_.idata.posterior.sizes["draw"] * 2 == 600 and mcmc_default.n_draws_ == 200
+    assert mcmc_default.tx_idata_.posterior.sizes["draw"] * 2 == 600 and mcmc_default.n_draws_ == 200
 
 
 def test_holdout_prediction_is_honest(cdnow, mcmc_default):
@@ -145,7 +145,7 @@ def test_uses_current_pymc_marketing_api(cdnow, monkeypatch):
     monkeypatch.setattr(churn, "_quiet", contextlib.nullcontext)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        m = churn.ChurnModel(model="bg_nbd", fit_method="map").fit(cdnow[0].head(300))
+        m = churn.ChurnModel(model="bg_nbd", fit_method="map", engine="pymc").fit(cdnow[0].head(300))
         m.predict(cdnow[0].head(50), horizon=4, clv_months=2, time_unit="W")
     # pymc-marketing's deprecations say "... will be removed in version 1.0" (Model(data), fit_method=, *_prior keys)
     deprecated = [str(w.message) for w in caught if "removed in version 1.0" in str(w.message)

@@ -91,7 +91,7 @@ def _agree(a: churn.ChurnModel, b: churn.ChurnModel, names) -> None:
     """Means within 4 Monte Carlo standard errors; 3% / 97% quantiles within 4 quantile MCSEs."""
     import arviz as az
 
-    pa, pb = a.tx_.idata.posterior, b.tx_.idata.posterior
+    pa, pb = a.tx_idata_.posterior, b.tx_idata_.posterior
     for name in names:
         for prob in (None, 0.03, 0.97):
             method = "mean" if prob is None else "quantile"
@@ -108,6 +108,7 @@ def test_compressed_nuts_posterior_agrees_on_cdnow(cdnow_rfm):
     comp = churn.ChurnModel(**kw).fit(cdnow_rfm)
     full = churn.ChurnModel(**kw, compress=False).fit(cdnow_rfm)
     assert comp.n_rows_ == 1016 and full.n_rows_ == 2357
+    assert (comp.engine_, full.engine_) == ("numpy", "pymc")  # numpy density + nutpie against pymc-marketing
     _agree(comp, full, churn.MODEL_PARAMS["bg_nbd"])
 
 
@@ -116,6 +117,7 @@ def test_compressed_nuts_posterior_agrees_on_small_demo(demo_rfm):
     comp = churn.ChurnModel(**kw).fit(demo_rfm)
     full = churn.ChurnModel(**kw, compress=False).fit(demo_rfm)
     assert comp.n_rows_ < full.n_rows_ == len(demo_rfm)
+    assert (comp.engine_, full.engine_) == ("numpy", "pymc")
     _agree(comp, full, churn.MODEL_PARAMS["mbg_nbd"])
 
 
