@@ -5,7 +5,9 @@ CDNOW maximum-likelihood parameters (r 0.243, α 4.414, a 0.793, b 2.426), custo
 uniform in 27–39 weeks on whole days and recency floored to whole days (as order dates give them),
 at 10^4, 10^5 and 10^6 customers. By default the purchase model is fitted on the distinct
 (frequency, recency, T) triples weighted by their counts (``rows`` in the table);
-``--no-compress`` fits one row per customer, ``--sampler nutpie`` uses nutpie's NUTS,
+``--no-compress`` fits one row per customer, ``--engine pymc`` fits pymc-marketing's models instead of the numpy
+densities (``auto``, the default, as the report: numpy densities with nutpie's NUTS / scipy's MAP where they cover the
+fit), ``--sampler nutpie`` uses nutpie's NUTS on the PyMC model,
 ``--model`` picks bg_nbd / mbg_nbd / pareto_nbd. ``ess_per_second`` = minimum bulk ESS / wall seconds.
 ``--predict`` then predicts every customer (P(alive), expected purchases, CLV over 24 months; chunks of
 ``chunk_size`` customers × at most 200 thinned draws; for BG/NBD and MBG/NBD the expectations given
@@ -105,16 +107,17 @@ def _peak_rss_mb() -> float:
 
 
 def fit_time(rfm: pd.DataFrame, method: str, draws: int, tune: int, compress: bool = True, sampler: str = "pymc",
-             model: str = "bg_nbd", predict: bool = False) -> dict:
+             model: str = "bg_nbd", predict: bool = False, engine: str = "auto") -> dict:
     m = churn.ChurnModel(model=model, fit_method=method, priors="flat" if method == "map" else "default",
                          draws=draws, tune=tune, chains=2, spend=False, vi_iterations=20000, max_draws=200,
-                         compress=compress, sampler=sampler)
+                         compress=compress, sampler=sampler, engine=engine)
     t, c = time.perf_counter(), _cpu()
     m.fit(rfm)
     dt, dc = time.perf_counter() - t, _cpu() - c
     est = m.params_.set_index("param")["mean"].to_dict()
     conv = m.convergence()
-    out = {"model": model, "compress": compress, "sampler": m.sampler_, "rows": m.n_rows_, "seconds": dt,
+    out = {"model": model, "engine": m.engine_, "compress": compress, "sampler": m.sampler_, "rows": m.n_rows_,
+           "seconds": dt,
            "cpu_seconds": dc, **est, "r_hat_max": conv["r_hat_max"], "ess_bulk_min": conv["ess_bulk_min"],
            "ess_per_second": (conv["ess_bulk_min"] / dt) if conv["ess_bulk_min"] else None,
            "peak_rss_mb_fit": _peak_rss_mb()}
@@ -188,6 +191,8 @@ def main(argv=None) -> int:
                     help="fit one likelihood row per customer instead of per distinct (frequency, recency, T)")
     ap.add_argument("--sampler", choices=churn.SAMPLERS, default="pymc", help="NUTS implementation for mcmc")
     ap.add_argument("--model", choices=list(churn.MODEL_PARAMS), default="bg_nbd")
+    ap.add_argument("--engine", choices=churn.ENGINES, default="auto",
+                    help="numpy densities + nutpie/scipy (auto where covered) or pymc-marketing")
     ap.add_argument("--predict", action="store_true",
                     help="also predict every customer (chunked; predict seconds and peak RSS in the table)")
     ap.add_argument("--lifetimes-python", default=None, help="interpreter with lifetimes installed")
@@ -206,7 +211,8 @@ def main(argv=None) -> int:
 
     rows = []
     warm = simulate(2000, seed=99)
-    opts = dict(compress=not args.no_compress, sampler=args.sampler, model=args.model, predict=args.predict)
+    opts = dict(compress=not args.no_compress, sampler=args.sampler, model=args.model, predict=args.predict,
+                engine=args.engine)
     for method in args.methods:
         fit_time(warm, method, 50, 50, **opts)  # compile once, outside the timings (nutpie compiles every model)
     for n in args.sizes:

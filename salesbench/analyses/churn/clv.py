@@ -9,7 +9,7 @@ of calibration, both fractional in the time unit (D = 1 day, W = 7 days,
 M = 365.25/12 days). Spend per repeat purchase feeds the Gamma-Gamma model
 (Fader & Hardie 2013, "The Gamma-Gamma model of monetary value").
 
-Models come from pymc-marketing (``pymc_marketing.clv``):
+The models are pymc-marketing's (``pymc_marketing.clv``), with its priors:
 
 * ``bg_nbd``     — :class:`BetaGeoModel` (Fader, Hardie & Lee 2005);
 * ``mbg_nbd``    — :class:`ModifiedBetaGeoModel` (Batislam, Denizel &
@@ -18,8 +18,10 @@ Models come from pymc-marketing (``pymc_marketing.clv``):
 * ``pareto_nbd`` — :class:`ParetoNBDModel` (Schmittlein, Morrison & Colombo 1987);
 * Gamma-Gamma    — :class:`GammaGammaModel` for spend per transaction.
 
-They are fitted with pymc-marketing's current API ``model.fit(data=..., method=...)``
-(``mcmc`` = NUTS, ``map``, ``advi`` / ``fullrank_advi``). Per-customer
+BG/NBD, MBG/NBD and Gamma-Gamma are fitted on the same densities written in numpy
+(:mod:`salesbench.analyses.churn.densities`: ``mcmc`` = nutpie's NUTS, ``map`` = scipy's L-BFGS-B;
+:attr:`ChurnModel.engine`), the others with pymc-marketing's current API
+``model.fit(data=..., method=...)`` (``mcmc`` = PyMC's NUTS, ``map``, ``advi`` / ``fullrank_advi``). Per-customer
 predictions are computed from at most ``max_draws`` evenly thinned posterior
 draws and in chunks of ``chunk_size`` customers, so memory is bounded by
 ``max_draws × chunk_size`` instead of ``chains × draws × customers``.
