@@ -487,7 +487,8 @@ class ChurnModel:
     max_draws : posterior draws (evenly thinned) used for per-customer predictions
     chunk_size : customers per prediction chunk (memory ≈ 8 × max_draws × chunk_size bytes per array)
     vi_iterations : ADVI optimisation steps (``advi`` / ``fullrank_advi``)
-    cores : parallel NUTS chains (default min(chains, 2))
+    cores : NUTS chains run at once (default: min(chains, 2) worker processes with the ``pymc`` engine, 1 with
+        ``numpy``, whose chains share the GIL)
     n_sims : minimum number of posterior-predictive simulations (one per draw; a MAP fit's single
         draw is simulated ``n_sims`` times)
     compress : fit the purchase model on the distinct (frequency, recency, T) triples weighted by
