@@ -50,6 +50,7 @@ import numpy as np
 import pandas as pd
 
 from salesbench.analyses.churn.clv import INTERVAL, _quiet, roc_auc
+from salesbench.core import nuts
 from salesbench.core.i18n import N_, NP_, is_cjk, messages
 from salesbench.core.said import Said
 
@@ -175,6 +176,88 @@ def region_design(Z: np.ndarray, g: np.ndarray, n_regions: int) -> np.ndarray:
     return out
 
 
+#: ``EarlyWarningModel(engine=…)``: ``auto`` = the numpy density + nutpie when nutpie is installed, else PyMC
+ENGINES: tuple[str, ...] = ("auto", "nutpie", "pymc")
+_LOG_NORMAL = -0.5 * np.log(2 * np.pi)  # ln N(x | 0, σ) = _LOG_NORMAL − ln σ − x²/(2σ²)
+_LOG_HALF_NORMAL = 0.5 * np.log(2 / np.pi)  # ln HalfNormal(x | σ) = _LOG_HALF_NORMAL − ln σ − x²/(2σ²), x ≥ 0
+
+
+def warning_density(design: np.ndarray, churned: np.ndarray, n: np.ndarray, regions, indicators) -> nuts.Density:
+    """The posterior density of :meth:`EarlyWarningModel.build_model` in numpy, with its exact gradient.
+
+    ``design`` = :func:`region_design` of the distinct rows (rows × (R + R·K)), ``churned`` / ``n`` their
+    counts (:func:`covariate_groups`), ``regions`` / ``indicators`` the names (R and K of them). Unconstrained
+    θ = (μ_α, ln σ_α, ε[R], μ[K], ln σ[K], η[R·K], η row-major by region), the order and transforms of PyMC's
+    value variables (``sigma_alpha_log__`` …), so ``logp(θ, jacobian=True)`` equals PyMC's
+    ``compile_logp(jacobian=True)`` including the normalising constants. With logit = design · (α, vec β)
+    and r = churned − n σ(logit) the gradient is ∂/∂α = (designᵀ r)[:R], ∂/∂β = (designᵀ r)[R:], then the
+    chain rule through α = μ_α + σ_α ε and β = μ + σ η, the priors' −x/s², and the log transforms (∂/∂ ln σ
+    = σ ∂/∂σ, plus 1 for the Jacobian ln σ). ``expand`` gives PyMC's variables and dims: ``mu_alpha,
+    sigma_alpha, eps[region], alpha[region], mu_beta[indicator], sigma_beta[indicator],
+    eta[region, indicator], beta[region, indicator]``.
+    """
+    R, K = len(regions), len(indicators)
+    D = np.ascontiguousarray(design, dtype=float)
+    DT = np.ascontiguousarray(D.T)
+    k_, n_ = np.asarray(churned, float), np.asarray(n, float)
+    if D.shape != (len(k_), R + R * K):
+        raise ValueError(f"design has shape {D.shape}, expected ({len(k_)}, {R + R * K})")
+    # slices of θ
+    i_sa, i_eps, i_mb = 1, slice(2, 2 + R), slice(2 + R, 2 + R + K)
+    i_sb, i_eta = slice(2 + R + K, 2 + R + 2 * K), slice(2 + R + 2 * K, 2 + R + 2 * K + R * K)
+    n_dim = 2 + R + 2 * K + R * K
+    const = ((1 + R + K + R * K) * _LOG_NORMAL - np.log(1.5)  # μ_α ~ N(0, 1.5), ε, μ, η ~ N(0, 1)
+             + (1 + K) * _LOG_HALF_NORMAL - K * np.log(0.5))  # σ_α ~ HalfNormal(1), σ_k ~ HalfNormal(0.5)
+
+    def unpack(th):
+        mu_a, sd_a, eps = th[0], np.exp(th[i_sa]), th[i_eps]
+        mu_b, sd_b, eta = th[i_mb], np.exp(th[i_sb]), th[i_eta].reshape(R, K)
+        return mu_a, sd_a, eps, mu_b, sd_b, eta
+
+    def logp(th, jacobian=True):
+        th = np.asarray(th, float)
+        mu_a, sd_a, eps, mu_b, sd_b, eta = unpack(th)
+        z = D @ np.concatenate([mu_a + sd_a * eps, (mu_b + sd_b * eta).ravel()])  # fresh w: chains may be threads
+        e = np.exp(-np.abs(z))
+        sp = np.maximum(z, 0.0) + np.log1p(e)  # softplus(z) = ln(1 + e^z)
+        sig = np.where(z >= 0, 1.0, e) / (1.0 + e)  # σ(z)
+        ll = k_ @ z - n_ @ sp
+        gw = DT @ (k_ - n_ * sig)
+        ga, gb = gw[:R], gw[R:].reshape(R, K)
+        eta_f, eps2 = th[i_eta], eps @ eps
+        lp = const + ll - mu_a * mu_a / 4.5 - 0.5 * sd_a * sd_a - 0.5 * eps2 - 0.5 * (mu_b @ mu_b) \
+            - 2.0 * (sd_b @ sd_b) - 0.5 * (eta_f @ eta_f)
+        g = np.empty(n_dim)
+        g[0] = ga.sum() - mu_a / 2.25
+        g[i_sa] = (ga @ eps - sd_a) * sd_a
+        g[i_eps] = sd_a * ga - eps
+        g[i_mb] = gb.sum(axis=0) - mu_b
+        g[i_sb] = ((gb * eta).sum(axis=0) - 4.0 * sd_b) * sd_b
+        g[i_eta] = (sd_b * gb).ravel() - eta_f
+        if jacobian:  # ln |dσ/d ln σ| = ln σ
+            lp += th[i_sa] + th[i_sb].sum()
+            g[i_sa] += 1.0
+            g[i_sb] += 1.0
+        return float(lp), g
+
+    def expand(th):
+        th = np.asarray(th, float)
+        mu_a, sd_a, eps, mu_b, sd_b, eta = unpack(th)
+        return {"mu_alpha": mu_a, "sigma_alpha": sd_a, "eps": eps, "alpha": mu_a + sd_a * eps,
+                "mu_beta": mu_b, "sigma_beta": sd_b, "eta": eta, "beta": mu_b + sd_b * eta}
+
+    rate = float(np.clip(k_.sum() / max(n_.sum(), 1.0), 0.01, 0.99))
+    start = np.zeros(n_dim)
+    start[0] = np.log(rate / (1 - rate))  # μ_α at the overall churn log-odds, σ at their prior scales
+    start[i_sb] = np.log(0.5)
+    shapes = {"mu_alpha": (), "sigma_alpha": (), "eps": (R,), "alpha": (R,), "mu_beta": (K,),
+              "sigma_beta": (K,), "eta": (R, K), "beta": (R, K)}
+    dims = {"eps": ("region",), "alpha": ("region",), "mu_beta": ("indicator",), "sigma_beta": ("indicator",),
+            "eta": ("region", "indicator"), "beta": ("region", "indicator")}
+    coords = {"region": [str(r) for r in regions], "indicator": list(indicators)}
+    return nuts.Density(logp=logp, expand=expand, start=start, shapes=shapes, dims=dims, coords=coords)
+
+
 class EarlyWarningModel:
     """Hierarchical logistic regression of churn on warning indicators, regions partially pooled.
 
@@ -185,19 +268,18 @@ class EarlyWarningModel:
     """
 
     def __init__(self, indicators: list[str] | None = None, draws: int = 500, tune: int = 500, chains: int = 2,
-                 seed: int = 42, cores: int | None = None):
+                 seed: int = 42, cores: int | None = None, engine: str = "auto"):
+        if engine not in ENGINES:
+            raise ValueError(f"engine must be one of {', '.join(ENGINES)}, not {engine!r}")
         self.indicators = indicators
         self.draws, self.tune, self.chains, self.seed, self.cores = draws, tune, chains, seed, cores
+        self.engine = engine
 
-    def build_model(self, frame: pd.DataFrame):
-        """The PyMC model of :meth:`fit` on :func:`warning_indicators` output (also kept as ``model_``).
+    def _data(self, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Standardise the indicators and group the customers: ``(design, churned, n)`` of the distinct rows.
 
         Sets ``indicators_``, ``center_`` / ``scale_`` (the standardisation) and ``regions_``.
         """
-        with _quiet():
-            import pymc as pm
-            import pytensor.tensor as pt
-
         inds = [k for k in (self.indicators or INDICATORS) if k in frame.columns]
         inds += [k for k in CONTROLS if k in frame.columns and k not in inds]
         X = frame[inds].to_numpy(float)
@@ -211,7 +293,26 @@ class EarlyWarningModel:
         self.indicators_, self.regions_ = inds, regions
         self._Z, self._g, self._y = Z, g, y
         rows, churned, n = covariate_groups(Z, g, y)
-        design = region_design(rows[:, 1:], rows[:, 0].astype(int), len(regions))
+        return region_design(rows[:, 1:], rows[:, 0].astype(int), len(regions)), churned, n
+
+    def density(self, frame: pd.DataFrame) -> nuts.Density:
+        """The model of :meth:`build_model` as a numpy :class:`~salesbench.core.nuts.Density`
+        (:func:`warning_density`); sets the same attributes."""
+        design, churned, n = self._data(frame)
+        return warning_density(design, churned, n, self.regions_, self.indicators_)
+
+    def build_model(self, frame: pd.DataFrame):
+        """The PyMC model of :meth:`fit` on :func:`warning_indicators` output (also kept as ``model_``): the
+        reference for :meth:`density` and the sampler without nutpie.
+
+        Sets ``indicators_``, ``center_`` / ``scale_`` (the standardisation) and ``regions_``.
+        """
+        with _quiet():
+            import pymc as pm
+            import pytensor.tensor as pt
+
+        design, churned, n = self._data(frame)
+        inds, regions = self.indicators_, self.regions_
         coords = {"indicator": inds, "region": list(regions)}
         with pm.Model(coords=coords) as self.model_:
             mu_a = pm.Normal("mu_alpha", 0, 1.5)
@@ -227,20 +328,36 @@ class EarlyWarningModel:
         return self.model_
 
     def fit(self, frame: pd.DataFrame) -> "EarlyWarningModel":
-        """NUTS on :meth:`build_model`, then the effects, region effects, R-hat, divergences and AUC."""
+        """NUTS on the model, then the effects, region effects, R-hat, divergences and AUC.
+
+        The sampler (``engine_``): ``nutpie`` runs nutpie's NUTS on :meth:`density` (the chains one after the
+        other: the numpy log-density holds the GIL), ``pymc`` PyMC's NUTS on :meth:`build_model`; ``auto``
+        takes nutpie when it is installed. Both at ``target_accept`` 0.95 with a diagonal mass matrix.
+        """
         with _quiet():
             import arviz as az
-            import pymc as pm
 
-        with self.build_model(frame):
+        self.engine_ = ("nutpie" if nuts.available() else "pymc") if self.engine == "auto" else self.engine
+        if self.engine_ == "nutpie":
+            if not nuts.available():
+                raise RuntimeError("engine='nutpie' needs the nutpie package (pip install nutpie)")
             with _quiet():
-                self.idata_ = pm.sample(draws=self.draws, tune=self.tune, chains=self.chains,
-                                        cores=self.cores or min(self.chains, 2), random_seed=self.seed,
-                                        target_accept=0.95, progressbar=False)
+                self.idata_ = nuts.sample(self.density(frame), draws=self.draws, tune=self.tune, chains=self.chains,
+                                          seed=self.seed, target_accept=0.95, cores=self.cores or 1, dense=False)
+        else:
+            with _quiet():
+                import pymc as pm
+            with self.build_model(frame):
+                with _quiet():
+                    self.idata_ = pm.sample(draws=self.draws, tune=self.tune, chains=self.chains,
+                                            cores=self.cores or min(self.chains, 2), random_seed=self.seed,
+                                            target_accept=0.95, progressbar=False)
         inds, regions, Z, g, y = self.indicators_, self.regions_, self._Z, self._g, self._y
         post = self.idata_.posterior
-        with _quiet():
-            s = az.summary(self.idata_, var_names=["mu_beta"], hdi_prob=INTERVAL, round_to="none")
+        population = ["mu_alpha", "sigma_alpha", "mu_beta", "sigma_beta"]
+        with _quiet():  # one summary: the HDIs of mu_beta and beta, the R-hats of the population parameters
+            full = az.summary(self.idata_, var_names=[*population, "beta"], hdi_prob=INTERVAL, round_to="none")
+        s = full.loc[[f"mu_beta[{k}]" for k in inds]]
         mu = post["mu_beta"].stack(sample=("chain", "draw")).values  # (K, S)
         self.effects_ = pd.DataFrame({
             "indicator": inds, "label": [LABELS[k] for k in inds],
@@ -248,8 +365,7 @@ class EarlyWarningModel:
             "prob_positive": (mu > 0).mean(axis=1), "odds_ratio": np.exp(s["mean"].to_numpy(float)),
             "r_hat": s["r_hat"].to_numpy(float),
         })
-        with _quiet():
-            rs = az.summary(self.idata_, var_names=["beta"], hdi_prob=INTERVAL, round_to="none")
+        rs = full
         beta_mean = post["beta"].mean(("chain", "draw"))
         rows = []
         for reg in regions:
@@ -260,9 +376,7 @@ class EarlyWarningModel:
                              "lo": float(rs.loc[key, "hdi_3%"]) if key in rs.index else np.nan,
                              "hi": float(rs.loc[key, "hdi_97%"]) if key in rs.index else np.nan})
         self.region_effects_ = pd.DataFrame(rows)
-        with _quiet():
-            full = az.summary(self.idata_, var_names=["mu_alpha", "sigma_alpha", "mu_beta", "sigma_beta"], round_to="none")
-        self.r_hat_max_ = float(full["r_hat"].max())
+        self.r_hat_max_ = float(full.loc[~full.index.str.startswith("beta["), "r_hat"].max())
         self.divergences_ = int(self.idata_.sample_stats["diverging"].sum())
         a = post["alpha"].mean(("chain", "draw")).values
         b = beta_mean.values
