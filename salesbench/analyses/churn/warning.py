@@ -176,6 +176,8 @@ def region_design(Z: np.ndarray, g: np.ndarray, n_regions: int) -> np.ndarray:
     return out
 
 
+#: the population parameters whose largest R-hat is ``r_hat_max_``
+POPULATION: list[str] = ["mu_alpha", "sigma_alpha", "mu_beta", "sigma_beta"]
 #: ``EarlyWarningModel(engine=…)``: ``auto`` = the numpy density + nutpie when nutpie is installed, else PyMC
 ENGINES: tuple[str, ...] = ("auto", "nutpie", "pymc")
 _LOG_NORMAL = -0.5 * np.log(2 * np.pi)  # ln N(x | 0, σ) = _LOG_NORMAL − ln σ − x²/(2σ²)
@@ -362,29 +364,24 @@ class EarlyWarningModel:
                                             target_accept=0.95, progressbar=False)
         inds, regions, Z, g, y = self.indicators_, self.regions_, self._Z, self._g, self._y
         post = self.idata_.posterior
-        population = ["mu_alpha", "sigma_alpha", "mu_beta", "sigma_beta"]
-        with _quiet():  # one summary: the HDIs of mu_beta and beta, the R-hats of the population parameters
-            full = az.summary(self.idata_, var_names=[*population, "beta"], hdi_prob=INTERVAL, round_to="none")
-        s = full.loc[[f"mu_beta[{k}]" for k in inds]]
-        mu = post["mu_beta"].stack(sample=("chain", "draw")).values  # (K, S)
+        with _quiet():  # ArviZ's HDI and rank-normalised R-hat directly: az.summary would add ESS and MCSE
+            hdi = az.hdi(post[["mu_beta", "beta"]], hdi_prob=INTERVAL)
+            r_hat = az.rhat(post[POPULATION])
+        mu = post["mu_beta"].sel(indicator=inds).stack(sample=("chain", "draw")).values  # (K, S)
+        mean = mu.mean(axis=1)
+        lo_hi = hdi["mu_beta"].sel(indicator=inds).values  # (K, 2)
         self.effects_ = pd.DataFrame({
-            "indicator": inds, "label": [LABELS[k] for k in inds],
-            "mean": s["mean"].to_numpy(float), "lo": s["hdi_3%"].to_numpy(float), "hi": s["hdi_97%"].to_numpy(float),
-            "prob_positive": (mu > 0).mean(axis=1), "odds_ratio": np.exp(s["mean"].to_numpy(float)),
-            "r_hat": s["r_hat"].to_numpy(float),
+            "indicator": inds, "label": [LABELS[k] for k in inds], "mean": mean, "lo": lo_hi[:, 0],
+            "hi": lo_hi[:, 1], "prob_positive": (mu > 0).mean(axis=1), "odds_ratio": np.exp(mean),
+            "r_hat": r_hat["mu_beta"].sel(indicator=inds).values.astype(float),
         })
-        rs = full
-        beta_mean = post["beta"].mean(("chain", "draw"))
-        rows = []
-        for reg in regions:
-            for k in inds:
-                key = f"beta[{reg}, {k}]"
-                rows.append({"region": reg, "indicator": k, "label": LABELS[k],
-                             "mean": float(beta_mean.sel(region=reg, indicator=k)),
-                             "lo": float(rs.loc[key, "hdi_3%"]) if key in rs.index else np.nan,
-                             "hi": float(rs.loc[key, "hdi_97%"]) if key in rs.index else np.nan})
-        self.region_effects_ = pd.DataFrame(rows)
-        self.r_hat_max_ = float(full.loc[~full.index.str.startswith("beta["), "r_hat"].max())
+        beta_mean = post["beta"].mean(("chain", "draw")).sel(region=list(regions), indicator=inds)
+        beta_hdi = hdi["beta"].sel(region=list(regions), indicator=inds).values  # (R, K, 2)
+        self.region_effects_ = pd.DataFrame({
+            "region": np.repeat(np.asarray(regions, dtype=object), len(inds)), "indicator": inds * len(regions),
+            "label": [LABELS[k] for k in inds] * len(regions), "mean": beta_mean.values.ravel(),
+            "lo": beta_hdi[..., 0].ravel(), "hi": beta_hdi[..., 1].ravel()})
+        self.r_hat_max_ = float(max(np.nanmax(r_hat[v].values) for v in POPULATION))
         self.divergences_ = int(self.idata_.sample_stats["diverging"].sum())
         a = post["alpha"].mean(("chain", "draw")).values
         b = beta_mean.values
