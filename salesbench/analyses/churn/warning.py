@@ -1,4 +1,4 @@
-"""Early-warning signs of churn: a hierarchical Bayesian logistic model (PyMC).
+"""Early-warning signs of churn: a hierarchical Bayesian logistic model (numpy density + nutpie NUTS, or PyMC).
 
 Which observable signs really precede a customer going quiet? At a snapshot
 date ``as_of`` every customer who bought in the ``window_days`` before it gets
@@ -38,6 +38,15 @@ linear predictor is one dense product ``[onehot(g) | Z ⊗ onehot(g)] · (α, ve
 whose gradient is a matrix product too, instead of gathering ``β_g[i]`` row by row
 (measured per log-density + gradient evaluation: 2.3× cheaper on the default demo,
 docs/churn.md).
+
+**Sampler.** The same posterior is written twice: as a PyMC model (:meth:`EarlyWarningModel.build_model`,
+the reference) and in numpy with its exact gradient (:func:`warning_density`, equal to PyMC's log-density
+on PyMC's unconstrained value variables, tested). ``EarlyWarningModel(engine="auto")`` samples the numpy
+density with nutpie's NUTS (:mod:`salesbench.core.nuts`; the chains one after the other in this process)
+when nutpie is installed, else PyMC's NUTS; ``engine="pymc"`` forces PyMC. Both run at target_accept 0.95
+with a diagonal mass matrix. Without PyTensor there is no model to build, compile or load from the compile
+cache and no worker process to start: on the default demo ``fit_early_warning`` took 12.6 s wall (19.0 CPU
+s) with PyMC and 5.7 s (5.7 CPU s) with nutpie (docs/churn.md, "Early-warning sampler").
 
 Indicators are computed in the engine (ibis); only one row per customer comes back.
 """
@@ -392,13 +401,14 @@ class EarlyWarningModel:
         return self
 
     def summary(self) -> dict[str, Any]:
-        """Plain dict for results.json: effects, AUC, R-hat, divergences, customers and churn rate."""
+        """Plain dict for results.json: effects, AUC, R-hat, divergences, customers, churn rate and the sampler
+        (``engine``: nutpie or pymc)."""
         eff = self.effects_
         return {
             "effects": {r.indicator: {"mean": r.mean, "lo": r.lo, "hi": r.hi, "prob_positive": r.prob_positive,
                                       "odds_ratio": r.odds_ratio} for r in eff.itertuples()},
             "auc": self.auc_, "r_hat_max": self.r_hat_max_, "divergences": self.divergences_,
-            "n_customers": self.n_, "churn_rate": self.base_rate_,
+            "n_customers": self.n_, "churn_rate": self.base_rate_, "engine": self.engine_,
         }
 
 

@@ -137,6 +137,7 @@ def test_nutpie_posterior_agrees_with_pymc(fits):
 
     fast, ref = fits
     assert (fast.engine_, ref.engine_) == ("nutpie", "pymc")
+    assert (fast.summary()["engine"], ref.summary()["engine"]) == ("nutpie", "pymc")  # in results.json
     assert fast.idata_.posterior["mu_beta"].shape == ref.idata_.posterior["mu_beta"].shape == (2, 500, 4)
     s = [az.summary(m.idata_, var_names=["mu_beta"], round_to="none") for m in (fast, ref)]
     assert min(s[0]["ess_bulk"].min(), s[1]["ess_bulk"].min()) >= 250
