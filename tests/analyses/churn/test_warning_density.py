@@ -109,6 +109,12 @@ def test_unknown_engine_is_refused():
         w.EarlyWarningModel(engine="stan")
 
 
+def test_nutpie_engine_without_nutpie_says_so(frame, monkeypatch):
+    monkeypatch.setattr(nuts, "available", lambda: False)
+    with pytest.raises(RuntimeError, match=r"engine='nutpie' needs the nutpie package \(pip install nutpie\)"):
+        w.EarlyWarningModel(INDS, engine="nutpie").fit(frame)
+
+
 @pytest.fixture(scope="module")
 def fits(frame, request):
     """The same model fitted by nutpie (``auto`` with nutpie installed) and by PyMC (``auto`` without it)."""
