@@ -284,6 +284,10 @@ class EarlyWarningModel:
     company-wide effect of each indicator (log-odds per SD: ``mean, lo, hi`` = 94% HDI,
     ``prob_positive`` = P(effect > 0), ``odds_ratio`` = exp(mean)), ``region_effects_`` the
     per-region effects and ``churn_prob_`` the posterior mean churn probability per customer.
+
+    ``engine``: ``auto`` (nutpie on :meth:`density` when nutpie is installed, else PyMC on
+    :meth:`build_model`), ``nutpie`` or ``pymc``; the one used is ``engine_``. ``cores``: chains at once
+    (PyMC: worker processes, default 2; nutpie: threads, default 1 — they would share the GIL).
     """
 
     def __init__(self, indicators: list[str] | None = None, draws: int = 500, tune: int = 500, chains: int = 2,
