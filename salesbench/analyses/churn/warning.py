@@ -212,7 +212,7 @@ def warning_density(design: np.ndarray, churned: np.ndarray, n: np.ndarray, regi
     −c_i / s_i²; at the ln σ entries the chain rule multiplies by σ and the Jacobian adds 1.
     ``expand`` gives PyMC's variables and dims: ``mu_alpha, sigma_alpha, eps[region], alpha[region],
     mu_beta[indicator], sigma_beta[indicator], eta[region, indicator], beta[region, indicator]``.
-    Measured on the default demo (1,625 rows, R = 4, K = 5): 41 µs per log-density + gradient.
+    Measured on the default demo (1,625 rows, R = 4, K = 5): 42 µs per log-density + gradient.
     """
     R, K = len(regions), len(indicators)
     D = np.ascontiguousarray(design, dtype=float)
