@@ -81,7 +81,7 @@ def map_idata(density: Density, theta: np.ndarray):
 
 
 def sample(density: Density, draws: int = 1000, tune: int = 1000, chains: int = 2, seed: int = 42,
-           target_accept: float = 0.8, cores: int = 1, dense: bool = True):
+           target_accept: float = 0.8, cores: int = 1, dense: bool = True, grad_based: bool = True):
     """NUTS draws of ``density`` (nutpie): an ArviZ InferenceData with ``posterior`` (the expanded
     parameters) and ``sample_stats`` (``diverging``, ``n_steps``, …).
 
@@ -89,7 +89,9 @@ def sample(density: Density, draws: int = 1000, tune: int = 1000, chains: int = 
     chain). ``dense`` adapts nutpie's low-rank-modified mass matrix, which undoes the strong correlations
     of the purchase models' parameters (r with α); without it a diagonal mass matrix. ``cores`` chains run at
     once, as threads of this process; the Python log-density holds the GIL, so more than one only adds
-    contention (MBG/NBD on the demo: 5.2 s one after the other, 8.8 s as two threads).
+    contention (MBG/NBD on the demo: 5.2 s one after the other, 8.8 s as two threads). ``grad_based``: nutpie's
+    mass-matrix estimate from draw and gradient variances; False adapts it from the draws alone (as PyMC and
+    Stan do), which mixed the early-warning model's hierarchical scales better (docs/churn.md).
     """
     import nutpie
     from nutpie.compiled_pyfunc import from_pyfunc
@@ -117,4 +119,4 @@ def sample(density: Density, draws: int = 1000, tune: int = 1000, chains: int = 
                         make_initial_point_fn=initial)
     return nutpie.sample(model, draws=draws, tune=tune, chains=chains, cores=cores, seed=seed,
                          progress_bar=False, target_accept=target_accept, low_rank_modified_mass_matrix=dense,
-                         save_warmup=False)
+                         use_grad_based_mass_matrix=grad_based, save_warmup=False)

@@ -188,7 +188,7 @@ def region_design(Z: np.ndarray, g: np.ndarray, n_regions: int) -> np.ndarray:
 #: the population parameters whose largest R-hat is ``r_hat_max_``
 POPULATION: list[str] = ["mu_alpha", "sigma_alpha", "mu_beta", "sigma_beta"]
 #: ``EarlyWarningModel(engine=…)``: ``auto`` = the numpy density + nutpie when nutpie is installed, else PyMC
-ENGINES: tuple[str, ...] = ("auto", "nutpie", "pymc")
+ENGINES: tuple[str, ...] = ("auto", "numpy", "pymc")
 _LOG_NORMAL = -0.5 * np.log(2 * np.pi)  # ln N(x | 0, σ) = _LOG_NORMAL − ln σ − x²/(2σ²)
 _LOG_HALF_NORMAL = 0.5 * np.log(2 / np.pi)  # ln HalfNormal(x | σ) = _LOG_HALF_NORMAL − ln σ − x²/(2σ²), x ≥ 0
 
@@ -285,8 +285,9 @@ class EarlyWarningModel:
     ``prob_positive`` = P(effect > 0), ``odds_ratio`` = exp(mean)), ``region_effects_`` the
     per-region effects and ``churn_prob_`` the posterior mean churn probability per customer.
 
-    ``engine``: ``auto`` (nutpie on :meth:`density` when nutpie is installed, else PyMC on
-    :meth:`build_model`), ``nutpie`` or ``pymc``; the one used is ``engine_``. ``cores``: chains at once
+    ``engine``: ``auto`` (nutpie's NUTS on the numpy :meth:`density` when nutpie is installed, else PyMC on
+    :meth:`build_model`), ``numpy`` or ``pymc`` (as :attr:`salesbench.analyses.churn.clv.ChurnModel.engine`); the
+    one used is ``engine_``. ``cores``: chains at once
     (PyMC: worker processes, default 2; nutpie: threads, default 1 — they would share the GIL).
     """
 
@@ -353,20 +354,21 @@ class EarlyWarningModel:
     def fit(self, frame: pd.DataFrame) -> "EarlyWarningModel":
         """NUTS on the model, then the effects, region effects, R-hat, divergences and AUC.
 
-        The sampler (``engine_``): ``nutpie`` runs nutpie's NUTS on :meth:`density` (the chains one after the
+        The engine (``engine_``): ``numpy`` runs nutpie's NUTS on :meth:`density` (the chains one after the
         other: the numpy log-density holds the GIL), ``pymc`` PyMC's NUTS on :meth:`build_model`; ``auto``
         takes nutpie when it is installed. Both at ``target_accept`` 0.95 with a diagonal mass matrix.
         """
         with _quiet():
             import arviz as az
 
-        self.engine_ = ("nutpie" if nuts.available() else "pymc") if self.engine == "auto" else self.engine
-        if self.engine_ == "nutpie":
+        self.engine_ = ("numpy" if nuts.available() else "pymc") if self.engine == "auto" else self.engine
+        if self.engine_ == "numpy":
             if not nuts.available():
-                raise RuntimeError("engine='nutpie' needs the nutpie package (pip install nutpie)")
+                raise RuntimeError("engine='numpy' needs the nutpie package (pip install nutpie) for its NUTS")
             with _quiet():
                 self.idata_ = nuts.sample(self.density(frame), draws=self.draws, tune=self.tune, chains=self.chains,
-                                          seed=self.seed, target_accept=0.95, cores=self.cores or 1, dense=False)
+                                          seed=self.seed, target_accept=0.95, cores=self.cores or 1, dense=False,
+                                          grad_based=False)
         else:
             with _quiet():
                 import pymc as pm
@@ -406,7 +408,7 @@ class EarlyWarningModel:
 
     def summary(self) -> dict[str, Any]:
         """Plain dict for results.json: effects, AUC, R-hat, divergences, customers, churn rate and the sampler
-        (``engine``: nutpie or pymc)."""
+        (``engine``: numpy, i.e. nutpie's NUTS on the numpy density, or pymc)."""
         eff = self.effects_
         return {
             "effects": {r.indicator: {"mean": r.mean, "lo": r.lo, "hi": r.hi, "prob_positive": r.prob_positive,
