@@ -91,7 +91,8 @@ def sample(density: Density, draws: int = 1000, tune: int = 1000, chains: int = 
     once, as threads of this process; the Python log-density holds the GIL, so more than one only adds
     contention (MBG/NBD on the demo: 5.2 s one after the other, 8.8 s as two threads). ``grad_based``: nutpie's
     mass-matrix estimate from draw and gradient variances; False adapts it from the draws alone (as PyMC and
-    Stan do), which mixed the early-warning model's hierarchical scales better (docs/churn.md).
+    Stan do), which mixed the early-warning model's hierarchical scales better (docs/churn.md). Only with
+    ``dense=False`` (nutpie's low-rank estimate is always gradient-based).
     """
     import nutpie
     from nutpie.compiled_pyfunc import from_pyfunc
@@ -117,6 +118,7 @@ def sample(density: Density, draws: int = 1000, tune: int = 1000, chains: int = 
     model = from_pyfunc(density.n_dim, make_logp_fn, make_expand_fn, [np.dtype("float64")] * len(names),
                         [density.shapes[k] for k in names], names, coords=density.coords, dims=density.dims,
                         make_initial_point_fn=initial)
+    extra = {} if dense else {"use_grad_based_mass_matrix": grad_based}  # the low-rank estimate is gradient-based
     return nutpie.sample(model, draws=draws, tune=tune, chains=chains, cores=cores, seed=seed,
                          progress_bar=False, target_accept=target_accept, low_rank_modified_mass_matrix=dense,
-                         use_grad_based_mass_matrix=grad_based, save_warmup=False)
+                         save_warmup=False, **extra)
