@@ -45,7 +45,7 @@ import pandas as pd
 
 from salesbench.analyses.churn import densities as dens
 from salesbench.analyses.churn import predictive as cp
-from salesbench.core import nuts
+from salesbench.core import forked, nuts
 from salesbench.core import dataset as data
 from salesbench.core.i18n import N_
 from salesbench.core.memory import aggregate_in_passes
@@ -468,6 +468,34 @@ def summarize_params(idata, names: Iterable[str], method: str) -> pd.DataFrame:
     return out
 
 
+def clv_flows(clv_months: int, discount_rate: float, unit_days: float) -> tuple[list[float], list[float]]:
+    """The CLV's monthly cash-flow times (in time units) and discount factors: ``clv_months`` months discounted at
+    the monthly equivalent of the annual ``discount_rate`` (lifetimes / pymc-marketing
+    ``customer_lifetime_value``, computed per posterior draw)."""
+    month = (365.25 / 12) / unit_days
+    d_month = (1.0 + discount_rate) ** (1 / 12) - 1.0
+    months = range(1, clv_months + 1)
+    return [k * month for k in months], [1.0 / (1 + d_month) ** k for k in months]
+
+
+def _pair_values(model: str, par: dict, pairs: np.ndarray, times, discounted) -> dict:
+    """E[X(t) | active, x, T] for each t of ``times`` and the discounted CLV purchases (``discounted`` = (ts, ws),
+    Σ_k ws[k] · (E[X(ts[k])] − E[X(ts[k−1])])) on (x, T) ``pairs``, keyed as :meth:`ChurnModel._expectations`'
+    memo keys them."""
+    out = {t: cp.expected_if_alive(model, par, pairs[:, 0], pairs[:, 1], t) for t in times}
+    if discounted is not None:
+        acc, prev = 0.0, 0.0
+        for t, w in zip(*discounted):
+            cum = cp.expected_if_alive(model, par, pairs[:, 0], pairs[:, 1], t)
+            acc, prev = acc + w * (cum - prev), cum
+        out[("flows", *map(tuple, discounted))] = acc
+    return out
+
+
+#: draws × pairs above which :meth:`ChurnModel._fill_pairs` computes half of the pairs in a forked child
+PARALLEL_MIN_CELLS = 200_000
+
+
 @dataclass
 class ChurnModel:
     """A BG/NBD, MBG/NBD or Pareto/NBD purchase model plus a Gamma-Gamma spend model.
@@ -744,6 +772,24 @@ class ChurnModel:
         finally:
             del self._pair_memo
 
+    def _fill_pairs(self, times, discounted) -> None:
+        """Inside :meth:`_shared_pairs`: compute the expectations of every pair for ``times`` and the CLV flows
+        ``discounted`` up front, the second half of the pairs in a forked child on the other core
+        (:mod:`salesbench.core.forked`) when the work is large (:data:`PARALLEL_MIN_CELLS`). Elementwise, so the
+        result equals the one-process computation exactly."""
+        memo = getattr(self, "_pair_memo", None)
+        if memo is None:
+            return
+        pairs, par = memo["pairs"], self._par()
+        if len(pairs) * self.n_draws_ < PARALLEL_MIN_CELLS or len(pairs) < 2:
+            return  # small: computed when first needed
+        half = len(pairs) // 2
+        other = forked.submit(_pair_values, self.model, par, pairs[half:], list(times), discounted)
+        mine = _pair_values(self.model, par, pairs[:half], list(times), discounted)
+        theirs = other.result()
+        for key, value in mine.items():
+            memo["cond"][key] = np.concatenate([value, theirs[key]], axis=1)
+
     def _draws(self, rfm_chunk: pd.DataFrame, horizon: float, clv_months: int, discount_rate: float,
                unit_days: float, with_clv: bool = True) -> dict[str, np.ndarray]:
         """Draw × customer arrays for one chunk: p_alive, expected purchases, spend, CLV, value if alive.
@@ -752,12 +798,7 @@ class ChurnModel:
         costliest part) when only the horizon quantities are needed.
         """
         data, index = self._rows(rfm_chunk)
-        # CLV: monthly cash flows over clv_months, discounted at the monthly equivalent of the annual rate
-        # (lifetimes / pymc-marketing customer_lifetime_value, computed per posterior draw).
-        month = (365.25 / 12) / unit_days
-        d_month = (1.0 + discount_rate) ** (1 / 12) - 1.0
-        months = range(1, clv_months + 1) if with_clv else range(0)
-        flows = ([k * month for k in months], [1.0 / (1 + d_month) ** k for k in months]) if with_clv else None
+        flows = clv_flows(clv_months, discount_rate, unit_days) if with_clv else None
         alive, (exp_h,), clv_purchases = self._expectations(data, [horizon], flows)
         p_alive, exp_h = alive[:, index], exp_h[:, index]
         if self.gg_post_ is not None:
@@ -831,6 +872,7 @@ class ChurnModel:
         """
         unit_days = check_time_unit(time_unit)
         with self._shared_pairs(rfm):
+            self._fill_pairs([horizon], clv_flows(clv_months, discount_rate, unit_days))
             return self._predict(rfm, horizon, clv_months, discount_rate, unit_days)
 
     def _predict(self, rfm, horizon, clv_months, discount_rate, unit_days) -> pd.DataFrame:

@@ -12,7 +12,9 @@
 4. the holdout test when orders after ``calibration_end`` exist;
 5. the at-risk list and revenue at risk per region / segment / owner rep;
 6. the model checks (convergence, posterior predictive check, the P(alive) grid);
-7. the early-warning model (:func:`salesbench.analyses.churn.warning.fit_early_warning`);
+7. the early-warning model (:func:`salesbench.analyses.churn.warning.start_early_warning`: its indicators are
+   queried after step 1 and the model is fitted in a forked child process while steps 2–6 run, see
+   :mod:`salesbench.core.forked`);
 8. on the demo company, the check against the generator's truth.
 
 The words, tables and figures are in :mod:`salesbench.analyses.churn.report` and
@@ -105,14 +107,16 @@ class Churn(Analysis):
         type(self).check_params(self.get_params())
         orders = ds.table("orders")
         self._calibrate(orders)
+        # the early-warning model needs none of the steps below: fitted meanwhile on the other core
+        warning = churn_warning.start_early_warning(
+            ds, self.calibration_end_, self.rfm_["first_purchase"].min(), enabled=self.early_warning,
+            window_days=self.warning_window_days, label_days=self.warning_label_days, draws=self.warning_draws,
+            chains=self.chains, seed=self.seed)
         self._choose_and_fit(orders)
         self._holdout_test(orders)
         self._rank(ds)
         self._model_checks()
-        self.warning_, self.warning_reason_, self.warning_as_of_ = churn_warning.fit_early_warning(
-            ds, self.calibration_end_, self.rfm_["first_purchase"].min(), enabled=self.early_warning,
-            window_days=self.warning_window_days, label_days=self.warning_label_days, draws=self.warning_draws,
-            chains=self.chains, seed=self.seed)
+        self.warning_, self.warning_reason_, self.warning_as_of_ = warning.result()
         tc = ds.truth_customers() if hasattr(ds, "truth_customers") else None
         self.truth_ = (clv.truth_check(self.predictions_, tc, self.calibration_end_, self.at_risk_)
                        if tc is not None and "churned_at" in tc.columns else None)

@@ -59,7 +59,7 @@ import numpy as np
 import pandas as pd
 
 from salesbench.analyses.churn.clv import INTERVAL, _quiet, roc_auc
-from salesbench.core import nuts
+from salesbench.core import forked, nuts
 from salesbench.core.i18n import N_, NP_, is_cjk, messages
 from salesbench.core.said import Said
 
@@ -429,23 +429,42 @@ def fit_early_warning(ds, calibration_end: pd.Timestamp, first_purchase: pd.Time
     ``calibration_end`` (first purchase ``first_purchase``) is shorter than two windows plus the
     outcome period, or when fewer than 50 customers or no churn are in the outcome period.
     """
+    return start_early_warning(ds, calibration_end, first_purchase, enabled, window_days, label_days, draws, chains,
+                               seed, background=False).result()
+
+
+def start_early_warning(ds, calibration_end: pd.Timestamp, first_purchase: pd.Timestamp, enabled: bool = True,
+                        window_days: int = 180, label_days: int = 180, draws: int = 500, chains: int = 2,
+                        seed: int = 42, background: bool = True) -> forked.Pending:
+    """:func:`fit_early_warning` with the model fitted in the background: the indicators are queried here, then
+    (``background``) the fit runs in a forked child (:mod:`salesbench.core.forked`) while the caller goes on;
+    ``.result()`` gives ``fit_early_warning``'s tuple, the same numbers (the fit is seeded)."""
     inds = available_indicators(ds)
     as_of = calibration_end - pd.Timedelta(days=label_days)
     if not enabled:
-        return None, Said(__name__, N_("The early-warning model was switched off (early_warning = false).")), None
+        return forked.done((None, Said(__name__, N_("The early-warning model was switched off (early_warning = "
+                                                    "false).")), None))
     if not inds:
-        return None, Said(__name__, N_("The early-warning model is skipped: the data has only orders, no surveys, "
-                                       "interactions or invoices to take warning signs from.")), None
+        return forked.done((None, Said(__name__, N_("The early-warning model is skipped: the data has only orders, "
+                                                    "no surveys, interactions or invoices to take warning signs "
+                                                    "from.")), None))
     if as_of - pd.Timedelta(days=2 * window_days) < pd.Timestamp(first_purchase):
-        return None, Said(__name__, N_("The early-warning model is skipped: the history before calibration_end is "
-                                       "too short for a {window}-day window plus a {label}-day outcome period."),
-                          window=window_days, label=label_days), None
-    frame = warning_indicators(ds, as_of, window_days, label_days)
+        return forked.done((None, Said(__name__, N_("The early-warning model is skipped: the history before "
+                                                    "calibration_end is too short for a {window}-day window plus a "
+                                                    "{label}-day outcome period."),
+                                       window=window_days, label=label_days), None))
+    frame = warning_indicators(ds, as_of, window_days, label_days)  # the database query, in this process
     if frame["churned"].nunique() < 2 or len(frame) < 50:
-        return None, Said(__name__, N_("The early-warning model is skipped: too few customers or no churn in the "
-                                       "outcome period.")), None
-    model = EarlyWarningModel(inds, draws=draws, tune=draws, chains=chains, seed=seed).fit(frame)
-    return model, None, as_of
+        return forked.done((None, Said(__name__, N_("The early-warning model is skipped: too few customers or no "
+                                                    "churn in the outcome period.")), None))
+    model = EarlyWarningModel(inds, draws=draws, tune=draws, chains=chains, seed=seed)
+    if not background:
+        return forked.done(_fitted(model, frame, as_of))
+    return forked.submit(_fitted, model, frame, as_of)
+
+
+def _fitted(model: "EarlyWarningModel", frame: pd.DataFrame, as_of: pd.Timestamp):
+    return model.fit(frame), None, as_of
 
 
 def effect_sentence(effects: pd.DataFrame) -> str:

@@ -303,3 +303,20 @@ def test_spend_model_mixes_with_dense_mass_matrix_on_default_demo(default_demo):
     s = churn.summarize_params(gg.idata, churn.GG_PARAMS, "mcmc")
     assert len(spenders) == 3281
     assert s["ess_bulk"].min() > 1000 and s["r_hat"].max() < 1.01, s
+
+
+def test_predictions_split_over_a_forked_child_equal_one_process(cdnow_rfm, monkeypatch):
+    """The CLV flows of half of the (x, T) pairs computed in a forked child (salesbench.core.forked) give exactly
+    the numbers of one process."""
+    m = churn.ChurnModel(model="bg_nbd", fit_method="mcmc", draws=60, tune=60, chains=2, max_draws=100, seed=3,
+                         spend=False).fit(cdnow_rfm)
+    monkeypatch.setattr(churn, "PARALLEL_MIN_CELLS", 1)
+    split = m.predict(cdnow_rfm, horizon=39, clv_months=6)
+    split_totals = m.totals_
+    monkeypatch.setenv("SALESBENCH_FORK", "0")
+    halves_here = m.predict(cdnow_rfm, horizon=39, clv_months=6)
+    monkeypatch.setattr(churn, "PARALLEL_MIN_CELLS", 10 ** 12)
+    one = m.predict(cdnow_rfm, horizon=39, clv_months=6)
+    pd.testing.assert_frame_equal(split, one, check_exact=True)
+    pd.testing.assert_frame_equal(halves_here, one, check_exact=True)
+    assert split_totals == m.totals_
