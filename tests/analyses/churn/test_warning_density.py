@@ -180,3 +180,18 @@ def test_fit_tables_equal_arviz_summary(fits):
     full = az.summary(fast.idata_, var_names=w.POPULATION, round_to="none")
     assert fast.r_hat_max_ == full["r_hat"].max()
     assert fast.divergences_ == int(fast.idata_.sample_stats["diverging"].sum())
+
+
+def test_the_fit_in_a_forked_child_equals_the_fit_here(frame, monkeypatch):
+    """Churn.fit fits the early-warning model in a forked child (salesbench.core.forked) while it fits the
+    purchase model: the same seeded numbers come back as from a fit in this process."""
+    from salesbench.core import forked
+
+    model = w.EarlyWarningModel(INDS, draws=60, tune=60, seed=4)
+    there = forked.submit(w._fitted, model, frame, pd.Timestamp("2025-01-01"))
+    assert there.forked
+    got, reason, as_of = there.result()
+    here = w.EarlyWarningModel(INDS, draws=60, tune=60, seed=4).fit(frame)
+    assert reason is None and as_of == pd.Timestamp("2025-01-01")
+    pd.testing.assert_frame_equal(got.effects_, here.effects_, check_exact=True)
+    assert np.array_equal(got.churn_prob_, here.churn_prob_)
