@@ -1,5 +1,12 @@
 """``salesbench warm``: compile the reports' PyTensor models once, so the first ``salesbench run`` does not.
 
+Since issue #13's numpy engine the default churn fits compile nothing either: the BG/NBD, MBG/NBD,
+Gamma-Gamma and early-warning models are numpy densities sampled by nutpie (:mod:`salesbench.core.nuts`),
+so this step now takes seconds and fills no cache for them. What still compiles is what a parameter
+chooses: ``model: auto`` / ``pareto_nbd`` (Pareto/NBD through pymc-marketing), ``fit_method: advi`` and the
+``pymc`` engines; warming those was measured at 74 s on the small demo (the Pareto/NBD fits themselves, not
+the compiling), too slow for every set-up, so they compile on their first use.
+
 PyTensor compiles every model graph into C the first time it meets it and keeps
 the compiled modules in its cache folder (``pytensor.config.compiledir``, under
 ``~/.pytensor``; ``PYTENSOR_FLAGS=compiledir=...`` moves it). The cache is keyed by
