@@ -12,7 +12,8 @@ the child's ``sys.stdout`` / ``sys.stderr`` go to /dev/null and it leaves with `
 handlers, so a kernel's sockets inherited by the child are never closed by it). PyMC forks its chain workers
 from the same report kernels in the same way.
 
-Fallbacks: where ``os.fork`` does not exist, when ``SALESBENCH_FORK=0``, when the fork fails, or when the
+Fallbacks: where ``os.fork`` does not exist, on macOS (unless ``SALESBENCH_FORK=1``), when ``SALESBENCH_FORK=0``,
+when the fork fails, or when the
 child dies without an answer, the function runs in this process at :meth:`Pending.result` (same result:
 the functions given here are deterministic for a given seed). An exception raised in the child is raised
 again by :meth:`Pending.result`.
@@ -29,8 +30,14 @@ ENV = "SALESBENCH_FORK"
 
 
 def enabled() -> bool:
-    """Whether :func:`submit` forks (``os.fork`` exists and ``SALESBENCH_FORK`` is not ``0``)."""
-    return hasattr(os, "fork") and os.environ.get(ENV, "1").strip() not in ("0", "false", "no")
+    """Whether :func:`submit` forks: ``os.fork`` exists and ``SALESBENCH_FORK`` is not ``0``; on macOS only with
+    ``SALESBENCH_FORK=1`` (its system libraries are not fork-safe; PyMC avoids fork there too)."""
+    if not hasattr(os, "fork"):
+        return False
+    setting = os.environ.get(ENV, "").strip().lower()
+    if setting in ("0", "false", "no"):
+        return False
+    return sys.platform != "darwin" or setting in ("1", "true", "yes")
 
 
 class Pending:

@@ -50,6 +50,17 @@ def test_without_fork_the_function_runs_here(monkeypatch):
     assert not p.forked and p.result() == (os.getpid(), 3.0)
 
 
+def test_fork_is_off_on_macos_unless_asked(monkeypatch):
+    monkeypatch.delenv(forked.ENV, raising=False)
+    monkeypatch.setattr(forked.sys, "platform", "darwin")
+    assert not forked.enabled()
+    monkeypatch.setenv(forked.ENV, "1")
+    assert forked.enabled()
+    monkeypatch.setattr(forked.sys, "platform", "linux")
+    monkeypatch.setenv(forked.ENV, "0")
+    assert not forked.enabled()
+
+
 def test_a_child_that_dies_or_cannot_send_its_answer_is_replaced_by_this_process(monkeypatch):
     p = forked.submit(_unpicklable)
     assert callable(p.result())  # computed here: a lambda cannot travel through the pipe
