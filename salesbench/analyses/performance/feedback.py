@@ -96,24 +96,43 @@ def reading_text(x: str, y: str, rho: float, lo: float, hi: float) -> str:
 
 
 # --------------------------------------------------------------------------- feedback
-def kpi_comparison(card: pd.DataFrame, rep_id: str, kpis: Sequence[str]) -> pd.DataFrame:
+def _spreads(card: pd.DataFrame, kpis: Sequence[str]) -> dict[str, float]:
+    """Per KPI of ``kpis`` in ``card``: the sd across all reps (ddof 1; NaN with fewer than two values)."""
+    return {k: card[k].std(ddof=1) if card[k].notna().sum() > 1 else np.nan for k in kpis if k in card.columns}
+
+
+def _medians(team: pd.DataFrame, kpis: Sequence[str]) -> dict[str, float]:
+    """Per KPI of ``kpis`` in ``team``: the median of the team's reps (NaN when none has a value)."""
+    return {k: team[k].median() if team[k].notna().any() else np.nan for k in kpis if k in team.columns}
+
+
+def kpi_comparison(card: pd.DataFrame, rep_id: str, kpis: Sequence[str],
+                   _stats: dict | None = None) -> pd.DataFrame:
     """One rep's KPIs against the team median, the target and the spread across all reps.
 
     Returns rows ``kpi, label, value, team_median, diff (value − team median),
     z (oriented diff / sd across reps: positive = better), attainment, status``.
+    ``_stats`` (internal, :func:`rep_feedback`): a dict in which the spreads and each team's medians are
+    kept between calls on the same ``card`` and ``kpis``, so they are computed once, not once per rep.
     """
     row = card.loc[card["rep_id"] == rep_id]
     if row.empty:
         raise KeyError(f"rep {rep_id!r} is not in the scorecard")
     row = row.iloc[0]
-    team = card[card["team"] == row["team"]] if "team" in card.columns else card
+    stats = {} if _stats is None else _stats
+    if "sd" not in stats:
+        stats["sd"] = _spreads(card, kpis)
+    team_key = ("team", row["team"]) if "team" in card.columns else ("team",)
+    if team_key not in stats:
+        stats[team_key] = _medians(card[card["team"] == row["team"]] if "team" in card.columns else card, kpis)
+    sds, meds = stats["sd"], stats[team_key]
     out = []
     for k in kpis:
         if k not in card.columns:
             continue
         v = row[k]
-        med = team[k].median() if team[k].notna().any() else np.nan
-        sd = card[k].std(ddof=1) if card[k].notna().sum() > 1 else np.nan
+        med = meds[k]
+        sd = sds[k]
         sign = 1.0 if KPIS.get(k, KPI(k, k)).higher_is_better else -1.0
         diff = v - med if pd.notna(v) and pd.notna(med) else np.nan
         z = sign * diff / sd if pd.notna(diff) and sd and sd > 0 else np.nan
@@ -217,9 +236,10 @@ def rep_feedback(
     ids = list(card["rep_id"]) if rep_ids is None else list(rep_ids)
     n_company = int(card["score"].notna().sum())
     out = []
+    stats: dict = {}  # the spreads and team medians, once per card (not once per rep)
     for rid in ids:
         row = card.loc[card["rep_id"] == rid].iloc[0]
-        comp = kpi_comparison(card, rid, candidates)
+        comp = kpi_comparison(card, rid, candidates, stats)
         ranked = comp.dropna(subset=["z"]).sort_values("z", ascending=False)
         strength_kpis = list(ranked[ranked["z"] >= min_z].head(n_items)["kpi"])
         gap_kpis = list(ranked[ranked["z"] <= -min_z].sort_values("z").head(n_items)["kpi"])

@@ -61,7 +61,8 @@ def customer_revenue(ds, first: pd.Period, last: pd.Period, as_of: dt.date, live
     return df.drop(columns="recent")
 
 
-def book_value(ds, first: pd.Period, last: pd.Period, as_of: dt.date, live_days: int) -> tuple[pd.Series, dict]:
+def book_value(ds, first: pd.Period, last: pd.Period, as_of: dt.date, live_days: int,
+               first_day: dt.date | None = None) -> tuple[pd.Series, dict]:
     """``(book per rep_id, retention)``: each rep's live book carried into the period after ``as_of``.
 
     A customer *starts* on its ``customers.signup_date`` (its first order when the data has none) and is
@@ -73,7 +74,8 @@ def book_value(ds, first: pd.Period, last: pd.Period, as_of: dt.date, live_days:
     started in / before that earlier period): first-year customers grow into a full year, established ones
     drift. A tier without such revenue takes the pooled retention; 1.0 when the orders do not reach back to the
     earlier period. Only orders up to ``as_of`` are read (aggregated in the engine); ``retention`` is
-    ``{"new": …, "established": …}``.
+    ``{"new": …, "established": …}``. ``first_day``: the first order date of the data when the caller has it
+    (one engine query less); default: queried here.
     """
     o = ds.table("orders")
     o = o.filter(o.order_date <= as_of).mutate(rep_id=o.rep_id.fill_null("(none)"))
@@ -99,7 +101,8 @@ def book_value(ds, first: pd.Period, last: pd.Period, as_of: dt.date, live_days:
     began = pd.to_datetime(df["start"])
     new = (began >= pd.Timestamp(start)) & (began <= pd.Timestamp(end))
     tier_prev = np.where(began >= pd.Timestamp(p_start), "new", "established")
-    first_day = ds.table("orders").order_date.min().to_pyarrow().as_py()
+    if first_day is None:
+        first_day = ds.table("orders").order_date.min().to_pyarrow().as_py()
     kept = df[(df["live_prev"] > 0) & (df["prev_revenue"] > 0)]
     reaches_back = first_day is not None and first_day <= p_start and len(kept) > 0
     pooled = float(kept["revenue"].sum() / kept["prev_revenue"].sum()) if reaches_back else 1.0

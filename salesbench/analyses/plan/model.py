@@ -59,6 +59,21 @@ def _weights(values: Mapping[str, Any], key: str, allowed) -> None:
         raise CheckError(key, f"weights must sum to 1, they sum to {sum(float(v) for v in w.values()):g}")
 
 
+class _PlanForecast(SalesForecast):
+    """The forecasting analysis with only the steps whose results the plan reads (``forecast_``, ``rho_``): series,
+    backtest, forecast, reconciliation. The targets, the gap to them, the next quarter and the product lifecycle
+    (two more engine queries) are shown by the forecasting report only, so the plan does not compute them; what it
+    reads is the same as :meth:`SalesForecast.fit`'s (``tests/analyses/plan/test_plan_steps.py``)."""
+
+    def fit(self, ds) -> "_PlanForecast":
+        self.timings_: dict[str, float] = {}
+        self._timed("series", self._fit_series, ds)
+        self._timed("backtest", self._fit_backtest)
+        self._timed("forecast", self._fit_forecast)
+        self._timed("reconcile", self._fit_reconcile)
+        return self
+
+
 class SalesPlan(Analysis):
     """Configure, then ``fit(ds)``: period → company target → forecast → drivers → split → months → P(reach).
 
@@ -183,7 +198,7 @@ class SalesPlan(Analysis):
             raise CheckError("period", str(exc)) from None
         self.months_ = tg.months(first, last)
         ly_first, ly_last = first - 12, last - 12
-        first_date = o.order_date.min().to_pyarrow().as_py()
+        first_date = self._first_date_ = o.order_date.min().to_pyarrow().as_py()
         if ly_first.start_time.date() < first_date or ly_last.end_time.date() > self.as_of_:
             raise ReportSkipped(gettext("the orders do not cover the whole last period {first}..{last}",
                                   first=fmt_month(str(ly_first)), last=fmt_month(str(ly_last))))
@@ -233,7 +248,7 @@ class SalesPlan(Analysis):
         horizon = (last - pd.Period(self.as_of_, "M")).n + 1   # the as_of month may be incomplete (dropped)
         self.line_data_ = dv.line_revenue(ds, *self.last_span_) if self.product_lines else None
         dims = ["region", "product_line"] if self.line_data_ is not None else ["region"]
-        f = SalesForecast(dimensions=dims, as_of=self.as_of_, horizon=horizon, n_origins=self.forecast_origins,
+        f = _PlanForecast(dimensions=dims, as_of=self.as_of_, horizon=horizon, n_origins=self.forecast_origins,
                           models=list(self.forecast_models), deep_models=list(self.forecast_models),
                           reconciliation=self.forecast_reconciliation).fit(ds)
         starts = [m.start_time for m in self.months_]
@@ -269,7 +284,7 @@ class SalesPlan(Analysis):
         self.rep_sigma_ = 0.0
         prev = pd.Series(dtype=float)
         prev_first = ly_first - 12
-        if prev_first.start_time.date() >= ds.table("orders").order_date.min().to_pyarrow().as_py():
+        if prev_first.start_time.date() >= self._first_date_:
             prev = dv.rep_months(ds, prev_first, ly_last - 12).groupby("rep_id")["revenue"].sum()
             ix = r.set_index("rep_id")
             self.rep_sigma_ = fz.rep_sigma(ix.index.map(prev).to_series(index=ix.index), ix["last_year"], ix["region"])
@@ -287,7 +302,7 @@ class SalesPlan(Analysis):
         if self.as_of_ != t_last.end_time.date():
             t_last -= 1
         t_first = t_last - 11
-        book, self.retention_ = dv.book_value(ds, t_first, t_last, self.as_of_, self.live_days)
+        book, self.retention_ = dv.book_value(ds, t_first, t_last, self.as_of_, self.live_days, self._first_date_)
         self.book_scale_ = 1.0
         if (t_first, t_last) != (ly_first, ly_last):
             trailing = float(dv.rep_months(ds, t_first, t_last)["revenue"].sum())

@@ -164,7 +164,11 @@ def cluster_customers(X: pd.DataFrame, k: int | None = None, k_range: Sequence[i
     # OpenMP K-means spins and was measured 100x slower (154 s vs 1.2 s for k = 2..8 on 5,000 x 12).
     with threadpool_limits(limits=1):
         for kk in candidates:
-            _fit_one(kk, Xs, seed, sil_n, scores, models)
+            _fit_one(kk, Xs, seed, scores, models)
+        # every k's silhouette from one pass over the distances (they are the same rows for every k)
+        scores.update(silhouettes(Xs, {kk: models[kk].labels_ for kk in candidates if kk not in scores}, seed,
+                                  sil_n if sil_n < len(Xs) else None))
+    scores = {kk: scores[kk] for kk in candidates}  # in the order of k
     valid = [kk for kk in scores if not math.isnan(scores[kk])]
     if not k and not valid:
         raise ClusteringSkipped(N_("no k gives two or more distinct clusters: the customers differ too little"))
@@ -181,12 +185,10 @@ def cluster_customers(X: pd.DataFrame, k: int | None = None, k_range: Sequence[i
     return ClusterResult(labels, best, scores[best], scores, centers, list(X.columns))
 
 
-def _fit_one(k: int, Xs: np.ndarray, seed: int, sil_n: int, scores: dict, models: dict) -> None:
-    """Fit K-means with ``k`` clusters on ``Xs``; store the model and its mean silhouette."""
-    import sklearn
+def _fit_one(k: int, Xs: np.ndarray, seed: int, scores: dict, models: dict) -> None:
+    """Fit K-means with ``k`` clusters on ``Xs`` and store the model; a NaN score when it found fewer than two
+    distinct clusters (its silhouette, otherwise, comes from :func:`silhouettes`)."""
     from sklearn.cluster import KMeans
-    from sklearn.metrics import silhouette_score
-
     from sklearn.exceptions import ConvergenceWarning
 
     with warnings.catch_warnings():  # duplicate customers give fewer distinct clusters than k: judged below, not printed
@@ -195,11 +197,56 @@ def _fit_one(k: int, Xs: np.ndarray, seed: int, sil_n: int, scores: dict, models
     models[k] = km
     if len(set(km.labels_)) < 2:
         scores[k] = float("nan")
-        return
+
+
+def silhouettes(Xs: np.ndarray, labelings: Mapping[int, np.ndarray], seed: int,
+                sample_size: int | None = None) -> dict[int, float]:
+    """The mean silhouette coefficient of each labelling of the rows of ``Xs`` (``{k: labels}``), Euclidean.
+
+    Exactly ``sklearn.metrics.silhouette_score(Xs, labels, sample_size=sample_size, random_state=seed)``
+    for each labelling — the same random sample of rows, the same chunks of the distance matrix (at most
+    128 MB each) and scikit-learn's own per-chunk reduction — but the pairwise distances, most of the cost,
+    are computed once for all labellings instead of once per k (six times for k = 3..8). A labelling with one
+    cluster (or one per row) raises scikit-learn's ``ValueError``.
+    """
+    import sklearn
+    from sklearn.metrics import pairwise_distances_chunked
+    from sklearn.metrics.cluster import _unsupervised as unsup
+    from sklearn.preprocessing import LabelEncoder
+    from sklearn.utils import check_array, check_random_state
+
+    if not labelings:
+        return {}
+    X = check_array(Xs, accept_sparse=["csr"])
+    if sample_size is not None:
+        indices = check_random_state(seed).permutation(X.shape[0])[:sample_size]
+        X = X[indices]
+        labelings = {k: np.asarray(lab)[indices] for k, lab in labelings.items()}
+    coded = {}
+    for k, lab in labelings.items():
+        le = LabelEncoder()
+        codes = le.fit_transform(np.asarray(lab))
+        unsup.check_number_of_labels(len(le.classes_), len(codes))
+        coded[k] = (codes, np.bincount(codes))
+    parts: dict[int, tuple[list, list]] = {k: ([], []) for k in coded}
+    start = 0
     # silhouette works through the distance matrix in chunks: cap the chunk memory (default 1 GB) at 128 MB
     with sklearn.config_context(working_memory=128):
-        scores[k] = float(silhouette_score(Xs, km.labels_, sample_size=sil_n if sil_n < len(Xs) else None,
-                                           random_state=seed))
+        for chunk in pairwise_distances_chunked(X, metric="euclidean"):
+            for k, (codes, freqs) in coded.items():
+                intra, inter = unsup._silhouette_reduce(chunk, start, labels=codes, label_freqs=freqs)
+                parts[k][0].append(intra)
+                parts[k][1].append(inter)
+            start += chunk.shape[0]
+    out = {}
+    for k, (codes, freqs) in coded.items():
+        intra, inter = np.concatenate(parts[k][0]), np.concatenate(parts[k][1])
+        with np.errstate(divide="ignore", invalid="ignore"):
+            intra /= (freqs - 1).take(codes, mode="clip")
+            sil = inter - intra
+            sil /= np.maximum(intra, inter)
+        out[k] = float(np.mean(np.nan_to_num(sil)))  # NaN: a cluster of one row, whose silhouette is 0
+    return out
 
 
 #: the words of a cluster profile, marked for the catalogs (context "profile")

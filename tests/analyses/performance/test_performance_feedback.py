@@ -54,3 +54,34 @@ def test_feedback_strengths_and_gaps_against_team_median():
     assert "rank 1 of 4 in the company and 1 of 3 in t" in a["summary"]
     comp = fb.kpi_comparison(card, "a", ["revenue", "gross_margin"]).set_index("kpi")
     assert comp.loc["revenue", "attainment"] == pytest.approx(1.1) and comp.loc["revenue", "diff"] == 0.0
+
+
+def test_feedback_team_medians_and_spreads_once_per_card(monkeypatch):
+    """rep_feedback computes each team's medians and the spreads once (not once per rep), with the numbers
+    kpi_comparison gives one rep at a time: teams are not mixed up (a rep with no team value included)."""
+    rng = np.random.default_rng(3)
+    n = 12
+    card = pd.DataFrame({
+        "rep_id": [f"r{i}" for i in range(n)], "name": [f"R{i}" for i in range(n)],
+        "team": ["t", "u", "v", None] * 3, "score": rng.uniform(30, 90, n), "rank": np.arange(1, n + 1),
+        "status": ["green"] * n, "gross_margin": rng.uniform(0.1, 0.5, n), "csat": rng.uniform(2, 5, n),
+        "revenue": rng.uniform(50, 150, n), "revenue_attainment": rng.uniform(0.7, 1.3, n),
+    })
+    card.loc[3, "csat"] = np.nan
+    history = card.assign(period=pd.Period("2025Q1", "Q"))
+    kpis = ["revenue", "gross_margin", "csat"]
+    calls = {"medians": 0, "spreads": 0}
+    medians, spreads = fb._medians, fb._spreads
+    monkeypatch.setattr(fb, "_medians", lambda *a: calls.__setitem__("medians", calls["medians"] + 1) or medians(*a))
+    monkeypatch.setattr(fb, "_spreads", lambda *a: calls.__setitem__("spreads", calls["spreads"] + 1) or spreads(*a))
+    out = fb.rep_feedback(card, history, kpis)
+    assert calls["spreads"] == 1
+    assert calls["medians"] <= 3 + 3          # t, u, v once each; the reps without a team may each miss the cache
+    for item in out:
+        alone = fb.kpi_comparison(card, item["rep_id"], list(item["comparison"]["kpi"]))
+        pd.testing.assert_frame_equal(item["comparison"], alone)
+    t_reps = card[card["team"] == "t"]
+    first_t = next(i for i in out if i["rep_id"] == "r0")["comparison"].set_index("kpi")
+    assert first_t.loc["gross_margin", "team_median"] == t_reps["gross_margin"].median()
+    assert first_t.loc["csat", "z"] == pytest.approx(
+        (card.loc[0, "csat"] - t_reps["csat"].median()) / card["csat"].std(ddof=1))

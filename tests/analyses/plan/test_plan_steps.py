@@ -210,3 +210,35 @@ def test_company_target_over_the_basis():
     assert tg.company_target(1_234_567.0, 0.0, None, 1000.0) == 1_235_000.0     # the books, no stretch
     assert tg.company_target(1_000_000.0, 0.05, None, 0) == 1_050_000.0
     assert set(tg.BASES) == {"book", "last_year", "forecast"}
+
+
+def test_plan_forecast_skips_the_report_only_steps_same_numbers(small_demo):
+    """The plan's forecast runs series, backtest, forecast and reconciliation only (no targets, gap or product
+    lifecycle: the forecasting report's), and what the plan reads of it (``forecast_``, ``rho_``) is exactly
+    what the whole :class:`SalesForecast` fit gives."""
+    from salesbench.analyses.forecasting.model import SalesForecast
+    from salesbench.analyses.plan.model import _PlanForecast
+    from salesbench.io.sources import open_data
+
+    ds = open_data(small_demo)
+    kw = dict(dimensions=["region", "product_line"], as_of=dt.date(2024, 12, 31), horizon=12, n_origins=1,
+              models=["seasonal_naive"], deep_models=["seasonal_naive"], reconciliation="wls_struct")
+    mine, whole = _PlanForecast(**kw).fit(ds), SalesForecast(**kw).fit(ds)
+    assert not hasattr(mine, "lifecycle_") and not hasattr(mine, "targets_")
+    assert hasattr(whole, "lifecycle_") and hasattr(whole, "targets_")
+    pd.testing.assert_frame_equal(mine.forecast_, whole.forecast_)
+    assert mine.rho_ == whole.rho_ or (np.isnan(mine.rho_) and np.isnan(whole.rho_))
+
+
+def test_book_value_with_the_first_order_date_given_equals_the_query(small_demo):
+    """book_value with the data's first order date passed in (the plan's: one engine query less) = the default."""
+    from salesbench.analyses.plan import drivers as dv
+    from salesbench.io.sources import open_data
+
+    ds = open_data(small_demo)
+    first_day = ds.table("orders").order_date.min().to_pyarrow().as_py()
+    args = (ds, pd.Period("2024-01", "M"), pd.Period("2024-12", "M"), dt.date(2024, 12, 31), 180)
+    book, retention = dv.book_value(*args)
+    book2, retention2 = dv.book_value(*args, first_day)
+    pd.testing.assert_series_equal(book, book2, check_exact=False, rtol=1e-12)
+    assert retention2 == pytest.approx(retention, rel=1e-12) and set(retention) == {"new", "established"}

@@ -187,6 +187,35 @@ def test_cluster_customers_recovers_separated_groups():
     assert res2.k == 2 and len(res2.labels) == 450 and set(res2.silhouettes) == {2}
 
 
+def test_silhouettes_in_one_pass_equal_scikit_learns_per_k(monkeypatch):
+    """Every k's silhouette from one pass over the distances is exactly scikit-learn's silhouette_score per k
+    (whole rows and a random sample of them, a cluster of one row, labels with a gap), and the distance
+    matrix is computed once, not once per k."""
+    import sklearn
+    from sklearn.cluster import KMeans
+    from sklearn.metrics import pairwise_distances_chunked, silhouette_score
+
+    from salesbench.analyses.segmentation import clusters as cl
+
+    rng = np.random.default_rng(1)
+    X = np.vstack([rng.normal(c, 1.0, (400, 4)) for c in (0, 4, 8)] + [np.full((1, 4), 40.0)])
+    labelings = {k: KMeans(n_clusters=k, n_init=2, random_state=0).fit(X).labels_ for k in (2, 3, 4, 5)}
+    labelings[9] = np.where(labelings[3] == 2, 7, labelings[3])  # codes 0, 1, 7: encoded like scikit-learn does
+    assert (np.bincount(labelings[5]) == 1).any()                # the far row alone: silhouette 0 for it
+    calls = []
+    monkeypatch.setattr("sklearn.metrics.pairwise_distances_chunked",
+                        lambda *a, **kw: calls.append(1) or pairwise_distances_chunked(*a, **kw))
+    for sample in (None, 500):
+        got = cl.silhouettes(X, labelings, seed=3, sample_size=sample)
+        with sklearn.config_context(working_memory=128):
+            want = {k: float(silhouette_score(X, lab, sample_size=sample, random_state=3))
+                    for k, lab in labelings.items()}
+        assert got == want
+    assert len(calls) == 2                                       # one pass per call, whatever the number of k
+    with pytest.raises(ValueError, match="Number of labels is 1"):
+        cl.silhouettes(X, {2: np.zeros(len(X), int)}, seed=0)
+
+
 def test_cluster_matrix_weights_and_channel_group():
     f = pd.DataFrame({"recency_days": [1, 10, 100, 1000], "frequency": [1, 2, 4, 8], "revenue": [0.0, 10, 100, 1000],
                       "tenure_days": [5, 5, 5, 5], "share_a": [1.0, 0, 0.5, 0], "share_b": [0.0, 1, 0.5, 1]})
