@@ -534,23 +534,78 @@ def score_backtest(fc: pd.DataFrame) -> pd.DataFrame:
     o_group = g_sorted[o_starts]  # sorted: the origins of group k are o_first[k]:o_first[k + 1]
     o_first = np.searchsorted(o_group, np.arange(len(starts) + 1))
     first_row = by_group[starts]
-    rows = []
-    for k, (a, b) in enumerate(zip(starts, ends)):
-        idx = by_group[a:b]
-        per_origin = []
-        for oa, ob in zip(o_starts[o_first[k]:o_first[k + 1]], o_ends[o_first[k]:o_first[k + 1]]):
-            oidx = by_origin[oa:ob]
-            per_origin.append(fm.mase(y[oidx], mean[oidx], scale=scale[oidx[0]]))
-        per_origin = [v for v in per_origin if np.isfinite(v)]
-        rows.append({
-            "unique_id": fc["unique_id"].iat[first_row[k]], "model": fc["model"].iat[first_row[k]],
-            "mase": float(np.mean(per_origin)) if per_origin else float("nan"),
-            "wape": fm.wape(y[idx], mean[idx]), "bias": fm.bias(y[idx], mean[idx]),
-            "coverage_80": fm.coverage(y[idx], bounds["lo80"][idx], bounds["hi80"][idx]),
-            "coverage_95": fm.coverage(y[idx], bounds["lo95"][idx], bounds["hi95"][idx]),
-            "n": int(b - a),
-        })
+    # per-origin MASE, then WAPE, bias and coverage per group, each metric on a block of equal-length slices at once
+    o_mase = _mase_rows(_blocks(by_origin, o_starts, o_ends), y, mean, scale)
+    g_blocks = _blocks(by_group, starts, ends)
+    wape, bias = _wape_bias_rows(g_blocks, y, mean, len(starts))
+    cov = {lv: _coverage_rows(g_blocks, y, bounds[f"lo{lv}"], bounds[f"hi{lv}"], len(starts)) for lv in LEVELS}
+    mase = np.full(len(starts), np.nan)
+    for k in range(len(starts)):
+        per_origin = o_mase[o_first[k]:o_first[k + 1]]
+        per_origin = per_origin[np.isfinite(per_origin)]
+        if len(per_origin):
+            mase[k] = float(np.mean(per_origin.tolist()))  # a list, as the loop gave np.mean: same summation
+    uid, model = fc["unique_id"].to_numpy()[first_row], fc["model"].to_numpy()[first_row]
+    rows = [{"unique_id": uid[k], "model": model[k], "mase": float(mase[k]), "wape": float(wape[k]),
+             "bias": float(bias[k]), "coverage_80": float(cov[80][k]), "coverage_95": float(cov[95][k]),
+             "n": int(ends[k] - starts[k])} for k in range(len(starts))]
     return pd.DataFrame(rows, columns=SCORE_COLUMNS)
+
+
+def _blocks(order: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Slices ``order[a:b]`` grouped by length: ``[(slice numbers, row positions (n_slices × length))]``.
+
+    numpy sums each row of a C-ordered 2-D block exactly as it sums that row alone (the same pairwise
+    summation over the same ``length`` values), so a metric of a block's rows equals the metric of each slice
+    (``test_score_backtest_equals_the_groupby_loop_exactly``), with one call per length instead of per slice."""
+    sizes = ends - starts
+    out = []
+    for n in np.unique(sizes):
+        which = np.flatnonzero(sizes == n)
+        out.append((which, order[starts[which][:, None] + np.arange(n)]))
+    return out
+
+
+def _mase_rows(blocks, y: np.ndarray, mean: np.ndarray, scale: np.ndarray) -> np.ndarray:
+    """:func:`salesbench.analyses.forecasting.metrics.mase` with a given scale, per slice of :func:`_blocks`."""
+    out = np.full(sum(len(w) for w, _ in blocks), np.nan)
+    for which, pos in blocks:
+        if pos.shape[1] == 0:
+            continue
+        s = scale[pos[:, 0]]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            v = np.mean(np.abs(y[pos] - mean[pos]), axis=1) / s
+        out[which] = np.where(np.isfinite(s) & (s > 0), v, np.nan)
+    return out
+
+
+def _wape_bias_rows(blocks, y: np.ndarray, mean: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`~salesbench.analyses.forecasting.metrics.wape` and :func:`~salesbench.analyses.forecasting.metrics.bias`
+    per slice of :func:`_blocks` (NaN where Σ|y| is 0 or the slice is empty)."""
+    wape, bias = np.full(n, np.nan), np.full(n, np.nan)
+    for which, pos in blocks:
+        if pos.shape[1] == 0:
+            continue
+        yy, mm = y[pos], mean[pos]
+        denom = np.sum(np.abs(yy), axis=1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            w, b = np.sum(np.abs(yy - mm), axis=1) / denom, np.sum(mm - yy, axis=1) / denom
+        wape[which], bias[which] = np.where(denom == 0, np.nan, w), np.where(denom == 0, np.nan, b)
+    return wape, bias
+
+
+def _coverage_rows(blocks, y: np.ndarray, lo: np.ndarray, hi: np.ndarray, n: int) -> np.ndarray:
+    """:func:`~salesbench.analyses.forecasting.metrics.coverage` per slice of :func:`_blocks`: inside ÷ finite
+    points (counts: exact in any order), NaN without a finite point."""
+    out = np.full(n, np.nan)
+    for which, pos in blocks:
+        yy, ll, hh = y[pos], lo[pos], hi[pos]
+        ok = np.isfinite(yy) & np.isfinite(ll) & np.isfinite(hh)
+        n_ok = ok.sum(axis=1)
+        inside = (ok & (yy >= ll) & (yy <= hh)).sum(axis=1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out[which] = np.where(n_ok > 0, inside / n_ok, np.nan)
+    return out
 
 
 def _score_backtest_groupby(fc: pd.DataFrame) -> pd.DataFrame:
@@ -637,8 +692,12 @@ def honest_scores(fc: pd.DataFrame, models: Sequence[str], n_eval: int, metric: 
     ``origin`` column. Returns :func:`score_backtest` rows (one per series,
     ``model`` = the early choice). Empty when there are too few origins.
     """
+    return _late_scores(honest_forecasts(fc, models, n_eval, metric, margin))
+
+
+def _late_scores(late: pd.DataFrame) -> pd.DataFrame:
+    """:func:`honest_scores` of the held-out forecasts ``late`` (:func:`split_forecasts`)."""
     cols = ["unique_id", "model", "mase", "wape", "bias", "coverage_80", "coverage_95", "n"]
-    late = honest_forecasts(fc, models, n_eval, metric, margin)
     if late.empty:
         return pd.DataFrame(columns=cols)
     return score_backtest(late)[cols]
@@ -698,6 +757,18 @@ class Backtest:
     step: int = 1
     raw: pd.DataFrame | None = None
     n_train: int | None = None
+    _splits: dict = field(default_factory=dict, repr=False, compare=False)
+
+    def split(self, metric: str = "mase", margin: float = MARGIN) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """:func:`split_forecasts` of ``raw`` (choice by ``metric``/``margin`` on all but the last ``n_eval``
+        origins), computed once: the honest scores and the reconciled honest scores (:mod:`reconcile`) both
+        start from it. Recomputed when ``raw``, ``models`` or ``n_eval`` were replaced."""
+        key = (metric, margin, tuple(self.models), self.n_eval)
+        hit = self._splits.get(key)
+        if hit is None or hit[0] is not self.raw:
+            hit = (self.raw, split_forecasts(self.raw, self.models, self.n_eval, metric, margin))
+            self._splits[key] = hit
+        return hit[1]
 
     def members_by_id(self) -> dict[str, list[str]]:
         """Per series, the combination members evaluated for it (what a chosen combination is built from)."""
@@ -738,15 +809,17 @@ def run_backtest(Y: pd.DataFrame, model_ids: dict[str, Sequence[str]], season_le
         with_comb = add_combination(raw[raw["unique_id"].isin(comb_ids)], members)
         raw = pd.concat([raw, with_comb[with_comb["model"] == "combination"]], ignore_index=True)
     evaluated = [m for m in MODELS if m in set(raw["model"])]
-    honest = honest_scores(raw, evaluated, n_eval, selection_metric, margin)
     factors = interval_factors(raw)
     fc = calibrate(raw, factors)
     scores = score_backtest(fc)
     chosen = select_models(scores, evaluated, selection_metric, margin)
-    seconds["scoring"] = time.perf_counter() - t_score
     n_train = int(Y.groupby("unique_id").size().min()) - horizon - (n_origins - 1) * step
-    return Backtest(fc, scores, chosen, evaluated, [], horizon, n_origins, time.perf_counter() - t0, seconds,
-                    honest, factors, n_eval, step, raw, n_train)
+    bt = Backtest(fc, scores, chosen, evaluated, [], horizon, n_origins, 0.0, seconds, pd.DataFrame(), factors,
+                  n_eval, step, raw, n_train)
+    bt.honest = _late_scores(bt.split(selection_metric, margin)[1])  # = honest_scores(raw, evaluated, n_eval, ...)
+    seconds["scoring"] = time.perf_counter() - t_score
+    bt.seconds = time.perf_counter() - t0
+    return bt
 
 
 # =========================================================================== final forecasts

@@ -16,8 +16,7 @@ import pandas as pd
 
 from salesbench.analyses.forecasting.backtest import (Backtest, calibrate,
                                                       final_forecasts, fit_forecast, future_dates, interval_factors,
-                                                      models_needed, planned_drivers, score_backtest,
-                                                      split_forecasts)
+                                                      models_needed, planned_drivers, score_backtest)
 from salesbench.analyses.forecasting.backtest import quiet_single_thread as _quiet_single_thread
 from salesbench.analyses.forecasting.series import TOTAL, SeriesSet, usable_drivers
 from salesbench.core.i18n import N_, NP_, messages
@@ -203,7 +202,7 @@ def reconciled_honest(bt: Backtest, fitted: pd.DataFrame, series: SeriesSet, met
     origin, or reconciliation fails on a backtest origin."""
     if method == "none" or bt.n_eval < 1:
         return None
-    early, late = split_forecasts(bt.raw, bt.models, bt.n_eval)
+    early, late = bt.split()  # split_forecasts(bt.raw, bt.models, bt.n_eval), shared with the honest scores
     rec_late = reconcile_backtest(late, fitted, series, method)
     if rec_late is None:
         return None

@@ -439,6 +439,32 @@ def test_score_backtest_equals_the_groupby_loop_exactly():
     pd.testing.assert_frame_equal(got, want, check_exact=True)
 
 
+
+def test_score_backtest_of_uneven_groups_equals_the_groupby_loop_exactly():
+    """Scoring by blocks of equal-length slices (issue #13) keeps numpy's per-slice summation bit for bit: groups
+    of 1 to 40 rows (pairwise summation starts at 8), origins of unequal length, NaN actuals and bounds, zero
+    scales and all-zero actuals; rows in first-appearance order."""
+    rng = np.random.default_rng(11)
+    rows = []
+    for i in range(60):
+        for model in ["theta", "combination"]:
+            n_orig = int(rng.integers(1, 9))
+            for k, cut in enumerate(pd.date_range("2023-01-31", periods=n_orig, freq="ME")):
+                for h in range(int(rng.integers(1, 6))):
+                    y = 0.0 if i == 7 else float(rng.gamma(2.0, 1e5)) * 10.0 ** rng.integers(-3, 3)
+                    mean = y * float(rng.lognormal(0, 0.3))
+                    rows.append({"unique_id": f"s{i}", "model": model, "cutoff": cut, "ds": cut + pd.offsets.MonthEnd(h + 1),
+                                 "y": np.nan if rng.random() < 0.01 else y, "mean": mean,
+                                 "lo80": np.nan if rng.random() < 0.05 else mean * 0.8, "hi80": mean * 1.2,
+                                 "lo95": mean * 0.6, "hi95": mean * 1.4, "scale": 0.0 if i == 3 else float(rng.gamma(2.0, 1e4))})
+    fc = pd.DataFrame(rows).sample(frac=1.0, random_state=2).reset_index(drop=True)
+    got = FF.score_backtest(fc)
+    want = FF._score_backtest_groupby(fc)
+    assert got["n"].max() >= 24 and got["n"].min() <= 3 and got["wape"].notna().sum() >= 80
+    assert got.loc[got["unique_id"] == "s7", "wape"].isna().all()  # all-zero actuals: no WAPE
+    pd.testing.assert_frame_equal(got, want, check_exact=True)
+
+
 def _select_models_loop(scores, models=FF.MODELS, metric="mase", margin=FF.MARGIN):
     """The per-series pandas loop select_models was before issue #13 (the reference for the vectorised one)."""
     order = {m: i for i, m in enumerate(models)}
@@ -590,3 +616,19 @@ def test_backtest_without_refit_refits_a_model_whose_forward_fails(monkeypatch):
     monkeypatch.setattr(AutoETS, "forward", broken)
     fallback, _ = FF.cross_validate(series.Y, ids, 12, series.freq, 3, 3, refit=False)
     pd.testing.assert_frame_equal(fallback, refit)
+
+
+def test_backtest_split_is_made_once_and_is_the_honest_split(small_fit):
+    """The held-out split the honest scores and the reconciled honest scores both start from is computed once per
+    backtest (issue #13) and is exactly :func:`split_forecasts` of the raw backtest; replacing ``raw`` recomputes it."""
+    import dataclasses
+
+    bt = small_fit.bt_
+    early, late = bt.split()
+    assert bt.split()[1] is late and not late.empty  # the second caller gets the same frames
+    want_early, want_late = FF.split_forecasts(bt.raw, bt.models, bt.n_eval)
+    pd.testing.assert_frame_equal(early, want_early, check_exact=True)
+    pd.testing.assert_frame_equal(late, want_late, check_exact=True)
+    pd.testing.assert_frame_equal(bt.honest, FF.honest_scores(bt.raw, bt.models, bt.n_eval), check_exact=True)
+    other = dataclasses.replace(bt, raw=bt.raw[bt.raw["model"] == "seasonal_naive"])
+    assert set(other.split()[1]["model"]) == {"seasonal_naive"}
