@@ -31,6 +31,8 @@ import datetime as dt
 import numpy as np
 import pandas as pd
 
+from salesbench.core.dataset import money_sum
+
 DRIVERS = ("forecast", "customers", "last_year", "capacity", "win_rate", "review", "book")
 LEVELS = ("region", "team", "rep")
 
@@ -41,7 +43,7 @@ def rep_months(ds, first: pd.Period, last: pd.Period) -> pd.DataFrame:
     start, end = first.start_time.date(), last.end_time.date()
     o = o.filter((o.order_date >= start) & (o.order_date <= end))
     o = o.mutate(month=o.order_date.truncate("M"), rep_id=o.rep_id.fill_null("(none)"))
-    df = o.group_by(["rep_id", "month"]).aggregate(revenue=o.revenue.sum()).to_pandas()
+    df = o.group_by(["rep_id", "month"]).aggregate(revenue=money_sum(o.revenue)).to_pandas()
     df["month"] = pd.to_datetime(df["month"]).dt.to_period("M")
     return df
 
@@ -55,7 +57,7 @@ def customer_revenue(ds, first: pd.Period, last: pd.Period, as_of: dt.date, live
     recent = o.order_date > as_of - dt.timedelta(days=live_days)
     df = (o.filter(in_span | recent)
           .group_by(["rep_id", "customer_id"])
-          .aggregate(revenue=in_span.ifelse(o.revenue, 0.0).sum(), recent=recent.ifelse(1, 0).sum())
+          .aggregate(revenue=money_sum(in_span.ifelse(o.revenue, 0.0)), recent=recent.ifelse(1, 0).sum())
           .to_pandas())
     df["live"] = df["recent"] > 0
     return df.drop(columns="recent")
@@ -95,7 +97,7 @@ def book_value(ds, first: pd.Period, last: pd.Period, as_of: dt.date, live_days:
     recent = j.order_date > as_of - dt.timedelta(days=live_days)
     recent_prev = (j.order_date > prev_as_of - dt.timedelta(days=live_days)) & (j.order_date <= prev_as_of)
     df = (j.group_by(["rep_id", "customer_id"])
-          .aggregate(revenue=in_span.ifelse(j.revenue, 0.0).sum(), prev_revenue=in_prev.ifelse(j.revenue, 0.0).sum(),
+          .aggregate(revenue=money_sum(in_span.ifelse(j.revenue, 0.0)), prev_revenue=money_sum(in_prev.ifelse(j.revenue, 0.0)),
                      live=recent.ifelse(1, 0).sum(), live_prev=recent_prev.ifelse(1, 0).sum(), start=j.start.min())
           .to_pandas())
     began = pd.to_datetime(df["start"])
@@ -171,7 +173,7 @@ def line_revenue(ds, first: pd.Period, last: pd.Period) -> pd.DataFrame | None:
     p = products.group_by(pid_=products.product_id).aggregate(product_line=products.product_line.min())
     j = o.left_join(p, o.product_id == p.pid_)
     j = j.mutate(rep_id=j.rep_id.fill_null("(none)"), product_line=j.product_line.fill_null("(unknown)"))
-    return j.group_by(["rep_id", "product_line"]).aggregate(revenue=j.revenue.sum()).to_pandas()
+    return j.group_by(["rep_id", "product_line"]).aggregate(revenue=money_sum(j.revenue)).to_pandas()
 
 
 def pooled_win_rates(ds, first: pd.Period, last: pd.Period, as_of: dt.date, prior_deals: float) -> pd.Series:

@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+import salesbench as sb
 from salesbench.analyses.plan import allocate as al
 from salesbench.analyses.plan import feasibility as fz
 from salesbench.analyses.plan import target as tg
@@ -242,3 +243,21 @@ def test_book_value_with_the_first_order_date_given_equals_the_query(small_demo)
     book2, retention2 = dv.book_value(*args, first_day)
     pd.testing.assert_series_equal(book, book2, check_exact=False, rtol=1e-12)
     assert retention2 == pytest.approx(retention, rel=1e-12) and set(retention) == {"new", "established"}
+
+
+def test_revenue_sums_are_exact_whatever_the_row_order():
+    """The engine adds rows in an order that changes from run to run: the plan's revenue sums are exact decimals,
+    so the same bits come out (0.1 + 0.2 + 0.3 added as floats gives 0.6000000000000001 in one order, 0.6 in
+    the other)."""
+    from salesbench.analyses.plan import drivers
+
+    rows = pd.DataFrame({"order_id": ["o1", "o2", "o3"], "customer_id": ["c1", "c2", "c3"], "rep_id": ["r1"] * 3,
+                         "order_date": [dt.date(2024, 3, 1), dt.date(2024, 3, 2), dt.date(2024, 3, 3)],
+                         "revenue": [0.1, 0.2, 0.3]})
+    got = []
+    for order in (slice(None), slice(None, None, -1)):
+        ds = sb.Dataset.from_frames({"orders": rows.iloc[order].reset_index(drop=True)})
+        month = pd.Period("2024-03", "M")
+        got.append((drivers.rep_months(ds, month, month)["revenue"].iloc[0],
+                    drivers.customer_revenue(ds, month, month, dt.date(2024, 3, 31), 90)["revenue"].sum()))
+    assert got[0] == got[1] and got[0][0] == 0.6
