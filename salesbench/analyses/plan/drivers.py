@@ -37,13 +37,21 @@ DRIVERS = ("forecast", "customers", "last_year", "capacity", "win_rate", "review
 LEVELS = ("region", "team", "rep")
 
 
+def _in_key_order(df: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+    """Rows sorted by their group keys: the engine returns groups in an order that changes from run to run, and
+    pandas sums taken later (Σ over a rep's customers, a tier's retention) must add in one order to give the same
+    bits every run."""
+    return df.sort_values(keys, kind="stable").reset_index(drop=True)
+
+
 def rep_months(ds, first: pd.Period, last: pd.Period) -> pd.DataFrame:
     """Revenue per ``rep_id`` and month ``ds`` (month start) for months ``first``..``last`` (aggregated in the engine)."""
     o = ds.table("orders")
     start, end = first.start_time.date(), last.end_time.date()
     o = o.filter((o.order_date >= start) & (o.order_date <= end))
     o = o.mutate(month=o.order_date.truncate("M"), rep_id=o.rep_id.fill_null("(none)"))
-    df = o.group_by(["rep_id", "month"]).aggregate(revenue=money_sum(o.revenue)).to_pandas()
+    df = _in_key_order(o.group_by(["rep_id", "month"]).aggregate(revenue=money_sum(o.revenue)).to_pandas(),
+                       ["rep_id", "month"])
     df["month"] = pd.to_datetime(df["month"]).dt.to_period("M")
     return df
 
@@ -59,6 +67,7 @@ def customer_revenue(ds, first: pd.Period, last: pd.Period, as_of: dt.date, live
           .group_by(["rep_id", "customer_id"])
           .aggregate(revenue=money_sum(in_span.ifelse(o.revenue, 0.0)), recent=recent.ifelse(1, 0).sum())
           .to_pandas())
+    df = _in_key_order(df, ["rep_id", "customer_id"])
     df["live"] = df["recent"] > 0
     return df.drop(columns="recent")
 
@@ -100,6 +109,7 @@ def book_value(ds, first: pd.Period, last: pd.Period, as_of: dt.date, live_days:
           .aggregate(revenue=money_sum(in_span.ifelse(j.revenue, 0.0)), prev_revenue=money_sum(in_prev.ifelse(j.revenue, 0.0)),
                      live=recent.ifelse(1, 0).sum(), live_prev=recent_prev.ifelse(1, 0).sum(), start=j.start.min())
           .to_pandas())
+    df = _in_key_order(df, ["rep_id", "customer_id"])
     began = pd.to_datetime(df["start"])
     new = (began >= pd.Timestamp(start)) & (began <= pd.Timestamp(end))
     tier_prev = np.where(began >= pd.Timestamp(p_start), "new", "established")
@@ -173,7 +183,8 @@ def line_revenue(ds, first: pd.Period, last: pd.Period) -> pd.DataFrame | None:
     p = products.group_by(pid_=products.product_id).aggregate(product_line=products.product_line.min())
     j = o.left_join(p, o.product_id == p.pid_)
     j = j.mutate(rep_id=j.rep_id.fill_null("(none)"), product_line=j.product_line.fill_null("(unknown)"))
-    return j.group_by(["rep_id", "product_line"]).aggregate(revenue=money_sum(j.revenue)).to_pandas()
+    return _in_key_order(j.group_by(["rep_id", "product_line"]).aggregate(revenue=money_sum(j.revenue)).to_pandas(),
+                         ["rep_id", "product_line"])
 
 
 def pooled_win_rates(ds, first: pd.Period, last: pd.Period, as_of: dt.date, prior_deals: float) -> pd.Series:
