@@ -125,15 +125,19 @@ class SalesForecast(Analysis):
     # -- learning -------------------------------------------------------------------------------
     def fit(self, ds) -> "SalesForecast":
         """Every step on ``ds``; raises :class:`InsufficientHistory` (a ReportSkipped) when the history is too short."""
+        self._fit_model_steps(ds)
+        self._fit_targets(ds)
+        self.lifecycle_, self.line_monthly_ = product_lifecycle(
+            ds, self.series_.as_of, self.lifecycle_intro_months, self.lifecycle_growth, self.lifecycle_decline)
+        return self
+
+    def _fit_model_steps(self, ds) -> None:
+        """The timed steps every user of the forecast needs: series, backtest, forecast, reconciliation."""
         self.timings_: dict[str, float] = {}
         self._timed("series", self._fit_series, ds)
         self._timed("backtest", self._fit_backtest)
         self._timed("forecast", self._fit_forecast)
         self._timed("reconcile", self._fit_reconcile)
-        self._fit_targets(ds)
-        self.lifecycle_, self.line_monthly_ = product_lifecycle(
-            ds, self.series_.as_of, self.lifecycle_intro_months, self.lifecycle_growth, self.lifecycle_decline)
-        return self
 
     def _timed(self, step: str, fn, *args) -> None:
         t = time.perf_counter()

@@ -66,11 +66,7 @@ class _PlanForecast(SalesForecast):
     reads is the same as :meth:`SalesForecast.fit`'s (``tests/analyses/plan/test_plan_steps.py``)."""
 
     def fit(self, ds) -> "_PlanForecast":
-        self.timings_: dict[str, float] = {}
-        self._timed("series", self._fit_series, ds)
-        self._timed("backtest", self._fit_backtest)
-        self._timed("forecast", self._fit_forecast)
-        self._timed("reconcile", self._fit_reconcile)
+        self._fit_model_steps(ds)
         return self
 
 
