@@ -18,7 +18,7 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import pandas as pd
 
-from salesbench.core.i18n import NP_, messages
+from salesbench.core.i18n import NP_, is_cjk, messages
 from salesbench.viz.format import fmt_num
 from salesbench.viz.palette import ACCENT, STATUS, status_color
 
@@ -88,8 +88,9 @@ def headline(cards: Sequence[Mapping[str, Any]]) -> HTML:
 
 
 def narrative(*sentences: str, warning: bool = False) -> HTML:
-    """Generated sentences as an escaped paragraph block (``warning=True`` for alerts)."""
-    body = " ".join(esc(s) for s in sentences if s)
+    """Generated sentences as an escaped paragraph block (``warning=True`` for alerts); joined by a space, or
+    directly in a CJK language, whose full stops need none."""
+    body = ("" if is_cjk() else " ").join(esc(s) for s in sentences if s)
     cls = "sb-warn" if warning else "sb-note"
     return HTML(f'{_CARD_CSS}<div class="{cls}">{body}</div>')
 

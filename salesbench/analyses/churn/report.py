@@ -250,8 +250,17 @@ def holdout_note(M):
 
 def warning_note(M):
     """The early-warning sentence under the effects figure; None when the model is absent (:func:`show_effects`
-    then shows why instead of the figure)."""
-    return _note(churn_warning.effect_sentence(M.warning_.effects_)) if M.warning_ is not None else None
+    then shows why instead of the figure). When its sampler did not converge (R-hat of the population
+    parameters ≥ 1.01, or divergent transitions) a second sentence says so and the box is a warning."""
+    if M.warning_ is None:
+        return None
+    w = M.warning_
+    r_hat, div = getattr(w, "r_hat_max_", None), getattr(w, "divergences_", 0) or 0
+    unsure = (r_hat is not None and not r_hat < clv.RHAT_MAX) or div > 0
+    caveat = _("The early-warning sampler did not fully converge (R-hat max {r_hat}, {div} divergent transitions): "
+               "read its intervals as approximate.", r_hat=format(r_hat if r_hat is not None else float("nan"), ".3f"),
+               div=div) if unsure else ""
+    return _note(churn_warning.effect_sentence(w.effects_), caveat, warning=unsure)
 
 
 def convergence_note(M):

@@ -179,3 +179,23 @@ def test_check_params_rejects_unknown_words(key, value):
     with pytest.raises(CheckError, match="must be one of") as err:
         Churn.check_params(Churn().get_params() | {key: value})
     assert err.value.key == key
+
+
+def test_warning_note_says_when_the_early_warning_sampler_did_not_converge():
+    M = _fitted(warning=True)
+    M.warning_.r_hat_max_, M.warning_.divergences_ = 1.004, 0
+    assert "did not fully converge" not in report.warning_note(M)._repr_html_()
+    M.warning_.r_hat_max_, M.warning_.divergences_ = 1.034, 2
+    html = report.warning_note(M)._repr_html_()
+    assert ("The early-warning sampler did not fully converge (R-hat max 1.034, 2 divergent transitions): read its "
+            "intervals as approximate.") in html
+
+
+def test_sentences_of_a_note_join_without_a_space_in_chinese():
+    from salesbench.core import i18n
+
+    M = _fitted(warning=True)
+    M.warning_.r_hat_max_, M.warning_.divergences_ = 1.034, 2
+    with i18n.language("zh-CN"):
+        html = report.warning_note(M)._repr_html_()
+    assert "。预警模型的采样器未完全收敛（R-hat 最大值 1.034，2 次发散转移）" in html
