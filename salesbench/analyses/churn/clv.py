@@ -89,10 +89,6 @@ def last_order_date(orders) -> pd.Timestamp:
     return pd.Timestamp(data.last_order_date(orders))
 
 
-#: Revenue sums are exact decimals with this many places (:func:`_purchase_days`).
-MONEY_SCALE = 6
-
-
 def _purchase_days(orders):
     """ibis: one row per customer and purchase day with the day's revenue, an exact ``DECIMAL(38, 6)``.
 
@@ -103,7 +99,7 @@ def _purchase_days(orders):
     """
     import ibis.expr.datatypes as dt
 
-    money = orders.revenue.cast(dt.Decimal(38, MONEY_SCALE))
+    money = orders.revenue.cast(dt.Decimal(38, data.MONEY_SCALE))  # as core.dataset.money_sum, kept a decimal
     return orders.group_by(["customer_id", "order_date"]).aggregate(day_revenue=money.sum())
 
 
@@ -482,14 +478,23 @@ def _pair_values(model: str, par: dict, pairs: np.ndarray, times, discounted) ->
     """E[X(t) | active, x, T] for each t of ``times`` and the discounted CLV purchases (``discounted`` = (ts, ws),
     Σ_k ws[k] · (E[X(ts[k])] − E[X(ts[k−1])])) on (x, T) ``pairs``, keyed as :meth:`ChurnModel._expectations`'
     memo keys them."""
-    out = {t: cp.expected_if_alive(model, par, pairs[:, 0], pairs[:, 1], t) for t in times}
+    def cond(t):
+        return cp.expected_if_alive(model, par, pairs[:, 0], pairs[:, 1], t)
+
+    out = {t: cond(t) for t in times}
     if discounted is not None:
-        acc, prev = 0.0, 0.0
-        for t, w in zip(*discounted):
-            cum = cp.expected_if_alive(model, par, pairs[:, 0], pairs[:, 1], t)
-            acc, prev = acc + w * (cum - prev), cum
-        out[("flows", *map(tuple, discounted))] = acc
+        out[("flows", *map(tuple, discounted))] = _discounted(cond, discounted)
     return out
+
+
+def _discounted(cond, discounted):
+    """Σ_k ws[k] · (cond(ts[k]) − cond(ts[k−1])) with cond(0) = 0, for ``discounted = (ts, ws)``: the discounted
+    purchases behind the CLV, from the cumulative expected purchases ``cond(t)``."""
+    acc, prev = 0.0, 0.0
+    for t, w in zip(*discounted):
+        cum = cond(t)
+        acc, prev = acc + w * (cum - prev), cum
+    return acc
 
 
 #: draws × pairs above which :meth:`ChurnModel._fill_pairs` computes half of the pairs in a forked child
@@ -745,11 +750,10 @@ class ChurnModel:
         if discounted is not None:
             key = ("flows", *map(tuple, discounted))
             acc = memo["cond"].get(key) if memo is not None else None
-            if acc is None:
-                acc, prev = np.zeros((alive.shape[0], width)), 0.0
-                for t, w in zip(*discounted):
-                    cum = cond(t) if memo is None else cp.expected_if_alive(self.model, par, pairs[:, 0], pairs[:, 1], t)
-                    acc, prev = acc + w * (cum - prev), cum  # the monthly arrays are not kept in the memo
+            if acc is None:  # with the memo the monthly arrays are not kept in it
+                cum = cond if memo is None else (lambda t: cp.expected_if_alive(self.model, par, pairs[:, 0],
+                                                                                pairs[:, 1], t))
+                acc = np.zeros((alive.shape[0], width)) + _discounted(cum, discounted)
                 if memo is not None:
                     memo["cond"][key] = acc
             flows = per_row(acc)

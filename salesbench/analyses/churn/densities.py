@@ -16,8 +16,8 @@ L_T = ln(α + T), L_t = ln(α + t_x):
 
 * MBG/NBD: n · [r ln α − (r + x) L_T + softplus(ln a − ln(b + x) + (r + x)(L_T − L_t))];
 * BG/NBD: the same with ln(b + x − 1) and the softplus only for x > 0;
-* Gamma-Gamma (rows x, z̄): n · [p x ln(x z̄) − (p x + q) ln(x z̄ + v) + q ln v] + S_{px}(q) terms, here
-  Σ_rows n · [ln Γ(p x + q) − ln Γ(p x)] − N ln Γ(q) with scipy's ``gammaln`` (p x is not an integer),
+* Gamma-Gamma (rows x, z̄): Σ_rows n · [ln Γ(p x + q) − ln Γ(p x) + p x ln(x z̄) − (p x + q) ln(x z̄ + v)]
+  − N (ln Γ(q) − q ln v), the Γ terms once per distinct x with scipy's ``gammaln`` (p x is not an integer),
   minus the constant Σ n ln z̄ (the density of the spends, as in :func:`sufficient_model`).
 
 **Priors** (pymc-marketing 0.19's defaults, ``priors="default"``): α ~ Weibull(2, 10), r ~ Weibull(2, 1),
