@@ -9,8 +9,10 @@ parent enforces an outer wall-clock limit per report (papermill can hang after
 the last cell, papermill #711) by killing the worker and its kernel. ``--jobs N``
 runs N workers at once (``--jobs auto``: :func:`salesbench.report.plan.auto_jobs`), the
 longest report first. Forked workers inherit the already-imported
-Papermill/nbconvert, so a report costs a kernel start (~0.7 s), not a Python
-start-up. Once its last cell has replied the kernel is killed, not asked to
+Papermill/nbconvert, and their kernels are forked from the run's zygote
+(:mod:`salesbench.report.zygote`), which has already imported what the notebooks
+import, so a report costs neither a Python start-up nor the notebook's imports.
+Once its last cell has replied the kernel is killed, not asked to
 exit (an exit cost 0.6–3 s per report, issue #13); ``cpu_s`` records the CPU
 seconds the report used. A notebook that stopped after recording
 ``res.skip(reason)`` (its ``results.json`` says ``"status": "skipped"``) is a
@@ -32,7 +34,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from salesbench.core.i18n import N_
-from salesbench.report import params as _params
+from salesbench.report import params as _params, zygote as _zygote
 from salesbench.report.plan import CHECKED_ENV, Job, checked_env
 from salesbench.report.render import render_html
 
@@ -132,7 +134,7 @@ def _worker_main(spec: dict[str, Any], conn) -> None:
         result = _execute(spec)
     except BaseException as exc:  # pragma: no cover - reported to the parent
         result = {"status": "failed", "error": f"{type(exc).__name__}: {exc}", "headline": []}
-    result["cpu_s"] = cpu_seconds()
+    result["cpu_s"] = cpu_seconds() + _zygote.kernel_cpu_seconds()  # a zygote's kernel is not the worker's child
     try:
         conn.send(result)
     finally:
@@ -208,6 +210,8 @@ def _run_papermill(spec: dict[str, Any], out_nb: Path) -> tuple[dict[str, Any], 
     # a report writes waits for it: every file is written by a cell that has finished).
     cfg = Config({"KernelManager": {"transport": "ipc", "ip": os.path.join(ipc_dir, "k")},
                   "NotebookClient": {"shutdown_kernel": "immediate"}})
+    for section, values in _zygote.kernel_manager_config(spec.get("zygote")).items():  # kernels forked, not started
+        cfg[section].update(values)
     result: dict[str, Any] = {"status": "ok", "error": None, "reason": None, "headline": []}
     stopped_early = False
     try:
@@ -300,7 +304,7 @@ def signals_interrupt() -> Iterator[None]:
             signal.signal(sig, handler)
 
 
-def job_spec(job: Job, tmp: Path, timeout: float, header: dict[str, Any]) -> dict[str, Any]:
+def job_spec(job: Job, tmp: Path, timeout: float, header: dict[str, Any], zygote: str | None = None) -> dict[str, Any]:
     """What a worker needs for one report (see :func:`_execute`); ``data`` injected without its password."""
     source = job.safe_source if job.safe_source is not None else job.data_source
     return {
@@ -312,6 +316,7 @@ def job_spec(job: Job, tmp: Path, timeout: float, header: dict[str, Any]) -> dic
         "password": job.password,
         "html": header,
         "checked": checked_env(source, job.checked),
+        "zygote": zygote,
     }
 
 
@@ -375,11 +380,13 @@ def announce(jobs: list[Job], n_jobs: int, final: Path, say: Callable[[str], Non
 
 def execute_jobs(jobs: list[Job], tmp: Path, *, n_jobs: int, timeout: float, wall: float,
                  header: Callable[[Job], dict[str, Any]], say: Callable[[str], None],
-                 scrub: Callable[[str], str], order: list[Job] | None = None) -> None:
+                 scrub: Callable[[str], str], order: list[Job] | None = None, zygote: str | None = None) -> None:
     """Run every pending job, ``n_jobs`` at a time, into ``tmp``; each job gets its status, error, headline, files.
 
     ``order`` is the sequence in which jobs start (default: ``jobs``' order;
     the runner passes :func:`salesbench.report.plan.start_order`, longest first).
+    ``zygote`` is the socket address of the run's :class:`salesbench.report.zygote.Zygote` (kernels forked from
+    it; ``None``: started with ``Popen``).
     On Ctrl-C or :class:`Interrupted` every running worker and its kernel are
     killed before the exception propagates.
     """
@@ -393,7 +400,7 @@ def execute_jobs(jobs: list[Job], tmp: Path, *, n_jobs: int, timeout: float, wal
         while pending or running:
             while pending and len(running) < n_jobs:
                 job = pending.pop(0)
-                worker = _start_worker(ctx, job, job_spec(job, tmp, timeout, header(job)))
+                worker = _start_worker(ctx, job, job_spec(job, tmp, timeout, header(job), zygote))
                 running[worker[1].pid] = worker
                 say(f"  [{job.index}/{len(jobs)}] {job.display:<32} started")
             time.sleep(0.05)

@@ -13,7 +13,9 @@ A run is a list of named steps, each in its own module:
    written through a hidden temporary sibling folder.
 3. **Execute** (:mod:`salesbench.report.execute`): Papermill in forked workers,
    per-cell and wall-clock timeouts, skip detection; each worker also
-   **renders** its HTML (:mod:`salesbench.report.render`).
+   **renders** its HTML (:mod:`salesbench.report.render`). The kernels are forked from
+   the run's zygote (:mod:`salesbench.report.zygote`), started right after the notebook
+   names are known so that it imports what they import while steps 1 and 2 run.
 4. **Publish** (:mod:`salesbench.report.publish`): ``manifest.json`` and
    ``index.html`` (:mod:`salesbench.report.index`) written last, secrets
    scrubbed, the folder renamed into place atomically, ``reports/latest`` switched.
@@ -53,7 +55,7 @@ from typing import Callable, Sequence
 
 from salesbench.core import i18n
 from salesbench.core.secrets import Scrubber, redact, split_secret  # noqa: F401  (re-exported)
-from salesbench.report import execute, outdir, params as _params, plan, publish, render
+from salesbench.report import execute, outdir, params as _params, plan, publish, render, zygote
 from salesbench.report.execute import DEFAULT_TIMEOUT, WALL_GRACE
 from salesbench.report.plan import Job, absolute_source  # noqa: F401  (re-exported)
 
@@ -103,14 +105,19 @@ def run_reports(
     scrub = Scrubber()
     say = (lambda line: (echo or _print)(scrub(line)))
     started, run_date = time.monotonic(), _dt.datetime.now(_dt.timezone.utc)
-    run_date_text = run_date.strftime("%Y-%m-%d %H:%M UTC")
     options = publish.RunOptions(
         files, overrides, data, 1 if jobs == AUTO else max(1, int(jobs)), timeout,
         float(wall_timeout) if wall_timeout is not None else float(timeout) + WALL_GRACE,
         list(command) if command is not None else ["salesbench", *sys.argv[1:]], lang=lang)
     _add_secrets(scrub, [data or "", *(o.partition("=")[2] for o in overrides)])  # first: errors are scrubbed too
+    zygote_ = None
     try:
         requested = plan.requested_names(names)
+        # the kernels' zygote imports what the notebooks import, first reports first, while the parameters are
+        # checked and the data opened
+        zygote_ = zygote.Zygote.start(
+            _params.notebooks_dir() / f"{name}.ipynb"
+            for name in plan.expected_order(requested, plan.previous_durations(_previous_manifests(None))))
         sets = plan.resolve_params(requested, files, overrides, data, lang)
         _add_secrets(scrub, [str(p["data"]) for plist in sets.values() for p in plist])
         final = outdir.checked_out(out, plan.data_sources(sets))  # before any data is opened
@@ -118,18 +125,35 @@ def run_reports(
         job_list = plan.build_jobs(requested, sets, sources)
         run = outdir.prepare_run_dir(final)
     except (plan.PlanError, outdir.OutError) as exc:
+        if zygote_ is not None:
+            zygote_.close()
         return RunResult(2, message=scrub(str(exc)))
     order = plan.start_order(job_list, plan.previous_durations(_previous_manifests(final)))
     if jobs == AUTO:
         options.jobs, options.jobs_requested = plan.auto_jobs(len(order)), AUTO
+    try:
+        return _execute_and_publish(run, job_list, order, sources, options, started, run_date, say, scrub,
+                                    zygote_.address if zygote_ is not None else None)
+    finally:
+        if zygote_ is not None:
+            zygote_.close()
+
+
+def _execute_and_publish(run: outdir.RunDir, job_list: list[Job], order: list[Job], sources: dict,
+                         options: publish.RunOptions, started: float, run_date: _dt.datetime,
+                         say: Callable[[str], None], scrub: Scrubber, zygote_address: str | None) -> RunResult:
+    """Steps 3 and 4 of :func:`run_reports`: execute the jobs in ``order`` (kernels forked from the zygote at
+    ``zygote_address``, or started fresh without one), then publish the run folder."""
+    run_date_text = run_date.strftime("%Y-%m-%d %H:%M UTC")
     for job in job_list:
         job.safe_source, job.password = split_secret(job.data_source)
     execute.announce(job_list, options.jobs, run.final, say)
     try:
         with execute.signals_interrupt():
             execute.execute_jobs(
-                job_list, run.tmp, n_jobs=options.jobs, timeout=timeout, wall=options.wall, say=say, scrub=scrub,
-                order=order, header=lambda j: render.report_header(j, run_date, sources[j.data_source], scrub))
+                job_list, run.tmp, n_jobs=options.jobs, timeout=options.timeout, wall=options.wall, say=say, scrub=scrub,
+                order=order, header=lambda j: render.report_header(j, run_date, sources[j.data_source], scrub),
+                zygote=zygote_address)
     except (KeyboardInterrupt, execute.Interrupted) as exc:
         return _abandon(run, exc, say)
     duration = time.monotonic() - started

@@ -3,40 +3,21 @@ does not import what no report uses."""
 from __future__ import annotations
 
 import importlib.util
-import os
 import subprocess
 import sys
-import time
-from pathlib import Path
 
 import nbformat
 import pytest
 
+from kernels import gone, notebook
+
 from salesbench.report import execute
-
-
-def _notebook(path: Path, *sources: str) -> Path:
-    nb = nbformat.v4.new_notebook()
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    nb.metadata["language_info"] = {"name": "python"}
-    nb.cells = [nbformat.v4.new_code_cell(s) for s in sources]
-    nbformat.write(nb, str(path))
-    return path
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    status = Path(f"/proc/{pid}/status")
-    return not (status.exists() and "zombie" in status.read_text())
 
 
 def test_kernel_is_killed_after_the_last_cell_not_asked_to_exit(tmp_path):
     """A kernel's exit (atexit hooks, module teardown) took 0.6-3 s per report; the report needs none of it."""
     marker, pid_file = tmp_path / "atexit-ran", tmp_path / "kernel.pid"
-    nb = _notebook(tmp_path / "k.ipynb",
+    nb = notebook(tmp_path / "k.ipynb",
                    f"import atexit, os\nopen({str(pid_file)!r}, 'w').write(str(os.getpid()))\n"
                    f"atexit.register(lambda: open({str(marker)!r}, 'w').write('ran'))",
                    "print('answer', 6 * 7)")
@@ -45,11 +26,7 @@ def test_kernel_is_killed_after_the_last_cell_not_asked_to_exit(tmp_path):
     assert (result["status"], stopped) == ("ok", False)
     executed = nbformat.read(str(out), as_version=4)
     assert executed.cells[1].outputs[0].text == "answer 42\n"  # every cell's output is in the notebook
-    pid = int(pid_file.read_text())
-    deadline = time.monotonic() + 10
-    while _alive(pid) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert not _alive(pid)
+    assert gone(int(pid_file.read_text()))
     assert not marker.exists()  # killed, not a graceful exit: the atexit hook never ran
 
 
