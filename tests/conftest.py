@@ -17,6 +17,22 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("MKL_NUM_THREADS", "1")
 
 
+@pytest.fixture(autouse=True)
+def _matplotlib_settings_per_test():
+    """``sb.start`` applies the report theme to matplotlib's global settings (titles on the left, ...), as a
+    notebook wants; each test gets them back as they were, so no plot test depends on which test ran before it
+    in the same worker (``ax.get_title()`` is the centre title: empty once the theme moved titles left)."""
+    mpl = sys.modules.get("matplotlib")
+    before = {k: v for k, v in mpl.rcParams.items() if k != "backend"} if mpl is not None else None
+    yield
+    mpl = sys.modules.get("matplotlib")
+    if mpl is None:
+        return
+    if before is None:  # imported during the test: back to matplotlib's own settings (the backend kept)
+        before = {k: v for k, v in mpl.rcParamsOrig.items() if k != "backend"}
+    dict.update(mpl.rcParams, before)  # as matplotlib's rc_context restores them (no re-validation)
+
+
 @pytest.fixture(scope="session")
 def small_demo(tmp_path_factory) -> Path:
     """A small demo company (seed 1, 600 customers) in a temporary folder."""

@@ -210,7 +210,7 @@ def _run_papermill(spec: dict[str, Any], out_nb: Path) -> tuple[dict[str, Any], 
     # a report writes waits for it: every file is written by a cell that has finished).
     cfg = Config({"KernelManager": {"transport": "ipc", "ip": os.path.join(ipc_dir, "k")},
                   "NotebookClient": {"shutdown_kernel": "immediate"}})
-    for section, values in _zygote.kernel_manager_config(spec.get("zygote")).items():  # kernels forked, not started
+    for section, values in _zygote.kernel_manager_config(spec.get("zygote"), spec["input"]).items():  # forked
         cfg[section].update(values)
     result: dict[str, Any] = {"status": "ok", "error": None, "reason": None, "headline": []}
     stopped_early = False

@@ -14,8 +14,8 @@ A run is a list of named steps, each in its own module:
 3. **Execute** (:mod:`salesbench.report.execute`): Papermill in forked workers,
    per-cell and wall-clock timeouts, skip detection; each worker also
    **renders** its HTML (:mod:`salesbench.report.render`). The kernels are forked from
-   the run's zygote (:mod:`salesbench.report.zygote`), started right after the notebook
-   names are known so that it imports what they import while steps 1 and 2 run.
+   the run's zygote (:mod:`salesbench.report.zygote`), started once the parameters and
+   ``--out`` are checked, so that it imports what the notebooks import while the data is opened.
 4. **Publish** (:mod:`salesbench.report.publish`): ``manifest.json`` and
    ``index.html`` (:mod:`salesbench.report.index`) written last, secrets
    scrubbed, the folder renamed into place atomically, ``reports/latest`` switched.
@@ -113,14 +113,14 @@ def run_reports(
     zygote_ = None
     try:
         requested = plan.requested_names(names)
-        # the kernels' zygote imports what the notebooks import, first reports first, while the parameters are
-        # checked and the data opened
-        zygote_ = zygote.Zygote.start(
-            _params.notebooks_dir() / f"{name}.ipynb"
-            for name in plan.expected_order(requested, plan.previous_durations(_previous_manifests(None))))
         sets = plan.resolve_params(requested, files, overrides, data, lang)
         _add_secrets(scrub, [str(p["data"]) for plist in sets.values() for p in plist])
         final = outdir.checked_out(out, plan.data_sources(sets))  # before any data is opened
+        # the kernels' zygote imports what the notebooks import (first reports first) while the data is opened;
+        # not earlier: a refused run starts nothing and writes nothing (not even the imports' caches)
+        zygote_ = zygote.Zygote.start(
+            _params.notebooks_dir() / f"{name}.ipynb"
+            for name in plan.expected_order(requested, plan.previous_durations(_previous_manifests(final))))
         sources = plan.open_sources(sets, say, scrub)
         job_list = plan.build_jobs(requested, sets, sources)
         run = outdir.prepare_run_dir(final)

@@ -135,3 +135,27 @@ def test_what_the_zygote_cannot_serve_starts_fresh(tmp_path, zygote_on, monkeypa
     result, _ = execute._run_papermill({"input": str(nb), "parameters": {}, "timeout": 120,
                                         "zygote": str(tmp_path / "no-such-socket")}, out)
     assert result["status"] == "ok", result
+
+
+def test_a_kernel_waits_for_its_own_notebooks_imports_only(tmp_path, zygote_on, monkeypatch):
+    """The first report's kernel is forked once its notebook's imports are done, while the zygote goes on
+    importing for the later reports; a later report's kernel waits for its own."""
+    release = tmp_path / "release"
+    (tmp_path / "blocking_module.py").write_text(
+        "import os, time\n"
+        f"while not os.path.exists({str(release)!r}):\n    time.sleep(0.02)\n")
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")]))
+    first = notebook(tmp_path / "first.ipynb", "import json")
+    second = notebook(tmp_path / "second.ipynb", "import blocking_module")
+    with zygote.Zygote.start([first, second]) as z:
+        kernel = zygote.ForkedKernel.request(z.address, _kernel_command(tmp_path), None, str(tmp_path), str(first))
+        assert alive(kernel.pid) and not release.exists()  # served while the second notebook's import blocks
+        with pytest.raises(OSError, match="timed out"):  # the second waits for blocking_module
+            zygote.ForkedKernel.request(z.address, _kernel_command(tmp_path), None, str(tmp_path), str(second),
+                                        timeout=1.0)
+        release.write_text("go")
+        later = zygote.ForkedKernel.request(z.address, _kernel_command(tmp_path), None, str(tmp_path), str(second))
+        assert alive(later.pid)
+        for k in (kernel, later):
+            k.close()
+            assert gone(k.pid)

@@ -45,7 +45,6 @@ Arrays broadcast: population parameters have shape (draws, 1), customer quantiti
 from __future__ import annotations
 
 import numpy as np
-from scipy import stats
 from scipy.special import betaln
 
 #: Gauss–Legendre nodes for the Pareto/NBD lifetime integral.
@@ -123,6 +122,8 @@ def expected_spend(spend_par: dict, x, zbar) -> np.ndarray:
 
 
 def _nb_pmf(k, r, alpha, t):
+    from scipy import stats  # scipy.stats here, not at the top: the runner imports this module to check parameters (1 s)
+
     return np.exp(stats.nbinom.logpmf(k, r, alpha / (alpha + t)))
 
 
@@ -144,6 +145,8 @@ def count_pmf(model: str, par: dict, p_alive, x, T, t: float, k) -> np.ndarray:
             dens = s / (be + ll) * (be / (be + ll)) ** s
             cond = cond + w * t / 2.0 * dens * _nb_pmf(k, r, al, ll)
     else:
+        from scipy import stats  # scipy.stats here, not at the top: the runner imports this module to check parameters (1 s)
+
         a, b = post["a"], post["b"]
         q = al / (al + t)
         nb = np.exp(stats.nbinom.logpmf(k, r, q))

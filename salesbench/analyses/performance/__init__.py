@@ -1,5 +1,5 @@
 """The ``performance`` analysis (notebook ``notebooks/performance.ipynb``): see ``model.py``."""
 
-#: modules the default path of this analysis imports inside functions (nothing beyond the notebook's imports); the run's kernel zygote
-#: imports them once for all kernels (:mod:`salesbench.report.zygote`)
-PRELOAD: tuple[str, ...] = ()
+#: modules its default path imports inside functions (the rank correlations): the run's kernel zygote imports them
+#: once for every kernel (:mod:`salesbench.report.zygote`)
+PRELOAD: tuple[str, ...] = ("scipy.stats",)

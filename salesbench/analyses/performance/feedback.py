@@ -26,7 +26,6 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 import pandas as pd
-from scipy.stats import norm, spearmanr
 
 from salesbench import viz
 from salesbench.analyses.performance.kpis import KPI, KPIS, format_diff, format_value, kpi_label, kpi_phrase, status_word
@@ -54,6 +53,8 @@ def spearman_ci(x: Sequence[float], y: Sequence[float], confidence: float = 0.95
     nan = {"n": n, "rho": np.nan, "lo": np.nan, "hi": np.nan, "p_value": np.nan}
     if n < 5 or np.ptp(x) == 0 or np.ptp(y) == 0:
         return nan
+    from scipy.stats import norm, spearmanr  # scipy.stats here, not at the top: the runner imports this module to check parameters (1 s)
+
     res = spearmanr(x, y)
     rho = float(res.statistic)
     z = math.atanh(max(min(rho, 0.999999), -0.999999))

@@ -12,7 +12,6 @@ from typing import Any, Iterable, Mapping
 
 import numpy as np
 import pandas as pd
-from scipy.stats import spearmanr
 
 from salesbench.analyses.performance.kpis import (
     DEFAULT_LINES, DEFAULT_WEIGHTS, KPI, KPIS, NORMALIZATIONS, check_lines, check_weights,
@@ -194,6 +193,8 @@ def score_truth_spearman(card: pd.DataFrame, truth: Mapping[str, Any] | None) ->
     df = df[df["rep_id"].isin(skill.index)]
     if len(df) < 3:
         return None
+    from scipy.stats import spearmanr  # scipy.stats here, not at the top: the runner imports this module to check parameters (1 s)
+
     return float(spearmanr(df["score"], skill.reindex(df["rep_id"]).to_numpy()).statistic)
 
 
