@@ -25,8 +25,10 @@ def alive(pid: int) -> bool:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
-    status = Path(f"/proc/{pid}/status")
-    return not (status.exists() and "zombie" in status.read_text())
+    try:
+        return "zombie" not in Path(f"/proc/{pid}/status").read_text()
+    except (FileNotFoundError, ProcessLookupError):  # ended between the two looks, or being reaped (or no /proc)
+        return not Path("/proc/self").exists()
 
 
 def gone(pid: int, timeout: float = 10.0) -> bool:

@@ -358,23 +358,6 @@ def previous_durations(manifests: Sequence[os.PathLike | str]) -> dict[tuple[str
     return {}
 
 
-def _expected_seconds(durations: dict[tuple[str, str | None], float]) -> Callable[[str, str | None], float]:
-    """``seconds(name, label)``: the previous run's duration of that job, else the notebook's longest, else
-    :data:`STATIC_ESTIMATES_S` (else :data:`DEFAULT_ESTIMATE_S`)."""
-    by_name: dict[str, float] = {}
-    for (name, _label), secs in durations.items():
-        by_name[name] = max(secs, by_name.get(name, 0.0))
-
-    def seconds(name: str, label: str | None) -> float:
-        if (name, label) in durations:
-            return durations[(name, label)]
-        if name in by_name:
-            return by_name[name]
-        return STATIC_ESTIMATES_S.get(name, DEFAULT_ESTIMATE_S)
-
-    return seconds
-
-
 def start_order(jobs: list[Job], durations: dict[tuple[str, str | None], float] | None = None) -> list[Job]:
     """The jobs to run (pending ones) longest first, so a parallel run does not end waiting on one long report.
 
@@ -382,13 +365,17 @@ def start_order(jobs: list[Job], durations: dict[tuple[str, str | None], float] 
     same notebook and sweep label, else the same notebook's longest), else
     :data:`STATIC_ESTIMATES_S`. Ties keep the ``_order`` of the run.
     """
-    seconds = _expected_seconds(durations or {})
+    durations = durations or {}
+    by_name: dict[str, float] = {}
+    for (name, _label), secs in durations.items():
+        by_name[name] = max(secs, by_name.get(name, 0.0))
+
+    def expected(job: Job) -> float:
+        if (job.name, job.label) in durations:
+            return durations[(job.name, job.label)]
+        if job.name in by_name:
+            return by_name[job.name]
+        return STATIC_ESTIMATES_S.get(job.name, DEFAULT_ESTIMATE_S)
+
     pending = [j for j in jobs if j.status == "pending"]
-    return sorted(pending, key=lambda j: -seconds(j.name, j.label))  # sorted() is stable: ties keep the run order
-
-
-def expected_order(names: Sequence[str], durations: dict[tuple[str, str | None], float] | None = None) -> list[str]:
-    """Notebook names longest expected first, as :func:`start_order` will start their jobs (known before any
-    job exists: the run's kernel zygote imports for the first reports first)."""
-    seconds = _expected_seconds(durations or {})
-    return sorted(names, key=lambda name: -seconds(name, None))
+    return sorted(pending, key=lambda j: -expected(j))  # sorted() is stable: ties keep the run order

@@ -14,8 +14,8 @@ A run is a list of named steps, each in its own module:
 3. **Execute** (:mod:`salesbench.report.execute`): Papermill in forked workers,
    per-cell and wall-clock timeouts, skip detection; each worker also
    **renders** its HTML (:mod:`salesbench.report.render`). The kernels are forked from
-   the run's zygote (:mod:`salesbench.report.zygote`), started once the parameters and
-   ``--out`` are checked, so that it imports what the notebooks import while the data is opened.
+   the run's zygote (:mod:`salesbench.report.zygote`), started once everything is checked
+   (a refused run starts nothing).
 4. **Publish** (:mod:`salesbench.report.publish`): ``manifest.json`` and
    ``index.html`` (:mod:`salesbench.report.index`) written last, secrets
    scrubbed, the folder renamed into place atomically, ``reports/latest`` switched.
@@ -110,27 +110,24 @@ def run_reports(
         float(wall_timeout) if wall_timeout is not None else float(timeout) + WALL_GRACE,
         list(command) if command is not None else ["salesbench", *sys.argv[1:]], lang=lang)
     _add_secrets(scrub, [data or "", *(o.partition("=")[2] for o in overrides)])  # first: errors are scrubbed too
-    zygote_ = None
     try:
         requested = plan.requested_names(names)
         sets = plan.resolve_params(requested, files, overrides, data, lang)
         _add_secrets(scrub, [str(p["data"]) for plist in sets.values() for p in plist])
         final = outdir.checked_out(out, plan.data_sources(sets))  # before any data is opened
-        # the kernels' zygote imports what the notebooks import (first reports first) while the data is opened;
-        # not earlier: a refused run starts nothing and writes nothing (not even the imports' caches)
-        zygote_ = zygote.Zygote.start(
-            _params.notebooks_dir() / f"{name}.ipynb"
-            for name in plan.expected_order(requested, plan.previous_durations(_previous_manifests(final))))
         sources = plan.open_sources(sets, say, scrub)
         job_list = plan.build_jobs(requested, sets, sources)
         run = outdir.prepare_run_dir(final)
     except (plan.PlanError, outdir.OutError) as exc:
-        if zygote_ is not None:
-            zygote_.close()
         return RunResult(2, message=scrub(str(exc)))
     order = plan.start_order(job_list, plan.previous_durations(_previous_manifests(final)))
     if jobs == AUTO:
         options.jobs, options.jobs_requested = plan.auto_jobs(len(order)), AUTO
+    # the kernels' zygote imports what the notebooks import, first reports first, while the runner imports
+    # Papermill and starts the workers; not earlier: a refused run (exit 2) starts nothing and writes nothing
+    # (not even a cache that an import fills)
+    zygote_ = zygote.Zygote.start(dict.fromkeys(_params.notebooks_dir() / f"{j.name}.ipynb" for j in order)) \
+        if order else None
     try:
         return _execute_and_publish(run, job_list, order, sources, options, started, run_date, say, scrub,
                                     zygote_.address if zygote_ is not None else None)

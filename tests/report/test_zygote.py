@@ -98,19 +98,20 @@ def test_a_forked_kernel_runs_a_notebook_as_a_fresh_kernel_would(tmp_path, zygot
     assert not alive(z.proc.pid)
 
 
-def _kernel_command(tmp_path: Path) -> list[str]:
-    return [sys.executable, "-m", "ipykernel_launcher", "-f", str(tmp_path / "kernel.json")]
+def _kernel_command(tmp_path: Path, name: str = "kernel") -> list[str]:
+    """A kernel's command line with its own connection file (two kernels on one file would share its ports)."""
+    return [sys.executable, "-m", "ipykernel_launcher", "-f", str(tmp_path / f"{name}.json")]
 
 
 def test_a_kernel_dies_when_its_worker_goes(tmp_path, zygote_on):
     nb = notebook(tmp_path / "k.ipynb", "import json")
     with zygote.Zygote.start([nb]) as z:
-        kernel = zygote.ForkedKernel.request(z.address, _kernel_command(tmp_path), dict(os.environ), str(tmp_path))
+        kernel = zygote.ForkedKernel.request(z.address, _kernel_command(tmp_path, "k1"), dict(os.environ), str(tmp_path))
         assert alive(kernel.pid) and kernel.poll() is None
         kernel.close()  # what the worker's end does when it exits or is killed at the wall-clock limit
         assert gone(kernel.pid)
 
-        kernel = zygote.ForkedKernel.request(z.address, _kernel_command(tmp_path), dict(os.environ), str(tmp_path))
+        kernel = zygote.ForkedKernel.request(z.address, _kernel_command(tmp_path, "k2"), dict(os.environ), str(tmp_path))
         kernel.send_signal(signal.SIGKILL)
         assert kernel.wait(timeout=10) == -signal.SIGKILL and kernel.cpu_s is not None
     assert gone(kernel.pid)
@@ -124,7 +125,7 @@ def test_what_the_zygote_cannot_serve_starts_fresh(tmp_path, zygote_on, monkeypa
             zygote.ForkedKernel.request(z.address, [sys.executable, "-c", "pass"], None, str(tmp_path))
         env = dict(os.environ, OMP_NUM_THREADS="7")  # read when numpy is imported: the zygote's import is stale
         with pytest.raises(zygote.ZygoteRefused, match="OMP_NUM_THREADS"):
-            zygote.ForkedKernel.request(z.address, _kernel_command(tmp_path), env, str(tmp_path))
+            zygote.ForkedKernel.request(z.address, _kernel_command(tmp_path, "k3"), env, str(tmp_path))
 
         monkeypatch.setenv("OMP_NUM_THREADS", "7")  # the notebook still runs, in a kernel started with Popen
         result, _ = execute._run_papermill({"input": str(nb), "parameters": {}, "timeout": 120,
@@ -148,13 +149,13 @@ def test_a_kernel_waits_for_its_own_notebooks_imports_only(tmp_path, zygote_on, 
     first = notebook(tmp_path / "first.ipynb", "import json")
     second = notebook(tmp_path / "second.ipynb", "import blocking_module")
     with zygote.Zygote.start([first, second]) as z:
-        kernel = zygote.ForkedKernel.request(z.address, _kernel_command(tmp_path), None, str(tmp_path), str(first))
+        kernel = zygote.ForkedKernel.request(z.address, _kernel_command(tmp_path, "k4"), None, str(tmp_path), str(first))
         assert alive(kernel.pid) and not release.exists()  # served while the second notebook's import blocks
         with pytest.raises(OSError, match="timed out"):  # the second waits for blocking_module
-            zygote.ForkedKernel.request(z.address, _kernel_command(tmp_path), None, str(tmp_path), str(second),
+            zygote.ForkedKernel.request(z.address, _kernel_command(tmp_path, "k5"), None, str(tmp_path), str(second),
                                         timeout=1.0)
         release.write_text("go")
-        later = zygote.ForkedKernel.request(z.address, _kernel_command(tmp_path), None, str(tmp_path), str(second))
+        later = zygote.ForkedKernel.request(z.address, _kernel_command(tmp_path, "k6"), None, str(tmp_path), str(second))
         assert alive(later.pid)
         for k in (kernel, later):
             k.close()
