@@ -3,10 +3,11 @@
 Every report used to pay for a fresh Python kernel importing pandas, SciPy, seaborn, ibis, the
 analysis and what its fit imports on first use (pandera, statsforecast, ArviZ, nutpie ...): 1.5-4 CPU
 seconds per kernel, some 20 of the 70 CPU seconds of the seven default reports on 2 cores. The
-runner now starts one **zygote** process at the beginning of a run (while it opens the data), which
-imports, once, the import statements of the selected notebooks' code cells and each analysis'
-:data:`PRELOAD` list (``salesbench.analyses.<name>.PRELOAD``: modules its default path imports
-inside functions), then waits on a Unix socket. Each report's kernel is a ``fork`` of it: the
+runner now starts one **zygote** process per run, once every check that can refuse the run has
+passed (a refused run starts nothing), which imports, once, the import statements of the selected
+notebooks' code cells and each analysis' ``PRELOAD`` list (``salesbench.analyses.<name>.PRELOAD``:
+modules its default path imports inside functions), notebook by notebook in the order the reports
+start, and serves kernel requests on a Unix socket. Each report's kernel is a ``fork`` of it: the
 modules are already in memory (shared copy-on-write), and the kernel starts ``ipykernel`` as a
 fresh ``python -m ipykernel_launcher -f <connection file>`` would, with the environment, working
 folder, arguments and standard output/error the worker asked for.
