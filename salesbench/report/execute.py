@@ -33,6 +33,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
+from salesbench.core.forked import die_with_parent
 from salesbench.core.i18n import N_
 from salesbench.report import params as _params, zygote as _zygote
 from salesbench.report.plan import CHECKED_ENV, Job, checked_env
@@ -122,7 +123,7 @@ def timed_out_cell(ipynb: str | os.PathLike) -> str | None:
 
 def _worker_main(spec: dict[str, Any], conn) -> None:
     """Entry point of a forked worker: die with the parent, execute, send the result back."""
-    _die_with_parent()
+    die_with_parent()
     if not os.environ.get("SALESBENCH_DEBUG"):
         # Kernel chatter (e.g. ipykernel's "KeyboardInterrupt caught in kernel" at shutdown) would
         # interleave with the progress lines; errors reach the user through the result instead.
@@ -152,19 +153,6 @@ def cpu_seconds() -> float:
 
     return sum(r.ru_utime + r.ru_stime for r in (resource.getrusage(resource.RUSAGE_SELF),
                                                   resource.getrusage(resource.RUSAGE_CHILDREN)))
-
-
-def _die_with_parent() -> None:
-    """Ask Linux to SIGKILL this process when the runner dies (no orphaned workers)."""
-    if not sys.platform.startswith("linux"):
-        return
-    try:
-        import ctypes
-
-        libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    except Exception:  # pragma: no cover
-        pass
 
 
 def _kill_tree(pid: int) -> None:

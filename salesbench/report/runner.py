@@ -49,6 +49,7 @@ import os
 import shutil
 import sys
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Sequence
@@ -105,6 +106,7 @@ def run_reports(
     scrub = Scrubber()
     say = (lambda line: (echo or _print)(scrub(line)))
     started, run_date = time.monotonic(), _dt.datetime.now(_dt.timezone.utc)
+    run_date_text = run_date.strftime("%Y-%m-%d %H:%M UTC")
     options = publish.RunOptions(
         files, overrides, data, 1 if jobs == AUTO else max(1, int(jobs)), timeout,
         float(wall_timeout) if wall_timeout is not None else float(timeout) + WALL_GRACE,
@@ -123,34 +125,20 @@ def run_reports(
     order = plan.start_order(job_list, plan.previous_durations(_previous_manifests(final)))
     if jobs == AUTO:
         options.jobs, options.jobs_requested = plan.auto_jobs(len(order)), AUTO
-    # the kernels' zygote imports what the notebooks import, first reports first, while the runner imports
-    # Papermill and starts the workers; not earlier: a refused run (exit 2) starts nothing and writes nothing
-    # (not even a cache that an import fills)
-    zygote_ = zygote.Zygote.start(dict.fromkeys(_params.notebooks_dir() / f"{j.name}.ipynb" for j in order)) \
-        if order else None
-    try:
-        return _execute_and_publish(run, job_list, order, sources, options, started, run_date, say, scrub,
-                                    zygote_.address if zygote_ is not None else None)
-    finally:
-        if zygote_ is not None:
-            zygote_.close()
-
-
-def _execute_and_publish(run: outdir.RunDir, job_list: list[Job], order: list[Job], sources: dict,
-                         options: publish.RunOptions, started: float, run_date: _dt.datetime,
-                         say: Callable[[str], None], scrub: Scrubber, zygote_address: str | None) -> RunResult:
-    """Steps 3 and 4 of :func:`run_reports`: execute the jobs in ``order`` (kernels forked from the zygote at
-    ``zygote_address``, or started fresh without one), then publish the run folder."""
-    run_date_text = run_date.strftime("%Y-%m-%d %H:%M UTC")
     for job in job_list:
         job.safe_source, job.password = split_secret(job.data_source)
     execute.announce(job_list, options.jobs, run.final, say)
+    # the kernels' zygote imports what the notebooks import, first reports first, while the runner imports
+    # Papermill and starts the workers; not earlier: a refused run (exit 2) starts nothing and writes nothing
+    # (not even a cache that an import fills). It is stopped as soon as the reports have run.
+    kernels = zygote.Zygote.start(dict.fromkeys(_params.notebooks_dir() / f"{j.name}.ipynb" for j in order)) \
+        if order else None
     try:
-        with execute.signals_interrupt():
+        with execute.signals_interrupt(), kernels or nullcontext():
             execute.execute_jobs(
-                job_list, run.tmp, n_jobs=options.jobs, timeout=options.timeout, wall=options.wall, say=say, scrub=scrub,
+                job_list, run.tmp, n_jobs=options.jobs, timeout=timeout, wall=options.wall, say=say, scrub=scrub,
                 order=order, header=lambda j: render.report_header(j, run_date, sources[j.data_source], scrub),
-                zygote=zygote_address)
+                zygote=kernels.address if kernels is not None else None)
     except (KeyboardInterrupt, execute.Interrupted) as exc:
         return _abandon(run, exc, say)
     duration = time.monotonic() - started

@@ -45,6 +45,8 @@ import time
 from pathlib import Path
 from typing import Any, Iterable
 
+from salesbench.core.forked import die_with_parent
+
 #: environment variable: ``0`` (or ``off``/``no``/``false``) launches every kernel with ``Popen`` as before
 ENV = "SALESBENCH_ZYGOTE"
 #: the matplotlib backend ipykernel sets (``MPLBACKEND``) when the environment has none; the zygote sets it
@@ -125,11 +127,6 @@ def preload_groups(notebooks: Iterable[str | os.PathLike]) -> list[tuple[str, li
         seen.update(fresh)
         groups.append((str(Path(nb).resolve()), fresh))
     return groups
-
-
-def preload_statements(notebooks: Iterable[str | os.PathLike]) -> list[str]:
-    """Every statement of :func:`preload_groups`, in order, each once."""
-    return [st for _nb, statements in preload_groups(notebooks) for st in statements]
 
 
 # --------------------------------------------------------------------------- the runner's side
@@ -253,7 +250,7 @@ class ForkedKernel:
             env = dict(os.environ if env is None else env)
             env["JPY_PARENT_PID"] = str(os.getpid())  # as jupyter_client's launch_kernel sets it (no "--existing" note)
             message = {"argv": list(cmd), "env": env,
-                       "cwd": str(cwd) if cwd is not None else os.getcwd(), "executable": sys.executable,
+                       "cwd": str(cwd) if cwd is not None else os.getcwd(),
                        "notebook": str(Path(notebook).resolve()) if notebook else None}
             _send(sock, message, stdio)
             reply, _ = _recv(sock)
@@ -378,22 +375,12 @@ def kernel_manager_config(address: str | None, notebook: str | os.PathLike | Non
 
 
 # --------------------------------------------------------------------------- the zygote process
-def _die_with_parent() -> None:
-    try:
-        import ctypes
-
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    except Exception:  # pragma: no cover - Linux only (enabled() checks)
-        pass
-
-
 def _refusal(message: dict[str, Any], own_env: dict[str, str]) -> str | None:
     """Why a request cannot be served by this zygote (``None`` if it can)."""
     argv = message.get("argv") or []
     if len(argv) < 3 or argv[1:3] != ["-m", "ipykernel_launcher"]:
         return f"not an ipykernel command: {argv[:3]}"
-    same_python = os.path.realpath(argv[0]) == os.path.realpath(sys.executable)
-    if not same_python and os.path.realpath(message.get("executable", "")) != os.path.realpath(sys.executable):
+    if os.path.realpath(argv[0]) != os.path.realpath(sys.executable):
         return f"another Python: {argv[0]}"
     asked = _import_time_env(message.get("env") or {})
     if asked != own_env:
@@ -410,7 +397,7 @@ def _become_kernel(message: dict[str, Any], fds: list[int], start_dir: str) -> N
     code = 1
     try:
         os.setsid()
-        _die_with_parent()
+        die_with_parent()
         for sig in (signal.SIGCHLD, signal.SIGTERM, signal.SIGHUP):
             signal.signal(sig, signal.SIG_DFL)
         signal.signal(signal.SIGINT, signal.default_int_handler)
@@ -581,7 +568,7 @@ def serve(listener: socket.socket, notebooks: list[str]) -> None:
     """
     import gc
 
-    _die_with_parent()
+    die_with_parent()
     parent = os.getppid()
     own_env = _import_time_env(dict(os.environ))  # what the kernels' environments are compared with
     os.environ.setdefault("MPLBACKEND", INLINE_BACKEND)  # what ipykernel sets; read when matplotlib is imported

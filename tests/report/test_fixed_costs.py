@@ -43,3 +43,15 @@ def test_runner_imports_notebook_tools_without_the_iri_grammar():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split("\n")
     assert out[0] == "invalid"  # nbformat still validates notebooks
     assert out[1] == "['nbconvert', 'papermill']"  # rfc3987_syntax neither imported nor left blocked
+
+
+def test_parameter_checks_do_not_import_scipy_stats():
+    """The runner imports every analysis model to run its parameter checks; ``scipy.stats`` (1 s to import) is
+    imported where the analyses use it, so checking the seven reports' parameters stays under half a second."""
+    code = ("import sys\n"
+            "from salesbench.report import plan\n"
+            "names = plan.requested_names(None)\n"
+            "plan.resolve_params(names, [], [], 'demo', None)\n"
+            "print(len(names), 'scipy.stats' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert out == ["7", "False"]

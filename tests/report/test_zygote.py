@@ -39,7 +39,9 @@ def test_notebook_imports_are_its_top_level_import_statements(tmp_path):
 
 def test_preload_is_the_notebooks_imports_and_their_analysis_preload():
     churn = Path(__file__).resolve().parents[2] / "notebooks" / "churn.ipynb"
-    statements = zygote.preload_statements([churn, churn])
+    groups = zygote.preload_groups([churn, churn])
+    assert [nb for nb, _ in groups] == [str(churn)] * 2 and groups[1][1] == []  # the second time: nothing new
+    statements = [st for _nb, group in groups for st in group]
     assert statements[:2] == ["import ipykernel.kernelapp", "import ipykernel.ipkernel"]
     assert "import salesbench as sb" in statements and "from salesbench.analyses.churn import report" in statements
     assert "import arviz" in statements and "import nutpie" in statements  # churn's PRELOAD

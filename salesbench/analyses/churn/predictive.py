@@ -122,7 +122,7 @@ def expected_spend(spend_par: dict, x, zbar) -> np.ndarray:
 
 
 def _nb_pmf(k, r, alpha, t):
-    from scipy import stats  # scipy.stats here, not at the top: the runner imports this module to check parameters (1 s)
+    from scipy import stats  # here: the runner imports this module for its parameter checks
 
     return np.exp(stats.nbinom.logpmf(k, r, alpha / (alpha + t)))
 
@@ -145,7 +145,7 @@ def count_pmf(model: str, par: dict, p_alive, x, T, t: float, k) -> np.ndarray:
             dens = s / (be + ll) * (be / (be + ll)) ** s
             cond = cond + w * t / 2.0 * dens * _nb_pmf(k, r, al, ll)
     else:
-        from scipy import stats  # scipy.stats here, not at the top: the runner imports this module to check parameters (1 s)
+        from scipy import stats  # here: the runner imports this module for its parameter checks
 
         a, b = post["a"], post["b"]
         q = al / (al + t)

@@ -25,7 +25,7 @@ def prob_reach(mean, lo80, hi80, target):
     σ = (hi80 − lo80) / (2 · z₀.₉), z₀.₉ = 1.2816; P = 1 − Φ((target − mean) / σ).
     Works element-wise on arrays; a zero-width interval gives 0 or 1.
     """
-    from scipy.stats import norm  # scipy.stats here, not at the top: the runner imports this module to check parameters (1 s)
+    from scipy.stats import norm  # here: the runner imports this module for its parameter checks
 
     mean, lo80, hi80, target = (np.asarray(v, dtype=float) for v in (mean, lo80, hi80, target))
     sigma = (hi80 - lo80) / (2 * Z80)

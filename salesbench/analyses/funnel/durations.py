@@ -30,7 +30,7 @@ def km_quantiles(days: np.ndarray, censored: np.ndarray, probs: Sequence[float] 
     days, censored = np.maximum(days[ok], 0.0), censored[ok]
     if (~censored).sum() == 0:
         return [float("nan")] * len(probs)
-    from scipy import stats  # here, not at the top: the runner imports this module to check parameters (1 s)
+    from scipy import stats  # here: the runner imports this module for its parameter checks
 
     res = stats.ecdf(stats.CensoredData(uncensored=days[~censored], right=days[censored]))
     t, s = res.sf.quantiles, res.sf.probabilities

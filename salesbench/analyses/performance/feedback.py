@@ -53,7 +53,7 @@ def spearman_ci(x: Sequence[float], y: Sequence[float], confidence: float = 0.95
     nan = {"n": n, "rho": np.nan, "lo": np.nan, "hi": np.nan, "p_value": np.nan}
     if n < 5 or np.ptp(x) == 0 or np.ptp(y) == 0:
         return nan
-    from scipy.stats import norm, spearmanr  # scipy.stats here, not at the top: the runner imports this module to check parameters (1 s)
+    from scipy.stats import norm, spearmanr  # here: the runner imports this module for its parameter checks
 
     res = spearmanr(x, y)
     rho = float(res.statistic)

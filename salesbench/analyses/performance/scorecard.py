@@ -193,7 +193,7 @@ def score_truth_spearman(card: pd.DataFrame, truth: Mapping[str, Any] | None) ->
     df = df[df["rep_id"].isin(skill.index)]
     if len(df) < 3:
         return None
-    from scipy.stats import spearmanr  # scipy.stats here, not at the top: the runner imports this module to check parameters (1 s)
+    from scipy.stats import spearmanr  # here: the runner imports this module for its parameter checks
 
     return float(spearmanr(df["score"], skill.reindex(df["rep_id"]).to_numpy()).statistic)
 
