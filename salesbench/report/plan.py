@@ -288,10 +288,11 @@ def build_jobs(names: list[str], sets: dict[str, list[_params.Params]],
 
 
 # --------------------------------------------------------------------------- how many at once, in which order
-#: Seconds each report took on the default demo (2 cores, ``--jobs 1``, warm caches; issue #13): the start
-#: order when no previous run recorded durations. Unknown notebooks count as :data:`DEFAULT_ESTIMATE_S`.
-STATIC_ESTIMATES_S = {"churn": 80.0, "forecasting": 40.0, "funnel": 13.0, "data_quality": 11.0,
-                      "segmentation": 8.0, "performance": 6.0}
+#: Seconds each report took on the default demo (2 cores, all seven with ``--jobs auto``, warm caches, December
+#: 2026; issue #13): the start order when no previous run recorded durations. With these the short reports
+#: come last, so a parallel run ends on the shortest one. Unknown notebooks count as :data:`DEFAULT_ESTIMATE_S`.
+STATIC_ESTIMATES_S = {"churn": 23.0, "forecasting": 14.0, "segmentation": 5.0, "performance": 4.8,
+                      "funnel": 4.5, "plan": 4.3, "data_quality": 2.8}
 DEFAULT_ESTIMATE_S = 10.0
 #: Memory one report may take at its peak (kernel + worker, bytes): the measured peak RSS of the heaviest
 #: report on the default demo is about 0.8 GB; 1.5 GiB leaves room for larger data.

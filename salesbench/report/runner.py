@@ -131,7 +131,8 @@ def run_reports(
     # the kernels' zygote imports what the notebooks import, first reports first, while the runner imports
     # Papermill and starts the workers; not earlier: a refused run (exit 2) starts nothing and writes nothing
     # (not even a cache that an import fills). It is stopped as soon as the reports have run.
-    kernels = zygote.Zygote.start(dict.fromkeys(_params.notebooks_dir() / f"{j.name}.ipynb" for j in order)) \
+    kernels = zygote.Zygote.start(dict.fromkeys(_params.notebooks_dir() / f"{j.name}.ipynb" for j in order),
+                                  branch=options.jobs >= 2) \
         if order else None
     try:
         with execute.signals_interrupt(), kernels or nullcontext():

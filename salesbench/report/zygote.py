@@ -63,6 +63,11 @@ ENV_AT_IMPORT_MODULES = ("ipykernel.kernelapp", "ipykernel_launcher")
 #: are done; past this the kernel is launched fresh)
 REQUEST_TIMEOUT = 120.0
 
+#: what every report's kernel imports whatever its notebook (the kernel, pandas, the figures, the data layer): with a
+#: branch (:func:`serve`) imported once before the zygote forks it, so both processes share them
+BASE: tuple[str, ...] = ("import ipykernel.kernelapp", "import ipykernel.ipkernel", "import pandas",
+                         "import matplotlib.pyplot", "import seaborn", "import salesbench.core.dataset")
+
 _HEADER = struct.Struct("!I")
 _kernel_cpu: list[float] = []
 
@@ -110,23 +115,27 @@ def preload_groups(notebooks: Iterable[str | os.PathLike]) -> list[tuple[str, li
     earlier notebook already imports; the kernel modules (``ipykernel``) come with the first notebook.
     ``notebook`` is the path as given, resolved (what a worker's request names).
     """
-    import importlib
-
     kernel = ["import ipykernel.kernelapp", "import ipykernel.ipkernel"]
     seen: set[str] = set()
     groups: list[tuple[str, list[str]]] = []
     for i, nb in enumerate(notebooks):
-        statements = list(kernel) if i == 0 else []
-        statements += notebook_imports(nb)
-        try:
-            package = importlib.import_module(f"salesbench.analyses.{Path(nb).stem}")
-        except ImportError:
-            package = None
-        statements += [f"import {m}" for m in getattr(package, "PRELOAD", ())]
+        statements = (list(kernel) if i == 0 else []) + notebook_statements(nb)
         fresh = [st for st in dict.fromkeys(statements) if st not in seen]
         seen.update(fresh)
         groups.append((str(Path(nb).resolve()), fresh))
     return groups
+
+
+def notebook_statements(notebook: str | os.PathLike) -> list[str]:
+    """All a notebook's kernel imports: its import statements (:func:`notebook_imports`), then ``import m`` for each
+    module of its analysis' ``PRELOAD`` (none for a notebook that is no analysis)."""
+    import importlib
+
+    try:
+        package = importlib.import_module(f"salesbench.analyses.{Path(notebook).stem}")
+    except ImportError:
+        package = None
+    return notebook_imports(notebook) + [f"import {m}" for m in getattr(package, "PRELOAD", ())]
 
 
 # --------------------------------------------------------------------------- the runner's side
@@ -139,8 +148,10 @@ class Zygote:
         self.address = os.path.join(folder, "z")
 
     @classmethod
-    def start(cls, notebooks: Iterable[str | os.PathLike]) -> "Zygote | None":
-        """Start a zygote for these notebooks (``None`` when :func:`enabled` says no or it cannot start)."""
+    def start(cls, notebooks: Iterable[str | os.PathLike], branch: bool = False) -> "Zygote | None":
+        """Start a zygote for these notebooks (``None`` when :func:`enabled` says no or it cannot start); ``branch``:
+        the second notebook's imports go to a branch process (:func:`serve`), for runs whose first two reports
+        start together."""
         if not enabled():
             return None
         folder = tempfile.mkdtemp(prefix="sbz-")  # short: Unix socket paths are limited to ~107 bytes
@@ -148,7 +159,7 @@ class Zygote:
         try:  # bound and listening before the zygote starts: a worker can never be too early
             listener.bind(os.path.join(folder, "z"))
             listener.listen(64)
-            cmd = [sys.executable, "-m", "salesbench.report.zygote", str(listener.fileno()),
+            cmd = [sys.executable, "-m", "salesbench.report.zygote", str(listener.fileno()), *(["--branch"] * branch),
                    *(str(Path(nb).resolve()) for nb in notebooks)]
             debug = bool(os.environ.get("SALESBENCH_DEBUG"))
             proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=None if debug else subprocess.DEVNULL,
@@ -161,9 +172,16 @@ class Zygote:
         return cls(proc, folder)
 
     def close(self) -> None:
-        """Stop the zygote (its kernels, if any are left, die with it) and remove its socket folder."""
+        """Stop the zygote (its kernels, if any are left, die with it) and remove its socket folder.
+
+        SIGTERM first: the zygote then stops its branch and waits for it, so that the CPU time of the branch's
+        kernels is counted in this process' children, as that of the zygote's own kernels is."""
         if self.proc.poll() is None:
-            self.proc.kill()
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
         try:
             self.proc.wait(timeout=10)
         except subprocess.TimeoutExpired:  # pragma: no cover - SIGKILL does not wait for anything
@@ -442,10 +460,12 @@ def _become_kernel(message: dict[str, Any], fds: list[int], start_dir: str) -> N
 class _Server:
     """The zygote's socket: accept kernel requests and fork, kill a kernel whose worker went, reap and report."""
 
-    def __init__(self, listener: socket.socket, own_env: dict[str, str]):
+    def __init__(self, listener: socket.socket, own_env: dict[str, str], forwarded: bool = False):
         import selectors
 
         self.own_env = own_env
+        self.forwarded = forwarded  # a branch: ``listener`` is the zygote's channel of forwarded requests
+        self.forward: tuple[socket.socket, str] | None = None  # (channel to the branch, the branch's notebook)
         self.start_dir = os.getcwd()
         self.listener = listener
         self.sel = selectors.DefaultSelector()
@@ -460,7 +480,7 @@ class _Server:
         """Serve what is waiting (at most ``timeout`` seconds), then reap the kernels that ended."""
         for key, _events in self.sel.select(timeout=timeout):
             if key.fileobj is self.listener:
-                self._accept()
+                self._take_forwarded() if self.forwarded else self._accept()
             else:
                 self._lifeline(key.fileobj)
         self._reap()
@@ -471,9 +491,28 @@ class _Server:
             self.all_ready = True
         else:
             self.ready.add(notebook)
+        self.retry()
+
+    def retry(self) -> None:
+        """Serve again the requests that waited (their notebook is ready now, or goes to the branch)."""
         waiting, self.waiting = self.waiting, []
         for conn, message, fds in waiting:
             self._serve(conn, message, fds)
+
+    def close(self) -> None:
+        """In a process forked from this one (a branch or a kernel): close this server's sockets, not the parent's."""
+        self.listener.close()
+        self.sel.close()
+        for conn in (*self.kernel_of, *(c for c, _m, _f in self.waiting)):
+            conn.close()
+        for _c, _m, fds in self.waiting:
+            for fd in fds:
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
+        if self.forward is not None:
+            self.forward[0].close()
 
     def _accept(self) -> None:
         conn, _addr = self.listener.accept()
@@ -485,9 +524,51 @@ class _Server:
             return
         self._serve(conn, message, fds)
 
+    def _take_forwarded(self) -> None:
+        """A branch: one request the zygote forwarded (its message; the worker's stdout, stderr and connection)."""
+        try:
+            data, fds, _flags, _addr = socket.recv_fds(self.listener, 1 << 22, 3)
+        except OSError:
+            return
+        if not data or len(fds) != 3:  # the zygote is gone (or sent something else)
+            for fd in fds:
+                os.close(fd)
+            if not data:
+                self.sel.unregister(self.listener)
+            return
+        conn = socket.socket(fileno=fds[2])
+        try:
+            message = json.loads(data)
+        except ValueError:
+            conn.close()
+            for fd in fds[:2]:
+                os.close(fd)
+            return
+        self._serve(conn, message, fds[:2])
+
+    def _forward(self, conn: socket.socket, message: dict[str, Any], fds: list[int]) -> None:
+        """The zygote: hand a request for the branch's notebook to the branch (it forks and answers the kernel)."""
+        try:
+            socket.send_fds(self.forward[0], [json.dumps(message).encode()], [*fds, conn.fileno()])
+        except OSError as exc:  # the branch is gone: the worker starts its kernel with Popen
+            try:
+                _send(conn, {"refused": f"the zygote's branch is gone ({exc})"})
+            except OSError:
+                pass
+        finally:
+            for fd in fds:
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
+            conn.close()
+
     def _serve(self, conn: socket.socket, message: dict[str, Any], fds: list[int]) -> None:
         import selectors
 
+        if self.forward is not None and message.get("notebook") == self.forward[1]:
+            self._forward(conn, message, fds)
+            return
         if not (self.all_ready or message.get("notebook") in self.ready):
             self.waiting.append((conn, message, fds))
             return
@@ -499,10 +580,8 @@ class _Server:
                 return
             pid = os.fork()
             if pid == 0:
-                self.listener.close()
-                self.sel.close()
-                for other in (conn, *self.kernel_of, *(c for c, _m, _f in self.waiting)):
-                    other.close()
+                conn.close()
+                self.close()
                 _become_kernel(message, fds, self.start_dir)
             conn.settimeout(None)
             _send(conn, {"pid": pid})
@@ -556,7 +635,7 @@ class _Server:
             conn.close()
 
 
-def serve(listener: socket.socket, notebooks: list[str]) -> None:
+def serve(listener: socket.socket, notebooks: list[str], branch: bool = False) -> None:
     """The zygote's main loop: import for ``notebooks``, then fork a kernel per request on ``listener``.
 
     The notebooks come in the order their reports start (longest first). A request names its notebook and
@@ -565,6 +644,12 @@ def serve(listener: socket.socket, notebooks: list[str]) -> None:
     the kernel importing the rest itself, was measured slower: all seven default reports 36.5 s wall and
     65 CPU s against 34.7 s and 60 CPU s when waiting for every import, since those modules were then
     imported twice.)
+
+    ``branch`` (the runner passes it when two reports start at once): the imports every kernel needs
+    (:data:`BASE`) come first, then the zygote forks a **branch** that imports the second notebook's modules
+    while the zygote imports the first's, so the first two kernels wait for one notebook's imports each, on
+    two cores, instead of both notebooks' one after the other. The zygote hands the requests for the second
+    notebook to the branch (:meth:`_Server._forward`), which forks those kernels itself.
     """
     import gc
 
@@ -573,24 +658,82 @@ def serve(listener: socket.socket, notebooks: list[str]) -> None:
     own_env = _import_time_env(dict(os.environ))  # what the kernels' environments are compared with
     os.environ.setdefault("MPLBACKEND", INLINE_BACKEND)  # what ipykernel sets; read when matplotlib is imported
     server = _Server(listener, own_env)
-    for notebook, statements in preload_groups(notebooks):
-        for statement in statements:
-            try:
-                exec(compile(statement, "<zygote>", "exec"), {})
-            except Exception:  # the kernel will meet (and show) the same error where the notebook imports it
-                pass
-            server.poll(0)  # take requests in (they wait for their notebook)
+    order = list(dict.fromkeys(str(Path(nb).resolve()) for nb in notebooks))
+    branch_pid = 0
+    signal.signal(signal.SIGTERM, _stop)  # Zygote.close: stop here, with the branch waited for
+    try:
+        if branch and len(order) >= 2:
+            _run(BASE, server)
+            gc.collect()
+            gc.freeze()
+            ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+            branch_pid = os.fork()
+            if branch_pid == 0:
+                ours.close()
+                server.close()
+                _branch(theirs, order[1], own_env)
+            theirs.close()
+            server.forward = (ours, order[1])
+            server.retry()  # requests for the branch's notebook that came in meanwhile
+            order.pop(1)
+        for notebook, statements in preload_groups(order):
+            _run(statements, server)
+            gc.collect()
+            gc.freeze()  # forked kernels leave the preloaded objects' pages shared (the GC does not touch them)
+            server.mark_ready(notebook)
+        server.mark_ready()
+        while os.getppid() == parent:  # the runner is gone: stop (PDEATHSIG covers Linux; this the rest)
+            server.poll(0.05)
+    except SystemExit:
+        pass
+    finally:
+        if branch_pid > 0:  # its kernels (it reaped them) count in our children's CPU time, and so in the runner's
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)
+            os.kill(branch_pid, signal.SIGKILL)
+            os.waitpid(branch_pid, 0)
+
+
+def _stop(_signum, _frame) -> None:
+    raise SystemExit(0)
+
+
+def _run(statements: Iterable[str], server: _Server) -> None:
+    """Execute import statements, taking requests in between (they wait for their notebook)."""
+    for statement in statements:
+        try:
+            exec(compile(statement, "<zygote>", "exec"), {})
+        except Exception:  # the kernel will meet (and show) the same error where the notebook imports it
+            pass
+        server.poll(0)
+
+
+def _branch(channel: socket.socket, notebook: str, own_env: dict[str, str]) -> None:
+    """The branch (forked from the zygote after :data:`BASE`): import ``notebook``'s modules, then fork a kernel
+    for each request the zygote forwards on ``channel``, until the zygote is gone; never returns."""
+    import gc
+
+    code = 0
+    try:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        die_with_parent()
+        zygote = os.getppid()
+        server = _Server(channel, own_env, forwarded=True)
+        _run(notebook_statements(notebook), server)
         gc.collect()
-        gc.freeze()  # forked kernels leave the preloaded objects' pages shared (the GC does not touch them)
+        gc.freeze()
         server.mark_ready(notebook)
-    server.mark_ready()
-    while os.getppid() == parent:  # the runner is gone: stop (PDEATHSIG covers Linux; this the rest)
-        server.poll(0.05)
+        while os.getppid() == zygote:
+            server.poll(0.05)
+    except BaseException:  # noqa: BLE001 - a branch never returns into the zygote's loop
+        code = 1
+    finally:
+        os._exit(code)
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = sys.argv[1:] if argv is None else argv  # the listening socket's descriptor, the notebooks
-    serve(socket.socket(fileno=int(args[0])), args[1:])
+    args = sys.argv[1:] if argv is None else argv  # the listening socket's descriptor, [--branch], the notebooks
+    branch = len(args) > 1 and args[1] == "--branch"
+    serve(socket.socket(fileno=int(args[0])), args[2:] if branch else args[1:], branch)
     return 0
 
 

@@ -50,7 +50,7 @@ def test_start_order_static_estimates_put_the_longest_report_first():
     jobs = [_job(i + 1, n) for i, n in enumerate(names)]
     jobs[1].status = "skipped"  # skipped jobs never start
     order = [j.name for j in plan.start_order(jobs)]
-    assert order == ["churn", "forecasting", "funnel", "data_quality", "performance"]
+    assert order == ["churn", "forecasting", "performance", "funnel", "data_quality"]
     assert [j.name for j in jobs] == names  # the run's own order (index, manifest) is unchanged
 
 
@@ -64,7 +64,7 @@ def test_start_order_follows_the_previous_runs_durations(tmp_path):
     durations = plan.previous_durations([tmp_path / "missing.json", tmp_path, manifest])
     assert durations == {("data_quality", None): 50.0, ("churn", None): 3.0}
     jobs = [_job(1, "data_quality"), _job(2, "funnel"), _job(3, "churn")]
-    # data_quality took longest last time; funnel has no duration (skipped) -> its static estimate (13 s)
+    # data_quality took longest last time; funnel has no duration (skipped) -> its static estimate (4.5 s)
     assert [j.name for j in plan.start_order(jobs, durations)] == ["data_quality", "funnel", "churn"]
 
 

@@ -162,3 +162,41 @@ def test_a_kernel_waits_for_its_own_notebooks_imports_only(tmp_path, zygote_on, 
         for k in (kernel, later):
             k.close()
             assert gone(k.pid)
+
+
+def _ppid(pid: int) -> int:
+    return int(Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[1])
+
+
+def test_with_a_branch_the_second_notebook_is_imported_and_served_beside_the_first(tmp_path, zygote_on, monkeypatch):
+    """``branch``: the second notebook's modules are imported by a branch forked from the zygote, at the same time as
+    the first's in the zygote; the branch forks that notebook's kernels, later notebooks come from the zygote again,
+    and when the zygote closes, the branch is stopped and waited for (its kernels' CPU time is not lost)."""
+    release = tmp_path / "release"
+    (tmp_path / "blocking_module.py").write_text(
+        "import os, time\n"
+        f"while not os.path.exists({str(release)!r}):\n    time.sleep(0.02)\n")
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")]))
+    first = notebook(tmp_path / "first.ipynb", "import blocking_module")
+    second = notebook(tmp_path / "second.ipynb", "import json")
+    third = notebook(tmp_path / "third.ipynb", "import csv")
+    with zygote.Zygote.start([first, second, third], branch=True) as z:
+        kernel = zygote.ForkedKernel.request(z.address, _kernel_command(tmp_path, "b1"), None, str(tmp_path),
+                                             str(second))
+        branch = _ppid(kernel.pid)
+        assert alive(kernel.pid) and not release.exists()  # served while the first notebook's import blocks ...
+        assert branch != z.proc.pid and _ppid(branch) == z.proc.pid  # ... by the branch, the zygote's child
+        with pytest.raises(OSError, match="timed out"):  # the first waits for blocking_module
+            zygote.ForkedKernel.request(z.address, _kernel_command(tmp_path, "b2"), None, str(tmp_path), str(first),
+                                        timeout=1.0)
+        release.write_text("go")
+        later = [zygote.ForkedKernel.request(z.address, _kernel_command(tmp_path, f"b{i}"), None, str(tmp_path),
+                                             str(nb)) for i, nb in ((3, first), (4, third))]
+        assert [_ppid(k.pid) for k in later] == [z.proc.pid] * 2
+        again = zygote.ForkedKernel.request(z.address, _kernel_command(tmp_path, "b5"), None, str(tmp_path),
+                                            str(second))
+        assert _ppid(again.pid) == branch
+        for k in (kernel, again, *later):
+            k.close()
+            assert gone(k.pid)
+    assert z.proc.returncode == 0 and gone(branch)  # stopped by SIGTERM: it waited for its branch
