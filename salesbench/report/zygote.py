@@ -10,7 +10,10 @@ modules its default path imports inside functions), notebook by notebook in the 
 start, and serves kernel requests on a Unix socket. Each report's kernel is a ``fork`` of it: the
 modules are already in memory (shared copy-on-write), and the kernel starts ``ipykernel`` as a
 fresh ``python -m ipykernel_launcher -f <connection file>`` would, with the environment, working
-folder, arguments and standard output/error the worker asked for.
+folder, arguments and standard output/error the worker asked for. When two reports start at once
+(``--jobs`` 2 or more), the modules every kernel needs (:data:`BASE`) come first, and then a **branch**
+forked from the zygote imports the second report's modules while the zygote imports the first's; the
+zygote hands that report's kernel requests to the branch (:func:`serve`).
 
 Jupyter's side is unchanged except for how the process is made: :class:`ZygoteKernelManager` (the
 ``NotebookClient.kernel_manager_class`` of a worker) uses :class:`ZygoteProvisioner`, a

@@ -247,12 +247,19 @@ def warning_density(design: np.ndarray, churned: np.ndarray, n: np.ndarray, regi
         c = constrained(th)
         sd_w, v = c[SD], c[V]
         z = D @ (c[MU] + sd_w * v)
-        u = np.exp(-np.abs(z))
-        s = 1.0 / (1.0 + u)  # σ(|ℓ|); softplus(ℓ) = max(ℓ, 0) + ln(1 + u), without overflow
-        pos = z >= 0
-        gw = DT @ (k_ - n_ * np.where(pos, s, 1.0 - s))
+        # softplus(ℓ) = max(ℓ, 0) + ln(1 + e^−|ℓ|) without overflow, and σ(ℓ) = e^(ℓ − softplus ℓ); in place
+        sp = np.abs(z)
+        np.negative(sp, out=sp)
+        np.exp(sp, out=sp)
+        np.log1p(sp, out=sp)
+        sp += np.maximum(z, 0.0)
+        res = z - sp
+        np.exp(res, out=res)
+        res *= n_
+        np.subtract(k_, res, out=res)  # k − n σ(ℓ)
+        gw = DT @ res
         cp = c * prec
-        lp = const + k_ @ z - n_ @ (np.where(pos, z, 0.0) + np.log1p(u)) - 0.5 * (c @ cp)
+        lp = const + k_ @ z - n_ @ sp - 0.5 * (c @ cp)
         g = (B @ np.concatenate([gw, gw * v, gw * sd_w]) - cp) * np.where(is_log, c, 1.0)
         if jacobian:  # ln |dσ/d ln σ| = ln σ
             return float(lp + th[LOG].sum()), g + jac

@@ -577,6 +577,46 @@ def test_memoised_quantiles_are_scipy_s():
     assert not np.array_equal(q([80, 95], distribution="t", dist_params={"df": 9.0}), want_t)
 
 
+def test_arima_gradients_are_scipy_s(monkeypatch):
+    """statsforecast's ARIMA optimiser gets scipy's own finite-difference gradient, computed directly (issue #13): the
+    same order search, coefficients, variance, forecasts and intervals, bit for bit, with and without drivers;
+    anything that is not a gradient-free BFGS call reaches scipy untouched."""
+    import scipy.optimize
+    import statsforecast.arima as sf_arima
+    from statsforecast.models import AutoARIMA
+
+    FF.fast_statsforecast_arima_gradients()
+    FF.fast_statsforecast_arima_gradients()  # idempotent: one wrapper
+    patched = sf_arima.minimize
+    assert patched._salesbench_fd and patched.__wrapped__ is scipy.optimize.minimize
+    rng = np.random.default_rng(5)
+    t = np.arange(72)
+    fits = {}
+    for name, minimize in (("scipy", scipy.optimize.minimize), ("fast", patched)):
+        monkeypatch.setattr(sf_arima, "minimize", minimize)
+        out = []
+        for k in range(4):
+            noise = np.cumsum(rng.normal(0, 3, t.size)) if k % 2 else rng.normal(0, 5, t.size)
+            y = 100 + 0.8 * t + 12 * np.sin(2 * np.pi * t / 12 + k) + noise
+            X = (rng.random((t.size, 1)) < 0.3).astype(float)
+            y = y + 15 * X[:, 0] if k >= 2 else y
+            model = AutoARIMA(season_length=12).fit(y=y[:66], X=X[:66] if k >= 2 else None)
+            pred = model.predict(h=6, X=X[66:] if k >= 2 else None, level=[80, 95])
+            out.append((model.model_["arma"], model.model_["coef"], model.model_["sigma2"], model.model_["aic"], pred))
+        rng = np.random.default_rng(5)
+        fits[name] = out
+    for (arma, coef, sigma2, aic, pred), (arma2, coef2, sigma22, aic2, pred2) in zip(fits["scipy"], fits["fast"]):
+        assert arma == arma2 and sigma2 == sigma22 and aic == aic2
+        assert all(np.array_equal(np.asarray(coef[c]), np.asarray(coef2[c])) for c in coef)
+        assert all(np.array_equal(pred[c], pred2[c]) for c in pred)
+    # other methods, or a caller's own gradient, go to scipy as they are
+    res = patched(lambda x: float((x - 2.0) @ (x - 2.0)), np.zeros(2), method="Nelder-Mead")
+    assert res.nfev > 0 and np.allclose(res.x, 2.0, atol=1e-3)
+    seen = []
+    res = patched(lambda x: float(x @ x), np.ones(2), method="BFGS", jac=lambda x: seen.append(1) or 2 * x)
+    assert seen and np.allclose(res.x, 0.0)
+
+
 def test_arimax_without_refit_forwards_the_first_origins_model():
     """refit=False (issue #13): ARIMA + drivers is fitted once, at the first origin, and at every origin that model
     runs over the history to the cut-off and forecasts with the planned drivers of the window."""
