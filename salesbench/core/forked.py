@@ -98,16 +98,17 @@ def done(value: Any) -> Pending:
     return Pending(_identity, (value,), {})
 
 
-def die_with_parent() -> None:
-    """Ask Linux to SIGKILL this process when its parent dies (``PR_SET_PDEATHSIG``; elsewhere nothing): the
-    runner's workers, the kernel zygote and its kernels are never left orphaned."""
+def die_with_parent(signum: int | None = None) -> None:
+    """Ask Linux to send this process ``signum`` (default SIGKILL) when its parent dies (``PR_SET_PDEATHSIG``;
+    elsewhere nothing): the runner's workers, the kernel zygote and its kernels are never left orphaned. The
+    zygote asks for SIGTERM, which it handles by cleaning up (its branch, its socket folder) before it exits."""
     if not sys.platform.startswith("linux"):
         return
     try:
         import ctypes
         import signal
 
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL if signum is None else signum)
     except Exception:  # pragma: no cover
         pass
 

@@ -656,14 +656,14 @@ def serve(listener: socket.socket, notebooks: list[str], branch: bool = False) -
     """
     import gc
 
-    die_with_parent()
+    signal.signal(signal.SIGTERM, _stop)  # Zygote.close, or the runner gone: stop here, with the branch waited for
+    die_with_parent(signal.SIGTERM)
     parent = os.getppid()
     own_env = _import_time_env(dict(os.environ))  # what the kernels' environments are compared with
     os.environ.setdefault("MPLBACKEND", INLINE_BACKEND)  # what ipykernel sets; read when matplotlib is imported
     server = _Server(listener, own_env)
     order = list(dict.fromkeys(str(Path(nb).resolve()) for nb in notebooks))
     branch_pid = 0
-    signal.signal(signal.SIGTERM, _stop)  # Zygote.close: stop here, with the branch waited for
     try:
         if branch and len(order) >= 2:
             _run(BASE, server)
@@ -690,10 +690,22 @@ def serve(listener: socket.socket, notebooks: list[str], branch: bool = False) -
     except SystemExit:
         pass
     finally:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
         if branch_pid > 0:  # its kernels (it reaped them) count in our children's CPU time, and so in the runner's
-            signal.signal(signal.SIGTERM, signal.SIG_IGN)
             os.kill(branch_pid, signal.SIGKILL)
             os.waitpid(branch_pid, 0)
+        if os.getppid() != parent:  # the runner died without closing us: its socket folder is ours to remove
+            _remove_socket_folder(listener)
+
+
+def _remove_socket_folder(listener: socket.socket) -> None:
+    """Remove the ``sbz-`` folder of the runner's socket (what :meth:`Zygote.close` would have removed)."""
+    try:
+        folder = os.path.dirname(listener.getsockname())
+    except OSError:
+        return
+    if os.path.basename(folder).startswith("sbz-"):
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def _stop(_signum, _frame) -> None:

@@ -6,7 +6,9 @@ import importlib
 import json
 import os
 import signal
+import subprocess
 import sys
+import time
 from pathlib import Path
 
 import nbformat
@@ -200,3 +202,27 @@ def test_with_a_branch_the_second_notebook_is_imported_and_served_beside_the_fir
             k.close()
             assert gone(k.pid)
     assert z.proc.returncode == 0 and gone(branch)  # stopped by SIGTERM: it waited for its branch
+
+
+def test_a_zygote_whose_runner_is_killed_stops_and_removes_its_socket_folder(tmp_path, zygote_on):
+    """A runner killed with SIGKILL cannot close its zygote: the zygote (told by Linux, PR_SET_PDEATHSIG = SIGTERM)
+    stops its branch and kernels and removes the runner's ``sbz-`` socket folder itself, leaving nothing behind."""
+    first = notebook(tmp_path / "a.ipynb", "import json")
+    second = notebook(tmp_path / "b.ipynb", "import csv")
+    runner = subprocess.Popen(
+        [sys.executable, "-c",
+         "import sys, time\nfrom salesbench.report import zygote\n"
+         f"z = zygote.Zygote.start([{str(first)!r}, {str(second)!r}], branch=True)\n"
+         f"k = zygote.ForkedKernel.request(z.address, {_kernel_command(tmp_path, 'r1')!r}, None, {str(tmp_path)!r}, "
+         f"{str(second)!r})\n"
+         "print(z.folder, z.proc.pid, k.pid, flush=True)\ntime.sleep(120)"],
+        stdout=subprocess.PIPE, text=True)
+    folder, zygote_pid, kernel_pid = runner.stdout.readline().split()
+    assert Path(folder).is_dir() and alive(int(zygote_pid)) and alive(int(kernel_pid))
+    runner.kill()
+    runner.wait()
+    assert gone(int(zygote_pid)) and gone(int(kernel_pid))
+    deadline = time.monotonic() + 10
+    while Path(folder).exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not Path(folder).exists()
