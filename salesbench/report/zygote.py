@@ -460,6 +460,14 @@ def _become_kernel(message: dict[str, Any], fds: list[int], start_dir: str) -> N
             os._exit(code)
 
 
+def _close_fds(fds: Iterable[int]) -> None:
+    for fd in fds:
+        try:
+            os.close(fd)
+        except OSError:
+            pass
+
+
 class _Server:
     """The zygote's socket: accept kernel requests and fork, kill a kernel whose worker went, reap and report."""
 
@@ -509,11 +517,7 @@ class _Server:
         for conn in (*self.kernel_of, *(c for c, _m, _f in self.waiting)):
             conn.close()
         for _c, _m, fds in self.waiting:
-            for fd in fds:
-                try:
-                    os.close(fd)
-                except OSError:
-                    pass
+            _close_fds(fds)
         if self.forward is not None:
             self.forward[0].close()
 
@@ -534,8 +538,7 @@ class _Server:
         except OSError:
             return
         if not data or len(fds) != 3:  # the zygote is gone (or sent something else)
-            for fd in fds:
-                os.close(fd)
+            _close_fds(fds)
             if not data:
                 self.sel.unregister(self.listener)
             return
@@ -544,8 +547,7 @@ class _Server:
             message = json.loads(data)
         except ValueError:
             conn.close()
-            for fd in fds[:2]:
-                os.close(fd)
+            _close_fds(fds[:2])
             return
         self._serve(conn, message, fds[:2])
 
@@ -559,11 +561,7 @@ class _Server:
             except OSError:
                 pass
         finally:
-            for fd in fds:
-                try:
-                    os.close(fd)
-                except OSError:
-                    pass
+            _close_fds(fds)
             conn.close()
 
     def _serve(self, conn: socket.socket, message: dict[str, Any], fds: list[int]) -> None:
@@ -592,11 +590,7 @@ class _Server:
             conn.close()
             return
         finally:
-            for fd in fds:
-                try:
-                    os.close(fd)
-                except OSError:
-                    pass
+            _close_fds(fds)
         self.kernel_of[conn], self.conn_of[pid] = pid, conn
         self.sel.register(conn, selectors.EVENT_READ)
 

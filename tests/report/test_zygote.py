@@ -142,14 +142,20 @@ def test_what_the_zygote_cannot_serve_starts_fresh(tmp_path, zygote_on, monkeypa
     assert result["status"] == "ok", result
 
 
-def test_a_kernel_waits_for_its_own_notebooks_imports_only(tmp_path, zygote_on, monkeypatch):
-    """The first report's kernel is forked once its notebook's imports are done, while the zygote goes on
-    importing for the later reports; a later report's kernel waits for its own."""
+def _blocking_module(tmp_path: Path, monkeypatch) -> Path:
+    """A module ``blocking_module`` on the kernels' path whose import waits until the returned file exists."""
     release = tmp_path / "release"
     (tmp_path / "blocking_module.py").write_text(
         "import os, time\n"
         f"while not os.path.exists({str(release)!r}):\n    time.sleep(0.02)\n")
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")]))
+    return release
+
+
+def test_a_kernel_waits_for_its_own_notebooks_imports_only(tmp_path, zygote_on, monkeypatch):
+    """The first report's kernel is forked once its notebook's imports are done, while the zygote goes on
+    importing for the later reports; a later report's kernel waits for its own."""
+    release = _blocking_module(tmp_path, monkeypatch)
     first = notebook(tmp_path / "first.ipynb", "import json")
     second = notebook(tmp_path / "second.ipynb", "import blocking_module")
     with zygote.Zygote.start([first, second]) as z:
@@ -174,11 +180,7 @@ def test_with_a_branch_the_second_notebook_is_imported_and_served_beside_the_fir
     """``branch``: the second notebook's modules are imported by a branch forked from the zygote, at the same time as
     the first's in the zygote; the branch forks that notebook's kernels, later notebooks come from the zygote again,
     and when the zygote closes, the branch is stopped and waited for (its kernels' CPU time is not lost)."""
-    release = tmp_path / "release"
-    (tmp_path / "blocking_module.py").write_text(
-        "import os, time\n"
-        f"while not os.path.exists({str(release)!r}):\n    time.sleep(0.02)\n")
-    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")]))
+    release = _blocking_module(tmp_path, monkeypatch)
     first = notebook(tmp_path / "first.ipynb", "import blocking_module")
     second = notebook(tmp_path / "second.ipynb", "import json")
     third = notebook(tmp_path / "third.ipynb", "import csv")
