@@ -66,10 +66,12 @@ ENV_AT_IMPORT_MODULES = ("ipykernel.kernelapp", "ipykernel_launcher")
 #: are done; past this the kernel is launched fresh)
 REQUEST_TIMEOUT = 120.0
 
+#: the kernel's own modules, imported with the first notebook's
+KERNEL: tuple[str, ...] = ("import ipykernel.kernelapp", "import ipykernel.ipkernel")
 #: what every report's kernel imports whatever its notebook (the kernel, pandas, the figures, the data layer): with a
 #: branch (:func:`serve`) imported once before the zygote forks it, so both processes share them
-BASE: tuple[str, ...] = ("import ipykernel.kernelapp", "import ipykernel.ipkernel", "import pandas",
-                         "import matplotlib.pyplot", "import seaborn", "import salesbench.core.dataset")
+BASE: tuple[str, ...] = (*KERNEL, "import pandas", "import matplotlib.pyplot", "import seaborn",
+                         "import salesbench.core.dataset")
 
 _HEADER = struct.Struct("!I")
 _kernel_cpu: list[float] = []
@@ -118,11 +120,10 @@ def preload_groups(notebooks: Iterable[str | os.PathLike]) -> list[tuple[str, li
     earlier notebook already imports; the kernel modules (``ipykernel``) come with the first notebook.
     ``notebook`` is the path as given, resolved (what a worker's request names).
     """
-    kernel = ["import ipykernel.kernelapp", "import ipykernel.ipkernel"]
     seen: set[str] = set()
     groups: list[tuple[str, list[str]]] = []
     for i, nb in enumerate(notebooks):
-        statements = (list(kernel) if i == 0 else []) + notebook_statements(nb)
+        statements = (list(KERNEL) if i == 0 else []) + notebook_statements(nb)
         fresh = [st for st in dict.fromkeys(statements) if st not in seen]
         seen.update(fresh)
         groups.append((str(Path(nb).resolve()), fresh))
@@ -504,6 +505,12 @@ class _Server:
             self.ready.add(notebook)
         self.retry()
 
+    def serve_while_child_of(self, parent: int) -> None:
+        """Serve requests until this process' parent is no longer ``parent`` (it died: PDEATHSIG covers Linux,
+        this the rest)."""
+        while os.getppid() == parent:
+            self.poll(0.05)
+
     def retry(self) -> None:
         """Serve again the requests that waited (their notebook is ready now, or goes to the branch)."""
         waiting, self.waiting = self.waiting, []
@@ -648,8 +655,6 @@ def serve(listener: socket.socket, notebooks: list[str], branch: bool = False) -
     two cores, instead of both notebooks' one after the other. The zygote hands the requests for the second
     notebook to the branch (:meth:`_Server._forward`), which forks those kernels itself.
     """
-    import gc
-
     signal.signal(signal.SIGTERM, _stop)  # Zygote.close, or the runner gone: stop here, with the branch waited for
     die_with_parent(signal.SIGTERM)
     parent = os.getppid()
@@ -661,8 +666,6 @@ def serve(listener: socket.socket, notebooks: list[str], branch: bool = False) -
     try:
         if branch and len(order) >= 2:
             _run(BASE, server)
-            gc.collect()
-            gc.freeze()
             ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
             branch_pid = os.fork()
             if branch_pid == 0:
@@ -675,12 +678,9 @@ def serve(listener: socket.socket, notebooks: list[str], branch: bool = False) -
             order.pop(1)
         for notebook, statements in preload_groups(order):
             _run(statements, server)
-            gc.collect()
-            gc.freeze()  # forked kernels leave the preloaded objects' pages shared (the GC does not touch them)
             server.mark_ready(notebook)
         server.mark_ready()
-        while os.getppid() == parent:  # the runner is gone: stop (PDEATHSIG covers Linux; this the rest)
-            server.poll(0.05)
+        server.serve_while_child_of(parent)  # until the runner is gone
     except SystemExit:
         pass
     finally:
@@ -707,20 +707,23 @@ def _stop(_signum, _frame) -> None:
 
 
 def _run(statements: Iterable[str], server: _Server) -> None:
-    """Execute import statements, taking requests in between (they wait for their notebook)."""
+    """Execute import statements, taking requests in between (they wait for their notebook), then freeze what they
+    made: forked kernels leave the preloaded objects' pages shared (the GC does not touch frozen objects)."""
+    import gc
+
     for statement in statements:
         try:
             exec(compile(statement, "<zygote>", "exec"), {})
         except Exception:  # the kernel will meet (and show) the same error where the notebook imports it
             pass
         server.poll(0)
+    gc.collect()
+    gc.freeze()
 
 
 def _branch(channel: socket.socket, notebook: str, own_env: dict[str, str]) -> None:
     """The branch (forked from the zygote after :data:`BASE`): import ``notebook``'s modules, then fork a kernel
     for each request the zygote forwards on ``channel``, until the zygote is gone; never returns."""
-    import gc
-
     code = 0
     try:
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
@@ -728,11 +731,8 @@ def _branch(channel: socket.socket, notebook: str, own_env: dict[str, str]) -> N
         zygote = os.getppid()
         server = _Server(channel, own_env, forwarded=True)
         _run(notebook_statements(notebook), server)
-        gc.collect()
-        gc.freeze()
         server.mark_ready(notebook)
-        while os.getppid() == zygote:
-            server.poll(0.05)
+        server.serve_while_child_of(zygote)
     except BaseException:  # noqa: BLE001 - a branch never returns into the zygote's loop
         code = 1
     finally:

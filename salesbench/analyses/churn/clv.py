@@ -478,13 +478,16 @@ def _pair_values(model: str, par: dict, pairs: np.ndarray, times, discounted) ->
     """E[X(t) | active, x, T] for each t of ``times`` and the discounted CLV purchases (``discounted`` = (ts, ws),
     Σ_k ws[k] · (E[X(ts[k])] − E[X(ts[k−1])])) on (x, T) ``pairs``, keyed as :meth:`ChurnModel._expectations`'
     memo keys them."""
-    def cond(t):
-        return cp.expected_if_alive(model, par, pairs[:, 0], pairs[:, 1], t)
-
+    cond = _pair_expectation(model, par, pairs)
     out = {t: cond(t) for t in times}
     if discounted is not None:
         out[("flows", *map(tuple, discounted))] = _discounted(cond, discounted)
     return out
+
+
+def _pair_expectation(model: str, par: dict, pairs: np.ndarray):
+    """t ↦ E[X(t) | active, x, T] per draw on the (x, T) ``pairs`` (:func:`predictive.expected_if_alive`)."""
+    return lambda t: cp.expected_if_alive(model, par, pairs[:, 0], pairs[:, 1], t)
 
 
 def _discounted(cond, discounted):
@@ -727,7 +730,7 @@ class ChurnModel:
             def cond(t):
                 if memo is not None and t in memo["cond"]:
                     return memo["cond"][t]
-                out = cp.expected_if_alive(self.model, par, pairs[:, 0], pairs[:, 1], t)
+                out = _pair_expectation(self.model, par, pairs)(t)
                 if memo is not None:
                     memo["cond"][t] = out
                 return out
@@ -751,8 +754,7 @@ class ChurnModel:
             key = ("flows", *map(tuple, discounted))
             acc = memo["cond"].get(key) if memo is not None else None
             if acc is None:  # with the memo the monthly arrays are not kept in it
-                cum = cond if memo is None else (lambda t: cp.expected_if_alive(self.model, par, pairs[:, 0],
-                                                                                pairs[:, 1], t))
+                cum = cond if memo is None else _pair_expectation(self.model, par, pairs)
                 acc = np.zeros((alive.shape[0], width)) + _discounted(cum, discounted)
                 if memo is not None:
                     memo["cond"][key] = acc

@@ -129,6 +129,8 @@ def memoise_statsforecast_quantiles() -> None:
 
 #: scipy's default finite-difference step for BFGS without a gradient (``scipy.optimize._optimize._epsilon``)
 _FD_STEP = float(np.sqrt(np.finfo(float).eps))
+#: non-empty once :func:`fast_statsforecast_arima_gradients` found this scipy's estimate different (probed once)
+_FD_REFUSED: list[bool] = []
 
 
 def forward_difference_gradient(fun, x, f0: float, args: tuple = ()) -> np.ndarray:
@@ -197,7 +199,7 @@ def fast_statsforecast_arima_gradients() -> None:
 
     arima = importlib.import_module("statsforecast.arima")
     current = getattr(arima, "minimize", None)
-    if getattr(current, "_salesbench_fd", False) or current is not scipy_minimize:
+    if getattr(current, "_salesbench_fd", False) or current is not scipy_minimize or _FD_REFUSED:
         return
     patched = _bfgs_with_forward_differences(scipy_minimize)
 
@@ -211,6 +213,7 @@ def fast_statsforecast_arima_gradients() -> None:
             want = res
         elif not (np.array_equal(res.x, want.x) and res.fun == want.fun
                   and np.array_equal(res.hess_inv, want.hess_inv)):
+            _FD_REFUSED.append(True)  # remembered: make_models calls this for every model set
             return  # this scipy estimates its gradient otherwise: leave statsforecast as it is
     arima.minimize = patched
 

@@ -617,6 +617,22 @@ def test_arima_gradients_are_scipy_s(monkeypatch):
     assert seen and np.allclose(res.x, 0.0)
 
 
+def test_arima_gradients_stay_scipy_s_when_this_scipy_differs(monkeypatch):
+    """When the probe finds a different estimate (here: another step), statsforecast keeps scipy's own minimize, and
+    the refusal is remembered: later model sets do not probe again."""
+    import scipy.optimize
+    import statsforecast.arima as sf_arima
+
+    monkeypatch.setattr(sf_arima, "minimize", scipy.optimize.minimize)
+    monkeypatch.setattr(FF, "_FD_STEP", FF._FD_STEP * 2)
+    monkeypatch.setattr(FF, "_FD_REFUSED", [])
+    probes, wrap = [], FF._bfgs_with_forward_differences
+    monkeypatch.setattr(FF, "_bfgs_with_forward_differences", lambda original: probes.append(1) or wrap(original))
+    for _ in range(3):
+        FF.fast_statsforecast_arima_gradients()
+    assert sf_arima.minimize is scipy.optimize.minimize and FF._FD_REFUSED and probes == [1]
+
+
 def test_arimax_without_refit_forwards_the_first_origins_model():
     """refit=False (issue #13): ARIMA + drivers is fitted once, at the first origin, and at every origin that model
     runs over the history to the cut-off and forecasts with the planned drivers of the window."""
